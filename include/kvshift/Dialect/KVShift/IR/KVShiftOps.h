@@ -1,0 +1,15 @@
+//===- KVShiftOps.h - kvshift operations ------------------------*- C++ -*-===//
+#ifndef KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_H
+#define KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_H
+
+#include "kvshift/Dialect/KVShift/IR/KVShiftDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "kvshift/Dialect/KVShift/IR/KVShiftOps.h.inc"
+
+#endif // KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_H

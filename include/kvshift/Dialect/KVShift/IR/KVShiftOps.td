@@ -1,0 +1,182 @@
+//===- KVShiftOps.td - kvshift operations ------------------*- tablegen -*-===//
+//
+// Operations of the kvshift dialect. The contract (operand order, attribute
+// names, semantics) is fixed by SPEC.md, section 2.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD
+#define KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD
+
+include "kvshift/Dialect/KVShift/IR/KVShiftDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+//===----------------------------------------------------------------------===//
+// kv_shift
+//===----------------------------------------------------------------------===//
+
+def KVShift_KVShiftOp : KVShift_Op<"kv_shift", [
+    Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "one-token-back mixing of keys or values";
+  let description = [{
+    The mix of KV shifting attention on its own. For every batch `b`, head
+    `h`, position `t` and channel `d`:
+
+    ```
+    result[b, h, t, d] = w[h, 0] * x[b, h, t, d] + w[h, 1] * x[b, h, t - 1, d]
+    ```
+
+    with `x[b, h, -1, d] = 0`. `x` is `tensor<B x H x S x D x T>` with `T` one
+    of f32, f16, bf16; `w` is `tensor<H x 2 x f32>`; the result has the type
+    of `x`. The arithmetic is done in f32 and rounded once to `T`.
+
+    A mix whose weights are the constant `[1, 0]` for every head folds to
+    `x` (exact for finite inputs: it drops the `0 * x[t - 1]` term, which is
+    NaN only when `x[t - 1]` is infinite or NaN).
+
+    Example:
+
+    ```mlir
+    %kh = kvshift.kv_shift %k, %kw
+        : tensor<2x4x128x64xbf16>, tensor<4x2xf32> -> tensor<2x4x128x64xbf16>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$x, AnyType:$w);
+  let results = (outs AnyType:$result);
+
+  let assemblyFormat = [{
+    $x `,` $w attr-dict `:` type($x) `,` type($w) `->` type($result)
+  }];
+
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// kv_shift_attention
+//===----------------------------------------------------------------------===//
+
+def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
+    Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "KV shifting attention (mix of K and V fused with attention)";
+  let description = [{
+    Scaled dot-product attention over shifted keys and values:
+
+    ```
+    k^[t] = kw[h, 0] * k[t] + kw[h, 1] * k[t - 1]       (k[-1] = 0)
+    v^[t] = vw[h, 0] * v[t] + vw[h, 1] * v[t - 1]       (v[-1] = 0)
+    out[i] = sum_j softmax_j(scale * q[i] . k^[j]  [+ mask]) * v^[j]
+    ```
+
+    Operands, in order: `q : tensor<B x Hq x Sq x D x T>`,
+    `k, v : tensor<B x Hkv x Sk x D x T>`, `kw, vw : tensor<Hkv x 2 x f32>`
+    (`[a1, a2]` and `[b1, b2]` per KV head: weight of token `t`, weight of
+    token `t - 1`). `T` is f32, f16 or bf16 and is the same for q, k, v and
+    the result; accumulation is f32.
+
+    Attributes:
+    * `scale` (optional f32): multiplies the logits; absent means
+      `1 / sqrt(D)`. Must be finite and non-zero.
+    * `causal` (unit): keys `j > Sk - Sq + i` are masked for query row `i`
+      (bottom-right aligned; requires `Sq <= Sk`).
+
+    Grouped-query attention: `Hq` must be a multiple of `Hkv`; query head `h`
+    reads KV head `h / (Hq / Hkv)`. Static and dynamic (`?`) dimensions are
+    accepted; the verifier checks what is static.
+
+    Example (4 query heads sharing 2 KV heads, causal):
+
+    ```mlir
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal scale = 0.125
+        : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+    ```
+
+    The generic form is accepted as well:
+
+    ```mlir
+    %o = "kvshift.kv_shift_attention"(%q, %k, %v, %kw, %vw) {causal, scale = 0.125 : f32}
+        : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
+                       AnyType:$kw, AnyType:$vw,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$causal);
+  let results = (outs AnyType:$out);
+
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)`
+    (`causal` $causal^)? (`scale` `=` $scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The logit scale: the `scale` attribute, or 1/sqrt(D) when absent.
+    /// Returns std::nullopt when absent and D is dynamic.
+    std::optional<double> getStaticScale();
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// kv_shift_attention_grad
+//===----------------------------------------------------------------------===//
+
+def KVShift_KVShiftAttentionGradOp : KVShift_Op<"kv_shift_attention_grad", [
+    Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "gradient of kv_shift_attention with respect to every operand";
+  let description = [{
+    The exact gradients of `sum(out * dout)`, where
+    `out = kvshift.kv_shift_attention(q, k, v, kw, vw)` with the same
+    attributes, with respect to each operand.
+
+    Operands, in order: `q, k, v, kw, vw` as for `kv_shift_attention`, and
+    `dout`, of the type of `out`. Results, in order: `dq, dk, dv` (types of
+    `q`, `k`, `v`) and `dkw, dvw` (`tensor<Hkv x 2 x f32>`). The weight
+    gradients sum over batch, sequence, head dimension and the query heads of
+    each KV-head group.
+
+    Attributes and verification rules are those of `kv_shift_attention`.
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad
+        %q, %k, %v mix(%kw, %vw) dout(%do) causal
+        : (tensor<1x8x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x8x64x32xf32>)
+        -> (tensor<1x8x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>,
+            tensor<2x2xf32>, tensor<2x2xf32>)
+    ```
+  }];
+
+  let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
+                       AnyType:$kw, AnyType:$vw, AnyType:$dout,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$causal);
+  let results = (outs AnyType:$dq, AnyType:$dk, AnyType:$dv,
+                      AnyType:$dkw, AnyType:$dvw);
+
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)` `dout` `(` $dout `)`
+    (`causal` $causal^)? (`scale` `=` $scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+}
+
+#endif // KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD

@@ -1,0 +1,31 @@
+//===- Passes.h - kvshift passes --------------------------------*- C++ -*-===//
+#ifndef KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_H
+#define KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace kvshift {
+
+/// Name of the function attribute written by --kvshift-record-signature.
+constexpr llvm::StringLiteral kSignatureAttrName = "kvshift.signature";
+
+#define GEN_PASS_DECL
+#include "kvshift/Dialect/KVShift/Transforms/Passes.h.inc"
+
+/// Patterns rewriting kv_shift and kv_shift_attention into linalg on tensors.
+void populateKVShiftDecomposePatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "kvshift/Dialect/KVShift/Transforms/Passes.h.inc"
+
+} // namespace kvshift
+} // namespace mlir
+
+#endif // KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_H

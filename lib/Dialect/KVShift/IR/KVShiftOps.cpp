@@ -1,0 +1,359 @@
+//===- KVShiftOps.cpp - kvshift operations --------------------------------===//
+//
+// Verifiers, folders and shape reification of the kvshift ops. Every
+// diagnostic names the operand it is about and says what was expected and
+// what was found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::kvshift;
+
+//===----------------------------------------------------------------------===//
+// Verification helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Prints a shape as [2, ?, 16, 8].
+std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "[";
+  llvm::interleaveComma(shape, os, [&](int64_t d) {
+    if (ShapedType::isDynamic(d))
+      os << "?";
+    else
+      os << d;
+  });
+  os << "]";
+  return s;
+}
+
+std::string dimStr(int64_t d) {
+  return ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
+}
+
+bool isDataElementType(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
+
+/// Checks shared by every op of the dialect, bound to one operation.
+class Checker {
+public:
+  explicit Checker(Operation *op) : op(op) {}
+
+  /// `value` (called `name`) must be a ranked tensor of rank 4 with a data
+  /// element type (f32, f16, bf16).
+  FailureOr<RankedTensorType> dataTensor(Value value, StringRef name,
+                                         StringRef what = "operand") {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || type.getRank() != 4)
+      return op->emitOpError()
+             << what << " '" << name
+             << "' must be a ranked tensor of rank 4 "
+                "([batch, heads, seq, head_dim]), found "
+             << value.getType();
+    if (!isDataElementType(type.getElementType()))
+      return op->emitOpError()
+             << what << " '" << name
+             << "' must have element type f32, f16 or bf16, found "
+             << type.getElementType();
+    return type;
+  }
+
+  /// `value` must be tensor<heads x 2 x f32>.
+  FailureOr<RankedTensorType> weightTensor(Value value, StringRef name,
+                                           int64_t heads, StringRef headsWhat,
+                                           StringRef what = "operand") {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || type.getRank() != 2)
+      return op->emitOpError()
+             << what << " '" << name
+             << "' must be a ranked tensor of rank 2 ([heads, 2]), found "
+             << value.getType();
+    if (!type.getElementType().isF32())
+      return op->emitOpError() << what << " '" << name
+                               << "' must have element type f32, found "
+                               << type.getElementType();
+    int64_t h = type.getDimSize(0), two = type.getDimSize(1);
+    bool headsBad = !ShapedType::isDynamic(h) &&
+                    !ShapedType::isDynamic(heads) && h != heads;
+    bool twoBad = !ShapedType::isDynamic(two) && two != 2;
+    if (headsBad || twoBad)
+      return op->emitOpError()
+             << what << " '" << name << "' must have shape [" << headsWhat
+             << ", 2] = [" << dimStr(heads) << ", 2], found "
+             << shapeStr(type.getShape());
+    return type;
+  }
+
+  /// Dimension `dim` of `name` must equal dimension `refDim` of `refName`
+  /// where both are static.
+  LogicalResult sameDim(RankedTensorType type, StringRef name, int64_t dim,
+                        RankedTensorType refType, StringRef refName,
+                        int64_t refDim, StringRef dimName) {
+    int64_t a = type.getDimSize(dim), b = refType.getDimSize(refDim);
+    if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b)
+      return success();
+    return op->emitOpError()
+           << dimName << " of '" << name << "' (dim " << dim
+           << ") must equal that of '" << refName << "' (dim " << refDim
+           << "): expected " << b << ", found " << a;
+  }
+
+  /// `type` (a result or operand) must have the element type of `refType`
+  /// and a shape compatible with it.
+  LogicalResult sameTensorType(RankedTensorType type, StringRef name,
+                               RankedTensorType refType, StringRef refName,
+                               StringRef what) {
+    if (type.getElementType() != refType.getElementType())
+      return op->emitOpError()
+             << what << " '" << name << "' must have the element type of '"
+             << refName << "' (" << refType.getElementType() << "), found "
+             << type.getElementType();
+    for (int64_t i = 0; i < 4; ++i) {
+      int64_t a = type.getDimSize(i), b = refType.getDimSize(i);
+      if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
+        return op->emitOpError()
+               << what << " '" << name << "' must have the shape of '"
+               << refName << "' " << shapeStr(refType.getShape())
+               << ", found " << shapeStr(type.getShape());
+    }
+    return success();
+  }
+
+private:
+  Operation *op;
+};
+
+/// The checks shared by kv_shift_attention and kv_shift_attention_grad:
+/// q, k, v, kw, vw and the attributes.
+struct AttentionTypes {
+  RankedTensorType q, k, v;
+};
+
+FailureOr<AttentionTypes> verifyAttentionOperands(Operation *op, Value q,
+                                                  Value k, Value v, Value kw,
+                                                  Value vw,
+                                                  std::optional<APFloat> scale,
+                                                  bool causal) {
+  Checker c(op);
+  auto qt = c.dataTensor(q, "q");
+  if (failed(qt))
+    return failure();
+  auto kt = c.dataTensor(k, "k");
+  if (failed(kt))
+    return failure();
+  auto vt = c.dataTensor(v, "v");
+  if (failed(vt))
+    return failure();
+
+  if (kt->getElementType() != qt->getElementType())
+    return op->emitOpError()
+           << "operand 'k' must have the element type of 'q' ("
+           << qt->getElementType() << "), found " << kt->getElementType();
+  if (*kt != *vt)
+    return op->emitOpError()
+           << "operands 'k' and 'v' must have the same type, found "
+           << *kt << " and " << *vt;
+
+  if (failed(c.sameDim(*kt, "k", 0, *qt, "q", 0, "batch size")) ||
+      failed(c.sameDim(*kt, "k", 3, *qt, "q", 3, "head_dim")))
+    return failure();
+
+  int64_t hq = qt->getDimSize(1), hkv = kt->getDimSize(1);
+  if (!ShapedType::isDynamic(hkv) && hkv == 0)
+    return op->emitOpError()
+           << "operand 'k' must have at least one KV head (dim 1), found 0";
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      hq % hkv != 0)
+    return op->emitOpError()
+           << "query heads (Hq = " << hq
+           << ", dim 1 of 'q') must be a multiple of KV heads (Hkv = " << hkv
+           << ", dim 1 of 'k')";
+
+  if (failed(c.weightTensor(kw, "kw", hkv, "Hkv")) ||
+      failed(c.weightTensor(vw, "vw", hkv, "Hkv")))
+    return failure();
+
+  int64_t sq = qt->getDimSize(2), sk = kt->getDimSize(2);
+  if (causal && !ShapedType::isDynamic(sq) && !ShapedType::isDynamic(sk) &&
+      sq > sk)
+    return op->emitOpError()
+           << "causal attention requires Sq <= Sk, found Sq = " << sq
+           << " (dim 2 of 'q') and Sk = " << sk << " (dim 2 of 'k')";
+
+  if (scale) {
+    double s = scale->convertToDouble();
+    if (!std::isfinite(s) || s == 0.0) {
+      std::string str;
+      llvm::raw_string_ostream os(str);
+      os << s;
+      return op->emitOpError()
+             << "attribute 'scale' must be finite and non-zero, found "
+             << str;
+    }
+  }
+  return AttentionTypes{*qt, *kt, *vt};
+}
+
+/// Mixed sizes of `source` for a result of type `resultType`: static sizes of
+/// the result where it has them, tensor.dim of `source` elsewhere.
+SmallVector<OpFoldResult> mixedSizesLike(OpBuilder &b, Location loc,
+                                         Value source, ShapedType resultType) {
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0, e = resultType.getRank(); i < e; ++i) {
+    if (!resultType.isDynamicDim(i))
+      sizes.push_back(b.getIndexAttr(resultType.getDimSize(i)));
+    else
+      sizes.push_back(tensor::getMixedSize(b, loc, source, i));
+  }
+  return sizes;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// KVShiftOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVShiftOp::verify() {
+  Checker c(*this);
+  auto xt = c.dataTensor(getX(), "x");
+  if (failed(xt))
+    return failure();
+  if (failed(c.weightTensor(getW(), "w", xt->getDimSize(1), "H")))
+    return failure();
+  auto rt = c.dataTensor(getResult(), "result", "result");
+  if (failed(rt))
+    return failure();
+  return c.sameTensorType(*rt, "result", *xt, "x", "result");
+}
+
+/// True when `attr` holds [1, 0] in every row (±0 accepted for the 0).
+static bool isIdentityMix(Attribute attr) {
+  auto dense = dyn_cast_or_null<DenseFPElementsAttr>(attr);
+  if (!dense || dense.getType().getRank() != 2 ||
+      dense.getType().getDimSize(1) != 2)
+    return false;
+  int64_t i = 0;
+  for (APFloat value : dense.getValues<APFloat>()) {
+    bool ok = (i % 2 == 0) ? value.isExactlyValue(1.0) : value.isZero();
+    if (!ok)
+      return false;
+    ++i;
+  }
+  return true;
+}
+
+OpFoldResult KVShiftOp::fold(FoldAdaptor adaptor) {
+  if (getX().getType() == getResult().getType() &&
+      isIdentityMix(adaptor.getW()))
+    return getX();
+  return {};
+}
+
+LogicalResult KVShiftOp::reifyResultShapes(
+    OpBuilder &b, ReifiedRankedShapedTypeDims &reified) {
+  reified.push_back(mixedSizesLike(b, getLoc(), getX(),
+                                   cast<ShapedType>(getResult().getType())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KVShiftAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVShiftAttentionOp::verify() {
+  auto types = verifyAttentionOperands(*this, getQ(), getK(), getV(), getKw(),
+                                       getVw(), getScale(), getCausal());
+  if (failed(types))
+    return failure();
+  Checker c(*this);
+  auto ot = c.dataTensor(getOut(), "out", "result");
+  if (failed(ot))
+    return failure();
+  return c.sameTensorType(*ot, "out", types->q, "q", "result");
+}
+
+std::optional<double> KVShiftAttentionOp::getStaticScale() {
+  if (auto scale = getScale())
+    return scale->convertToDouble();
+  int64_t d = cast<RankedTensorType>(getQ().getType()).getDimSize(3);
+  if (ShapedType::isDynamic(d))
+    return std::nullopt;
+  return 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+LogicalResult KVShiftAttentionOp::reifyResultShapes(
+    OpBuilder &b, ReifiedRankedShapedTypeDims &reified) {
+  reified.push_back(mixedSizesLike(b, getLoc(), getQ(),
+                                   cast<ShapedType>(getOut().getType())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KVShiftAttentionGradOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVShiftAttentionGradOp::verify() {
+  auto types = verifyAttentionOperands(*this, getQ(), getK(), getV(), getKw(),
+                                       getVw(), getScale(), getCausal());
+  if (failed(types))
+    return failure();
+  Checker c(*this);
+  auto dout = c.dataTensor(getDout(), "dout");
+  if (failed(dout) ||
+      failed(c.sameTensorType(*dout, "dout", types->q, "q", "operand")))
+    return failure();
+
+  struct Expected {
+    Value result;
+    StringRef name;
+    RankedTensorType ref;
+    StringRef refName;
+  };
+  for (const Expected &e : {Expected{getDq(), "dq", types->q, "q"},
+                            Expected{getDk(), "dk", types->k, "k"},
+                            Expected{getDv(), "dv", types->v, "v"}}) {
+    auto rt = c.dataTensor(e.result, e.name, "result");
+    if (failed(rt) ||
+        failed(c.sameTensorType(*rt, e.name, e.ref, e.refName, "result")))
+      return failure();
+  }
+  int64_t hkv = types->k.getDimSize(1);
+  if (failed(c.weightTensor(getDkw(), "dkw", hkv, "Hkv", "result")) ||
+      failed(c.weightTensor(getDvw(), "dvw", hkv, "Hkv", "result")))
+    return failure();
+  return success();
+}
+
+LogicalResult KVShiftAttentionGradOp::reifyResultShapes(
+    OpBuilder &b, ReifiedRankedShapedTypeDims &reified) {
+  Location loc = getLoc();
+  reified.push_back(mixedSizesLike(b, loc, getQ(),
+                                   cast<ShapedType>(getDq().getType())));
+  reified.push_back(mixedSizesLike(b, loc, getK(),
+                                   cast<ShapedType>(getDk().getType())));
+  reified.push_back(mixedSizesLike(b, loc, getV(),
+                                   cast<ShapedType>(getDv().getType())));
+  reified.push_back(mixedSizesLike(b, loc, getKw(),
+                                   cast<ShapedType>(getDkw().getType())));
+  reified.push_back(mixedSizesLike(b, loc, getVw(),
+                                   cast<ShapedType>(getDvw().getType())));
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "kvshift/Dialect/KVShift/IR/KVShiftOps.cpp.inc"
