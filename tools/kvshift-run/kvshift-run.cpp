@@ -20,6 +20,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -423,10 +426,65 @@ struct FirstError {
       return;
     std::string loc;
     llvm::raw_string_ostream os(loc);
-    os << diag.getLocation();
+    if (auto file = diag.getLocation()->findInstanceOf<FileLineColLoc>())
+      os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+         << file.getColumn();
+    else
+      os << diag.getLocation();
     text = os.str() + ": " + diag.str();
   }
 };
+
+/// For an entry with dynamic tensor dimensions, checks that the concrete
+/// input shapes fit the program: a copy of the module gets the static input
+/// types on the entry (behind tensor.cast to the declared types), is
+/// canonicalized so that the static shapes reach the ops, and verified. The
+/// ops' verifiers then report mismatches (batch, heads, head_dim, ...) that
+/// would otherwise make the compiled code read out of bounds. The compiled
+/// program is still the dynamic one.
+void checkShapesFit(ModuleOp module, ArrayRef<BoundArg> args,
+                    FirstError &diag) {
+  auto func = dyn_cast_or_null<func::FuncOp>(
+      SymbolTable::lookupSymbolIn(module, entryName));
+  if (!func)
+    return;
+  bool anyDynamic = llvm::any_of(func.getArgumentTypes(), [](Type t) {
+    auto rt = dyn_cast<RankedTensorType>(t);
+    return rt && !rt.hasStaticShape();
+  });
+  if (!anyDynamic)
+    return;
+  OwningOpRef<ModuleOp> probe = cast<ModuleOp>(module->clone());
+  auto probeFunc =
+      cast<func::FuncOp>(SymbolTable::lookupSymbolIn(*probe, entryName));
+  Block &entryBlock = probeFunc.getBody().front();
+  OpBuilder b = OpBuilder::atBlockBegin(&entryBlock);
+  SmallVector<Type> newInputs;
+  for (auto [i, arg] : llvm::enumerate(entryBlock.getArguments())) {
+    auto rt = dyn_cast<RankedTensorType>(arg.getType());
+    if (!rt || rt.hasStaticShape() || i >= args.size()) {
+      newInputs.push_back(arg.getType());
+      continue;
+    }
+    auto staticType =
+        RankedTensorType::get(args[i].shape, rt.getElementType());
+    arg.setType(staticType);
+    auto cast = tensor::CastOp::create(b, arg.getLoc(), rt, arg);
+    arg.replaceAllUsesExcept(cast.getResult(), cast);
+    newInputs.push_back(staticType);
+  }
+  probeFunc.setFunctionType(FunctionType::get(
+      module.getContext(), newInputs,
+      probeFunc.getFunctionType().getResults()));
+  PassManager pm(module.getContext());
+  pm.addPass(createCanonicalizerPass());
+  diag.text.clear();
+  if (failed(pm.run(*probe)) || failed(verify(*probe)))
+    fail("the input shapes do not fit @" + entryName + ": " +
+         (diag.text.empty() ? std::string("verification failed")
+                            : diag.text));
+  diag.text.clear();
+}
 
 void runPipeline(ModuleOp module, MLIRContext &ctx, FirstError &diag) {
   PassManager pm(&ctx);
@@ -573,8 +631,10 @@ int main(int argc, char **argv) {
     args.push_back(bindInput(i, argSlots[i]));
 
   // Lower.
-  if (!lowered)
+  if (!lowered) {
+    checkShapesFit(*module, args, diag);
     runPipeline(*module, ctx, diag);
+  }
   Operation *loweredEntry = SymbolTable::lookupSymbolIn(*module, entryName);
   auto llvmEntry = dyn_cast_or_null<LLVM::LLVMFuncOp>(loweredEntry);
   if (!llvmEntry)

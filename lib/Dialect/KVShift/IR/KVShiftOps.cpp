@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -222,6 +223,29 @@ SmallVector<OpFoldResult> mixedSizesLike(OpBuilder &b, Location loc,
   return sizes;
 }
 
+/// Replaces operands produced by a tensor.cast from a more static type with
+/// the cast's source. Result types are left as they are (they stay
+/// compatible), so no cast back is needed.
+struct FoldStaticCastOperands : RewritePattern {
+  FoldStaticCastOperands(StringRef opName, MLIRContext *ctx)
+      : RewritePattern(opName, /*benefit=*/1, ctx) {}
+  LogicalResult matchAndRewrite(Operation *op,
+                                PatternRewriter &rewriter) const override {
+    auto foldable = [](OpOperand &operand) {
+      auto cast = operand.get().getDefiningOp<tensor::CastOp>();
+      return cast && tensor::canFoldIntoConsumerOp(cast);
+    };
+    if (llvm::none_of(op->getOpOperands(), foldable))
+      return failure();
+    rewriter.modifyOpInPlace(op, [&] {
+      for (OpOperand &operand : op->getOpOperands())
+        if (foldable(operand))
+          operand.set(operand.get().getDefiningOp<tensor::CastOp>().getSource());
+    });
+    return success();
+  }
+};
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -264,6 +288,11 @@ OpFoldResult KVShiftOp::fold(FoldAdaptor adaptor) {
   return {};
 }
 
+void KVShiftOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                            MLIRContext *ctx) {
+  results.add<FoldStaticCastOperands>(getOperationName(), ctx);
+}
+
 LogicalResult KVShiftOp::reifyResultShapes(
     OpBuilder &b, ReifiedRankedShapedTypeDims &reified) {
   reified.push_back(mixedSizesLike(b, getLoc(), getX(),
@@ -294,6 +323,11 @@ std::optional<double> KVShiftAttentionOp::getStaticScale() {
   if (ShapedType::isDynamic(d))
     return std::nullopt;
   return 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+void KVShiftAttentionOp::getCanonicalizationPatterns(
+    RewritePatternSet &results, MLIRContext *ctx) {
+  results.add<FoldStaticCastOperands>(getOperationName(), ctx);
 }
 
 LogicalResult KVShiftAttentionOp::reifyResultShapes(
@@ -337,6 +371,11 @@ LogicalResult KVShiftAttentionGradOp::verify() {
       failed(c.weightTensor(getDvw(), "dvw", hkv, "Hkv", "result")))
     return failure();
   return success();
+}
+
+void KVShiftAttentionGradOp::getCanonicalizationPatterns(
+    RewritePatternSet &results, MLIRContext *ctx) {
+  results.add<FoldStaticCastOperands>(getOperationName(), ctx);
 }
 
 LogicalResult KVShiftAttentionGradOp::reifyResultShapes(

@@ -38,6 +38,10 @@ def KVShift_KVShiftOp : KVShift_Op<"kv_shift", [
     `x` (exact for finite inputs: it drops the `0 * x[t - 1]` term, which is
     NaN only when `x[t - 1]` is infinite or NaN).
 
+    Operands produced by a `tensor.cast` from a more static type are replaced
+    by the cast's source (canonicalization), so that static shapes reach the
+    verifier and the lowerings.
+
     Example:
 
     ```mlir
@@ -55,6 +59,7 @@ def KVShift_KVShiftOp : KVShift_Op<"kv_shift", [
 
   let hasVerifier = 1;
   let hasFolder = 1;
+  let hasCanonicalizer = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -89,7 +94,9 @@ def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
 
     Grouped-query attention: `Hq` must be a multiple of `Hkv`; query head `h`
     reads KV head `h / (Hq / Hkv)`. Static and dynamic (`?`) dimensions are
-    accepted; the verifier checks what is static.
+    accepted; the verifier checks what is static. Operands produced by a
+    `tensor.cast` from a more static type are replaced by the cast's source
+    (canonicalization).
 
     Example (4 query heads sharing 2 KV heads, causal):
 
@@ -127,6 +134,7 @@ def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
   }];
 
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -177,6 +185,7 @@ def KVShift_KVShiftAttentionGradOp : KVShift_Op<"kv_shift_attention_grad", [
   }];
 
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 #endif // KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD
