@@ -33,11 +33,13 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
 
   // kvshift -> linalg on tensors.
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
+  // Elementwise arith/math on tensors (common in imported graphs) -> linalg.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
   // Tensors -> buffers. Public functions take and return identity-layout
-  // memrefs; copies are linalg.copy so that no runtime library is needed.
+  // memrefs; the caller owns returned buffers.
   bufferization::OneShotBufferizePassOptions bufOpts;
   bufOpts.bufferizeFunctionBoundaries = true;
   bufOpts.functionBoundaryTypeConversion =
@@ -47,7 +49,9 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
   bufferization::buildBufferDeallocationPipeline(pm, deallocOpts);
   pm.addPass(createConvertBufferizationToMemRefPass());
 
-  // Buffers -> loops -> LLVM.
+  // Buffers -> loops -> LLVM. Strided copies become loops so that the
+  // lowered module needs no MLIR runtime library.
+  pm.addNestedPass<func::FuncOp>(createKVShiftStridedCopyToLinalg());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

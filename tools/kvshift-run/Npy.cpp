@@ -243,7 +243,7 @@ Expected<Array> npyio::read(StringRef path) {
       headerLen |= (size_t)(uint8_t)bytes[8 + i] << (8 * i);
     headerStart = 12;
   } else {
-    return fail("unsupported .npy format version " + llvm::Twine(major));
+    return fail("unsupported .npy format version " + llvm::Twine((unsigned)major));
   }
   if (headerStart + headerLen > bytes.size())
     return fail("truncated .npy header");

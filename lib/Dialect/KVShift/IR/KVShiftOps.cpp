@@ -12,6 +12,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLExtras.h"
@@ -113,6 +114,15 @@ public:
            << "): expected " << b << ", found " << a;
   }
 
+  /// Dimension `dim` of `name` must not be statically zero.
+  LogicalResult nonEmpty(RankedTensorType type, StringRef name, int64_t dim,
+                         StringRef dimName) {
+    if (type.getDimSize(dim) != 0)
+      return success();
+    return op->emitOpError() << "operand '" << name << "' must have a non-zero "
+                             << dimName << " (dim " << dim << "), found 0";
+  }
+
   /// `type` (a result or operand) must have the element type of `refType`
   /// and a shape compatible with it.
   LogicalResult sameTensorType(RankedTensorType type, StringRef name,
@@ -164,10 +174,14 @@ FailureOr<AttentionTypes> verifyAttentionOperands(Operation *op, Value q,
     return op->emitOpError()
            << "operand 'k' must have the element type of 'q' ("
            << qt->getElementType() << "), found " << kt->getElementType();
-  if (*kt != *vt)
+  if (kt->getElementType() != vt->getElementType() ||
+      failed(verifyCompatibleShape(*kt, *vt)))
     return op->emitOpError()
            << "operands 'k' and 'v' must have the same type, found "
            << *kt << " and " << *vt;
+  if (failed(c.nonEmpty(*qt, "q", 3, "head_dim")) ||
+      failed(c.nonEmpty(*kt, "k", 2, "sequence length (Sk)")))
+    return failure();
 
   if (failed(c.sameDim(*kt, "k", 0, *qt, "q", 0, "batch size")) ||
       failed(c.sameDim(*kt, "k", 3, *qt, "q", 3, "head_dim")))
@@ -194,6 +208,13 @@ FailureOr<AttentionTypes> verifyAttentionOperands(Operation *op, Value q,
     return op->emitOpError()
            << "causal attention requires Sq <= Sk, found Sq = " << sq
            << " (dim 2 of 'q') and Sk = " << sk << " (dim 2 of 'k')";
+
+  // SPEC.md reserves rope_theta for RoPE after the mix; until the lowerings
+  // honour it, refuse it rather than silently computing without rotation.
+  if (op->hasAttr("rope_theta"))
+    return op->emitOpError()
+           << "attribute 'rope_theta' (RoPE after the mix) is not supported "
+              "yet by this version of kvshift";
 
   if (scale) {
     double s = scale->convertToDouble();
@@ -257,7 +278,9 @@ LogicalResult KVShiftOp::verify() {
   auto xt = c.dataTensor(getX(), "x");
   if (failed(xt))
     return failure();
-  if (failed(c.weightTensor(getW(), "w", xt->getDimSize(1), "H")))
+  if (failed(c.nonEmpty(*xt, "x", 2, "sequence length")) ||
+      failed(c.nonEmpty(*xt, "x", 3, "head_dim")) ||
+      failed(c.weightTensor(getW(), "w", xt->getDimSize(1), "H")))
     return failure();
   auto rt = c.dataTensor(getResult(), "result", "result");
   if (failed(rt))

@@ -73,4 +73,28 @@ def KVShiftRecordSignature
   }];
 }
 
+def KVShiftStridedCopyToLinalg : Pass<"kvshift-strided-copy-to-linalg"> {
+  let summary = "Rewrite memref.copy between non-identity layouts as linalg.copy";
+  let description = [{
+    `finalize-memref-to-llvm` lowers a `memref.copy` whose source or target
+    has a non-identity layout (a strided subview, for example the shifted
+    view the mix writes through) into a call to `memrefCopy` from
+    `libmlir_c_runner_utils`. This pass rewrites exactly those copies as
+    `linalg.copy`, which becomes plain loops, so that modules produced by
+    the kvshift CPU pipelines need no MLIR runtime library. Copies between
+    identity layouts are left alone (they lower to `llvm.memcpy`).
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-strided-copy-to-linalg
+    memref.copy %a, %sub : memref<4x8xf32> to memref<4x8xf32, strided<[9, 1], offset: 1>>
+    // becomes
+    linalg.copy ins(%a : memref<4x8xf32>)
+                outs(%sub : memref<4x8xf32, strided<[9, 1], offset: 1>>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_TD

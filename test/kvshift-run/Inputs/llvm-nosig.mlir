@@ -1,0 +1,3 @@
+llvm.func @f(%a: !llvm.ptr, %b: !llvm.ptr, %c: i64) {
+  llvm.return
+}
