@@ -13,7 +13,7 @@ build="${KVSHIFT_BUILD_DIR:-$root/build}"
 packages=(
   cmake ninja-build ccache
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
-  clang-22 lld-22
+  clang-22 lld-22 libomp-22-dev
   python3 python3-numpy
 )
 

@@ -13,6 +13,9 @@
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
+#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -27,12 +30,34 @@
 
 using namespace mlir;
 
+/// Bufferization and the conversion to the LLVM dialect shared by the CPU
+/// pipelines. `parallel` (the fused pipeline) converts scf.parallel loops to
+/// OpenMP and approximates math.exp with a vectorisable polynomial.
+static void buildCPUBackend(OpPassManager &pm, bool parallel);
+
 void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
   // Keep the tensor-level signature for runners of the lowered module.
   pm.addPass(createKVShiftRecordSignature());
-
   // kvshift -> linalg on tensors.
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
+  buildCPUBackend(pm, /*parallel=*/false);
+}
+
+void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
+    OpPassManager &pm, const FusedCPUPipelineOptions &options) {
+  pm.addPass(createKVShiftRecordSignature());
+  // kv_shift_attention -> the fused flash-attention loop nest; any other
+  // kvshift op (kv_shift alone) -> linalg.
+  KVShiftFuseAttentionOptions fuseOptions;
+  fuseOptions.blockRows = options.blockRows;
+  fuseOptions.blockK = options.blockK;
+  pm.addNestedPass<func::FuncOp>(createKVShiftFuseAttention(fuseOptions));
+  pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
+  buildCPUBackend(pm, /*parallel=*/true);
+}
+
+static void buildCPUBackend(OpPassManager &pm, bool parallel) {
+  using namespace mlir::kvshift;
   // Elementwise arith/math on tensors (common in imported graphs) -> linalg.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -53,20 +78,37 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
   // lowered module needs no MLIR runtime library.
   pm.addNestedPass<func::FuncOp>(createKVShiftStridedCopyToLinalg());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  if (parallel) {
+    // The fused kernel's vector exps stay in registers; the reference path
+    // keeps libm's expf.
+    pm.addNestedPass<func::FuncOp>(createKVShiftApproximateMath());
+    pm.addPass(createConvertSCFToOpenMPPass());
+  }
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
+  if (parallel)
+    pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }
 
 void mlir::kvshift::registerKVShiftPipelines() {
+  PassPipelineRegistration<FusedCPUPipelineOptions>(
+      kFusedCPUPipeline,
+      "Lower kvshift and linalg on tensors to the LLVM dialect for the host "
+      "CPU with kv_shift_attention as a fused, vectorised, OpenMP-parallel "
+      "flash-attention loop nest (kvshift-fuse-attention); the mix is applied "
+      "to each K/V tile as it is loaded",
+      buildKVShiftToLLVMCPUFusedPipeline);
   PassPipelineRegistration<>(
       kDefaultCPUPipeline,
       "Lower kvshift and linalg on tensors to the LLVM dialect for the host "

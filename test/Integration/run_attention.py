@@ -45,6 +45,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvshift_ref as ref  # noqa: E402
 
 DEFAULT_TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
+# Every case is checked through each of these kvshift-run pipelines.
+DEFAULT_PIPELINES = os.environ.get(
+    "KVSHIFT_TEST_PIPELINES", "kvshift-to-llvm-cpu;kvshift-to-llvm-cpu-fused")
 LOGIT_TEST_TOL = {"f32": 1e-4, "f16": 2e-3, "bf16": 1e-2}
 NPY_DTYPE = {"f32": np.float32, "f16": np.float16, "bf16": np.float32}
 
@@ -206,7 +209,9 @@ def parse_args(argv):
     p.add_argument("--generic", action="store_true", help="write the op in generic form")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tol", type=float, default=None)
-    p.add_argument("--pipeline", default=None, help="passed to kvshift-run --pipeline=")
+    p.add_argument("--pipeline", default=None,
+                   help="';'-separated kvshift-run pipelines to check, each in turn "
+                        "(default: $KVSHIFT_TEST_PIPELINES or " + DEFAULT_PIPELINES + ")")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds before kvshift-run counts as hung")
     p.add_argument("--keep", action="store_true",
@@ -268,6 +273,16 @@ def main(argv):
         mlir = shift_mlir(a)
     out_npy_dtype = np.float16 if a.dtype == "f16" else np.float32
 
+    pipelines = [x for x in (a.pipeline or DEFAULT_PIPELINES).split(";") if x]
+    status = 0
+    for pipeline in pipelines:
+        status |= run_one(a, tool, name, pipeline, mlir, inputs, npy, expected,
+                          out_npy_dtype, tol)
+    return status
+
+
+def run_one(a, tool, name, pipeline, mlir, inputs, npy, expected, out_npy_dtype, tol):
+    name = "%s [%s]" % (name, pipeline)
     tmp = tempfile.mkdtemp(prefix="kvshift-it-")
     try:
         src = os.path.join(tmp, "case.mlir")
@@ -280,8 +295,7 @@ def main(argv):
             cmd.append("--input=" + path)
         out_path = os.path.join(tmp, "out.npy")
         cmd.append("--output=" + out_path)
-        if a.pipeline:
-            cmd.append("--pipeline=" + a.pipeline)
+        cmd.append("--pipeline=" + pipeline)
         try:
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   universal_newlines=True, timeout=a.timeout)
@@ -350,6 +364,8 @@ def main(argv):
             sys.stderr.write("kept %s\n" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
 
 
 if __name__ == "__main__":

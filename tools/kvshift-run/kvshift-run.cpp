@@ -499,7 +499,7 @@ void runPipeline(ModuleOp module, MLIRContext &ctx, FirstError &diag) {
   if (failed(parsePassPipeline(text, pm, errStream)))
     fail("--pipeline='" + pipelineName + "': " +
          StringRef(errStream.str()).trim() +
-         " (registered pipelines: kvshift-to-llvm-cpu)");
+         " (registered pipelines: kvshift-to-llvm-cpu, kvshift-to-llvm-cpu-fused)");
   if (failed(pm.run(module)))
     fail("lowering with pipeline '" + pipelineName + "' failed: " +
          (diag.text.empty() ? std::string("unknown error") : diag.text));
@@ -643,7 +643,8 @@ int main(int argc, char **argv) {
   Operation *notLLVM = nullptr;
   module->walk([&](Operation *op) {
     if (!notLLVM && op != module->getOperation() &&
-        !isa<LLVM::LLVMDialect>(op->getDialect()))
+        !isa<LLVM::LLVMDialect>(op->getDialect()) &&
+        op->getDialect()->getNamespace() != "omp")
       notLLVM = op;
   });
   if (notLLVM)
@@ -673,6 +674,25 @@ int main(int argc, char **argv) {
       std::string(KVSHIFT_MLIR_LIB_DIR) + "/libmlir_c_runner_utils.so";
   if (llvm::sys::fs::exists(runnerUtils))
     libs.push_back(runnerUtils);
+  // The OpenMP runtime, for modules with parallel loops (omp dialect).
+  std::string openmp = std::string(KVSHIFT_MLIR_LIB_DIR) + "/libomp.so";
+  bool usesOpenMP = false;
+  module->walk([&](LLVM::LLVMFuncOp f) {
+    if (f.isExternal() && f.getName().starts_with("__kmpc_"))
+      usesOpenMP = true;
+  });
+  if (!usesOpenMP)
+    module->walk([&](Operation *op) {
+      if (op->getDialect() &&
+          op->getDialect()->getNamespace() == "omp")
+        usesOpenMP = true;
+    });
+  if (usesOpenMP) {
+    if (!llvm::sys::fs::exists(openmp))
+      fail("the module runs OpenMP parallel loops but the OpenMP runtime " +
+           openmp + " is missing (apt-get install libomp-22-dev)");
+    libs.push_back(openmp);
+  }
   engineOptions.sharedLibPaths = libs;
   auto engineOrErr = ExecutionEngine::create(*module, engineOptions);
   if (!engineOrErr)

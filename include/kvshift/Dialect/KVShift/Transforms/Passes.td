@@ -97,4 +97,91 @@ def KVShiftStridedCopyToLinalg : Pass<"kvshift-strided-copy-to-linalg"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
+  let summary = "Lower kv_shift_attention to a fused flash-attention loop nest "
+                "with the mix applied to each K/V tile as it is loaded";
+  let description = [{
+    Rewrites every `kvshift.kv_shift_attention` into a parallel, tiled,
+    vectorised online-softmax (flash attention) loop nest on buffers. The
+    mixed keys and values `K^`/`V^` and the `Sq x Sk` score matrix never
+    exist as whole tensors:
+
+    * Work items: one per (batch, KV head, query tile). A work item holds the
+      `G = Hq / Hkv` query heads of its KV-head group, `block-rows / G` query
+      rows each (at least one), so a K/V tile is loaded and mixed once and
+      shared by the whole group (GQA). Items form an `scf.parallel` loop;
+      with `causal`, query tiles are visited in the order 0, n-1, 1, n-2, ...
+      so that contiguous chunks of items carry equal work.
+    * Per key tile of `block-k` keys `[j0, j0 + block-k)`, the raw rows
+      `j0 - 1 .. j0 + block-k - 1` are read and mixed in f32 into a
+      `block-k x D` scratch tile (`k^_j = a1 k_j + a2 k_{j-1}`; one halo row
+      per tile), vectorised along the head dimension.
+    * Scores are computed transposed, `S^T = K^ Q^T`, with 16-wide f32
+      vectors along the query rows and a 4 keys x 64 rows register tile;
+      running max, running sum and the rescaled accumulator `O^T` are kept
+      per row in f32; `P V^` accumulates into `O^T` with a 4 x 64 register
+      tile. Softmax needs no horizontal reductions in this layout.
+    * Causal: key tiles wholly above the diagonal are never visited; the
+      mask is applied only on tiles that cross the diagonal.
+    * Any sizes: partial query and key tiles, any head dimension (masked
+      loads), dynamic shapes, f32/f16/bf16 inputs (widened on load, the
+      output rounded once).
+
+    Per work item the scratch is `O((block-k + 2 D) * rows + 2 block-k D)`
+    floats on the stack (`memref.alloca` in a `memref.alloca_scope`):
+    about 80 KiB for D = 64 and the default tiles.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-fuse-attention="block-rows=64 block-k=64"
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
+        : (tensor<1x8x2048x64xf32>, tensor<1x8x2048x64xf32>,
+           tensor<1x8x2048x64xf32>, tensor<8x2xf32>, tensor<8x2xf32>)
+        -> tensor<1x8x2048x64xf32>
+    // becomes bufferization.to_buffer of the operands, a memref.alloc for
+    // the result, an scf.parallel over work items holding scf.for loops
+    // over key tiles with vector.fma micro-kernels, and a
+    // bufferization.to_tensor of the result.
+    ```
+  }];
+  let options = [
+    Option<"blockRows", "block-rows", "int64_t", /*default=*/"64",
+           "Query rows per work item, summed over the query heads of a "
+           "KV-head group (at least 1)">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"64",
+           "Keys per key tile (a positive multiple of 4)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def KVShiftApproximateMath : Pass<"kvshift-approximate-math"> {
+  let summary = "Replace math.exp by a vectorisable polynomial approximation";
+  let description = [{
+    `math.exp` on vectors otherwise lowers to one libm call per lane. This
+    pass applies MLIR's polynomial approximation of `exp` (f32, maximum
+    relative error about 1.2e-7, stays in vector registers) to every
+    `math.exp`, scalar or vector.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-approximate-math
+    %e = math.exp %x : vector<16xf32>
+    // becomes arith/vector ops only (no math.exp, no libm call)
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_TD
