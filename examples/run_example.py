@@ -9,7 +9,9 @@ Steps:
      and has a `scale`;
   2. make random q, k, v and the paper's initial mixing weights
      (a1, b1 ~ U(0,1), a2 = 1 - a1, b2 = 1 - b1), write them as .npy;
-  3. kvshift-opt FILE --kvshift-to-llvm-cpu -o lowered.mlir
+  3. for the fused pipeline (kvshift-to-llvm-cpu-fused, the default of
+     kvshift-run) and the reference one (kvshift-to-llvm-cpu):
+     kvshift-opt FILE --PIPELINE -o lowered.mlir
   4. kvshift-run lowered.mlir --entry=NAME --input=... --output=out.npy --repeat=N
   5. compare with the float64 NumPy reference (test/Integration/kvshift_ref.py)
      and print a short report; exit status 1 on a mismatch or a tool failure.
@@ -118,52 +120,55 @@ def main():
     else:
         seen = [t.astype(np.float64) for t in (q, k, v)]
 
-    tmp = tempfile.mkdtemp(prefix="kvshift-example-")
-    try:
-        lowered = os.path.join(tmp, "lowered.mlir")
-        p, t_opt = run([opt, a.file, "--kvshift-to-llvm-cpu", "-o", lowered])
-        if p.returncode:
-            print("FAIL: kvshift-opt failed:\n" + p.stderr)
-            return 1
-        cmd = [runner, lowered, "--entry=" + entry]
-        for nm, arr in (("q", q), ("k", k), ("v", v), ("kw", kw), ("vw", vw)):
-            path = os.path.join(tmp, nm + ".npy")
-            np.save(path, arr)
-            cmd.append("--input=" + path)
-        out_path = os.path.join(tmp, "out.npy")
-        cmd += ["--output=" + out_path, "--repeat=%d" % a.repeat]
-        p, t_run = run(cmd)
-        if p.returncode:
-            print("FAIL: kvshift-run failed (exit %d):\n%s" % (p.returncode, p.stderr))
-            return 1
-        out = np.load(out_path)
-        expected = ref.kv_shift_attention(*seen, kw.astype(np.float64),
-                                          vw.astype(np.float64), scale=scale,
-                                          causal=causal)
-        err = ref.max_rel_err(out, expected)
-        ok = out.shape == expected.shape and err <= tol
-
-        g = qs[1] // ks[1]
-        print("kvshift example: %s @%s" % (os.path.relpath(os.path.abspath(a.file), ROOT), entry))
-        print("  q %s  k %s  v %s  %s  (%s, %d query heads per KV head)"
-              % ("x".join(map(str, qs)), "x".join(map(str, ks)), "x".join(map(str, vs)),
-                 et, "GQA" if g > 1 else "MHA", g))
-        print("  causal=%s  scale=%s" % (causal, "1/sqrt(%d)" % qs[3] if scale is None else scale))
-        print("  kw (a1, a2) = %s" % np.array2string(kw, precision=3).replace("\n", ""))
-        print("  vw (b1, b2) = %s" % np.array2string(vw, precision=3).replace("\n", ""))
-        print("  kvshift-opt --kvshift-to-llvm-cpu: %.2f s" % t_opt)
-        timing = [l for l in p.stderr.splitlines() if l.strip()]
-        print("  kvshift-run (%.2f s wall, incl. compile): %s"
-              % (t_run, " | ".join(timing) if timing else "(printed no timing line)"))
-        print("  max_rel_err = %.3e  (max|out-ref| / max|ref|, float64 reference; tol %.0e)"
-              % (err, tol))
-        print("  %s" % ("PASS" if ok else "FAIL"))
-        return 0 if ok else 1
-    finally:
-        if a.keep:
-            print("  kept %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    g = qs[1] // ks[1]
+    print("kvshift example: %s @%s" % (os.path.relpath(os.path.abspath(a.file), ROOT), entry))
+    print("  q %s  k %s  v %s  %s  (%s, %d query heads per KV head)"
+          % ("x".join(map(str, qs)), "x".join(map(str, ks)), "x".join(map(str, vs)),
+             et, "GQA" if g > 1 else "MHA", g))
+    print("  causal=%s  scale=%s" % (causal, "1/sqrt(%d)" % qs[3] if scale is None else scale))
+    print("  kw (a1, a2) = %s" % np.array2string(kw, precision=3).replace("\n", ""))
+    print("  vw (b1, b2) = %s" % np.array2string(vw, precision=3).replace("\n", ""))
+    expected = ref.kv_shift_attention(*seen, kw.astype(np.float64),
+                                      vw.astype(np.float64), scale=scale,
+                                      causal=causal)
+    ok_all = True
+    for pipeline in ("kvshift-to-llvm-cpu-fused", "kvshift-to-llvm-cpu"):
+        tmp = tempfile.mkdtemp(prefix="kvshift-example-")
+        try:
+            lowered = os.path.join(tmp, "lowered.mlir")
+            p, t_opt = run([opt, a.file, "--" + pipeline, "-o", lowered])
+            if p.returncode:
+                print("FAIL: kvshift-opt --%s failed:\n%s" % (pipeline, p.stderr))
+                return 1
+            cmd = [runner, lowered, "--entry=" + entry]
+            for nm, arr in (("q", q), ("k", k), ("v", v), ("kw", kw), ("vw", vw)):
+                path = os.path.join(tmp, nm + ".npy")
+                np.save(path, arr)
+                cmd.append("--input=" + path)
+            out_path = os.path.join(tmp, "out.npy")
+            cmd += ["--output=" + out_path, "--repeat=%d" % a.repeat]
+            p, t_run = run(cmd)
+            if p.returncode:
+                print("FAIL: kvshift-run failed (exit %d):\n%s" % (p.returncode, p.stderr))
+                return 1
+            out = np.load(out_path)
+            err = ref.max_rel_err(out, expected)
+            ok = out.shape == expected.shape and err <= tol
+            ok_all = ok_all and ok
+            print("  %s:" % pipeline)
+            print("    kvshift-opt --%s: %.2f s" % (pipeline, t_opt))
+            timing = [l for l in p.stderr.splitlines() if l.strip()]
+            print("    kvshift-run (%.2f s wall, incl. JIT compile): %s"
+                  % (t_run, " | ".join(timing) if timing else "(printed no timing line)"))
+            print("    max_rel_err = %.3e  (max|out-ref| / max|ref|, float64 reference; tol %.0e)"
+                  "  %s" % (err, tol, "PASS" if ok else "FAIL"))
+        finally:
+            if a.keep:
+                print("    kept %s" % tmp)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    print("  %s" % ("PASS" if ok_all else "FAIL"))
+    return 0 if ok_all else 1
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ void mlir::kvshift::registerKVShiftPipelines() {
       "to each K/V tile as it is loaded",
       buildKVShiftToLLVMCPUFusedPipeline);
   PassPipelineRegistration<>(
-      kDefaultCPUPipeline,
+      kReferenceCPUPipeline,
       "Lower kvshift and linalg on tensors to the LLVM dialect for the host "
       "CPU through the reference decomposition (kvshift-decompose), "
       "one-shot bufferization and scalar loops",

@@ -74,8 +74,9 @@ static cl::list<std::string>
 static cl::opt<std::string> pipelineName(
     "pipeline",
     cl::desc("Registered pipeline or textual pass pipeline used to lower "
-             "the module (default: kvshift-to-llvm-cpu)"),
-    cl::init(kvshift::kDefaultCPUPipeline.str()), cl::cat(runCategory));
+             "the module (default: kvshift-to-llvm-cpu-fused; the reference "
+             "is kvshift-to-llvm-cpu)"),
+    cl::init(kvshift::kFusedCPUPipeline.str()), cl::cat(runCategory));
 static cl::opt<unsigned>
     repeatCount("repeat",
                 cl::desc("Run N times and report the median time on stderr"),

@@ -7,14 +7,15 @@
 
 namespace mlir::kvshift {
 
-/// Name of the CPU pipeline kvshift-run uses when --pipeline is not given.
-constexpr llvm::StringLiteral kDefaultCPUPipeline = "kvshift-to-llvm-cpu";
+/// Name of the reference CPU pipeline.
+constexpr llvm::StringLiteral kReferenceCPUPipeline = "kvshift-to-llvm-cpu";
 
 /// kvshift/linalg on tensors -> LLVM dialect, through the reference
 /// decomposition (--kvshift-decompose), bufferization and scalar loops.
 void buildKVShiftToLLVMCPUPipeline(OpPassManager &pm);
 
-/// Name of the fused CPU pipeline.
+/// Name of the fused CPU pipeline, the one kvshift-run uses when --pipeline
+/// is not given.
 constexpr llvm::StringLiteral kFusedCPUPipeline = "kvshift-to-llvm-cpu-fused";
 
 /// Options of kvshift-to-llvm-cpu-fused.

@@ -9,6 +9,11 @@ if what == "same":  # two files hold the same array
     a, b = load(sys.argv[3]), load(sys.argv[4])
     assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype, a.shape, b.shape)
     assert np.array_equal(a, b), np.abs(a - b).max()
+elif what == "close":  # the same array up to f32 rounding
+    a, b = load(sys.argv[3]), load(sys.argv[4])
+    assert a.shape == b.shape, (a.shape, b.shape)
+    err = np.abs(a.astype(np.float64) - b).max() / np.abs(b).max()
+    assert err < 1e-5, err
 elif what == "scalars":
     y, hh, ii, n = (load(f"r{i}.npy") for i in range(4))
     assert y.shape == () and y.dtype == np.float64 and y == 5.0, y
