@@ -145,124 +145,179 @@ struct DecomposeKVShift : OpRewritePattern<KVShiftOp> {
   }
 };
 
-struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(KVShiftAttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    OpBuilder &b = rewriter;
-    Location loc = op.getLoc();
-    MLIRContext *ctx = b.getContext();
-    Type f32 = b.getF32Type();
-    Value q = op.getQ();
+/// The materialised forward graph of kv_shift_attention, shared by the
+/// forward and the gradient decompositions: mixed K^/V^ (f32), q viewed as
+/// [B, Hkv, G, Sq, D] and the probabilities P [B, Hkv, G, Sq, Sk] (f32).
+struct AttentionGraph {
+  AttentionGraph(OpBuilder &b, Location loc)
+      : b(b), loc(loc), ctx(b.getContext()), f32(b.getF32Type()) {}
+
+  OpBuilder &b;
+  Location loc;
+  MLIRContext *ctx;
+  Type f32;
+  OpFoldResult bSz, hq, sq, d, hkv, sk, g;
+  int64_t gS = ShapedType::kDynamic;
+  SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3}, {4}};
+  Value kh, vh, q5, scale, probs;
+
+  Value idx(OpFoldResult ofr) {
+    return getValueOrCreateConstantIndexOp(b, loc, ofr);
+  }
+  Value cst(double v) {
+    return arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(v));
+  }
+
+  /// [B, Hq, Sq, D] (q, or dout of q's shape) -> [B, Hkv, G, Sq, D]
+  /// (element type kept).
+  Value expandHeads(Value x) {
+    auto xt = cast<RankedTensorType>(x.getType());
+    OpFoldResult s = sq;
+    auto type = RankedTensorType::get({xt.getDimSize(0), hkvS(), gS,
+                                       xt.getDimSize(2), xt.getDimSize(3)},
+                                      xt.getElementType());
+    if (!ShapedType::isDynamic(gS))
+      return tensor::ExpandShapeOp::create(
+          b, loc, type, x, reassoc,
+          SmallVector<OpFoldResult>{bSz, hkv, g, s, d});
+    // Hq / Hkv unknown at compile time: expand_shape would have two dynamic
+    // sizes in one group, which expand-strided-metadata (MLIR 22) cannot
+    // lower; a reshape by a shape tensor lowers fine.
+    SmallVector<Value> dims;
+    for (OpFoldResult ofr : {bSz, hkv, g, s, d})
+      dims.push_back(idx(ofr));
+    Value shape = tensor::FromElementsOp::create(b, loc, dims);
+    return tensor::ReshapeOp::create(b, loc, type, x, shape);
+  }
+
+  /// Converts an f32 [B, Hkv, G, S, D] tensor to `resultType`
+  /// ([B, Hq, S, D], element type converted, heads collapsed).
+  Value collapseHeads(Value x5, RankedTensorType resultType) {
+    Type elt = resultType.getElementType();
+    if (elt != f32)
+      x5 = convertTensor(x5, elt);
+    Value out = tensor::CollapseShapeOp::create(b, loc, x5, reassoc);
+    if (out.getType() != resultType)
+      out = tensor::CastOp::create(b, loc, resultType, out);
+    return out;
+  }
+
+  /// Elementwise float conversion of a tensor.
+  Value convertTensor(Value x, Type elt) {
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t rank = xt.getRank();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    return linalg::GenericOp::create(
+               b, loc, RankedTensorType::get(xt.getShape(), elt),
+               ValueRange{x},
+               ValueRange{emptyTensor(b, loc,
+                                      tensor::getMixedSizes(b, loc, x), elt)},
+               ArrayRef<AffineMap>{id, id}, iterators(rank),
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 linalg::YieldOp::create(nb, nl,
+                                         convertFloat(nb, nl, args[0], elt));
+               })
+        .getResult(0);
+  }
+
+  int64_t hkvS() const { return hkvStatic; }
+  int64_t hkvStatic = ShapedType::kDynamic;
+
+  /// A contraction C = sum over `red` of A * B (f32), as one linalg.generic
+  /// over `numDims` loops; `scaleBy` multiplies each product when given.
+  Value contract(unsigned numDims, ArrayRef<unsigned> aDims,
+                 ArrayRef<unsigned> bDims, ArrayRef<unsigned> cDims,
+                 ArrayRef<OpFoldResult> cSizes, Value a, Value bv,
+                 Value scaleBy = Value()) {
+    Value init = filledTensor(b, loc, cSizes, f32, 0.0);
+    SmallVector<utils::IteratorType> its;
+    for (unsigned i = 0; i < numDims; ++i)
+      its.push_back(llvm::is_contained(cDims, i)
+                        ? utils::IteratorType::parallel
+                        : utils::IteratorType::reduction);
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), ValueRange{a, bv}, ValueRange{init},
+               ArrayRef<AffineMap>{dimsMap(ctx, numDims, aDims),
+                                   dimsMap(ctx, numDims, bDims),
+                                   dimsMap(ctx, numDims, cDims)},
+               its,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value x = convertFloat(nb, nl, args[0], f32);
+                 Value y = convertFloat(nb, nl, args[1], f32);
+                 Value prod = arith::MulFOp::create(nb, nl, x, y);
+                 if (scaleBy)
+                   prod = arith::MulFOp::create(nb, nl, prod, scaleBy);
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     ValueRange{arith::AddFOp::create(nb, nl, args[2], prod)});
+               })
+        .getResult(0);
+  }
+
+  void build(Value q, Value k, Value v, Value kw, Value vw,
+             std::optional<double> staticScale, bool causal) {
     auto qt = cast<RankedTensorType>(q.getType());
-    auto kt = cast<RankedTensorType>(op.getK().getType());
-    auto outType = cast<RankedTensorType>(op.getOut().getType());
+    auto kt = cast<RankedTensorType>(k.getType());
 
     // Mixed keys and values, materialised in f32.
-    Value kh = buildMix(b, loc, op.getK(), op.getKw(), f32);
-    Value vh = buildMix(b, loc, op.getV(), op.getVw(), f32);
+    kh = buildMix(b, loc, k, kw, f32);
+    vh = buildMix(b, loc, v, vw, f32);
 
-    // Sizes, static where the types say so.
-    OpFoldResult bSz = tensor::getMixedSize(b, loc, q, 0);
-    OpFoldResult hq = tensor::getMixedSize(b, loc, q, 1);
-    OpFoldResult sq = tensor::getMixedSize(b, loc, q, 2);
-    OpFoldResult d = tensor::getMixedSize(b, loc, q, 3);
-    OpFoldResult hkv = tensor::getMixedSize(b, loc, op.getK(), 1);
-    OpFoldResult sk = tensor::getMixedSize(b, loc, op.getK(), 2);
+    bSz = tensor::getMixedSize(b, loc, q, 0);
+    hq = tensor::getMixedSize(b, loc, q, 1);
+    sq = tensor::getMixedSize(b, loc, q, 2);
+    d = tensor::getMixedSize(b, loc, q, 3);
+    hkv = tensor::getMixedSize(b, loc, k, 1);
+    sk = tensor::getMixedSize(b, loc, k, 2);
 
-    // GQA: q as [B, Hkv, G, Sq, D].
-    int64_t hqS = qt.getDimSize(1), hkvS = kt.getDimSize(1);
-    int64_t gS = ShapedType::kDynamic;
-    OpFoldResult g;
-    if (!ShapedType::isDynamic(hqS) && !ShapedType::isDynamic(hkvS)) {
-      gS = hqS / hkvS;
+    // GQA: query head h meets KV head h / G.
+    int64_t hqS = qt.getDimSize(1);
+    hkvStatic = kt.getDimSize(1);
+    if (!ShapedType::isDynamic(hqS) && !ShapedType::isDynamic(hkvStatic)) {
+      gS = hqS / hkvStatic;
       g = b.getIndexAttr(gS);
     } else {
-      g = arith::DivUIOp::create(
-                b, loc, getValueOrCreateConstantIndexOp(b, loc, hq),
-                getValueOrCreateConstantIndexOp(b, loc, hkv))
-              .getResult();
+      g = arith::DivUIOp::create(b, loc, idx(hq), idx(hkv)).getResult();
     }
-    auto q5Type = RankedTensorType::get(
-        {qt.getDimSize(0), hkvS, gS, qt.getDimSize(2), qt.getDimSize(3)},
-        qt.getElementType());
-    SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3}, {4}};
-    Value q5;
-    if (!ShapedType::isDynamic(gS)) {
-      q5 = tensor::ExpandShapeOp::create(
-          b, loc, q5Type, q, reassoc,
-          SmallVector<OpFoldResult>{bSz, hkv, g, sq, d});
-    } else {
-      // Hq / Hkv unknown at compile time: expand_shape would have two
-      // dynamic sizes in one group, which expand-strided-metadata (MLIR 22)
-      // cannot lower; a reshape by a shape tensor lowers fine.
-      SmallVector<Value> dims;
-      for (OpFoldResult ofr : {bSz, hkv, g, sq, d})
-        dims.push_back(getValueOrCreateConstantIndexOp(b, loc, ofr));
-      Value shape = tensor::FromElementsOp::create(b, loc, dims);
-      q5 = tensor::ReshapeOp::create(b, loc, q5Type, q, shape);
-    }
+    q5 = expandHeads(q);
 
     // Logit scale.
-    Value scale;
-    if (auto s = op.getStaticScale()) {
-      scale = arith::ConstantOp::create(b, loc, f32,
-                                        b.getF32FloatAttr((float)*s));
+    if (staticScale) {
+      scale = cst(*staticScale);
     } else {
-      Value dIdx = getValueOrCreateConstantIndexOp(b, loc, d);
-      Value dInt = arith::IndexCastOp::create(b, loc, b.getI64Type(), dIdx);
+      Value dInt = arith::IndexCastOp::create(b, loc, b.getI64Type(), idx(d));
       Value dF = arith::SIToFPOp::create(b, loc, f32, dInt);
-      Value root = math::SqrtOp::create(b, loc, dF);
-      Value one = arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(1));
-      scale = arith::DivFOp::create(b, loc, one, root);
+      scale = arith::DivFOp::create(b, loc, cst(1.0),
+                                    math::SqrtOp::create(b, loc, dF));
     }
 
-    // Loop dims of the score computation: (b, h, g, i, j, d).
+    // Scores, dims (b, h, g, i, j, d).
     SmallVector<OpFoldResult> scoreSizes = {bSz, hkv, g, sq, sk};
-    Value scoresInit = filledTensor(b, loc, scoreSizes, f32, 0.0);
-    Value scores =
-        linalg::GenericOp::create(
-            b, loc, scoresInit.getType(), ValueRange{q5, kh},
-            ValueRange{scoresInit},
-            ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 3, 5}),
-                                dimsMap(ctx, 6, {0, 1, 4, 5}),
-                                dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
-            iterators(5, 1),
-            [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value qv = convertFloat(nb, nl, args[0], f32);
-              Value prod = arith::MulFOp::create(nb, nl, qv, args[1]);
-              linalg::YieldOp::create(
-                  nb, nl,
-                  ValueRange{arith::AddFOp::create(nb, nl, args[2], prod)});
-            })
-            .getResult(0);
+    Value scores = contract(6, {0, 1, 2, 3, 5}, {0, 1, 4, 5}, {0, 1, 2, 3, 4},
+                            scoreSizes, q5, kh);
 
     // Scale and mask: key j is visible to query i iff j <= i + (Sk - Sq).
     Value offset;
-    if (op.getCausal())
-      offset = arith::SubIOp::create(
-          b, loc, getValueOrCreateConstantIndexOp(b, loc, sk),
-          getValueOrCreateConstantIndexOp(b, loc, sq));
+    if (causal)
+      offset = arith::SubIOp::create(b, loc, idx(sk), idx(sq));
     AffineMap id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
-    Value negInf = arith::ConstantOp::create(
-        b, loc, f32,
-        b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    Value negInf = cst(-std::numeric_limits<double>::infinity());
     Value logits =
         linalg::GenericOp::create(
-            b, loc, scoresInit.getType(), ValueRange{scores},
+            b, loc, scores.getType(), ValueRange{scores},
             ValueRange{emptyTensor(b, loc, scoreSizes, f32)},
             ArrayRef<AffineMap>{id5, id5}, iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value v = arith::MulFOp::create(nb, nl, args[0], scale);
+              Value s = arith::MulFOp::create(nb, nl, args[0], scale);
               if (offset) {
                 Value i = linalg::IndexOp::create(nb, nl, 3);
                 Value j = linalg::IndexOp::create(nb, nl, 4);
                 Value last = arith::AddIOp::create(nb, nl, i, offset);
                 Value masked = arith::CmpIOp::create(
                     nb, nl, arith::CmpIPredicate::sgt, j, last);
-                v = arith::SelectOp::create(nb, nl, masked, negInf, v);
+                s = arith::SelectOp::create(nb, nl, masked, negInf, s);
               }
-              linalg::YieldOp::create(nb, nl, v);
+              linalg::YieldOp::create(nb, nl, s);
             })
             .getResult(0);
 
@@ -285,21 +340,20 @@ struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
             .getResult(0);
 
     // exp(logit - max).
-    Value zeroF = arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(0));
+    Value zeroF = cst(0.0);
     Value expd =
         linalg::GenericOp::create(
-            b, loc, scoresInit.getType(), ValueRange{logits, rowMax},
+            b, loc, scores.getType(), ValueRange{logits, rowMax},
             ValueRange{emptyTensor(b, loc, scoreSizes, f32)},
             ArrayRef<AffineMap>{id5, rowMap, id5}, iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
               Value isNegInf = arith::CmpFOp::create(
                   nb, nl, arith::CmpFPredicate::OEQ, args[1], negInf);
-              Value m = arith::SelectOp::create(nb, nl, isNegInf, zeroF,
-                                                args[1]);
+              Value m =
+                  arith::SelectOp::create(nb, nl, isNegInf, zeroF, args[1]);
               Value diff = arith::SubFOp::create(nb, nl, args[0], m);
-              linalg::YieldOp::create(nb, nl,
-                                      ValueRange{math::ExpOp::create(nb, nl,
-                                                                     diff)});
+              linalg::YieldOp::create(
+                  nb, nl, ValueRange{math::ExpOp::create(nb, nl, diff)});
             })
             .getResult(0);
 
@@ -317,9 +371,9 @@ struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
             .getResult(0);
 
     // Probabilities; a row with a zero sum (no visible key) becomes zeros.
-    Value probs =
+    probs =
         linalg::GenericOp::create(
-            b, loc, scoresInit.getType(), ValueRange{expd, rowSum},
+            b, loc, scores.getType(), ValueRange{expd, rowSum},
             ValueRange{emptyTensor(b, loc, scoreSizes, f32)},
             ArrayRef<AffineMap>{id5, rowMap, id5}, iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
@@ -331,47 +385,186 @@ struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
                   ValueRange{arith::SelectOp::create(nb, nl, empty, zeroF, p)});
             })
             .getResult(0);
+  }
 
-    // out5[b,h,g,i,d] = sum_j P[b,h,g,i,j] * V^[b,h,j,d]; dims (b,h,g,i,d,j).
-    SmallVector<OpFoldResult> out5Sizes = {bSz, hkv, g, sq, d};
-    Value accInit = filledTensor(b, loc, out5Sizes, f32, 0.0);
-    Value acc =
+  /// out5[b,h,g,i,d] = sum_j P[b,h,g,i,j] * V^[b,h,j,d]; dims (b,h,g,i,d,j).
+  Value output5() {
+    return contract(6, {0, 1, 2, 3, 5}, {0, 1, 5, 4}, {0, 1, 2, 3, 4},
+                    {bSz, hkv, g, sq, d}, probs, vh);
+  }
+};
+
+struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KVShiftAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    AttentionGraph graph(rewriter, op.getLoc());
+    graph.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
+                op.getStaticScale(), op.getCausal());
+    Value out = graph.collapseHeads(
+        graph.output5(), cast<RankedTensorType>(op.getOut().getType()));
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// x shifted by one row along the sequence (dim 2): `down` gives
+/// x[t-1] (zero at t = 0), otherwise x[t+1] (zero at t = S-1).
+Value shiftRows(OpBuilder &b, Location loc, Value x, bool down) {
+  auto xt = cast<RankedTensorType>(x.getType());
+  Type elt = xt.getElementType();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  Value zero =
+      arith::ConstantOp::create(b, loc, elt, b.getFloatAttr(elt, 0.0));
+  SmallVector<OpFoldResult> low(4, b.getIndexAttr(0)), high(4, b.getIndexAttr(0));
+  (down ? low : high)[2] = b.getIndexAttr(1);
+  Value padded = tensor::PadOp::create(b, loc, Type(), x, low, high, zero);
+  SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0));
+  if (!down)
+    offsets[2] = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, xt, padded, offsets, sizes,
+                                        strides);
+}
+
+/// The gradients through the mix x^_t = w0 x_t + w1 x_{t-1}, given dx^ (f32):
+/// dx_t = w0 dx^_t + w1 dx^_{t+1} (converted to the type of `x`), and
+/// dw = [sum dx^_t . x_t, sum dx^_t . x_{t-1}] per head (tensor<H x 2 x f32>).
+std::pair<Value, Value> mixGradients(OpBuilder &b, Location loc, Value x,
+                                     Value w, Value dxh,
+                                     RankedTensorType dxType,
+                                     RankedTensorType dwType) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  Value next = shiftRows(b, loc, dxh, /*down=*/false);
+  Value prev = shiftRows(b, loc, x, /*down=*/true);
+  Value w0 = weightColumn(b, loc, w, 0);
+  Value w1 = weightColumn(b, loc, w, 1);
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  Type elt = dxType.getElementType();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+  AffineMap head = dimsMap(ctx, 4, {1});
+  Value dx =
+      linalg::GenericOp::create(
+          b, loc, RankedTensorType::get(cast<RankedTensorType>(x.getType()).getShape(), elt),
+          ValueRange{dxh, next, w0, w1},
+          ValueRange{emptyTensor(b, loc, sizes, elt)},
+          ArrayRef<AffineMap>{id, id, head, head, id}, iterators(4),
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value a = arith::MulFOp::create(nb, nl, args[2], args[0]);
+            Value c = arith::MulFOp::create(nb, nl, args[3], args[1]);
+            Value sum = arith::AddFOp::create(nb, nl, a, c);
+            linalg::YieldOp::create(nb, nl, convertFloat(nb, nl, sum, elt));
+          })
+          .getResult(0);
+  if (dx.getType() != dxType)
+    dx = tensor::CastOp::create(b, loc, dxType, dx);
+
+  // dw[h, c] over dims (h, b, t, d): column 0 pairs dx^ with x, column 1
+  // with x shifted down.
+  OpFoldResult h = tensor::getMixedSize(b, loc, x, 1);
+  auto reduceWith = [&](Value other) {
+    Value init = filledTensor(b, loc, {h}, f32, 0.0);
+    AffineMap in = dimsMap(ctx, 4, {1, 0, 2, 3});
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), ValueRange{dxh, other},
+               ValueRange{init},
+               ArrayRef<AffineMap>{in, in, dimsMap(ctx, 4, {0})},
+               {utils::IteratorType::parallel, utils::IteratorType::reduction,
+                utils::IteratorType::reduction,
+                utils::IteratorType::reduction},
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value y = convertFloat(nb, nl, args[1], f32);
+                 Value prod = arith::MulFOp::create(nb, nl, args[0], y);
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     ValueRange{arith::AddFOp::create(nb, nl, args[2], prod)});
+               })
+        .getResult(0);
+  };
+  Value col0 = reduceWith(x);
+  Value col1 = reduceWith(prev);
+  Value dw = emptyTensor(b, loc, tensor::getMixedSizes(b, loc, w), f32);
+  SmallVector<OpFoldResult> strides = {b.getIndexAttr(1), b.getIndexAttr(1)};
+  SmallVector<Value> cols = {col0, col1};
+  for (auto [c, col] : llvm::enumerate(cols)) {
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
+                                         b.getIndexAttr(c)};
+    SmallVector<OpFoldResult> sz = {h, b.getIndexAttr(1)};
+    dw = tensor::InsertSliceOp::create(b, loc, col, dw, offsets, sz, strides);
+  }
+  if (dw.getType() != dwType)
+    dw = tensor::CastOp::create(b, loc, dwType, dw);
+  return {dx, dw};
+}
+
+struct DecomposeAttentionGrad : OpRewritePattern<KVShiftAttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KVShiftAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    AttentionGraph gr(rewriter, loc);
+    std::optional<double> scale;
+    if (auto s = op.getScale())
+      scale = s->convertToDouble();
+    else if (int64_t d = cast<RankedTensorType>(op.getQ().getType())
+                             .getDimSize(3);
+             !ShapedType::isDynamic(d))
+      scale = 1.0 / std::sqrt(static_cast<double>(d));
+    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(), scale,
+             op.getCausal());
+    Value do5 = gr.expandHeads(op.getDout());
+    Value out5 = gr.output5();
+    OpFoldResult bSz = gr.bSz, hkv = gr.hkv, g = gr.g, sq = gr.sq,
+                 sk = gr.sk, d = gr.d;
+    MLIRContext *ctx = b.getContext();
+    Type f32 = b.getF32Type();
+
+    // dP[b,h,g,i,j] = sum_d dO[i,d] V^[j,d]; dims (b,h,g,i,j,d).
+    Value dP = gr.contract(6, {0, 1, 2, 3, 5}, {0, 1, 4, 5}, {0, 1, 2, 3, 4},
+                           {bSz, hkv, g, sq, sk}, do5, gr.vh);
+    // Drow[b,h,g,i] = sum_d dO[i,d] O[i,d]; dims (b,h,g,i,d).
+    Value dRow = gr.contract(5, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4},
+                             {0, 1, 2, 3}, {bSz, hkv, g, sq}, do5, out5);
+    // dS = P * (dP - Drow).
+    AffineMap id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
+    Value dS =
         linalg::GenericOp::create(
-            b, loc, accInit.getType(), ValueRange{probs, vh},
-            ValueRange{accInit},
-            ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 3, 5}),
-                                dimsMap(ctx, 6, {0, 1, 5, 4}),
-                                dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
-            iterators(5, 1),
+            b, loc, gr.probs.getType(), ValueRange{gr.probs, dP, dRow},
+            ValueRange{emptyTensor(b, loc, {bSz, hkv, g, sq, sk}, f32)},
+            ArrayRef<AffineMap>{id5, id5, dimsMap(ctx, 5, {0, 1, 2, 3}), id5},
+            iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value prod = arith::MulFOp::create(nb, nl, args[0], args[1]);
+              Value diff = arith::SubFOp::create(nb, nl, args[1], args[2]);
               linalg::YieldOp::create(
                   nb, nl,
-                  ValueRange{arith::AddFOp::create(nb, nl, args[2], prod)});
+                  ValueRange{arith::MulFOp::create(nb, nl, args[0], diff)});
             })
             .getResult(0);
 
-    // Round to the output element type and collapse the heads back.
-    Type outElt = outType.getElementType();
-    Value out5 = acc;
-    if (outElt != f32) {
-      out5 = linalg::GenericOp::create(
-                 b, loc,
-                 RankedTensorType::get(
-                     cast<RankedTensorType>(acc.getType()).getShape(), outElt),
-                 ValueRange{acc},
-                 ValueRange{emptyTensor(b, loc, out5Sizes, outElt)},
-                 ArrayRef<AffineMap>{id5, id5}, iterators(5),
-                 [&](OpBuilder &nb, Location nl, ValueRange args) {
-                   linalg::YieldOp::create(
-                       nb, nl, convertFloat(nb, nl, args[0], outElt));
-                 })
-                 .getResult(0);
-    }
-    Value out = tensor::CollapseShapeOp::create(b, loc, out5, reassoc);
-    if (out.getType() != outType)
-      out = tensor::CastOp::create(b, loc, outType, out);
-    rewriter.replaceOp(op, out);
+    // dq5[b,h,g,i,d] = scale * sum_j dS[i,j] K^[j,d]; dims (b,h,g,i,d,j).
+    Value dq5 = gr.contract(6, {0, 1, 2, 3, 5}, {0, 1, 5, 4}, {0, 1, 2, 3, 4},
+                            {bSz, hkv, g, sq, d}, dS, gr.kh, gr.scale);
+    // dK^[b,h,j,d] = scale * sum_{g,i} dS[g,i,j] q[g,i,d];
+    // dims (b,h,j,d,g,i).
+    Value dkh = gr.contract(6, {0, 1, 4, 5, 2}, {0, 1, 4, 5, 3}, {0, 1, 2, 3},
+                            {bSz, hkv, sk, d}, dS, gr.q5, gr.scale);
+    // dV^[b,h,j,d] = sum_{g,i} P[g,i,j] dO[g,i,d]; dims (b,h,j,d,g,i).
+    Value dvh = gr.contract(6, {0, 1, 4, 5, 2}, {0, 1, 4, 5, 3}, {0, 1, 2, 3},
+                            {bSz, hkv, sk, d}, gr.probs, do5);
+
+    Value dq = gr.collapseHeads(dq5,
+                                cast<RankedTensorType>(op.getDq().getType()));
+    auto [dk, dkw] = mixGradients(
+        b, loc, op.getK(), op.getKw(), dkh,
+        cast<RankedTensorType>(op.getDk().getType()),
+        cast<RankedTensorType>(op.getDkw().getType()));
+    auto [dv, dvw] = mixGradients(
+        b, loc, op.getV(), op.getVw(), dvh,
+        cast<RankedTensorType>(op.getDv().getType()),
+        cast<RankedTensorType>(op.getDvw().getType()));
+    rewriter.replaceOp(op, ValueRange{dq, dk, dv, dkw, dvw});
     return success();
   }
 };
@@ -379,17 +572,6 @@ struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
 struct KVShiftDecomposePass
     : kvshift::impl::KVShiftDecomposeBase<KVShiftDecomposePass> {
   void runOnOperation() override {
-    // The gradient has no lowering yet: say so instead of leaving an op that
-    // bufferization would later reject with a less helpful message.
-    WalkResult grad = getOperation()->walk([](KVShiftAttentionGradOp op) {
-      op.emitOpError()
-          << "has no lowering yet (only its verifier is implemented); "
-             "compute gradients outside kvshift for now";
-      return WalkResult::interrupt();
-    });
-    if (grad.wasInterrupted())
-      return signalPassFailure();
-
     RewritePatternSet patterns(&getContext());
     populateKVShiftDecomposePatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
@@ -401,5 +583,6 @@ struct KVShiftDecomposePass
 
 void mlir::kvshift::populateKVShiftDecomposePatterns(
     RewritePatternSet &patterns) {
-  patterns.add<DecomposeKVShift, DecomposeAttention>(patterns.getContext());
+  patterns.add<DecomposeKVShift, DecomposeAttention, DecomposeAttentionGrad>(
+      patterns.getContext());
 }
