@@ -46,8 +46,10 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
 void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
     OpPassManager &pm, const FusedCPUPipelineOptions &options) {
   pm.addPass(createKVShiftRecordSignature());
-  // kv_shift_attention -> the fused flash-attention loop nest; any other
-  // kvshift op (kv_shift alone) -> linalg.
+  // A gradient next to its forward reads the forward's row log-sum-exp.
+  pm.addNestedPass<func::FuncOp>(createKVShiftShareAttentionStats());
+  // kv_shift_attention and its gradient -> fused flash-attention loop
+  // nests; any other kvshift op (kv_shift alone) -> linalg.
   KVShiftFuseAttentionOptions fuseOptions;
   fuseOptions.blockRows = options.blockRows;
   fuseOptions.blockK = options.blockK;

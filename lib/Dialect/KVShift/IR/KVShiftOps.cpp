@@ -417,5 +417,66 @@ LogicalResult KVShiftAttentionGradOp::reifyResultShapes(
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Internal forms with statistics
+//===----------------------------------------------------------------------===//
+
+/// lse must be tensor<B x Hq x Sq x f32> for q of shape [B, Hq, Sq, D].
+static LogicalResult verifyLSE(Operation *op, Value lse, RankedTensorType q,
+                               StringRef what) {
+  auto t = dyn_cast<RankedTensorType>(lse.getType());
+  if (!t || t.getRank() != 3 || !t.getElementType().isF32() ||
+      failed(verifyCompatibleShape(t.getShape(), q.getShape().take_front(3))))
+    return op->emitOpError()
+           << what << " 'lse' must be tensor<B x Hq x Sq x f32> matching 'q' "
+           << shapeStr(q.getShape()) << ", found " << lse.getType();
+  return success();
+}
+
+LogicalResult KVShiftAttentionWithLSEOp::verify() {
+  auto types = verifyAttentionOperands(*this, getQ(), getK(), getV(), getKw(),
+                                       getVw(), getScale(), getCausal());
+  if (failed(types))
+    return failure();
+  Checker c(*this);
+  auto ot = c.dataTensor(getOut(), "out", "result");
+  if (failed(ot) ||
+      failed(c.sameTensorType(*ot, "out", types->q, "q", "result")))
+    return failure();
+  return verifyLSE(*this, getLse(), types->q, "result");
+}
+
+LogicalResult KVShiftAttentionGradWithLSEOp::verify() {
+  auto types = verifyAttentionOperands(*this, getQ(), getK(), getV(), getKw(),
+                                       getVw(), getScale(), getCausal());
+  if (failed(types))
+    return failure();
+  Checker c(*this);
+  for (auto [value, name] : {std::pair<Value, StringRef>{getDout(), "dout"},
+                             {getFwdOut(), "fwd_out"}}) {
+    auto t = c.dataTensor(value, name);
+    if (failed(t) || failed(c.sameTensorType(*t, name, types->q, "q",
+                                             "operand")))
+      return failure();
+  }
+  if (failed(verifyLSE(*this, getLse(), types->q, "operand")))
+    return failure();
+  for (auto [result, name, ref, refName] :
+       {std::tuple<Value, StringRef, RankedTensorType, StringRef>{
+            getDq(), "dq", types->q, "q"},
+        {getDk(), "dk", types->k, "k"},
+        {getDv(), "dv", types->v, "v"}}) {
+    auto rt = c.dataTensor(result, name, "result");
+    if (failed(rt) ||
+        failed(c.sameTensorType(*rt, name, ref, refName, "result")))
+      return failure();
+  }
+  int64_t hkv = types->k.getDimSize(1);
+  if (failed(c.weightTensor(getDkw(), "dkw", hkv, "Hkv", "result")) ||
+      failed(c.weightTensor(getDvw(), "dvw", hkv, "Hkv", "result")))
+    return failure();
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.cpp.inc"

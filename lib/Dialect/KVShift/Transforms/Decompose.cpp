@@ -159,7 +159,7 @@ struct AttentionGraph {
   OpFoldResult bSz, hq, sq, d, hkv, sk, g;
   int64_t gS = ShapedType::kDynamic;
   SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3}, {4}};
-  Value kh, vh, q5, scale, probs;
+  Value kh, vh, q5, scale, probs, rowMax, rowSum;
 
   Value idx(OpFoldResult ofr) {
     return getValueOrCreateConstantIndexOp(b, loc, ofr);
@@ -327,7 +327,7 @@ struct AttentionGraph {
     AffineMap rowMap = dimsMap(ctx, 5, {0, 1, 2, 3});
     Value maxInit = filledTensor(b, loc, rowSizes, f32,
                                  -std::numeric_limits<double>::infinity());
-    Value rowMax =
+    rowMax =
         linalg::GenericOp::create(
             b, loc, maxInit.getType(), ValueRange{logits}, ValueRange{maxInit},
             ArrayRef<AffineMap>{id5, rowMap}, iterators(4, 1),
@@ -359,7 +359,7 @@ struct AttentionGraph {
 
     // Row sum.
     Value sumInit = filledTensor(b, loc, rowSizes, f32, 0.0);
-    Value rowSum =
+    rowSum =
         linalg::GenericOp::create(
             b, loc, sumInit.getType(), ValueRange{expd}, ValueRange{sumInit},
             ArrayRef<AffineMap>{id5, rowMap}, iterators(4, 1),
@@ -498,9 +498,12 @@ std::pair<Value, Value> mixGradients(OpBuilder &b, Location loc, Value x,
   return {dx, dw};
 }
 
-struct DecomposeAttentionGrad : OpRewritePattern<KVShiftAttentionGradOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(KVShiftAttentionGradOp op,
+/// kv_shift_attention_grad, and its form with the forward's statistics
+/// (which the reference recomputes rather than reads).
+template <typename GradOp>
+struct DecomposeAttentionGrad : OpRewritePattern<GradOp> {
+  using OpRewritePattern<GradOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(GradOp op,
                                 PatternRewriter &rewriter) const override {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
@@ -569,6 +572,52 @@ struct DecomposeAttentionGrad : OpRewritePattern<KVShiftAttentionGradOp> {
   }
 };
 
+/// kv_shift_attention_with_lse: the forward plus lse = max + log(sum) of the
+/// scaled logits of each row.
+struct DecomposeAttentionWithLSE
+    : OpRewritePattern<KVShiftAttentionWithLSEOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KVShiftAttentionWithLSEOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    AttentionGraph gr(rewriter, loc);
+    std::optional<double> scale;
+    if (auto s = op.getScale())
+      scale = s->convertToDouble();
+    else if (int64_t d = cast<RankedTensorType>(op.getQ().getType())
+                             .getDimSize(3);
+             !ShapedType::isDynamic(d))
+      scale = 1.0 / std::sqrt(static_cast<double>(d));
+    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(), scale,
+             op.getCausal());
+    Value out = gr.collapseHeads(
+        gr.output5(), cast<RankedTensorType>(op.getOut().getType()));
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    Value lse4 =
+        linalg::GenericOp::create(
+            rewriter, loc, gr.rowMax.getType(),
+            ValueRange{gr.rowMax, gr.rowSum},
+            ValueRange{emptyTensor(rewriter, loc,
+                                   {gr.bSz, gr.hkv, gr.g, gr.sq},
+                                   rewriter.getF32Type())},
+            ArrayRef<AffineMap>{id4, id4, id4}, iterators(4),
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              Value lg = math::LogOp::create(nb, nl, args[1]);
+              linalg::YieldOp::create(
+                  nb, nl,
+                  ValueRange{arith::AddFOp::create(nb, nl, args[0], lg)});
+            })
+            .getResult(0);
+    SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3}};
+    Value lse = tensor::CollapseShapeOp::create(rewriter, loc, lse4, reassoc);
+    if (lse.getType() != op.getLse().getType())
+      lse = tensor::CastOp::create(rewriter, loc, op.getLse().getType(), lse);
+    rewriter.replaceOp(op, ValueRange{out, lse});
+    return success();
+  }
+};
+
 struct KVShiftDecomposePass
     : kvshift::impl::KVShiftDecomposeBase<KVShiftDecomposePass> {
   void runOnOperation() override {
@@ -583,6 +632,8 @@ struct KVShiftDecomposePass
 
 void mlir::kvshift::populateKVShiftDecomposePatterns(
     RewritePatternSet &patterns) {
-  patterns.add<DecomposeKVShift, DecomposeAttention, DecomposeAttentionGrad>(
-      patterns.getContext());
+  patterns.add<DecomposeKVShift, DecomposeAttention,
+               DecomposeAttentionGrad<KVShiftAttentionGradOp>,
+               DecomposeAttentionGrad<KVShiftAttentionGradWithLSEOp>,
+               DecomposeAttentionWithLSE>(patterns.getContext());
 }

@@ -61,28 +61,54 @@ public:
         vecType(VectorType::get({kLanes}, f32)),
         limType(VectorType::get({kLanes}, b.getI32Type())) {}
 
-  Value emit(KVShiftAttentionOp op);
+  /// Reads the operands (to_buffer), sizes and scale. Must come first.
+  void setup(Operation *op, Value q, Value k, Value v, Value kw, Value vw,
+             std::optional<double> staticScale, bool causal);
+  /// The fused forward; returns the output buffer (type of `outType`) and,
+  /// when `withLSE`, the row log-sum-exp buffer [B, Hq, Sq] f32.
+  std::pair<Value, Value> emitForward(RankedTensorType outType, bool withLSE);
+  /// The fused backward given dout (tensor), the forward's output and lse
+  /// (buffers); returns dq, dk, dv, dkw, dvw as tensors of `resultTypes`.
+  SmallVector<Value> emitBackward(Value dout, Value fwdOut, Value lse,
+                                  TypeRange resultTypes);
+  Value toTensor(Value buf, Type type) {
+    return bufferization::ToTensorOp::create(b, type, buf, /*restrict=*/true,
+                                             /*writable=*/true);
+  }
+  Value toBuffer(Value t) {
+    auto tt = cast<RankedTensorType>(t.getType());
+    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
+    return bufferization::ToBufferOp::create(b, mt, t, /*read_only=*/true);
+  }
 
 private:
   ImplicitLocOpBuilder &b;
   /// Creates constants at the start of the op's block, where they dominate
   /// every use in the loop nest.
   ImplicitLocOpBuilder cb;
+  Block *constBlock = nullptr;
   int64_t blockRows, blockK;
+  /// The constant builder, positioned at the start of the op's block (every
+  /// constant goes there, so it dominates all uses in the emitted code).
+  ImplicitLocOpBuilder &consts() {
+    cb.setInsertionPointToStart(constBlock);
+    return cb;
+  }
   Type f32, elt;
   VectorType vecType, limType;
 
   // --- small builders -----------------------------------------------------
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(cb, v); }
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(consts(), v); }
   Value f32c(ImplicitLocOpBuilder &, double v) {
-    return arith::ConstantOp::create(cb, f32, cb.getF32FloatAttr(v));
+    return arith::ConstantOp::create(consts(), f32, cb.getF32FloatAttr(v));
   }
   Value splat(ImplicitLocOpBuilder &bb, Value scalar) {
     return vector::BroadcastOp::create(bb, vecType, scalar);
   }
   Value zeroVec(ImplicitLocOpBuilder &) {
     return arith::ConstantOp::create(
-        cb, vecType, DenseElementsAttr::get(vecType, cb.getF32FloatAttr(0)));
+        consts(), vecType,
+        DenseElementsAttr::get(vecType, cb.getF32FloatAttr(0)));
   }
   static Value add(ImplicitLocOpBuilder &bb, Value x, Value y) {
     return arith::AddIOp::create(bb, x, y);
@@ -187,68 +213,94 @@ private:
 
   // --- state of the op being emitted -------------------------------------
   bool causal = false;
-  Value qBuf, kBuf, vBuf, kwBuf, vwBuf, outBuf;
-  Value dimD, dimSq, dimSk, groupSize, rowsPerHead, rows, rowsPadded,
-      dimDPadded, offset, scale;
+  Value qBuf, kBuf, vBuf, kwBuf, vwBuf, outBuf, lseBuf;
+  Value dimB, dimHq, dimHkv, dimD, dimSq, dimSk, groupSize, rowsPerHead, rows,
+      rowsPadded, dimDPadded, offset, scale;
+
+  /// Loads keys or values rows [j0, j0 + jn) of (batch, kvHead), mixes them
+  /// with (w1, w2) (splatted f32 weights) and stores the f32 rows into the
+  /// [Bc, Dp] tile `dst`.
+  void emitMixTile(ImplicitLocOpBuilder &bb, Value raw, Value batch,
+                   Value kvHead, Value j0, Value jn, Value w1, Value w2,
+                   Value dst);
+  /// C[c0 + x, 16v + ...] (+)= sum_{red < redN} A(x, red) * B[b0 + red, ...]
+  /// over all Dp columns of C and B (row-major, vectors along the columns),
+  /// for C rows c0 in [0, cN) step 4. A(x, red) reads `a[c0 + x, red]`, or
+  /// `a[red, c0 + x]` when `aTransposed`.
+  void emitRowUpdate(ImplicitLocOpBuilder &bb, Value c, Value cRowBase,
+                     Value cN, Value a, bool aTransposed, Value bMat,
+                     Value bRowBase, Value redN);
+  /// C[jq + x, 16 v] = sum_{d < D} A[jq + x, d] * BT[d, col0 + 16 v] for
+  /// v < 4 (64 columns), jq in [0, jN) step 4.
+  void emitColumnBlock(ImplicitLocOpBuilder &bb, Value c, Value a, Value bt,
+                       Value col0, Value jN);
 
   void emitWorkItem(ImplicitLocOpBuilder &bb, Value batch, Value kvHead,
                     Value q0, Value qn);
 };
 
-Value FusedAttentionEmitter::emit(KVShiftAttentionOp op) {
-  causal = op.getCausal();
-  cb.setInsertionPointToStart(op->getBlock());
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  auto outType = cast<RankedTensorType>(op.getOut().getType());
-  elt = qType.getElementType();
-
-  auto toBuffer = [&](Value t) -> Value {
-    auto tt = cast<RankedTensorType>(t.getType());
-    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-    return bufferization::ToBufferOp::create(b, mt, t, /*read_only=*/true);
-  };
-  qBuf = toBuffer(op.getQ());
-  kBuf = toBuffer(op.getK());
-  vBuf = toBuffer(op.getV());
-  kwBuf = toBuffer(op.getKw());
-  vwBuf = toBuffer(op.getVw());
-
+void FusedAttentionEmitter::setup(Operation *op, Value q, Value k, Value v,
+                                  Value kw, Value vw,
+                                  std::optional<double> staticScale,
+                                  bool isCausal) {
+  causal = isCausal;
+  constBlock = op->getBlock();
+  elt = cast<RankedTensorType>(q.getType()).getElementType();
+  qBuf = toBuffer(q);
+  kBuf = toBuffer(k);
+  vBuf = toBuffer(v);
+  kwBuf = toBuffer(kw);
+  vwBuf = toBuffer(vw);
   auto dim = [&](Value buf, int64_t i) -> Value {
     return memref::DimOp::create(b, buf, i);
   };
-  Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1);
+  dimB = dim(qBuf, 0);
+  dimHq = dim(qBuf, 1);
   dimSq = dim(qBuf, 2);
   dimD = dim(qBuf, 3);
-  Value dimHkv = dim(kBuf, 1);
+  dimHkv = dim(kBuf, 1);
   dimSk = dim(kBuf, 2);
+  groupSize = divu(b, dimHq, dimHkv);
+  dimDPadded = roundUp(b, dimD, kLanes);
+  offset = sub(b, dimSk, dimSq);
+  if (staticScale) {
+    scale = f32c(b, *staticScale);
+  } else {
+    Value dI = arith::IndexCastOp::create(b, b.getI64Type(), dimD);
+    Value dF = arith::SIToFPOp::create(b, f32, dI);
+    scale = arith::DivFOp::create(b, f32c(b, 1.0), math::SqrtOp::create(b, dF));
+  }
+}
 
+std::pair<Value, Value>
+FusedAttentionEmitter::emitForward(RankedTensorType outType, bool withLSE) {
   // The result, written by the loop nest.
   SmallVector<Value> dynSizes;
   for (int64_t i = 0; i < 4; ++i)
     if (outType.isDynamicDim(i))
-      dynSizes.push_back(dim(qBuf, i));
+      dynSizes.push_back(memref::DimOp::create(b, qBuf, i));
   auto outMemType = MemRefType::get(outType.getShape(), elt);
   outBuf = memref::AllocOp::create(b, outMemType, dynSizes,
                                    b.getI64IntegerAttr(64));
+  lseBuf = Value();
+  if (withLSE) {
+    auto qShape = cast<MemRefType>(qBuf.getType()).getShape();
+    SmallVector<Value> lseDyn;
+    for (int64_t i = 0; i < 3; ++i)
+      if (ShapedType::isDynamic(qShape[i]))
+        lseDyn.push_back(memref::DimOp::create(b, qBuf, i));
+    lseBuf = memref::AllocOp::create(
+        b, MemRefType::get(qShape.take_front(3), f32), lseDyn,
+        b.getI64IntegerAttr(64));
+  }
 
   // Work decomposition.
-  groupSize = divu(b, dimHq, dimHkv);
   rowsPerHead =
       maxu(b, idx(1), divu(b, idx(blockRows), maxu(b, groupSize, idx(1))));
   // Never more rows per head than the sequence has (decoding: Sq = 1).
   rowsPerHead = maxu(b, idx(1), minu(b, rowsPerHead, dimSq));
   rows = mul(b, groupSize, rowsPerHead);
   rowsPadded = roundUp(b, rows, kLanes);
-  dimDPadded = roundUp(b, dimD, kLanes);
-  offset = sub(b, dimSk, dimSq);
-
-  if (auto s = op.getStaticScale()) {
-    scale = f32c(b, *s);
-  } else {
-    Value dI = arith::IndexCastOp::create(b, b.getI64Type(), dimD);
-    Value dF = arith::SIToFPOp::create(b, f32, dI);
-    scale = arith::DivFOp::create(b, f32c(b, 1.0), math::SqrtOp::create(b, dF));
-  }
 
   Value numQTiles =
       divu(b, add(b, dimSq, sub(b, rowsPerHead, idx(1))), rowsPerHead);
@@ -283,9 +335,49 @@ Value FusedAttentionEmitter::emit(KVShiftAttentionOp op) {
         memref::AllocaScopeReturnOp::create(sb, ValueRange{});
       });
 
-  return bufferization::ToTensorOp::create(b, outType, outBuf,
-                                           /*restrict=*/true,
-                                           /*writable=*/true);
+  return {outBuf, lseBuf};
+}
+
+void FusedAttentionEmitter::emitMixTile(ImplicitLocOpBuilder &bb, Value raw,
+                                        Value batch, Value kvHead, Value j0,
+                                        Value jn, Value w1, Value w2,
+                                        Value dst) {
+  VectorType rawVecType = VectorType::get({kLanes}, elt);
+  VectorType maskType = VectorType::get({kLanes}, bb.getI1Type());
+  Value rawZero = arith::ConstantOp::create(
+      consts(), rawVecType,
+      DenseElementsAttr::get(rawVecType, cb.getZeroAttr(elt)));
+  Value c0 = idx(0), c1 = idx(1), cL = idx(kLanes);
+  loop(bb, c0, jn, c1, [&](ImplicitLocOpBuilder &lb, Value jj) {
+    Value j = add(lb, j0, jj);
+    Value hasPrev = ult(lb, c0, j);
+    loop(lb, c0, dimDPadded, cL, [&](ImplicitLocOpBuilder &db, Value dc) {
+      Value count = minu(db, cL, sub(db, dimD, dc));
+      Value mask =
+          vector::CreateMaskOp::create(db, maskType, ValueRange{count});
+      Value cur = vector::MaskedLoadOp::create(
+          db, rawVecType, raw, ValueRange{batch, kvHead, j, dc}, mask,
+          rawZero);
+      // The halo row j - 1 (zero before the first row).
+      auto prevIf = scf::IfOp::create(db, db.getLoc(), TypeRange{vecType},
+                                      hasPrev, /*withElseRegion=*/true);
+      {
+        ImplicitLocOpBuilder ib(db.getLoc(), prevIf.thenBlock(),
+                                prevIf.thenBlock()->end());
+        Value jm1 = sub(ib, j, idx(1));
+        Value p = vector::MaskedLoadOp::create(
+            ib, rawVecType, raw, ValueRange{batch, kvHead, jm1, dc}, mask,
+            rawZero);
+        scf::YieldOp::create(ib, toF32(ib, p));
+        ImplicitLocOpBuilder eb(db.getLoc(), prevIf.elseBlock(),
+                                prevIf.elseBlock()->end());
+        scf::YieldOp::create(eb, zeroVec(eb));
+      }
+      Value scaled = arith::MulFOp::create(db, w1, toF32(db, cur));
+      Value mixed = vector::FMAOp::create(db, w2, prevIf.getResult(0), scaled);
+      vector::StoreOp::create(db, mixed, dst, ValueRange{jj, dc});
+    });
+  });
 }
 
 void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
@@ -362,50 +454,14 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
   // The smallest limit of the item's rows: tiles beyond it need the mask.
   Value minLimit = add(bb, q0, offset);
 
-  VectorType rawVecType = VectorType::get({kLanes}, elt);
-  VectorType maskType = VectorType::get({kLanes}, bb.getI1Type());
-  Value rawZero = arith::ConstantOp::create(
-      cb, rawVecType, DenseElementsAttr::get(rawVecType, cb.getZeroAttr(elt)));
-
   loop(bb, c0, numKTiles, c1, [&](ImplicitLocOpBuilder &tb, Value kt) {
     Value j0 = mul(tb, kt, cBc);
     Value jn = minu(tb, cBc, sub(tb, keyEnd, j0));
 
     // 1. Load and mix the K and V tile: rows j0-1 .. j0+jn-1 of the raw
     //    keys and values give jn mixed rows.
-    loop(tb, c0, jn, c1, [&](ImplicitLocOpBuilder &lb, Value jj) {
-      Value j = add(lb, j0, jj);
-      Value hasPrev = ult(lb, c0, j);
-      loop(lb, c0, dimDPadded, cL, [&](ImplicitLocOpBuilder &db, Value dc) {
-        Value count = minu(db, cL, sub(db, dimD, dc));
-        Value mask = vector::CreateMaskOp::create(db, maskType, ValueRange{count});
-        auto mixRow = [&](Value raw, Value w1, Value w2, Value dst) {
-          Value cur = vector::MaskedLoadOp::create(
-              db, rawVecType, raw, ValueRange{batch, kvHead, j, dc}, mask,
-              rawZero);
-          auto prevIf = scf::IfOp::create(db, db.getLoc(), TypeRange{vecType},
-                                          hasPrev, /*withElseRegion=*/true);
-          {
-            ImplicitLocOpBuilder ib(db.getLoc(), prevIf.thenBlock(),
-                                    prevIf.thenBlock()->end());
-            Value jm1 = sub(ib, j, idx(1));
-            Value p = vector::MaskedLoadOp::create(
-                ib, rawVecType, raw, ValueRange{batch, kvHead, jm1, dc}, mask,
-                rawZero);
-            scf::YieldOp::create(ib, toF32(ib, p));
-            ImplicitLocOpBuilder eb(db.getLoc(), prevIf.elseBlock(),
-                                    prevIf.elseBlock()->end());
-            scf::YieldOp::create(eb, zeroVec(eb));
-          }
-          Value scaled = arith::MulFOp::create(db, w1, toF32(db, cur));
-          Value mixed =
-              vector::FMAOp::create(db, w2, prevIf.getResult(0), scaled);
-          vector::StoreOp::create(db, mixed, dst, ValueRange{jj, dc});
-        };
-        mixRow(kBuf, a1, a2, kh);
-        mixRow(vBuf, b1, b2, vh);
-      });
-    });
+    emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh);
+    emitMixTile(tb, vBuf, batch, kvHead, j0, jn, b1, b2, vh);
 
     // 2. S^T[jj, r] = sum_d K^[jj, d] * Q^T[d, r], 4 keys x nvec vectors.
     Value jn4 = roundUp(tb, jn, kTileCols);
@@ -555,6 +611,12 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       Value qi = add(tb, q0, i);
       Value l = memref::LoadOp::create(tb, lBuf, ValueRange{r});
       Value inv = arith::DivFOp::create(tb, f32c(tb, 1.0), l);
+      if (lseBuf) {
+        // Scores were exponentiated as exp(s - m): lse = m + log(l).
+        Value m = memref::LoadOp::create(tb, mBuf, ValueRange{r});
+        Value lse = arith::AddFOp::create(tb, m, math::LogOp::create(tb, l));
+        memref::StoreOp::create(tb, lse, lseBuf, ValueRange{batch, head, qi});
+      }
       loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
         Value o = memref::LoadOp::create(lb, ot, ValueRange{d, r});
         Value y = fromF32(lb, arith::MulFOp::create(lb, o, inv));
@@ -562,6 +624,386 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       });
     });
   });
+}
+
+void FusedAttentionEmitter::emitColumnBlock(ImplicitLocOpBuilder &bb, Value c,
+                                            Value a, Value bt, Value col0,
+                                            Value jN) {
+  Value c0 = idx(0), c1 = idx(1);
+  loop(bb, c0, jN, idx(kTileCols), [&](ImplicitLocOpBuilder &jb, Value jq) {
+    SmallVector<Value> init(kTileCols * kTileVecs, zeroVec(jb));
+    SmallVector<Value> acc = loopIter(
+        jb, c0, dimD, c1, init,
+        [&](ImplicitLocOpBuilder &db, Value d, ValueRange accs) {
+          SmallVector<Value> bv, next(accs.begin(), accs.end());
+          for (int64_t v = 0; v < kTileVecs; ++v)
+            bv.push_back(vector::LoadOp::create(
+                db, vecType, bt, ValueRange{d, add(db, col0, idx(v * kLanes))}));
+          for (int64_t x = 0; x < kTileCols; ++x) {
+            Value ax = memref::LoadOp::create(
+                db, a, ValueRange{add(db, jq, idx(x)), d});
+            Value ab = splat(db, ax);
+            for (int64_t v = 0; v < kTileVecs; ++v)
+              next[x * kTileVecs + v] = vector::FMAOp::create(
+                  db, ab, bv[v], next[x * kTileVecs + v]);
+          }
+          return next;
+        });
+    for (int64_t x = 0; x < kTileCols; ++x)
+      for (int64_t v = 0; v < kTileVecs; ++v)
+        vector::StoreOp::create(jb, acc[x * kTileVecs + v], c,
+                                ValueRange{add(jb, jq, idx(x)),
+                                           idx(v * kLanes)});
+  });
+}
+
+void FusedAttentionEmitter::emitRowUpdate(ImplicitLocOpBuilder &bb, Value c,
+                                          Value cRowBase, Value cN, Value a,
+                                          bool aTransposed, Value bMat,
+                                          Value bRowBase, Value redN) {
+  Value c0 = idx(0), c1 = idx(1);
+  overRowVectors(bb, dimDPadded, [&](ImplicitLocOpBuilder &vb, Value dv,
+                                     int64_t nvec) {
+    loop(vb, c0, cN, idx(kTileCols), [&](ImplicitLocOpBuilder &rb, Value cr) {
+      SmallVector<Value> init;
+      for (int64_t x = 0; x < kTileCols; ++x)
+        for (int64_t v = 0; v < nvec; ++v)
+          init.push_back(vector::LoadOp::create(
+              rb, vecType, c,
+              ValueRange{add(rb, cRowBase, add(rb, cr, idx(x))),
+                         add(rb, dv, idx(v * kLanes))}));
+      SmallVector<Value> acc = loopIter(
+          rb, c0, redN, c1, init,
+          [&](ImplicitLocOpBuilder &eb, Value red, ValueRange accs) {
+            SmallVector<Value> bv, next(accs.begin(), accs.end());
+            for (int64_t v = 0; v < nvec; ++v)
+              bv.push_back(vector::LoadOp::create(
+                  eb, vecType, bMat,
+                  ValueRange{add(eb, bRowBase, red),
+                             add(eb, dv, idx(v * kLanes))}));
+            for (int64_t x = 0; x < kTileCols; ++x) {
+              Value row = add(eb, cr, idx(x));
+              Value ax = aTransposed
+                             ? memref::LoadOp::create(eb, a, ValueRange{red, row})
+                             : memref::LoadOp::create(eb, a, ValueRange{row, red});
+              Value ab = splat(eb, ax);
+              for (int64_t v = 0; v < nvec; ++v)
+                next[x * nvec + v] =
+                    vector::FMAOp::create(eb, ab, bv[v], next[x * nvec + v]);
+            }
+            return next;
+          });
+      for (int64_t x = 0; x < kTileCols; ++x)
+        for (int64_t v = 0; v < nvec; ++v)
+          vector::StoreOp::create(
+              rb, acc[x * nvec + v], c,
+              ValueRange{add(rb, cRowBase, add(rb, cr, idx(x))),
+                         add(rb, dv, idx(v * kLanes))});
+    });
+  });
+}
+
+SmallVector<Value>
+FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
+                                    TypeRange resultTypes) {
+  int64_t bc = blockK;
+  int64_t block = kTileVecs * kLanes; // query rows per block (64)
+  Value c0 = idx(0), c1 = idx(1), cL = idx(kLanes), cBc = idx(bc),
+        cBlock = idx(block);
+  Value doBuf = toBuffer(dout);
+  int64_t dyn = ShapedType::kDynamic;
+  auto alloc = [&](ImplicitLocOpBuilder &bb, ArrayRef<int64_t> shape,
+                   ValueRange dynSizes, Type et) -> Value {
+    return memref::AllocOp::create(bb, MemRefType::get(shape, et), dynSizes,
+                                   bb.getI64IntegerAttr(64));
+  };
+  auto allocLike = [&](Type resultType, Value like) -> Value {
+    auto rt = cast<RankedTensorType>(resultType);
+    SmallVector<Value> dynSizes;
+    for (int64_t i = 0; i < rt.getRank(); ++i)
+      if (rt.isDynamicDim(i))
+        dynSizes.push_back(memref::DimOp::create(b, like, i));
+    return alloc(b, rt.getShape(), dynSizes, rt.getElementType());
+  };
+  Value dqBuf = allocLike(resultTypes[0], qBuf);
+  Value dkBuf = allocLike(resultTypes[1], kBuf);
+  Value dvBuf = allocLike(resultTypes[2], vBuf);
+  Value dkwBuf = allocLike(resultTypes[3], kwBuf);
+  Value dvwBuf = allocLike(resultTypes[4], vwBuf);
+
+  Value numItems = mul(b, dimB, dimHkv);
+  Value rowsAll = mul(b, groupSize, dimSq);
+  // Room for a 64-row block that starts at the last row.
+  Value rowsAlloc = add(b, roundUp(b, rowsAll, kLanes), cBlock);
+  Value keysAlloc = add(b, roundUp(b, dimSk, kTileCols), idx(kTileCols));
+  Value partials = alloc(b, {dyn, 4}, {numItems}, f32);
+
+  scf::ParallelOp::create(
+      b, ValueRange{c0}, ValueRange{numItems}, ValueRange{c1},
+      [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder pb(loc, ob);
+        Value item = ivs[0];
+        Value batch = divu(pb, item, dimHkv);
+        Value kvHead = remu(pb, item, dimHkv);
+
+        // Per (batch, KV head): queries and output gradients of the whole
+        // group in both layouts, the dq accumulator, lse and D = rowsum(dO O),
+        // and dK^ / dV^ for every key: O(S * D), never O(S^2).
+        Value qt = alloc(pb, {dyn, dyn}, {dimDPadded, rowsAlloc}, f32);
+        Value qs = alloc(pb, {dyn, dyn}, {rowsAlloc, dimDPadded}, f32);
+        Value dot = alloc(pb, {dyn, dyn}, {dimDPadded, rowsAlloc}, f32);
+        Value dor = alloc(pb, {dyn, dyn}, {rowsAlloc, dimDPadded}, f32);
+        Value dqAcc = alloc(pb, {dyn, dyn}, {rowsAlloc, dimDPadded}, f32);
+        Value lseRow = alloc(pb, {dyn}, {rowsAlloc}, f32);
+        Value dRow = alloc(pb, {dyn}, {rowsAlloc}, f32);
+        Value dkh = alloc(pb, {dyn, dyn}, {keysAlloc, dimDPadded}, f32);
+        Value dvh = alloc(pb, {dyn, dyn}, {keysAlloc, dimDPadded}, f32);
+        // Tiles.
+        auto tile = [&](ArrayRef<int64_t> shape, ValueRange dynSizes) {
+          return memref::AllocaOp::create(pb, MemRefType::get(shape, f32),
+                                          dynSizes, pb.getI64IntegerAttr(64));
+        };
+        Value kh = tile({bc, dyn}, {dimDPadded});
+        Value vh = tile({bc, dyn}, {dimDPadded});
+        Value st = tile({bc, block}, {});
+        Value dpt = tile({bc, block}, {});
+
+        Value zv = zeroVec(pb);
+        auto zero2d = [&](Value m, Value rowsN, Value colsN) {
+          loop(pb, c0, rowsN, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
+            loop(lb, c0, colsN, cL, [&](ImplicitLocOpBuilder &ib, Value cc) {
+              vector::StoreOp::create(ib, zv, m, ValueRange{r, cc});
+            });
+          });
+        };
+        zero2d(qt, dimDPadded, rowsAlloc);
+        zero2d(dot, dimDPadded, rowsAlloc);
+        zero2d(qs, rowsAlloc, dimDPadded);
+        zero2d(dor, rowsAlloc, dimDPadded);
+        zero2d(dqAcc, rowsAlloc, dimDPadded);
+        zero2d(dkh, keysAlloc, dimDPadded);
+        zero2d(dvh, keysAlloc, dimDPadded);
+        zero2d(kh, cBc, dimDPadded);
+        zero2d(vh, cBc, dimDPadded);
+        loop(pb, c0, rowsAlloc, cL, [&](ImplicitLocOpBuilder &ib, Value r) {
+          vector::StoreOp::create(ib, zv, lseRow, ValueRange{r});
+          vector::StoreOp::create(ib, zv, dRow, ValueRange{r});
+        });
+
+        // Rows r = gi * Sq + i of the group.
+        loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
+          Value gi = divu(lb, r, dimSq);
+          Value i = remu(lb, r, dimSq);
+          Value head = add(lb, mul(lb, kvHead, groupSize), gi);
+          Value dsum = loopIter(
+              lb, c0, dimD, c1, ValueRange{f32c(lb, 0.0)},
+              [&](ImplicitLocOpBuilder &db, Value d, ValueRange acc) {
+                SmallVector<Value> at = {batch, head, i, d};
+                Value qv = arith::MulFOp::create(
+                    db, toF32(db, memref::LoadOp::create(db, qBuf, at)),
+                    scale);
+                memref::StoreOp::create(db, qv, qt, ValueRange{d, r});
+                memref::StoreOp::create(db, qv, qs, ValueRange{r, d});
+                Value dov = toF32(db, memref::LoadOp::create(db, doBuf, at));
+                memref::StoreOp::create(db, dov, dot, ValueRange{d, r});
+                memref::StoreOp::create(db, dov, dor, ValueRange{r, d});
+                Value ov = toF32(db, memref::LoadOp::create(db, fwdOut, at));
+                return SmallVector<Value>{arith::AddFOp::create(
+                    db, acc[0], arith::MulFOp::create(db, dov, ov))};
+              })[0];
+          memref::StoreOp::create(lb, dsum, dRow, ValueRange{r});
+          Value l = memref::LoadOp::create(lb, lse, ValueRange{batch, head, i});
+          memref::StoreOp::create(lb, l, lseRow, ValueRange{r});
+        });
+
+        auto weight = [&](Value buf, int64_t col) -> Value {
+          return memref::LoadOp::create(pb, buf, ValueRange{kvHead, idx(col)});
+        };
+        Value a1s = weight(kwBuf, 0), a2s = weight(kwBuf, 1);
+        Value b1s = weight(vwBuf, 0), b2s = weight(vwBuf, 1);
+        Value a1 = splat(pb, a1s), a2 = splat(pb, a2s);
+        Value b1 = splat(pb, b1s), b2 = splat(pb, b2s);
+
+        // Row lane offsets 0..15 of a vector.
+        auto laneType = VectorType::get({kLanes}, pb.getI32Type());
+        SmallVector<int32_t> lanes;
+        for (int32_t l = 0; l < kLanes; ++l)
+          lanes.push_back(l);
+        Value laneIds = arith::ConstantOp::create(
+            consts(), laneType, DenseElementsAttr::get(laneType, ArrayRef(lanes)));
+        auto i32 = [&](ImplicitLocOpBuilder &ib, Value v) -> Value {
+          return arith::IndexCastOp::create(ib, ib.getI32Type(), v);
+        };
+
+        Value numKTiles = ceilDiv(pb, dimSk, bc);
+        loop(pb, c0, numKTiles, c1, [&](ImplicitLocOpBuilder &tb, Value kt) {
+          Value j0 = mul(tb, kt, cBc);
+          Value jn = minu(tb, cBc, sub(tb, dimSk, j0));
+          Value jn4 = roundUp(tb, jn, kTileCols);
+          emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh);
+          emitMixTile(tb, vBuf, batch, kvHead, j0, jn, b1, b2, vh);
+
+          loop(tb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
+            loop(gb, c0, dimSq, cBlock, [&](ImplicitLocOpBuilder &qb,
+                                            Value q0) {
+              Value qn = minu(qb, cBlock, sub(qb, dimSq, q0));
+              auto body = [&](ImplicitLocOpBuilder &vb) {
+                Value r0 = add(vb, mul(vb, gi, dimSq), q0);
+                // S^T = K^ Q^T and dP^T = V^ dO^T for 64 rows.
+                emitColumnBlock(vb, st, kh, qt, r0, jn4);
+                emitColumnBlock(vb, dpt, vh, dot, r0, jn4);
+                // Visibility limit of each row: the last key it sees, or -1
+                // for rows past the block's valid rows.
+                SmallVector<Value> lims, lseV, dV;
+                for (int64_t v = 0; v < kTileVecs; ++v) {
+                  Value rowIds = arith::AddIOp::create(
+                      vb, laneIds,
+                      vector::BroadcastOp::create(vb, laneType,
+                                                  i32(vb, idx(v * kLanes))));
+                  Value base = causal ? i32(vb, add(vb, q0, offset))
+                                      : i32(vb, sub(vb, dimSk, c1));
+                  Value lim = vector::BroadcastOp::create(vb, laneType, base);
+                  if (causal)
+                    lim = arith::AddIOp::create(vb, lim, rowIds);
+                  Value valid = arith::CmpIOp::create(
+                      vb, arith::CmpIPredicate::slt, rowIds,
+                      vector::BroadcastOp::create(vb, laneType, i32(vb, qn)));
+                  Value none = arith::ConstantOp::create(
+                      consts(), laneType,
+                      DenseElementsAttr::get(laneType, cb.getI32IntegerAttr(-1)));
+                  lims.push_back(arith::SelectOp::create(vb, valid, lim, none));
+                  Value rv = add(vb, r0, idx(v * kLanes));
+                  lseV.push_back(
+                      vector::LoadOp::create(vb, vecType, lseRow, ValueRange{rv}));
+                  dV.push_back(
+                      vector::LoadOp::create(vb, vecType, dRow, ValueRange{rv}));
+                }
+                // P = exp(S - lse) (0 where masked), dS = P (dP - D).
+                loop(vb, c0, jn4, c1, [&](ImplicitLocOpBuilder &jb, Value jj) {
+                  Value jg = vector::BroadcastOp::create(
+                      jb, laneType, i32(jb, add(jb, j0, jj)));
+                  for (int64_t v = 0; v < kTileVecs; ++v) {
+                    SmallVector<Value> at = {jj, idx(v * kLanes)};
+                    Value sv = vector::LoadOp::create(jb, vecType, st, at);
+                    Value p = math::ExpOp::create(
+                        jb, arith::SubFOp::create(jb, sv, lseV[v]));
+                    Value masked = arith::CmpIOp::create(
+                        jb, arith::CmpIPredicate::sgt, jg, lims[v]);
+                    p = arith::SelectOp::create(jb, masked, zeroVec(jb), p);
+                    Value dp = vector::LoadOp::create(jb, vecType, dpt, at);
+                    Value ds = arith::MulFOp::create(
+                        jb, p, arith::SubFOp::create(jb, dp, dV[v]));
+                    vector::StoreOp::create(jb, p, st, at);
+                    vector::StoreOp::create(jb, ds, dpt, at);
+                  }
+                });
+                // dV^ += P^T dO, dK^ += dS^T (scale q), dq += dS K^.
+                emitRowUpdate(vb, dvh, j0, jn4, st, /*aTransposed=*/false, dor,
+                              r0, cBlock);
+                emitRowUpdate(vb, dkh, j0, jn4, dpt, /*aTransposed=*/false, qs,
+                              r0, cBlock);
+                emitRowUpdate(vb, dqAcc, r0, cBlock, dpt, /*aTransposed=*/true,
+                              kh, c0, jn4);
+              };
+              if (causal) {
+                // Skip blocks whose rows all lie above this key tile.
+                Value lastLimit =
+                    add(qb, add(qb, q0, sub(qb, qn, c1)), offset);
+                Value sees = arith::CmpIOp::create(
+                    qb, arith::CmpIPredicate::sge, lastLimit, j0);
+                ifThen(qb, sees, body);
+              } else {
+                body(qb);
+              }
+            });
+          });
+        });
+
+        // dq = scale * accumulated dS K^.
+        loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
+          Value gi = divu(lb, r, dimSq);
+          Value i = remu(lb, r, dimSq);
+          Value head = add(lb, mul(lb, kvHead, groupSize), gi);
+          loop(lb, c0, dimD, c1, [&](ImplicitLocOpBuilder &db, Value d) {
+            Value x = memref::LoadOp::create(db, dqAcc, ValueRange{r, d});
+            Value y = fromF32(db, arith::MulFOp::create(db, x, scale));
+            memref::StoreOp::create(db, y, dqBuf,
+                                    ValueRange{batch, head, i, d});
+          });
+        });
+
+        // The transpose of the mix and the weight gradients of this item.
+        auto mixBack = [&](Value dh, Value raw, Value w0, Value w1,
+                           Value dst) -> std::pair<Value, Value> {
+          SmallVector<Value> sums = loopIter(
+              pb, c0, dimSk, c1, ValueRange{f32c(pb, 0.0), f32c(pb, 0.0)},
+              [&](ImplicitLocOpBuilder &tb, Value t, ValueRange acc) {
+                Value hasPrev = ult(tb, c0, t);
+                Value tm1 = arith::SelectOp::create(tb, hasPrev,
+                                                    sub(tb, t, c1), c0);
+                Value tp1 = add(tb, t, c1);
+                return loopIter(
+                    tb, c0, dimD, c1, acc,
+                    [&](ImplicitLocOpBuilder &db, Value d, ValueRange a2) {
+                      Value g = memref::LoadOp::create(db, dh, ValueRange{t, d});
+                      Value gn =
+                          memref::LoadOp::create(db, dh, ValueRange{tp1, d});
+                      Value dx = arith::AddFOp::create(
+                          db, arith::MulFOp::create(db, w0, g),
+                          arith::MulFOp::create(db, w1, gn));
+                      memref::StoreOp::create(db, fromF32(db, dx), dst,
+                                              ValueRange{batch, kvHead, t, d});
+                      Value x = toF32(db, memref::LoadOp::create(
+                                              db, raw,
+                                              ValueRange{batch, kvHead, t, d}));
+                      Value xp = toF32(db, memref::LoadOp::create(
+                                               db, raw,
+                                               ValueRange{batch, kvHead, tm1, d}));
+                      xp = arith::SelectOp::create(db, hasPrev, xp,
+                                                   f32c(db, 0.0));
+                      Value s0 = arith::AddFOp::create(
+                          db, a2[0], arith::MulFOp::create(db, g, x));
+                      Value s1 = arith::AddFOp::create(
+                          db, a2[1], arith::MulFOp::create(db, g, xp));
+                      return SmallVector<Value>{s0, s1};
+                    });
+              });
+          return {sums[0], sums[1]};
+        };
+        auto [da1, da2] = mixBack(dkh, kBuf, a1s, a2s, dkBuf);
+        auto [db1, db2] = mixBack(dvh, vBuf, b1s, b2s, dvBuf);
+        for (auto [col, value] : llvm::enumerate(
+                 SmallVector<Value>{da1, da2, db1, db2}))
+          memref::StoreOp::create(pb, value, partials,
+                                  ValueRange{item, idx(col)});
+      });
+
+  // Weight gradients: sum the items' partials over the batch.
+  loop(b, c0, dimHkv, c1, [&](ImplicitLocOpBuilder &hb, Value h) {
+    SmallVector<Value> init(4, f32c(hb, 0.0));
+    SmallVector<Value> sums = loopIter(
+        hb, c0, dimB, c1, init,
+        [&](ImplicitLocOpBuilder &bb2, Value bi, ValueRange acc) {
+          Value it = add(bb2, mul(bb2, bi, dimHkv), h);
+          SmallVector<Value> next;
+          for (int64_t col = 0; col < 4; ++col)
+            next.push_back(arith::AddFOp::create(
+                bb2, acc[col],
+                memref::LoadOp::create(bb2, partials,
+                                       ValueRange{it, idx(col)})));
+          return next;
+        });
+    memref::StoreOp::create(hb, sums[0], dkwBuf, ValueRange{h, idx(0)});
+    memref::StoreOp::create(hb, sums[1], dkwBuf, ValueRange{h, idx(1)});
+    memref::StoreOp::create(hb, sums[2], dvwBuf, ValueRange{h, idx(0)});
+    memref::StoreOp::create(hb, sums[3], dvwBuf, ValueRange{h, idx(1)});
+  });
+
+  SmallVector<Value> results;
+  for (auto [buf, type] : llvm::zip(
+           SmallVector<Value>{dqBuf, dkBuf, dvBuf, dkwBuf, dvwBuf}, resultTypes))
+    results.push_back(toTensor(buf, type));
+  return results;
 }
 
 struct KVShiftFuseAttentionPass
@@ -580,15 +1022,53 @@ struct KVShiftFuseAttentionPass
           << kTileCols << ", found " << blockK.getValue();
       return signalPassFailure();
     }
-    SmallVector<KVShiftAttentionOp> ops;
-    getOperation()->walk([&](KVShiftAttentionOp op) { ops.push_back(op); });
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<KVShiftAttentionOp, KVShiftAttentionWithLSEOp,
+              KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op))
+        ops.push_back(op);
+    });
     IRRewriter rewriter(&getContext());
-    for (KVShiftAttentionOp op : ops) {
+    for (Operation *op : ops) {
       rewriter.setInsertionPoint(op);
-      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      ImplicitLocOpBuilder b(op->getLoc(), rewriter);
       FusedAttentionEmitter emitter(b, blockRows, blockK);
-      Value result = emitter.emit(op);
-      rewriter.replaceOp(op, result);
+      ValueRange in = op->getOperands();
+      bool causal = op->hasAttr("causal");
+      std::optional<double> scale;
+      if (auto s = op->getAttrOfType<FloatAttr>("scale"))
+        scale = s.getValueAsDouble();
+      else if (int64_t d = cast<RankedTensorType>(in[0].getType()).getDimSize(3);
+               !ShapedType::isDynamic(d))
+        scale = 1.0 / std::sqrt(static_cast<double>(d));
+      emitter.setup(op, in[0], in[1], in[2], in[3], in[4], scale, causal);
+      auto qType = cast<RankedTensorType>(in[0].getType());
+      SmallVector<Value> results;
+      if (auto fwd = dyn_cast<KVShiftAttentionOp>(op)) {
+        auto outType = cast<RankedTensorType>(fwd.getOut().getType());
+        auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/false);
+        results.push_back(emitter.toTensor(out, outType));
+      } else if (auto fwd = dyn_cast<KVShiftAttentionWithLSEOp>(op)) {
+        auto outType = cast<RankedTensorType>(fwd.getOut().getType());
+        auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/true);
+        results.push_back(emitter.toTensor(out, outType));
+        results.push_back(emitter.toTensor(lse, fwd.getLse().getType()));
+      } else if (auto grad = dyn_cast<KVShiftAttentionGradOp>(op)) {
+        // No forward to share statistics with: run the fused forward for
+        // its output and row log-sum-exp, then the backward.
+        auto outType = RankedTensorType::get(qType.getShape(),
+                                             qType.getElementType());
+        auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/true);
+        results = emitter.emitBackward(grad.getDout(), out, lse,
+                                       grad->getResultTypes());
+      } else {
+        auto gradLSE = cast<KVShiftAttentionGradWithLSEOp>(op);
+        results = emitter.emitBackward(gradLSE.getDout(),
+                                       emitter.toBuffer(gradLSE.getFwdOut()),
+                                       emitter.toBuffer(gradLSE.getLse()),
+                                       gradLSE->getResultTypes());
+      }
+      rewriter.replaceOp(op, results);
     }
   }
 };

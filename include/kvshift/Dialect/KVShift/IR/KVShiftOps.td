@@ -188,4 +188,80 @@ def KVShift_KVShiftAttentionGradOp : KVShift_Op<"kv_shift_attention_grad", [
   let hasCanonicalizer = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Internal forms that share the forward's softmax statistics
+//===----------------------------------------------------------------------===//
+
+def KVShift_KVShiftAttentionWithLSEOp
+    : KVShift_Op<"kv_shift_attention_with_lse", [Pure]> {
+  let summary = "kv_shift_attention that also returns the row log-sum-exp";
+  let description = [{
+    Internal form created by `--kvshift-share-attention-stats`: the forward
+    of `kv_shift_attention` (same operands, attributes and `out`) with a
+    second result `lse : tensor<B x Hq x Sq x f32>`, the natural logarithm
+    of the softmax denominator of each query row in terms of the scaled
+    logits, `lse_i = log(sum_j exp(scale * q_i . k^_j))` over visible keys.
+    `kv_shift_attention_grad_with_lse` consumes it, so that the backward
+    does not recompute a forward.
+
+    Example:
+
+    ```mlir
+    %o, %lse = kvshift.kv_shift_attention_with_lse %q, %k, %v mix(%kw, %vw) causal
+        : (tensor<1x8x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>)
+        -> (tensor<1x8x64x32xf32>, tensor<1x8x64xf32>)
+    ```
+  }];
+  let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
+                       AnyType:$kw, AnyType:$vw,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$causal);
+  let results = (outs AnyType:$out, AnyType:$lse);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)`
+    (`causal` $causal^)? (`scale` `=` $scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def KVShift_KVShiftAttentionGradWithLSEOp
+    : KVShift_Op<"kv_shift_attention_grad_with_lse", [Pure]> {
+  let summary = "kv_shift_attention_grad given the forward's output and "
+                "row log-sum-exp";
+  let description = [{
+    Internal form created by `--kvshift-share-attention-stats`: the
+    gradients of `kv_shift_attention_grad` (same results), given in addition
+    the forward's `out` and `lse` as produced by
+    `kv_shift_attention_with_lse` on the same operands and attributes.
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad_with_lse
+        %q, %k, %v mix(%kw, %vw) dout(%do) stats(%o, %lse) causal
+        : (tensor<1x8x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x8x64x32xf32>,
+           tensor<1x8x64x32xf32>, tensor<1x8x64xf32>)
+        -> (tensor<1x8x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>,
+            tensor<2x2xf32>, tensor<2x2xf32>)
+    ```
+  }];
+  let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
+                       AnyType:$kw, AnyType:$vw, AnyType:$dout,
+                       AnyType:$fwd_out, AnyType:$lse,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$causal);
+  let results = (outs AnyType:$dq, AnyType:$dk, AnyType:$dv,
+                      AnyType:$dkw, AnyType:$dvw);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)` `dout` `(` $dout `)`
+    `stats` `(` $fwd_out `,` $lse `)`
+    (`causal` $causal^)? (`scale` `=` $scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD

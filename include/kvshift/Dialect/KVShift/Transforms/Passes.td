@@ -162,6 +162,33 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
   ];
 }
 
+def KVShiftShareAttentionStats : Pass<"kvshift-share-attention-stats"> {
+  let summary = "Hand the forward's row log-sum-exp to the gradient op";
+  let description = [{
+    When a `kv_shift_attention_grad` and a `kv_shift_attention` in the same
+    block take the same `q, k, v, kw, vw` and attributes, and the forward
+    comes first, the forward becomes `kv_shift_attention_with_lse` (its
+    `out` replaces the old result) and the gradient becomes
+    `kv_shift_attention_grad_with_lse` reading that `out` and `lse`, so the
+    softmax statistics are computed once: the fused backward then recomputes
+    only the probabilities, tile by tile, from q, the mixed K tile and lse.
+    Several gradient ops may share one forward. A gradient op without a
+    matching forward is left alone (its lowering runs the forward itself).
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-share-attention-stats
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal : ...
+    %g:5 = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) causal : ...
+    // becomes
+    %o, %lse = kvshift.kv_shift_attention_with_lse %q, %k, %v mix(%kw, %vw) causal : ...
+    %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %v mix(%kw, %vw)
+        dout(%do) stats(%o, %lse) causal : ...
+    ```
+  }];
+}
+
 def KVShiftApproximateMath : Pass<"kvshift-approximate-math"> {
   let summary = "Replace math.exp by a vectorisable polynomial approximation";
   let description = [{
