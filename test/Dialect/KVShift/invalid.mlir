@@ -1460,3 +1460,44 @@ func.func @kv_compatible(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: t
   %0 = kvshift.kv_shift_attention %q, %k, %v mix(%w, %w) : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<?x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
   return %0 : tensor<1x2x4x8xf32>
 }
+
+// -----
+
+// Internal forms: lse must be tensor<B x Hq x Sq x f32>.
+func.func @with_lse_bad_lse(%q: tensor<1x4x16x8xf32>, %k: tensor<1x2x16x8xf32>, %w: tensor<2x2xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_with_lse' op result 'lse' must be tensor<B x Hq x Sq x f32> matching 'q' [1, 4, 16, 8], found 'tensor<1x4x8xf32>'}}
+  %o, %l = kvshift.kv_shift_attention_with_lse %q, %k, %k mix(%w, %w) : (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<1x4x16x8xf32>, tensor<1x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @with_lse_bad_out(%q: tensor<1x4x16x8xf32>, %k: tensor<1x2x16x8xf32>, %w: tensor<2x2xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_with_lse' op result 'out' must have the element type of 'q' ('f32'), found 'bf16'}}
+  %o, %l = kvshift.kv_shift_attention_with_lse %q, %k, %k mix(%w, %w) : (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<1x4x16x8xbf16>, tensor<1x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_with_lse_bad_lse(%q: tensor<1x4x16x8xf32>, %k: tensor<1x2x16x8xf32>, %w: tensor<2x2xf32>, %lse: tensor<1x4x16xf16>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_grad_with_lse' op operand 'lse' must be tensor<B x Hq x Sq x f32> matching 'q' [1, 4, 16, 8], found 'tensor<1x4x16xf16>'}}
+  %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%q) stats(%q, %lse) : (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16xf16>) -> (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_with_lse_bad_fwd_out(%q: tensor<1x4x16x8xf32>, %k: tensor<1x2x16x8xf32>, %w: tensor<2x2xf32>, %o: tensor<1x4x15x8xf32>, %lse: tensor<1x4x16xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_grad_with_lse' op operand 'fwd_out' must have the shape of 'q' [1, 4, 16, 8], found [1, 4, 15, 8]}}
+  %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%q) stats(%o, %lse) : (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x16x8xf32>, tensor<1x4x15x8xf32>, tensor<1x4x16xf32>) -> (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_with_lse_bad_dkw(%q: tensor<1x4x16x8xf32>, %k: tensor<1x2x16x8xf32>, %w: tensor<2x2xf32>, %lse: tensor<1x4x16xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_grad_with_lse' op result 'dkw' must have shape [Hkv, 2] = [2, 2], found [3, 2]}}
+  %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%q) stats(%q, %lse) : (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16xf32>) -> (tensor<1x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<3x2xf32>, tensor<2x2xf32>)
+  return
+}
