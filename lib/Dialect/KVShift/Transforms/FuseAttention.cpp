@@ -213,6 +213,7 @@ private:
 
   // --- state of the op being emitted -------------------------------------
   bool causal = false;
+  Type outElt; // element type of the forward's output buffer
   Value qBuf, kBuf, vBuf, kwBuf, vwBuf, outBuf, lseBuf;
   Value dimB, dimHq, dimHkv, dimD, dimSq, dimSk, groupSize, rowsPerHead, rows,
       rowsPadded, dimDPadded, offset, scale;
@@ -279,7 +280,8 @@ FusedAttentionEmitter::emitForward(RankedTensorType outType, bool withLSE) {
   for (int64_t i = 0; i < 4; ++i)
     if (outType.isDynamicDim(i))
       dynSizes.push_back(memref::DimOp::create(b, qBuf, i));
-  auto outMemType = MemRefType::get(outType.getShape(), elt);
+  outElt = outType.getElementType();
+  auto outMemType = MemRefType::get(outType.getShape(), outElt);
   outBuf = memref::AllocOp::create(b, outMemType, dynSizes,
                                    b.getI64IntegerAttr(64));
   lseBuf = Value();
@@ -619,7 +621,9 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       }
       loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
         Value o = memref::LoadOp::create(lb, ot, ValueRange{d, r});
-        Value y = fromF32(lb, arith::MulFOp::create(lb, o, inv));
+        Value y = arith::MulFOp::create(lb, o, inv);
+        if (outElt != f32)
+          y = arith::TruncFOp::create(lb, outElt, y);
         memref::StoreOp::create(lb, y, outBuf, ValueRange{batch, head, qi, d});
       });
     });
@@ -1055,9 +1059,11 @@ struct KVShiftFuseAttentionPass
         results.push_back(emitter.toTensor(lse, fwd.getLse().getType()));
       } else if (auto grad = dyn_cast<KVShiftAttentionGradOp>(op)) {
         // No forward to share statistics with: run the fused forward for
-        // its output and row log-sum-exp, then the backward.
-        auto outType = RankedTensorType::get(qType.getShape(),
-                                             qType.getElementType());
+        // its output (kept in f32, so that D = rowsum(dO * O) is not
+        // computed from a rounded output) and row log-sum-exp, then the
+        // backward.
+        auto outType =
+            RankedTensorType::get(qType.getShape(), rewriter.getF32Type());
         auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/true);
         results = emitter.emitBackward(grad.getDout(), out, lse,
                                        grad->getResultTypes());
