@@ -14,6 +14,12 @@ Layouts are [batch, heads, seq, head_dim].
       - causal mask is bottom-right aligned: key j is visible to query i iff
         j <= Sk - Sq + i (query i sits at absolute position Sk - Sq + i)
 
+  kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False)
+                          -> (dq, dk, dv, dkw, dvw): the exact gradients of
+                          sum(out * dout), written out by hand (backpropagation
+                          through matmul, softmax, matmul and the mix); its self
+                          test checks it against finite differences and torch.
+
 Error measure (used by all tests): max_rel_err(out, ref) = max|out - ref| / max|ref|.
 It is *normwise* (the infinity norm of the error divided by the infinity norm
 of the reference), not elementwise: attention outputs contain values close to
@@ -26,6 +32,7 @@ import numpy as np
 __all__ = [
     "kv_shift",
     "kv_shift_attention",
+    "kv_shift_attention_grad",
     "round_to_bf16",
     "max_rel_err",
     "write_npy",
@@ -93,6 +100,75 @@ def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False):
         s = np.where(causal_mask(Sq, Sk)[None, None], s, -np.inf)
     p = _softmax_rows(s)
     return np.einsum("bhij,bhjd->bhid", p, vh)
+
+
+def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
+    """float64 analytic gradients of sum(out * dout), out = kv_shift_attention(...).
+
+    Returns (dq, dk, dv, dkw, dvw) with the shapes of q, k, v, kw, vw.
+    Per query head h (KV head g = h // (Hq // Hkv)), with P the softmax:
+      dV^   = P^T dout                    dP = dout V^^T
+      dS    = P * (dP - rowsum(dout * out))       (masked entries: P = 0)
+      dq    = scale * dS K^               dK^ = scale * dS^T q
+    dK^, dV^ are summed over the query heads of each group. The mix
+    x^_t = w0 x_t + w1 x_{t-1} transposes to
+      dx_t = w0 dx^_t + w1 dx^_{t+1}   (the last row has the w0 term only)
+      dw0  = sum dx^_t . x_t           dw1 = sum_{t >= 1} dx^_t . x_{t-1}
+    summed over batch, sequence and head dim."""
+    q = np.asarray(q, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    kw = np.asarray(kw, dtype=np.float64)
+    vw = np.asarray(vw, dtype=np.float64)
+    dout = np.asarray(dout, dtype=np.float64)
+    B, Hq, Sq, D = q.shape
+    Bk, Hkv, Sk, Dk = k.shape
+    if (Bk, Dk) != (B, D) or v.shape != k.shape:
+        raise ValueError("shape mismatch: q %s k %s v %s" % (q.shape, k.shape, v.shape))
+    if Hq % Hkv != 0:
+        raise ValueError("Hq=%d is not a multiple of Hkv=%d" % (Hq, Hkv))
+    if kw.shape != (Hkv, 2) or vw.shape != (Hkv, 2):
+        raise ValueError("kw, vw must be [Hkv, 2] = [%d, 2], got %s, %s"
+                         % (Hkv, kw.shape, vw.shape))
+    if dout.shape != q.shape:
+        raise ValueError("dout must have the shape of q %s, got %s" % (q.shape, dout.shape))
+    if causal and Sq > Sk:
+        raise ValueError("causal requires Sq <= Sk (got Sq=%d, Sk=%d)" % (Sq, Sk))
+    if scale is None:
+        scale = 1.0 / np.sqrt(D)
+    scale = np.float64(scale)
+    g = Hq // Hkv
+
+    # Forward, with the query heads grouped: [B, Hkv, g, Sq, D].
+    kh = kv_shift(k, kw)                                   # [B, Hkv, Sk, D]
+    vh = kv_shift(v, vw)
+    qg = q.reshape(B, Hkv, g, Sq, D)
+    dog = dout.reshape(B, Hkv, g, Sq, D)
+    s = scale * np.einsum("bkgid,bkjd->bkgij", qg, kh)
+    if causal:
+        s = np.where(causal_mask(Sq, Sk), s, -np.inf)
+    p = _softmax_rows(s)                                   # [B, Hkv, g, Sq, Sk]
+    out = np.einsum("bkgij,bkjd->bkgid", p, vh)
+
+    # Backward.
+    dvh = np.einsum("bkgij,bkgid->bkjd", p, dog)           # summed over the group
+    dp = np.einsum("bkgid,bkjd->bkgij", dog, vh)
+    delta = np.sum(dog * out, axis=-1, keepdims=True)      # rowsum(dP * P)
+    ds = p * (dp - delta)                                  # d/d(logits before scale)
+    dq = scale * np.einsum("bkgij,bkjd->bkgid", ds, kh).reshape(B, Hq, Sq, D)
+    dkh = scale * np.einsum("bkgij,bkgid->bkjd", ds, qg)   # summed over the group
+
+    def mix_transpose(dxh, x, w):
+        dx = w[None, :, 0, None, None] * dxh
+        dx[:, :, :-1, :] += w[None, :, 1, None, None] * dxh[:, :, 1:, :]
+        dw = np.zeros((x.shape[1], 2))
+        dw[:, 0] = np.einsum("bhtd,bhtd->h", dxh, x)
+        dw[:, 1] = np.einsum("bhtd,bhtd->h", dxh[:, :, 1:, :], x[:, :, :-1, :])
+        return dx, dw
+
+    dk, dkw = mix_transpose(dkh, k, kw)
+    dv, dvw = mix_transpose(dvh, v, vw)
+    return dq, dk, dv, dkw, dvw
 
 
 def round_to_bf16(a):
@@ -243,7 +319,191 @@ def _self_test():
     # 7. max_rel_err.
     assert max_rel_err(np.array([1.0, 2.0]), np.array([1.0, 4.0])) == 0.5
     assert max_rel_err(np.array([np.nan]), np.array([1.0])) == float("inf")
+
+    # 8. The analytic gradient against finite differences and torch.autograd.
+    _grad_self_test(rng)
     print("kvshift_ref self test: OK")
+
+
+# Gradient cases: (B, Hq, Hkv, Sq, Sk, D, causal, scale, weights). Small enough
+# for an element-by-element central difference of every operand.
+_GRAD_CASES = [
+    (2, 4, 2, 6, 6, 3, False, None, "negative"),   # GQA g=2, non-causal
+    (2, 4, 2, 6, 6, 3, True, None, "negative"),    # GQA g=2, causal
+    (1, 6, 2, 3, 7, 4, True, 0.7, "normal"),       # GQA g=3, Sq < Sk decoding, causal
+    (1, 6, 2, 3, 7, 4, False, 0.7, "negative"),    # the same, non-causal
+    (2, 2, 2, 1, 1, 5, True, None, "normal"),      # MHA, S = 1: only the a1/b1 terms
+    (1, 2, 2, 1, 9, 3, True, None, "negative"),    # one query against 9 keys, causal
+    (1, 3, 1, 5, 4, 2, False, 1.3, "paper"),       # MQA, Sq > Sk (non-causal only)
+    (1, 2, 2, 8, 8, 3, True, None, "paper"),       # MHA, causal, paper initialisation
+]
+_GRAD_NAMES = ("q", "k", "v", "kw", "vw")
+
+
+def _grad_weights(rng, h, mode):
+    if mode == "paper":                       # a1 ~ U(0,1), a2 = 1 - a1
+        a1 = rng.uniform(0.0, 1.0, h)
+        return np.stack([a1, 1.0 - a1], axis=1)
+    if mode == "negative":                    # both signs, sums far from 1
+        w = rng.uniform(0.3, 1.4, (h, 2)) * np.where(rng.random((h, 2)) < 0.5, -1.0, 1.0)
+        w[0] = [-0.7, 1.3]
+        return w
+    return rng.normal(0.5, 0.5, (h, 2))
+
+
+def _grad_case_inputs(rng, case):
+    B, Hq, Hkv, Sq, Sk, D, causal, scale, weights = case
+    args = [rng.standard_normal((B, Hq, Sq, D)),
+            rng.standard_normal((B, Hkv, Sk, D)),
+            rng.standard_normal((B, Hkv, Sk, D)),
+            _grad_weights(rng, Hkv, weights),
+            _grad_weights(rng, Hkv, weights)]
+    dout = rng.standard_normal((B, Hq, Sq, D))
+    return args, dout, scale, causal
+
+
+def _objective(args, dout, scale, causal):
+    """sum(out * dout) through the (independently tested) forward reference."""
+    return float(np.sum(kv_shift_attention(*args, scale=scale, causal=causal) * dout))
+
+
+def _finite_difference_grads(args, dout, scale, causal, h=1e-5):
+    """Central differences of sum(out * dout), one element at a time."""
+    grads = []
+    for n in range(len(args)):
+        gr = np.zeros_like(args[n])
+        flat = gr.reshape(-1)
+        for idx in range(args[n].size):
+            plus = [a.copy() for a in args]
+            minus = [a.copy() for a in args]
+            plus[n].reshape(-1)[idx] += h
+            minus[n].reshape(-1)[idx] -= h
+            flat[idx] = (_objective(plus, dout, scale, causal)
+                         - _objective(minus, dout, scale, causal)) / (2.0 * h)
+        grads.append(gr)
+    return grads
+
+
+def _torch_grads(torch, args, dout, scale, causal):
+    """The SPEC semantics written in torch (pad + mix, matmul, mask, softmax,
+    matmul), differentiated by torch.autograd in float64."""
+    F = torch.nn.functional
+    q, k, v, kw, vw = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in args]
+    do = torch.tensor(dout, dtype=torch.float64)
+    B, Hq, Sq, D = q.shape
+    Hkv, Sk = k.shape[1], k.shape[2]
+
+    def mix(x, w):
+        xp = F.pad(x, (0, 0, 1, 0))           # one zero row in front of the sequence
+        return (w[:, 0].view(1, -1, 1, 1) * xp[:, :, 1:, :]
+                + w[:, 1].view(1, -1, 1, 1) * xp[:, :, :-1, :])
+
+    kh = mix(k, kw).repeat_interleave(Hq // Hkv, dim=1)
+    vh = mix(v, vw).repeat_interleave(Hq // Hkv, dim=1)
+    sc = 1.0 / D ** 0.5 if scale is None else scale
+    s = torch.matmul(q, kh.transpose(-1, -2)) * sc
+    if causal:
+        keep = torch.ones(Sq, Sk, dtype=torch.bool).tril(diagonal=Sk - Sq)
+        s = s.masked_fill(~keep, float("-inf"))
+    out = torch.matmul(torch.softmax(s, dim=-1), vh)
+    loss = (out * do).sum()
+    grads = torch.autograd.grad(loss, (q, k, v, kw, vw))
+    return [g.detach().numpy() for g in grads]
+
+
+def _directional_check(rng, args, dout, scale, causal, grads, h=1e-5):
+    """<grad, dir> against a central difference along a random direction,
+    for operand sets too large for element-wise differences."""
+    worst = 0.0
+    for n in range(len(args)):
+        d = rng.standard_normal(args[n].shape)
+        plus = [a.copy() for a in args]
+        minus = [a.copy() for a in args]
+        plus[n] += h * d
+        minus[n] -= h * d
+        fd = (_objective(plus, dout, scale, causal)
+              - _objective(minus, dout, scale, causal)) / (2.0 * h)
+        an = float(np.sum(grads[n] * d))
+        err = abs(fd - an) / max(abs(an), np.sqrt(np.sum(grads[n] ** 2)) * np.sqrt(d.size))
+        worst = max(worst, err)
+    return worst
+
+
+def _grad_self_test(rng):
+    try:
+        import torch
+    except ImportError as e:
+        torch = None
+        print("kvshift_ref self test: NOTICE: torch cannot be imported (%s); "
+              "skipping the torch.autograd comparison of the gradients" % e)
+    FD_TOL, TORCH_TOL = 1e-7, 1e-12
+    fd_worst = {n: 0.0 for n in _GRAD_NAMES}
+    th_worst = {n: 0.0 for n in _GRAD_NAMES}
+    for case in _GRAD_CASES:
+        args, dout, scale, causal = _grad_case_inputs(rng, case)
+        an = kv_shift_attention_grad(*args, dout, scale=scale, causal=causal)
+        for n, a, gr in zip(_GRAD_NAMES, args, an):
+            assert gr.shape == a.shape, (case, n, gr.shape, a.shape)
+            assert np.all(np.isfinite(gr)), (case, n)
+        fd = _finite_difference_grads(args, dout, scale, causal)
+        for n, a, f in zip(_GRAD_NAMES, an, fd):
+            e = max_rel_err(a, f)
+            fd_worst[n] = max(fd_worst[n], e)
+            assert e < FD_TOL, "grad vs finite differences: %s case %s err %.3e" % (n, case, e)
+        if torch is not None:
+            tg = _torch_grads(torch, args, dout, scale, causal)
+            for n, a, t in zip(_GRAD_NAMES, an, tg):
+                e = max_rel_err(a, t)
+                th_worst[n] = max(th_worst[n], e)
+                assert e < TORCH_TOL, "grad vs torch: %s case %s err %.3e" % (n, case, e)
+
+    # Known answers. With kw = [1, 0] the mix is the identity: dk is the plain
+    # attention dk, and (a1 = 1, a2 = 0) dkw[:, 0] = sum dk . k exactly.
+    args, dout, scale, causal = _grad_case_inputs(rng, (1, 4, 2, 5, 5, 3, True, None, "normal"))
+    args[3] = np.tile([1.0, 0.0], (2, 1))
+    dq, dk, dv, dkw, dvw = kv_shift_attention_grad(*args, dout, causal=True)
+    assert np.allclose(dkw[:, 0], np.einsum("bhtd,bhtd->h", dk, args[1]), rtol=1e-12, atol=1e-12)
+    # The gradient is linear in dout; a zero dout gives zero gradients.
+    z = kv_shift_attention_grad(*args, np.zeros_like(dout), causal=True)
+    assert all(np.all(t == 0.0) for t in z)
+    g2 = kv_shift_attention_grad(*args, 2.5 * dout, causal=True)
+    assert all(max_rel_err(b, 2.5 * a) < 1e-13 for a, b in zip((dq, dk, dv, dkw, dvw), g2))
+    # The value weights only see dv^: b1 scales dv, and Sk = 1 with vw = [b1, b2]
+    # gives dv = b1 * P^T dout, dvw[:, 1] = 0 (there is no v_{-1}).
+    args, dout, scale, causal = _grad_case_inputs(rng, (1, 2, 1, 3, 1, 4, False, None, "negative"))
+    dq, dk, dv, dkw, dvw = kv_shift_attention_grad(*args, dout)
+    assert np.allclose(dv[0, 0, 0], args[4][0, 0] * dout[0].sum(axis=(0, 1)), rtol=1e-12)
+    assert dkw[0, 1] == 0.0 and dvw[0, 1] == 0.0
+    # With Sk = 1 the softmax is constant 1: no gradient reaches q, k or kw
+    # (dP - rowsum(dP * P) cancels to rounding error.)
+    assert max(np.max(np.abs(dq)), np.max(np.abs(dk)), np.max(np.abs(dkw))) < 1e-14
+
+    # Larger shapes (tile-crossing sizes of the integration tests): random
+    # directional derivatives, and torch element by element.
+    dir_worst = 0.0
+    for case in [(2, 8, 2, 70, 70, 24, True, None, "negative"),
+                 (1, 4, 2, 5, 64, 7, True, 0.125, "paper"),
+                 (1, 2, 2, 37, 37, 7, False, None, "normal")]:
+        args, dout, scale, causal = _grad_case_inputs(rng, case)
+        an = kv_shift_attention_grad(*args, dout, scale=scale, causal=causal)
+        e = _directional_check(rng, args, dout, scale, causal, an)
+        dir_worst = max(dir_worst, e)
+        assert e < 1e-7, "grad vs directional difference: case %s err %.3e" % (case, e)
+        if torch is not None:
+            tg = _torch_grads(torch, args, dout, scale, causal)
+            for n, a, t in zip(_GRAD_NAMES, an, tg):
+                e = max_rel_err(a, t)
+                th_worst[n] = max(th_worst[n], e)
+                assert e < TORCH_TOL, "grad vs torch: %s case %s err %.3e" % (n, case, e)
+
+    print("kvshift_ref self test: gradient vs central differences (%d cases), max rel err: %s"
+          % (len(_GRAD_CASES), " ".join("d%s=%.1e" % (n, fd_worst[n]) for n in _GRAD_NAMES)))
+    print("kvshift_ref self test: gradient vs directional differences (3 larger cases), "
+          "max rel err %.1e" % dir_worst)
+    if torch is not None:
+        print("kvshift_ref self test: gradient vs torch %s autograd float64 (%d cases), "
+              "max rel err: %s" % (torch.__version__, len(_GRAD_CASES) + 3,
+                                   " ".join("d%s=%.1e" % (n, th_worst[n]) for n in _GRAD_NAMES)))
 
 
 if __name__ == "__main__":
