@@ -15,6 +15,7 @@ packages=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   clang-22 lld-22 libomp-22-dev
   python3 python3-numpy
+  ${KVSHIFT_EXTRA_PACKAGES:-}
 )
 
 missing=()
@@ -30,6 +31,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" > /dev/null
 fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
 
 if [ ! -f "$build/build.ninja" ]; then
   echo "== configuring $build"
