@@ -225,7 +225,10 @@ Expected<Array> npyio::read(StringRef path) {
                                               /*RequiresNullTerminator=*/false);
   if (!bufOrErr)
     return fail("cannot open: " + bufOrErr.getError().message());
-  StringRef bytes = (*bufOrErr)->getBuffer();
+  return parse((*bufOrErr)->getBuffer());
+}
+
+Expected<Array> npyio::parse(StringRef bytes) {
 
   static const char magic[] = "\x93NUMPY";
   if (bytes.size() < 10 || !bytes.starts_with(StringRef(magic, 6)))

@@ -39,6 +39,9 @@ struct Array {
 /// Reads `path`. Errors say what is wrong with the file.
 llvm::Expected<Array> read(llvm::StringRef path);
 
+/// Parses the bytes of an .npy file.
+llvm::Expected<Array> parse(llvm::StringRef bytes);
+
 /// Writes a C-order little-endian array of `dtype` and `shape`.
 llvm::Error write(llvm::StringRef path, DType dtype,
                   llvm::ArrayRef<int64_t> shape, const void *data);

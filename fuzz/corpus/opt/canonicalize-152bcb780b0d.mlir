@@ -1,0 +1,4 @@
+func.func @no_fold_non_constant(%x: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  %0 = kvshift.kv_shift %x, %w : tensor<1x2x4x8xf32>, tensor<2x2xf32> -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}

@@ -1,0 +1,5 @@
+func.func @no_fold_half_half(%x: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  %w = arith.constant dense<[[0.5, 0.5], [0.5, 0.5]]> : tensor<2x2xf32>
+  %0 = kvshift.kv_shift %x, %w : tensor<1x2x4x8xf32>, tensor<2x2xf32> -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}

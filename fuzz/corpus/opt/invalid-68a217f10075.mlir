@@ -1,0 +1,4 @@
+func.func @kv_compatible(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: tensor<?x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  %0 = kvshift.kv_shift_attention %q, %k, %v mix(%w, %w) : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<?x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}

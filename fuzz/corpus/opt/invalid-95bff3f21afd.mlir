@@ -1,0 +1,4 @@
+func.func @shift_x_rank3(%x: tensor<4x16x8xf32>, %w: tensor<4x2xf32>) {
+  %0 = kvshift.kv_shift %x, %w : tensor<4x16x8xf32>, tensor<4x2xf32> -> tensor<2x4x16x8xf32>
+  return
+}

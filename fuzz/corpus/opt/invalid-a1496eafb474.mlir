@@ -1,0 +1,4 @@
+func.func @grad_v_rank2(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>, %v: tensor<16x8xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<2x4x16x8xf32>) {
+  %0:5 = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x4x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return
+}

@@ -1,0 +1,4 @@
+func.func @att_kw_i32(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>, %v: tensor<2x2x16x8xf32>, %kw: tensor<2x2xi32>, %vw: tensor<2x2xi32>) {
+  %0 = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2xi32>, tensor<2x2xi32>) -> tensor<2x4x16x8xf32>
+  return
+}
