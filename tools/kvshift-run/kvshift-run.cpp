@@ -41,6 +41,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -81,6 +83,11 @@ static cl::opt<unsigned>
     repeatCount("repeat",
                 cl::desc("Run N times and report the median time on stderr"),
                 cl::init(1), cl::value_desc("N"), cl::cat(runCategory));
+static cl::opt<uint64_t> memoryLimit(
+    "memory-limit",
+    cl::desc("Largest buffer, in bytes, the compiled function may allocate "
+             "(default: the machine's physical memory)"),
+    cl::init(0), cl::value_desc("bytes"), cl::cat(runCategory));
 static cl::opt<std::string> targetName("target",
                                        cl::desc("Where to run: cpu or cuda"),
                                        cl::init("cpu"), cl::cat(runCategory));
@@ -104,6 +111,44 @@ static std::string str(Type t) {
   llvm::raw_string_ostream os(s);
   os << t;
   return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Allocation: every buffer the compiled code allocates goes through a checked
+// malloc, so that a shape whose buffers cannot exist is a clear error instead
+// of a null-pointer crash or the out-of-memory killer.
+//===----------------------------------------------------------------------===//
+
+static uint64_t gMemoryLimit = 0; // bytes: physical memory, or --memory-limit
+
+static std::string formatBytes(uint64_t n) {
+  char buf[64];
+  if (n >= (1ull << 30))
+    std::snprintf(buf, sizeof(buf), "%.1f GiB", n / double(1ull << 30));
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", n / double(1ull << 20));
+  return buf;
+}
+
+extern "C" void *kvshiftCheckedMalloc(size_t n) {
+  if (n > gMemoryLimit) {
+    std::string msg = "kvshift-run: error: the compiled function asked for a "
+                      "buffer of " +
+                      formatBytes(n) + ", more than the " +
+                      formatBytes(gMemoryLimit) +
+                      " allowed (physical memory, or --memory-limit); the "
+                      "shapes are too large for this pipeline\n";
+    std::fwrite(msg.data(), 1, msg.size(), stderr);
+    std::_Exit(1);
+  }
+  void *p = std::malloc(n);
+  if (!p && n) {
+    std::string msg = "kvshift-run: error: cannot allocate a buffer of " +
+                      formatBytes(n) + " (out of memory)\n";
+    std::fwrite(msg.data(), 1, msg.size(), stderr);
+    std::_Exit(1);
+  }
+  return p;
 }
 
 //===----------------------------------------------------------------------===//
@@ -701,6 +746,20 @@ int main(int argc, char **argv) {
          llvm::toString(engineOrErr.takeError()) +
          (diag.text.empty() ? std::string() : " (" + diag.text + ")"));
   std::unique_ptr<ExecutionEngine> engine = std::move(*engineOrErr);
+  gMemoryLimit = memoryLimit;
+  if (gMemoryLimit == 0) {
+    long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+    gMemoryLimit = pages > 0 && pageSize > 0
+                       ? static_cast<uint64_t>(pages) * pageSize
+                       : UINT64_MAX;
+  }
+  engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    map[interner("malloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&kvshiftCheckedMalloc),
+        llvm::JITSymbolFlags::Exported};
+    return map;
+  });
   auto fnOrErr = engine->lookupPacked(entryName);
   if (!fnOrErr)
     fail("cannot find the compiled @" + entryName + ": " +
