@@ -267,6 +267,33 @@ struct FoldStaticCastOperands : RewritePattern {
   }
 };
 
+/// The results of the gradient ops: dq, dk, dv of the types of q, k, v and
+/// dkw, dvw of shape [Hkv, 2].
+LogicalResult verifyGradResults(Operation *op, const AttentionTypes &types,
+                                Value dq, Value dk, Value dv, Value dkw,
+                                Value dvw) {
+  Checker c(op);
+  struct Expected {
+    Value result;
+    StringRef name;
+    RankedTensorType ref;
+    StringRef refName;
+  };
+  for (const Expected &e : {Expected{dq, "dq", types.q, "q"},
+                            Expected{dk, "dk", types.k, "k"},
+                            Expected{dv, "dv", types.v, "v"}}) {
+    auto rt = c.dataTensor(e.result, e.name, "result");
+    if (failed(rt) ||
+        failed(c.sameTensorType(*rt, e.name, e.ref, e.refName, "result")))
+      return failure();
+  }
+  int64_t hkv = types.k.getDimSize(1);
+  if (failed(c.weightTensor(dkw, "dkw", hkv, "Hkv", "result")) ||
+      failed(c.weightTensor(dvw, "dvw", hkv, "Hkv", "result")))
+    return failure();
+  return success();
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -339,13 +366,17 @@ LogicalResult KVShiftAttentionOp::verify() {
   return c.sameTensorType(*ot, "out", types->q, "q", "result");
 }
 
-std::optional<double> KVShiftAttentionOp::getStaticScale() {
-  if (auto scale = getScale())
-    return scale->convertToDouble();
-  int64_t d = cast<RankedTensorType>(getQ().getType()).getDimSize(3);
+std::optional<double> mlir::kvshift::getStaticAttentionScale(Operation *op) {
+  if (auto scale = op->getAttrOfType<FloatAttr>("scale"))
+    return scale.getValueAsDouble();
+  int64_t d = cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(3);
   if (ShapedType::isDynamic(d))
     return std::nullopt;
   return 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+std::optional<double> KVShiftAttentionOp::getStaticScale() {
+  return getStaticAttentionScale(*this);
 }
 
 void KVShiftAttentionOp::getCanonicalizationPatterns(
@@ -375,25 +406,8 @@ LogicalResult KVShiftAttentionGradOp::verify() {
       failed(c.sameTensorType(*dout, "dout", types->q, "q", "operand")))
     return failure();
 
-  struct Expected {
-    Value result;
-    StringRef name;
-    RankedTensorType ref;
-    StringRef refName;
-  };
-  for (const Expected &e : {Expected{getDq(), "dq", types->q, "q"},
-                            Expected{getDk(), "dk", types->k, "k"},
-                            Expected{getDv(), "dv", types->v, "v"}}) {
-    auto rt = c.dataTensor(e.result, e.name, "result");
-    if (failed(rt) ||
-        failed(c.sameTensorType(*rt, e.name, e.ref, e.refName, "result")))
-      return failure();
-  }
-  int64_t hkv = types->k.getDimSize(1);
-  if (failed(c.weightTensor(getDkw(), "dkw", hkv, "Hkv", "result")) ||
-      failed(c.weightTensor(getDvw(), "dvw", hkv, "Hkv", "result")))
-    return failure();
-  return success();
+  return verifyGradResults(*this, *types, getDq(), getDk(), getDv(), getDkw(),
+                           getDvw());
 }
 
 void KVShiftAttentionGradOp::getCanonicalizationPatterns(
@@ -461,21 +475,8 @@ LogicalResult KVShiftAttentionGradWithLSEOp::verify() {
   }
   if (failed(verifyLSE(*this, getLse(), types->q, "operand")))
     return failure();
-  for (auto [result, name, ref, refName] :
-       {std::tuple<Value, StringRef, RankedTensorType, StringRef>{
-            getDq(), "dq", types->q, "q"},
-        {getDk(), "dk", types->k, "k"},
-        {getDv(), "dv", types->v, "v"}}) {
-    auto rt = c.dataTensor(result, name, "result");
-    if (failed(rt) ||
-        failed(c.sameTensorType(*rt, name, ref, refName, "result")))
-      return failure();
-  }
-  int64_t hkv = types->k.getDimSize(1);
-  if (failed(c.weightTensor(getDkw(), "dkw", hkv, "Hkv", "result")) ||
-      failed(c.weightTensor(getDvw(), "dvw", hkv, "Hkv", "result")))
-    return failure();
-  return success();
+  return verifyGradResults(*this, *types, getDq(), getDk(), getDv(), getDkw(),
+                           getDvw());
 }
 
 #define GET_OP_CLASSES

@@ -508,15 +508,8 @@ struct DecomposeAttentionGrad : OpRewritePattern<GradOp> {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     AttentionGraph gr(rewriter, loc);
-    std::optional<double> scale;
-    if (auto s = op.getScale())
-      scale = s->convertToDouble();
-    else if (int64_t d = cast<RankedTensorType>(op.getQ().getType())
-                             .getDimSize(3);
-             !ShapedType::isDynamic(d))
-      scale = 1.0 / std::sqrt(static_cast<double>(d));
-    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(), scale,
-             op.getCausal());
+    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
+             getStaticAttentionScale(op), op.getCausal());
     Value do5 = gr.expandHeads(op.getDout());
     Value out5 = gr.output5();
     OpFoldResult bSz = gr.bSz, hkv = gr.hkv, g = gr.g, sq = gr.sq,
@@ -581,15 +574,8 @@ struct DecomposeAttentionWithLSE
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     AttentionGraph gr(rewriter, loc);
-    std::optional<double> scale;
-    if (auto s = op.getScale())
-      scale = s->convertToDouble();
-    else if (int64_t d = cast<RankedTensorType>(op.getQ().getType())
-                             .getDimSize(3);
-             !ShapedType::isDynamic(d))
-      scale = 1.0 / std::sqrt(static_cast<double>(d));
-    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(), scale,
-             op.getCausal());
+    gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
+             getStaticAttentionScale(op), op.getCausal());
     Value out = gr.collapseHeads(
         gr.output5(), cast<RankedTensorType>(op.getOut().getType()));
     MLIRContext *ctx = rewriter.getContext();

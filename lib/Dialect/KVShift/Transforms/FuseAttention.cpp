@@ -1039,13 +1039,8 @@ struct KVShiftFuseAttentionPass
       FusedAttentionEmitter emitter(b, blockRows, blockK);
       ValueRange in = op->getOperands();
       bool causal = op->hasAttr("causal");
-      std::optional<double> scale;
-      if (auto s = op->getAttrOfType<FloatAttr>("scale"))
-        scale = s.getValueAsDouble();
-      else if (int64_t d = cast<RankedTensorType>(in[0].getType()).getDimSize(3);
-               !ShapedType::isDynamic(d))
-        scale = 1.0 / std::sqrt(static_cast<double>(d));
-      emitter.setup(op, in[0], in[1], in[2], in[3], in[4], scale, causal);
+      emitter.setup(op, in[0], in[1], in[2], in[3], in[4],
+                    getStaticAttentionScale(op), causal);
       auto qType = cast<RankedTensorType>(in[0].getType());
       SmallVector<Value> results;
       if (auto fwd = dyn_cast<KVShiftAttentionOp>(op)) {
