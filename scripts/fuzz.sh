@@ -34,7 +34,7 @@ for target in npy opt; do
       -max_total_time="$seconds" -timeout=30 -rss_limit_mb=6000 \
       -max_len=8192 -print_final_stats=1 \
       -artifact_prefix="$build/artifacts/$target-" > "$build/fuzz-$target.log" 2>&1; then
-    runs=$(awk -F: '/stat::number_of_executed_units/ {print $2 + 0}' "$build/fuzz-$target.log" | tail -1)
+    runs=$(awk '/stat::number_of_executed_units/ {print $NF}' "$build/fuzz-$target.log" | tail -1)
     echo "fuzz-$target: $runs executions, no crash"
   else
     status=1
