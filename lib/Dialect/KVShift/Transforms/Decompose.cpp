@@ -339,18 +339,30 @@ struct AttentionGraph {
             })
             .getResult(0);
 
-    // exp(logit - max).
+    // exp(logit - max). A row that sees no key at all (causal with
+    // i + Sk - Sq < 0, only possible when dynamic shapes give Sq > Sk at run
+    // time) is defined as zeros; every other row follows IEEE arithmetic, so
+    // a row whose logits are all -inf because an input holds an infinity
+    // stays NaN.
     Value zeroF = cst(0.0);
+    auto rowSeesNoKey = [&](OpBuilder &nb, Location nl) -> Value {
+      if (!offset)
+        return Value();
+      Value i = linalg::IndexOp::create(nb, nl, 3);
+      Value last = arith::AddIOp::create(nb, nl, i, offset);
+      Value zeroIdx = arith::ConstantIndexOp::create(nb, nl, 0);
+      return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, last,
+                                   zeroIdx);
+    };
     Value expd =
         linalg::GenericOp::create(
             b, loc, scores.getType(), ValueRange{logits, rowMax},
             ValueRange{emptyTensor(b, loc, scoreSizes, f32)},
             ArrayRef<AffineMap>{id5, rowMap, id5}, iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value isNegInf = arith::CmpFOp::create(
-                  nb, nl, arith::CmpFPredicate::OEQ, args[1], negInf);
-              Value m =
-                  arith::SelectOp::create(nb, nl, isNegInf, zeroF, args[1]);
+              Value m = args[1];
+              if (Value none = rowSeesNoKey(nb, nl))
+                m = arith::SelectOp::create(nb, nl, none, zeroF, m);
               Value diff = arith::SubFOp::create(nb, nl, args[0], m);
               linalg::YieldOp::create(
                   nb, nl, ValueRange{math::ExpOp::create(nb, nl, diff)});
@@ -370,7 +382,7 @@ struct AttentionGraph {
             })
             .getResult(0);
 
-    // Probabilities; a row with a zero sum (no visible key) becomes zeros.
+    // Probabilities; a row that sees no key becomes zeros.
     probs =
         linalg::GenericOp::create(
             b, loc, scores.getType(), ValueRange{expd, rowSum},
@@ -378,11 +390,9 @@ struct AttentionGraph {
             ArrayRef<AffineMap>{id5, rowMap, id5}, iterators(5),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
               Value p = arith::DivFOp::create(nb, nl, args[0], args[1]);
-              Value empty = arith::CmpFOp::create(
-                  nb, nl, arith::CmpFPredicate::OEQ, args[1], zeroF);
-              linalg::YieldOp::create(
-                  nb, nl,
-                  ValueRange{arith::SelectOp::create(nb, nl, empty, zeroF, p)});
+              if (Value none = rowSeesNoKey(nb, nl))
+                p = arith::SelectOp::create(nb, nl, none, zeroF, p);
+              linalg::YieldOp::create(nb, nl, ValueRange{p});
             })
             .getResult(0);
   }

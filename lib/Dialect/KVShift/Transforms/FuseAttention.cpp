@@ -435,8 +435,7 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       Value qi = add(tb, q0, i);
       loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
         Value x = memref::LoadOp::create(lb, qBuf, ValueRange{batch, head, qi, d});
-        Value xs = arith::MulFOp::create(lb, toF32(lb, x), scale);
-        memref::StoreOp::create(lb, xs, qt, ValueRange{d, r});
+        memref::StoreOp::create(lb, toF32(lb, x), qt, ValueRange{d, r});
       });
     });
   });
@@ -501,6 +500,7 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
     // 3. Online softmax on the tile, one row vector at a time.
     auto softmax = [&](ImplicitLocOpBuilder &sb, bool masked) {
       loop(sb, c0, rowsPadded, cL, [&](ImplicitLocOpBuilder &rb, Value rv) {
+        Value scaleVec = splat(rb, scale);
         Value mOld = vector::LoadOp::create(rb, vecType, mBuf, ValueRange{rv});
         Value lim;
         if (masked)
@@ -508,7 +508,11 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
         // Returns the (masked) score of key jj and whether it is masked.
         auto score = [&](ImplicitLocOpBuilder &ib, Value jj,
                          Value &isMasked) -> Value {
-          Value s = vector::LoadOp::create(ib, vecType, st, ValueRange{jj, rv});
+          // The scale multiplies the finished dot product (scaling q first
+          // could overflow where the logit itself is finite).
+          Value s = arith::MulFOp::create(
+              ib, vector::LoadOp::create(ib, vecType, st, ValueRange{jj, rv}),
+              scaleVec);
           if (!masked)
             return s;
           Value j = arith::IndexCastOp::create(ib, ib.getI32Type(),
@@ -545,9 +549,21 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
         Value lNew = vector::FMAOp::create(rb, lOld, alpha, lSum);
         vector::StoreOp::create(rb, lNew, lBuf, ValueRange{rv});
         vector::StoreOp::create(rb, mNew, mBuf, ValueRange{rv});
+        // O^T is kept normalised (a convex combination of V^ rows), so it
+        // never overflows where the result itself is finite: old rows are
+        // rescaled by alpha * l_old / l_new and this tile's probabilities
+        // are divided by l_new.
+        Value invL = arith::DivFOp::create(rb, splat(rb, f32c(rb, 1.0)), lNew);
+        Value keep = arith::MulFOp::create(
+            rb, arith::MulFOp::create(rb, alpha, lOld), invL);
+        loop(rb, c0, jn, c1, [&](ImplicitLocOpBuilder &ib, Value jj) {
+          Value p = vector::LoadOp::create(ib, vecType, st, ValueRange{jj, rv});
+          vector::StoreOp::create(ib, arith::MulFOp::create(ib, p, invL), st,
+                                  ValueRange{jj, rv});
+        });
         loop(rb, c0, dimDPadded, c1, [&](ImplicitLocOpBuilder &ib, Value d) {
           Value o = vector::LoadOp::create(ib, vecType, ot, ValueRange{d, rv});
-          vector::StoreOp::create(ib, arith::MulFOp::create(ib, o, alpha), ot,
+          vector::StoreOp::create(ib, arith::MulFOp::create(ib, o, keep), ot,
                                   ValueRange{d, rv});
         });
       });
@@ -612,7 +628,6 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       Value head = add(tb, mul(tb, kvHead, groupSize), gi);
       Value qi = add(tb, q0, i);
       Value l = memref::LoadOp::create(tb, lBuf, ValueRange{r});
-      Value inv = arith::DivFOp::create(tb, f32c(tb, 1.0), l);
       if (lseBuf) {
         // Scores were exponentiated as exp(s - m): lse = m + log(l).
         Value m = memref::LoadOp::create(tb, mBuf, ValueRange{r});
@@ -621,7 +636,7 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
       }
       loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
         Value o = memref::LoadOp::create(lb, ot, ValueRange{d, r});
-        Value y = arith::MulFOp::create(lb, o, inv);
+        Value y = o;
         if (outElt != f32)
           y = arith::TruncFOp::create(lb, outElt, y);
         memref::StoreOp::create(lb, y, outBuf, ValueRange{batch, head, qi, d});
@@ -803,9 +818,8 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
               lb, c0, dimD, c1, ValueRange{f32c(lb, 0.0)},
               [&](ImplicitLocOpBuilder &db, Value d, ValueRange acc) {
                 SmallVector<Value> at = {batch, head, i, d};
-                Value qv = arith::MulFOp::create(
-                    db, toF32(db, memref::LoadOp::create(db, qBuf, at)),
-                    scale);
+                // Unscaled: the scale multiplies finished dot products.
+                Value qv = toF32(db, memref::LoadOp::create(db, qBuf, at));
                 memref::StoreOp::create(db, qv, qt, ValueRange{d, r});
                 memref::StoreOp::create(db, qv, qs, ValueRange{r, d});
                 Value dov = toF32(db, memref::LoadOp::create(db, doBuf, at));
@@ -882,13 +896,16 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
                   dV.push_back(
                       vector::LoadOp::create(vb, vecType, dRow, ValueRange{rv}));
                 }
-                // P = exp(S - lse) (0 where masked), dS = P (dP - D).
+                // P = exp(scale S - lse) (0 where masked), dS = P (dP - D).
+                Value scaleV = splat(vb, scale);
                 loop(vb, c0, jn4, c1, [&](ImplicitLocOpBuilder &jb, Value jj) {
                   Value jg = vector::BroadcastOp::create(
                       jb, laneType, i32(jb, add(jb, j0, jj)));
                   for (int64_t v = 0; v < kTileVecs; ++v) {
                     SmallVector<Value> at = {jj, idx(v * kLanes)};
-                    Value sv = vector::LoadOp::create(jb, vecType, st, at);
+                    Value sv = arith::MulFOp::create(
+                        jb, vector::LoadOp::create(jb, vecType, st, at),
+                        scaleV);
                     Value p = math::ExpOp::create(
                         jb, arith::SubFOp::create(jb, sv, lseV[v]));
                     Value masked = arith::CmpIOp::create(
@@ -901,7 +918,8 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
                     vector::StoreOp::create(jb, ds, dpt, at);
                   }
                 });
-                // dV^ += P^T dO, dK^ += dS^T (scale q), dq += dS K^.
+                // dV^ += P^T dO, dK^ += dS^T q, dq += dS K^ (the scale is
+                // applied to dK^ and dq at the end).
                 emitRowUpdate(vb, dvh, j0, jn4, st, /*aTransposed=*/false, dor,
                               r0, cBlock);
                 emitRowUpdate(vb, dkh, j0, jn4, dpt, /*aTransposed=*/false, qs,
@@ -938,7 +956,7 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
 
         // The transpose of the mix and the weight gradients of this item.
         auto mixBack = [&](Value dh, Value raw, Value w0, Value w1,
-                           Value dst) -> std::pair<Value, Value> {
+                           Value dst, Value gradScale) -> std::pair<Value, Value> {
           SmallVector<Value> sums = loopIter(
               pb, c0, dimSk, c1, ValueRange{f32c(pb, 0.0), f32c(pb, 0.0)},
               [&](ImplicitLocOpBuilder &tb, Value t, ValueRange acc) {
@@ -952,6 +970,10 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
                       Value g = memref::LoadOp::create(db, dh, ValueRange{t, d});
                       Value gn =
                           memref::LoadOp::create(db, dh, ValueRange{tp1, d});
+                      if (gradScale) {
+                        g = arith::MulFOp::create(db, g, gradScale);
+                        gn = arith::MulFOp::create(db, gn, gradScale);
+                      }
                       Value dx = arith::AddFOp::create(
                           db, arith::MulFOp::create(db, w0, g),
                           arith::MulFOp::create(db, w1, gn));
@@ -974,8 +996,9 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
               });
           return {sums[0], sums[1]};
         };
-        auto [da1, da2] = mixBack(dkh, kBuf, a1s, a2s, dkBuf);
-        auto [db1, db2] = mixBack(dvh, vBuf, b1s, b2s, dvBuf);
+        // dK^ was accumulated from unscaled q: dK^ = scale * dS^T q.
+        auto [da1, da2] = mixBack(dkh, kBuf, a1s, a2s, dkBuf, scale);
+        auto [db1, db2] = mixBack(dvh, vBuf, b1s, b2s, dvBuf, Value());
         for (auto [col, value] : llvm::enumerate(
                  SmallVector<Value>{da1, da2, db1, db2}))
           memref::StoreOp::create(pb, value, partials,
