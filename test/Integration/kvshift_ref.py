@@ -102,6 +102,18 @@ def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False):
     return np.einsum("bhij,bhjd->bhid", p, vh)
 
 
+def mix_transpose(dxh, x, w):
+    """The gradients through the mix x^_t = w0 x_t + w1 x_{t-1}, given dx^:
+    dx_t = w0 dx^_t + w1 dx^_{t+1} (last row w0 only) and, per head,
+    dw = [sum dx^_t . x_t, sum dx^_t . x_{t-1}]."""
+    dx = w[None, :, 0, None, None] * dxh
+    dx[:, :, :-1, :] += w[None, :, 1, None, None] * dxh[:, :, 1:, :]
+    dw = np.zeros((x.shape[1], 2))
+    dw[:, 0] = np.einsum("bhtd,bhtd->h", dxh, x)
+    dw[:, 1] = np.einsum("bhtd,bhtd->h", dxh[:, :, 1:, :], x[:, :, :-1, :])
+    return dx, dw
+
+
 def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
     """float64 analytic gradients of sum(out * dout), out = kv_shift_attention(...).
 
@@ -157,14 +169,6 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
     ds = p * (dp - delta)                                  # d/d(logits before scale)
     dq = scale * np.einsum("bkgij,bkjd->bkgid", ds, kh).reshape(B, Hq, Sq, D)
     dkh = scale * np.einsum("bkgij,bkgid->bkjd", ds, qg)   # summed over the group
-
-    def mix_transpose(dxh, x, w):
-        dx = w[None, :, 0, None, None] * dxh
-        dx[:, :, :-1, :] += w[None, :, 1, None, None] * dxh[:, :, 1:, :]
-        dw = np.zeros((x.shape[1], 2))
-        dw[:, 0] = np.einsum("bhtd,bhtd->h", dxh, x)
-        dw[:, 1] = np.einsum("bhtd,bhtd->h", dxh[:, :, 1:, :], x[:, :, :-1, :])
-        return dx, dw
 
     dk, dkw = mix_transpose(dkh, k, kw)
     dv, dvw = mix_transpose(dvh, v, vw)

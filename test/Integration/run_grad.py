@@ -125,17 +125,8 @@ def grad_magnitude(q, k, v, kw, vw, dout, scale=None, causal=False):
     dq = abs(scale) * np.einsum("bkgij,bkjd->bkgid", ds, akh).reshape(B, Hq, Sq, D)
     dkh = abs(scale) * np.einsum("bkgij,bkgid->bkjd", ds, np.abs(qg))
 
-    def transpose(dxh, x, w):
-        x, w = np.abs(x), np.abs(w)
-        dx = w[None, :, 0, None, None] * dxh
-        dx[:, :, :-1, :] += w[None, :, 1, None, None] * dxh[:, :, 1:, :]
-        dw = np.zeros((x.shape[1], 2))
-        dw[:, 0] = np.einsum("bhtd,bhtd->h", dxh, x)
-        dw[:, 1] = np.einsum("bhtd,bhtd->h", dxh[:, :, 1:, :], x[:, :, :-1, :])
-        return dx, dw
-
-    dk, dkw = transpose(dkh, k, kw)
-    dv, dvw = transpose(dvh, v, vw)
+    dk, dkw = ref.mix_transpose(dkh, np.abs(k), np.abs(kw))
+    dv, dvw = ref.mix_transpose(dvh, np.abs(v), np.abs(vw))
     return dq, dk, dv, dkw, dvw
 
 
