@@ -31,6 +31,9 @@ llvm_config.use_default_substitutions()
 config.environment.pop("PYTHONHOME", None)
 config.environment["PYTHONDONTWRITEBYTECODE"] = "1"
 config.environment["KVSHIFT_TOOLS_DIR"] = config.kvshift_tools_dir
+# The Python package finds libKVShiftRuntimeC.so of this build.
+config.environment["KVSHIFT_BUILD_DIR"] = config.kvshift_obj_root
+config.environment.pop("KVSHIFT_RUNTIME_LIB", None)
 config.environment["OMP_NUM_THREADS"] = config.environment.get(
     "OMP_NUM_THREADS", "2")
 

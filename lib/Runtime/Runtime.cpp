@@ -210,8 +210,10 @@ static std::string formatBytes(uint64_t n) {
   char buf[64];
   if (n >= (1ull << 30))
     std::snprintf(buf, sizeof(buf), "%.1f GiB", n / double(1ull << 30));
-  else
+  else if (n >= (1ull << 20))
     std::snprintf(buf, sizeof(buf), "%.1f MiB", n / double(1ull << 20));
+  else
+    std::snprintf(buf, sizeof(buf), "%llu bytes", (unsigned long long)n);
   return buf;
 }
 

@@ -19,4 +19,8 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
     PYTHONPATH=$PWD/python /usr/bin/python3 -c "import kvshift.torch"
 """
 
-__all__ = ["torch", "models"]
+from .runtime import (compile, CompiledFunction, Error, CompileError,
+                      ExecutionError)
+
+__all__ = ["torch", "models", "compile", "CompiledFunction", "Error",
+           "CompileError", "ExecutionError"]
