@@ -46,6 +46,9 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
 void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
     OpPassManager &pm, const FusedCPUPipelineOptions &options) {
   pm.addPass(createKVShiftRecordSignature());
+  // Attention written in plain linalg (imported models) -> kv_shift_attention.
+  pm.addNestedPass<func::FuncOp>(createKVShiftRaise());
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   // A gradient next to its forward reads the forward's row log-sum-exp.
   pm.addNestedPass<func::FuncOp>(createKVShiftShareAttentionStats());
   // kv_shift_attention and its gradient -> fused flash-attention loop

@@ -50,6 +50,58 @@ def KVShiftDecompose : Pass<"kvshift-decompose"> {
   ];
 }
 
+def KVShiftRaise : Pass<"kvshift-raise"> {
+  let summary = "Recognise KV-shift attention written in plain linalg and "
+                "replace it with kvshift.kv_shift_attention";
+  let description = [{
+    Finds attention written the paper's way in PyTorch, in the form
+    `kvshift.import_module` emits it, and replaces it with one
+    `kvshift.kv_shift_attention`, so that a model written without kvshift's
+    module still gets the fused kernel. Matched, from the result backwards:
+
+    * `expand_shape(batch_matmul(collapse(P), collapse(v^)))` on
+      `[B, H, S, D]` tensors (reassociation `[[0, 1], [2], [3]]`);
+    * `P = softmax(x)` as four generics: row max (init -inf), `exp(x - max)`,
+      row sum (init 0), division;
+    * optionally `x = select(mask, -inf, s)` with a constant `[Sq, Sk]` mask
+      that must be exactly the bottom-right causal mask (`j > Sk - Sq + i`),
+      and optionally a scale `s * c` or `s / c` with a constant `c`, in
+      either order (a non-positive `c` applied after the mask is refused);
+      no scale means `scale = 1.0`;
+    * `s = expand_shape(batch_matmul(collapse(q), collapse(transpose(k^))))`
+      with permutation `[0, 1, 3, 2]`;
+    * `k^` (and `v^`) either the raw tensor (weights `[1, 0]`, plain
+      attention) or `w0 * x + w1 * slice(pad(x, low = [0, 0, 1, 0]))`, the
+      terms in any order, each weight an f32 tensor broadcast along the head
+      dimension only (e.g. `[H, 1, 1]`) or a scalar constant.
+
+    Anything that differs is left alone: a shift by two rows, a mask that is
+    not causal (or top-left aligned when `Sq < Sk`), weights that vary along
+    another dimension, f16/bf16 attention, dynamic shapes, and GQA written
+    with `repeat_interleave` (not recognised yet). The replaced ops become
+    dead and are erased when nothing else uses them.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-raise
+    // (pad/slice/mul/add mixes, transpose, batch_matmul, scale, causal
+    //  mask, softmax, batch_matmul)
+    // becomes
+    %kw = linalg.generic ... -> tensor<4x2xf32>   // [a1, a2] per head
+    %vw = linalg.generic ... -> tensor<4x2xf32>
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
+        scale = 0.353553385 : (...) -> tensor<2x4x16x8xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::kvshift::KVShiftDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 def KVShiftRecordSignature
     : Pass<"kvshift-record-signature", "::mlir::ModuleOp"> {
   let summary = "Record each function's tensor-level signature for runners";
