@@ -46,5 +46,5 @@ fi
 
 echo "== building"
 start=$(date +%s)
-ninja -C "$build" kvshift-opt kvshift-run
-echo "== built in $(( $(date +%s) - start )) s: $build/bin/kvshift-opt, $build/bin/kvshift-run"
+ninja -C "$build" kvshift-opt kvshift-run KVShiftRuntimeC
+echo "== built in $(( $(date +%s) - start )) s: $build/bin/kvshift-opt, $build/bin/kvshift-run, $build/lib/libKVShiftRuntimeC.so"

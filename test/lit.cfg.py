@@ -23,6 +23,11 @@ config.substitutions.append(("%kvshift_src", config.kvshift_src_root))
 config.substitutions.append(
     ("%integration", os.path.join(config.kvshift_src_root, "test", "Integration")))
 
+# A sanitizer build: its shared runtime library cannot be loaded into a
+# Python that is not instrumented, so tests of the Python compile API skip.
+if getattr(config, "kvshift_sanitizers", ""):
+    config.available_features.add("sanitizers")
+
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
