@@ -177,6 +177,27 @@ void kvshift_results_free(kvshift_result *results, size_t num_results) {
   std::free(results);
 }
 
+int kvshift_run_pass_pipeline(const char *source, size_t length,
+                              const char *pipeline, char **output,
+                              char **error) {
+  if (error)
+    *error = nullptr;
+  if (!output)
+    return fail(error, "no place to return the output");
+  *output = nullptr;
+  if (!source || !pipeline)
+    return fail(error, "the source text and the pipeline are required");
+  auto outOrErr = runPassPipeline(llvm::StringRef(source, length), "<source>",
+                                  pipeline);
+  if (!outOrErr)
+    return fail(error, outOrErr.takeError());
+  *output = static_cast<char *>(std::malloc(outOrErr->size() + 1));
+  if (!*output)
+    return fail(error, "out of memory");
+  std::memcpy(*output, outOrErr->c_str(), outOrErr->size() + 1);
+  return 0;
+}
+
 void kvshift_string_free(char *s) { std::free(s); }
 
 } // extern "C"

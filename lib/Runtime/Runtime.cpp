@@ -843,3 +843,45 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
   freeResults(I.results, layout, storageBytes, args);
   return results;
 }
+
+llvm::Expected<std::string>
+mlir::kvshift::runtime::runPassPipeline(StringRef source, StringRef bufferName,
+                                        StringRef pipeline) {
+  static std::once_flag once;
+  std::call_once(once, [] { kvshift::registerAllPasses(); });
+  DialectRegistry registry;
+  kvshift::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  FirstError diag;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    diag.record(d);
+    return success();
+  });
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return error("cannot parse '" + bufferName + "': " +
+                 (diag.text.empty() ? std::string("invalid MLIR") : diag.text));
+  PassManager pm(&context);
+  std::string text = pipeline.str();
+  StringRef ref(text);
+  if (ref.consume_front("builtin.module(") && ref.consume_back(")"))
+    text = ref.str();
+  std::string err;
+  llvm::raw_string_ostream errStream(err);
+  if (failed(parsePassPipeline(text, pm, errStream)))
+    return error("pipeline '" + pipeline + "': " +
+                 StringRef(errStream.str()).trim());
+  diag.text.clear();
+  if (failed(pm.run(*module)))
+    return error("pipeline '" + pipeline + "' failed: " +
+                 (diag.text.empty() ? std::string("unknown error")
+                                    : diag.text));
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  module->print(os);
+  return out;
+}

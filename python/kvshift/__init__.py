@@ -19,8 +19,8 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
     PYTHONPATH=$PWD/python /usr/bin/python3 -c "import kvshift.torch"
 """
 
-from .runtime import (compile, CompiledFunction, Error, CompileError,
+from .runtime import (compile, opt, CompiledFunction, Error, CompileError,
                       ExecutionError)
 
-__all__ = ["torch", "models", "compile", "CompiledFunction", "Error",
+__all__ = ["torch", "models", "compile", "opt", "CompiledFunction", "Error",
            "CompileError", "ExecutionError"]

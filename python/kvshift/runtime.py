@@ -41,7 +41,7 @@ import re
 
 import numpy as np
 
-__all__ = ["compile", "CompiledFunction", "Error", "CompileError",
+__all__ = ["compile", "opt", "CompiledFunction", "Error", "CompileError",
            "ExecutionError", "runtime_library_path"]
 
 
@@ -143,6 +143,10 @@ def _library():
     lib.kvshift_executable_run.restype = c.c_int
     lib.kvshift_results_free.argtypes = [c.POINTER(_Result), c.c_size_t]
     lib.kvshift_results_free.restype = None
+    lib.kvshift_run_pass_pipeline.argtypes = [
+        c.c_char_p, c.c_size_t, c.c_char_p, c.POINTER(c.c_void_p),
+        c.POINTER(c.c_void_p)]
+    lib.kvshift_run_pass_pipeline.restype = c.c_int
     lib.kvshift_string_free.argtypes = [c.c_void_p]
     lib.kvshift_string_free.restype = None
     version = lib.kvshift_capi_version()
@@ -327,6 +331,24 @@ class CompiledFunction(object):
             raise ValueError("repeat must be at least 1")
         _, ms = self._call(args, int(repeat))
         return ms
+
+
+def opt(text, pipeline):
+    """Runs a pass pipeline on MLIR text and returns the resulting MLIR text,
+    as ``kvshift-opt --pass-pipeline`` would: e.g.
+    ``kvshift.opt(text, "kvshift-raise,canonicalize")`` shows what the
+    raising pass made of an imported model. ``pipeline`` is a registered
+    pipeline name or a textual pass pipeline."""
+    lib = _library()
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    data = str(text).encode("utf-8")
+    out = ctypes.c_void_p()
+    err = ctypes.c_void_p()
+    if lib.kvshift_run_pass_pipeline(data, len(data), pipeline.encode("utf-8"),
+                                     ctypes.byref(out), ctypes.byref(err)):
+        raise CompileError(_take_error(lib, err))
+    return _take_error(lib, out)
 
 
 # ---------------------------------------------------------------------------

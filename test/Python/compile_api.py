@@ -176,6 +176,15 @@ c.check((r == 2.5 * x).all() and (ri == 2 * n).all() and a == np.float32(2.5),
         "scalar/int results %r %r %r" % (r, ri, a))
 c.check(a.shape == () and ri.dtype == np.int64, "scalar result %r" % (a,))
 
+# kvshift.opt: a pass pipeline on text.
+lowered = kvshift.opt(attn_text(1, 2, 1, 4, 4, 8, True, 0.3), "kvshift-decompose")
+c.check("kvshift.kv_shift_attention" not in lowered and "linalg.generic" in lowered,
+        "opt(kvshift-decompose) left the op or made no linalg")
+expect_error(kvshift.CompileError, "pipeline 'no-such-pass'", kvshift.opt,
+             GRAD, "no-such-pass")
+expect_error(kvshift.CompileError, "cannot parse", kvshift.opt, "func.func @",
+             "canonicalize")
+
 # 5. Bad input: clear exceptions, the process survives.
 fn = kvshift.compile(attn_text(1, 2, 1, 4, 4, 8, True, 0.3, dynamic=True))
 good = inputs(1, 2, 1, 4, 4, 8)

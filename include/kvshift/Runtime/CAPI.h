@@ -103,6 +103,12 @@ int kvshift_executable_run(kvshift_executable *exe,
                            char **error);
 void kvshift_results_free(kvshift_result *results, size_t num_results);
 
+/* Runs a pass pipeline on MLIR text and returns the printed result in
+ * *output (free it with kvshift_string_free). */
+int kvshift_run_pass_pipeline(const char *source, size_t length,
+                              const char *pipeline, char **output,
+                              char **error);
+
 void kvshift_string_free(char *s);
 
 #ifdef __cplusplus

@@ -128,6 +128,13 @@ private:
   std::unique_ptr<Impl> impl;
 };
 
+/// Parses `source`, runs `pipeline` (a registered pipeline name or a textual
+/// pass pipeline, e.g. "kvshift-raise,canonicalize") on it and returns the
+/// printed result: what `kvshift-opt --pass-pipeline=...` would print.
+llvm::Expected<std::string> runPassPipeline(llvm::StringRef source,
+                                            llvm::StringRef bufferName,
+                                            llvm::StringRef pipeline);
+
 /// The name printed before "error:" when an allocation fails on a thread
 /// that cannot report it through run() (an OpenMP worker), just before the
 /// process exits with status 1. Default: "kvshift runtime".
