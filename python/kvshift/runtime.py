@@ -429,7 +429,7 @@ class BoundModule(object):
 
     def __init__(self, imported, module, pipeline, entry, memory_limit):
         text = str(imported)
-        entry = entry or getattr(imported, "entry", None) or \
+        entry = entry or getattr(imported, "func_name", None) or \
             _default_entry(text)
         input_names = list(getattr(imported, "input_names", []))
         param_names = list(getattr(imported, "param_names", []))
