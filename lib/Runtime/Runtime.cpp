@@ -28,6 +28,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -43,6 +44,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <dlfcn.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -197,24 +199,30 @@ static float bf16ToFloat(uint16_t h) {
 // kvshiftCheckedMalloc: a buffer larger than the limit (physical memory, or
 // Options::memoryLimit) or one the system refuses ends the run with an error.
 // On the thread that called run(), the error unwinds to run() with longjmp
-// (the compiled code holds no C++ objects; buffers it allocated before are
-// leaked). On another thread (an OpenMP worker) there is nowhere to unwind to:
-// the message is printed and the process exits with status 1.
+// (the compiled code holds no C++ objects; the buffers it allocated before
+// are freed). Inside an OpenMP parallel region (on a worker or on the calling
+// thread) there is nowhere to unwind to: the message is printed and the
+// process exits with status 1.
 //===----------------------------------------------------------------------===//
 
 static std::atomic<uint64_t> gMemoryLimit{UINT64_MAX};
+// One run at a time per process: the allocation registry below is global.
+static std::mutex gRunMutex;
+// The heap buffers the compiled code holds during a run (malloc'ed and not
+// yet freed), so that a run that fails half-way frees them.
+static std::mutex gAllocMutex;
+static llvm::DenseSet<void *> *gLiveAllocs = nullptr;
 static thread_local std::jmp_buf *tlsJump = nullptr;
 static thread_local std::string *tlsError = nullptr;
 
-static std::string formatBytes(uint64_t n) {
-  char buf[64];
+/// Writes "3.5 GiB" / "12.0 MiB" / "4064 bytes" into buf.
+static void formatBytes(char *buf, size_t size, uint64_t n) {
   if (n >= (1ull << 30))
-    std::snprintf(buf, sizeof(buf), "%.1f GiB", n / double(1ull << 30));
+    std::snprintf(buf, size, "%.1f GiB", n / double(1ull << 30));
   else if (n >= (1ull << 20))
-    std::snprintf(buf, sizeof(buf), "%.1f MiB", n / double(1ull << 20));
+    std::snprintf(buf, size, "%.1f MiB", n / double(1ull << 20));
   else
-    std::snprintf(buf, sizeof(buf), "%llu bytes", (unsigned long long)n);
-  return buf;
+    std::snprintf(buf, size, "%llu bytes", (unsigned long long)n);
 }
 
 static std::string &fatalPrefix() {
@@ -226,28 +234,66 @@ void mlir::kvshift::runtime::setFatalErrorPrefix(StringRef prefix) {
   fatalPrefix() = prefix.str();
 }
 
-[[noreturn]] static void allocationFailed(const std::string &msg) {
-  if (tlsJump && tlsError) {
+/// Reports a failed allocation. No object with a destructor may live in the
+/// frames between run() and here (longjmp skips destructors): the message is
+/// a plain character buffer.
+/// True inside an OpenMP parallel region (libomp, when the JIT loaded it):
+/// leaving one with longjmp would leave the other threads of the team at
+/// its barrier.
+static bool inOpenMPRegion() {
+  using LevelFn = int (*)();
+  static LevelFn level =
+      reinterpret_cast<LevelFn>(dlsym(RTLD_DEFAULT, "omp_get_level"));
+  return level && level() > 0;
+}
+
+[[noreturn]] static void allocationFailed(const char *msg) {
+  if (tlsJump && tlsError && !inOpenMPRegion()) {
     *tlsError = msg;
     std::longjmp(*tlsJump, 1);
   }
-  std::string line = fatalPrefix() + ": error: " + msg + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fprintf(stderr, "%s: error: %s\n", fatalPrefix().c_str(), msg);
+  std::fflush(stderr);
   std::_Exit(1);
 }
 
 extern "C" void *kvshiftCheckedMalloc(size_t n) {
   uint64_t limit = gMemoryLimit.load(std::memory_order_relaxed);
-  if (n > limit)
-    allocationFailed("the compiled function asked for a buffer of " +
-                     formatBytes(n) + ", more than the " + formatBytes(limit) +
-                     " allowed (physical memory, or the memory limit); the "
-                     "shapes are too large for this pipeline");
+  char asked[32], allowed[32], msg[256];
+  if (n > limit) {
+    formatBytes(asked, sizeof(asked), n);
+    formatBytes(allowed, sizeof(allowed), limit);
+    std::snprintf(msg, sizeof(msg),
+                  "the compiled function asked for a buffer of %s, more than "
+                  "the %s allowed (physical memory, or the memory limit); the "
+                  "shapes are too large for this pipeline",
+                  asked, allowed);
+    allocationFailed(msg);
+  }
   void *p = std::malloc(n);
-  if (!p && n)
-    allocationFailed("cannot allocate a buffer of " + formatBytes(n) +
-                     " (out of memory)");
+  if (!p && n) {
+    formatBytes(asked, sizeof(asked), n);
+    std::snprintf(msg, sizeof(msg),
+                  "cannot allocate a buffer of %s (out of memory)", asked);
+    allocationFailed(msg);
+  }
+  if (p) {
+    std::lock_guard<std::mutex> lock(gAllocMutex);
+    if (gLiveAllocs)
+      gLiveAllocs->insert(p);
+  }
   return p;
+}
+
+extern "C" void kvshiftCheckedFree(void *p) {
+  if (!p)
+    return;
+  {
+    std::lock_guard<std::mutex> lock(gAllocMutex);
+    if (gLiveAllocs)
+      gLiveAllocs->erase(p);
+  }
+  std::free(p);
 }
 
 /// Calls `fn`; returns false (with `message` set) when an allocation failed.
@@ -747,6 +793,9 @@ llvm::Error Executable::compile() {
     map[interner("malloc")] = {
         llvm::orc::ExecutorAddr::fromPtr(&kvshiftCheckedMalloc),
         llvm::JITSymbolFlags::Exported};
+    map[interner("free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&kvshiftCheckedFree),
+        llvm::JITSymbolFlags::Exported};
     return map;
   });
   auto fnOrErr = I.engine->lookupPacked(entryName);
@@ -809,7 +858,19 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
                 ? static_cast<uint64_t>(pages) * pageSize
                 : UINT64_MAX;
   }
+  std::lock_guard<std::mutex> runLock(gRunMutex);
   gMemoryLimit.store(limit, std::memory_order_relaxed);
+  llvm::DenseSet<void *> live;
+  struct Registry {
+    explicit Registry(llvm::DenseSet<void *> *set) {
+      std::lock_guard<std::mutex> lock(gAllocMutex);
+      gLiveAllocs = set;
+    }
+    ~Registry() {
+      std::lock_guard<std::mutex> lock(gAllocMutex);
+      gLiveAllocs = nullptr;
+    }
+  } registry(&live);
 
   ResultLayout layout = layoutResults(I.results);
   std::vector<int64_t> storage(std::max<size_t>(1, layout.size / 8), 0);
@@ -828,9 +889,20 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
     if (!I.results.empty())
       packed.push_back(storage.data());
     std::string message;
+    {
+      std::lock_guard<std::mutex> lock(gAllocMutex);
+      live.clear();
+    }
     auto start = std::chrono::steady_clock::now();
-    if (!callGuarded(I.fn, packed.data(), &message))
+    if (!callGuarded(I.fn, packed.data(), &message)) {
+      // Free what the failed run had allocated (no other thread of the
+      // compiled code runs any more: the failure was on this thread).
+      std::lock_guard<std::mutex> lock(gAllocMutex);
+      for (void *p : live)
+        std::free(p);
+      live.clear();
       return error(message);
+    }
     auto stop = std::chrono::steady_clock::now();
     if (times)
       times->milliseconds.push_back(

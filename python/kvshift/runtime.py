@@ -29,8 +29,8 @@ Errors
     missing, lowering fails. ``ExecutionError``: the compiled function failed
     at run time (e.g. a buffer larger than ``memory_limit``). One case cannot
     be reported as an exception: a buffer over the limit requested inside a
-    parallel loop, on an OpenMP worker thread, prints the error and ends the
-    process (exit status 1), as there is no frame to return to. With the
+    parallel loop (an OpenMP region) prints the error and ends the process
+    (exit status 1), as there is no frame to return to. With the
     default limit (physical memory) that needs inputs nearly as large as the
     machine's memory.
 """

@@ -14,7 +14,10 @@
 // travel in C order; bf16 travels as float32 (rounded to nearest even on the
 // way in), as in .npy files. Every failure is an llvm::Error with a one-line
 // message, never an abort: a buffer the compiled code asks for that is larger
-// than the memory limit ends the run with an error as well.
+// than the memory limit ends the run with an error as well (the run's other
+// buffers are freed), except inside a parallel loop, where there is no way
+// back: the message is printed and the process exits with status 1. Runs are
+// serialised process-wide.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KVSHIFT_RUNTIME_RUNTIME_H

@@ -449,6 +449,101 @@ bool matchMix(Value v, Mix &mix) {
   return true;
 }
 
+/// Grouped-query attention written out: `x` with Hq heads made from `src`
+/// with Hkv heads, head h reading head h / g (g = Hq / Hkv), as the op does.
+/// Two forms: repeat_interleave (a gather generic reading
+/// src[d0, idx[d1], d2, d3] with the constant idx = [h / g]) and the
+/// expand-and-reshape of Llama's repeat_kv (collapse [[0], [1, 2], [3], [4]]
+/// of a broadcast along a new unit dim 2 of src). Returns src and g, or x and
+/// 1 when it is neither.
+std::pair<Value, int64_t> peelHeadRepeat(Value x) {
+  auto xType = dyn_cast<RankedTensorType>(x.getType());
+  if (!xType || xType.getRank() != 4 || !xType.hasStaticShape())
+    return {x, 1};
+  int64_t hq = xType.getDimSize(1);
+  MLIRContext *ctx = x.getContext();
+
+  // repeat_kv: collapse(broadcast(expand(src))).
+  if (auto collapse = x.getDefiningOp<tensor::CollapseShapeOp>()) {
+    auto r = collapse.getReassociationIndices();
+    if (r.size() == 4 && r[0] == ReassociationIndices{0} &&
+        r[1] == ReassociationIndices{1, 2} && r[2] == ReassociationIndices{3} &&
+        r[3] == ReassociationIndices{4}) {
+      auto g = collapse.getSrc().getDefiningOp<linalg::GenericOp>();
+      if (isElementwise(g, 1)) {
+        auto yield = cast<linalg::YieldOp>(g.getRegion().front().getTerminator());
+        AffineMap bcast = AffineMap::get(
+            5, 0,
+            {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx),
+             getAffineConstantExpr(0, ctx), getAffineDimExpr(3, ctx),
+             getAffineDimExpr(4, ctx)},
+            ctx);
+        auto expand = g.getDpsInputs()[0].getDefiningOp<tensor::ExpandShapeOp>();
+        if (yield.getNumOperands() == 1 &&
+            inputIndex(g, yield.getOperand(0)) == 0 &&
+            llvm::hasSingleElement(g.getRegion().front()) &&
+            g.getIndexingMapsArray()[0] == bcast && expand) {
+          auto er = expand.getReassociationIndices();
+          auto src = expand.getSrc();
+          auto srcType = cast<RankedTensorType>(src.getType());
+          auto mid = cast<RankedTensorType>(g->getResult(0).getType());
+          if (er.size() == 4 && er[0] == ReassociationIndices{0} &&
+              er[1] == ReassociationIndices{1} &&
+              er[2] == ReassociationIndices{2, 3} &&
+              er[3] == ReassociationIndices{4} &&
+              expand.getResultType().getDimSize(2) == 1 &&
+              srcType.getRank() == 4 &&
+              mid.getDimSize(1) == srcType.getDimSize(1))
+            return {src, mid.getDimSize(2)};
+        }
+      }
+    }
+  }
+
+  // repeat_interleave / index_select along dim 1.
+  auto g = x.getDefiningOp<linalg::GenericOp>();
+  if (!g || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g.getNumLoops() != 4 || g.getNumParallelLoops() != 4 ||
+      !g.getIndexingMapsArray()[1].isIdentity() ||
+      g.getIndexingMapsArray()[0] !=
+          AffineMap::get(4, 0, {getAffineDimExpr(1, ctx)}, ctx))
+    return {x, 1};
+  DenseIntElementsAttr indices;
+  if (!matchPattern(g.getDpsInputs()[0], m_Constant(&indices)))
+    return {x, 1};
+  Block &body = g.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto extract = yield.getOperand(0).getDefiningOp<tensor::ExtractOp>();
+  if (!extract || extract->getBlock() != &body || extract.getIndices().size() != 4)
+    return {x, 1};
+  auto isIndex = [&](Value v, int64_t dim) {
+    auto i = v.getDefiningOp<linalg::IndexOp>();
+    return i && static_cast<int64_t>(i.getDim()) == dim;
+  };
+  auto cast = extract.getIndices()[1].getDefiningOp<arith::IndexCastOp>();
+  if (!isIndex(extract.getIndices()[0], 0) ||
+      !isIndex(extract.getIndices()[2], 2) ||
+      !isIndex(extract.getIndices()[3], 3) || !cast ||
+      cast.getIn() != body.getArgument(0))
+    return {x, 1};
+  Value src = extract.getTensor();
+  auto srcType = dyn_cast<RankedTensorType>(src.getType());
+  if (!srcType || srcType.getRank() != 4 || !srcType.hasStaticShape() ||
+      srcType.getDimSize(0) != xType.getDimSize(0) ||
+      srcType.getDimSize(2) != xType.getDimSize(2) ||
+      srcType.getDimSize(3) != xType.getDimSize(3))
+    return {x, 1};
+  int64_t hkv = srcType.getDimSize(1);
+  if (hkv <= 0 || hq % hkv != 0 || indices.getNumElements() != hq)
+    return {x, 1};
+  int64_t group = hq / hkv;
+  int64_t h = 0;
+  for (const APInt &v : indices.getValues<APInt>())
+    if (v.getSExtValue() != h++ / group)
+      return {x, 1};
+  return {src, group};
+}
+
 /// Builds the [H, 2] f32 weight tensor of a mix.
 Value buildWeights(PatternRewriter &rewriter, Location loc, const Mix &mix,
                    int64_t heads) {
@@ -558,9 +653,18 @@ struct RaiseAttention : OpRewritePattern<tensor::ExpandShapeOp> {
       return rewriter.notifyMatchFailure(root, "k^T is not a transpose");
     Value khat = transpose.getInput();
 
+    // GQA written out (repeat_interleave or repeat_kv) on k^ and v^.
+    auto [kBase, kGroup] = peelHeadRepeat(khat);
+    auto [vBase, vGroup] = peelHeadRepeat(vhat);
+    if (kGroup != vGroup) {
+      kBase = khat;
+      vBase = vhat;
+      kGroup = 1;
+    }
+
     Mix kmix, vmix;
-    matchMix(khat, kmix);
-    matchMix(vhat, vmix);
+    matchMix(kBase, kmix);
+    matchMix(vBase, vmix);
 
     auto qType = cast<RankedTensorType>(q.getType());
     auto kType = cast<RankedTensorType>(kmix.raw.getType());
@@ -572,7 +676,8 @@ struct RaiseAttention : OpRewritePattern<tensor::ExpandShapeOp> {
       return rewriter.notifyMatchFailure(root, "unsupported types or shapes");
     int64_t heads = kType.getDimSize(1), sq = qType.getDimSize(2),
             sk = kType.getDimSize(2);
-    if (qType.getDimSize(1) != heads || qType.getDimSize(0) != kType.getDimSize(0) ||
+    if (qType.getDimSize(1) != heads * kGroup ||
+        qType.getDimSize(0) != kType.getDimSize(0) ||
         qType.getDimSize(3) != kType.getDimSize(3))
       return rewriter.notifyMatchFailure(root, "q/k/v shapes disagree");
     if (maskSeen) {
