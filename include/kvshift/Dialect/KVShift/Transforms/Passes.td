@@ -73,13 +73,18 @@ def KVShiftRaise : Pass<"kvshift-raise"> {
     * `k^` (and `v^`) either the raw tensor (weights `[1, 0]`, plain
       attention) or `w0 * x + w1 * slice(pad(x, low = [0, 0, 1, 0]))`, the
       terms in any order, each weight an f32 tensor broadcast along the head
-      dimension only (e.g. `[H, 1, 1]`) or a scalar constant.
+      dimension only (e.g. `[H, 1, 1]`) or a scalar constant;
+    * grouped-query attention written out on `k^` and `v^` after the mix:
+      `repeat_interleave(x, g, dim=1)` or Llama's `repeat_kv` (expand +
+      reshape); the op then gets the KV heads themselves.
 
     Anything that differs is left alone: a shift by two rows, a mask that is
     not causal (or top-left aligned when `Sq < Sk`), weights that vary along
-    another dimension, f16/bf16 attention, dynamic shapes, and GQA written
-    with `repeat_interleave` (not recognised yet). The replaced ops become
-    dead and are erased when nothing else uses them.
+    another dimension, f16/bf16 attention, dynamic shapes, heads tiled with
+    `repeat` (head `h` reading `h % Hkv`). A mix the op cannot express stays
+    computed, and the attention over its result is raised with weights
+    `[1, 0]`. The replaced ops become dead and are erased when nothing else
+    uses them.
 
     Example:
 
