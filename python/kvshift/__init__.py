@@ -9,9 +9,11 @@ Available now:
 * ``kvshift.models``: a small Llama-style model built from it
   (``LlamaConfig``, ``KVShiftLlama``).
 
-Not yet: ``kvshift.import_module`` (torch module -> MLIR) and
-``kvshift.compile`` (MLIR -> callable); until then, write the MLIR and run it
-with the ``kvshift-run`` tool.
+* ``kvshift.import_module(module, example_inputs)`` (``kvshift.importer``):
+  traces a torch module at the ATen level and returns its MLIR (upstream
+  dialects; ``KVShiftAttention`` becomes ``kvshift.kv_shift_attention``) as a
+  ``str`` that also records the argument order (``arg_names``, ``bind``).
+  Run it with the ``kvshift-run`` tool.
 
 Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 ``/usr/bin/python3`` (with python3-torch)::
@@ -19,4 +21,10 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
     PYTHONPATH=$PWD/python /usr/bin/python3 -c "import kvshift.torch"
 """
 
-__all__ = ["torch", "models"]
+__all__ = ["torch", "models", "import_module"]
+
+
+def import_module(module, example_inputs, **kwargs):
+    """torch module -> MLIR text; see kvshift.importer.import_module."""
+    from .importer import import_module as _import_module
+    return _import_module(module, example_inputs, **kwargs)

@@ -1,0 +1,1973 @@
+"""PyTorch -> MLIR importer: ``kvshift.import_module(module, example_inputs)``.
+
+Design (the decisions this module makes)
+========================================
+
+Tracing
+    The module is traced at the ATen level with ``make_fx`` (from
+    ``torch.fx.experimental.proxy_tensor``; torch 1.13 and 2.x), in "real"
+    mode under ``torch.no_grad()``: the model runs once on the example inputs,
+    so code that reads shapes (``B, S, _ = x.shape``, ``torch.ones(S, S)``)
+    traces fine and every shape in the IR is static (the example inputs'
+    shapes).  Non-tensor example inputs are baked into the trace.
+
+``KVShiftAttention`` becomes one op
+    While importing, ``kvshift.torch.kv_shift_attention`` (which
+    ``KVShiftAttention`` calls) is redirected through ``kvshift.torch``'s
+    ``_trace_hook`` to a custom PyTorch operator
+    ``torch.ops.kvshift_importer.kv_shift_attention(q, k, v, kw, vw, scale,
+    causal)`` (``torch.library``, CPU and Meta kernels).  It shows up as one
+    node in the ATen graph and is emitted as one ``kvshift.kv_shift_attention``
+    op with ``causal`` and ``scale``.  Outside ``import_module`` nothing
+    changes (eager and autograd use run the ordinary PyTorch code).
+    Not fused (imported as ordinary ops, still correct): a call with
+    ``rope_theta`` (RoPE in the fused op comes later; a ``UserWarning`` says
+    so) and float64 operands (the op takes f32/f16/bf16).
+    ``VanillaAttention`` and hand-written attention import as ordinary ops.
+
+Parameters
+    ``params="args"`` (default): the function's arguments are the model
+    inputs (in ``forward``'s order) followed by the parameters and buffers the
+    graph uses, in ``module.state_dict()`` order, each once (tied weights
+    appear once, under their first name).  ``params="constants"``: parameters
+    and buffers are embedded as ``arith.constant dense<...>`` (hex for large
+    tensors); the arguments are the inputs only.  The returned string carries
+    the order (``input_names``, ``param_names``, ``arg_names``) and
+    ``bind(module_or_state_dict, *inputs)`` returns the arrays in argument
+    order for ``kvshift-run``/``kvshift.compile``.
+
+Constants
+    Every node that depends on neither an input nor a parameter (``ones``,
+    ``zeros``, ``full``, ``arange``, ``triu``/``tril`` of those, masks,
+    ``repeat_interleave`` index vectors, RoPE tables, ``torch.tensor(...)``)
+    is evaluated with PyTorch at import time and emitted as an
+    ``arith.constant dense<...>`` where it is used (``*_like`` creation ops
+    fold too).  Boolean tensors are written out as ``true``/``false`` lists,
+    large numeric ones as hex.
+
+Emitted IR
+    One ``func.func @forward`` (``func_name``) on ranked static tensors, in
+    upstream dialects only (plus ``kvshift.kv_shift_attention``):
+    ``linalg.matmul``/``linalg.batch_matmul`` (mm, addmm, bmm and the matmul
+    forms ATen decomposes to), ``linalg.transpose`` (t, transpose, permute),
+    ``linalg.generic`` for elementwise ops (broadcasting through indexing
+    maps) and reductions (``linalg.fill`` init), gathers (embedding,
+    index_select) as a ``linalg.generic`` with ``tensor.extract``,
+    ``tensor.expand_shape``/``collapse_shape`` (views), ``tensor.extract_slice``
+    (slice, select, split), ``tensor.insert_slice`` into ``tensor.empty`` (cat),
+    ``tensor.pad`` (constant_pad_nd), ``arith``/``math`` in the bodies.
+    SSA values are named after the FX nodes (``%mm``, ``%_softmax``; helpers
+    ``%mm.0``...), arguments after the inputs and parameter names; a comment
+    before each node's ops names the ATen op and the model source line.
+    Softmax and layer norm compute in f32 for f16/bf16 inputs; the causal
+    mask of hand-written attention is a constant ``i1`` tensor fed to a select.
+
+Errors
+    An ATen op without a lowering raises ``UnsupportedOpError`` (an
+    ``ImporterError``) naming the op and the model source line that made it
+    (the FX node's recorded stack trace) -- no IR is returned.  Outputs that
+    are not tensors, in-place ops on traced values, and unsupported dtypes
+    also raise ``ImporterError``.
+
+Limitations
+    Static shapes only; data-dependent control flow is specialised to the
+    example inputs (as any tracer); no in-place mutation of inputs or
+    parameters; complex dtypes unsupported.
+"""
+
+import contextlib
+import inspect
+import math
+import operator
+import os
+import re
+import traceback
+import warnings
+
+import numpy as np
+import torch
+
+from . import torch as _kt
+
+__all__ = ["import_module", "ImportedModule", "ImporterError",
+           "UnsupportedOpError", "kv_shift_attention_as_op"]
+
+
+class ImporterError(Exception):
+    """Base class of the importer's errors."""
+
+
+class UnsupportedOpError(ImporterError):
+    """An ATen op (or argument form) the importer has no lowering for.
+    Attributes: op (e.g. 'aten.cumsum.default'), source (file:line: code)."""
+
+    def __init__(self, op, source, detail=""):
+        self.op = op
+        self.source = source
+        msg = "unsupported op %s" % op
+        if detail:
+            msg += " (%s)" % detail
+        msg += "; made by %s" % (source or "<unknown source line>")
+        super().__init__(msg)
+
+
+class ImportedModule(str):
+    """The MLIR text (a str) plus the argument order of its function.
+
+    Attributes: func_name; input_names (the model inputs, in order);
+    param_names (qualified parameter/buffer names, in argument order after
+    the inputs; empty with params="constants"); arg_names (input_names +
+    param_names); arg_types / result_types (MLIR tensor types); params
+    ("args" or "constants"); fused_attention (number of
+    kvshift.kv_shift_attention ops emitted)."""
+
+    def bind(self, params_from, *inputs):
+        """The arrays for the function's arguments, in order: the inputs
+        (tensors or arrays) then the parameters taken from params_from (a
+        module or a state_dict-like mapping of name -> tensor)."""
+        if len(inputs) != len(self.input_names):
+            raise ValueError("expected %d inputs (%s), got %d"
+                             % (len(self.input_names), ", ".join(self.input_names),
+                                len(inputs)))
+        if isinstance(params_from, torch.nn.Module):
+            sd = dict(_all_tensors(params_from))
+        else:
+            sd = params_from if params_from is not None else {}
+        out = [_to_numpy(x) for x in inputs]
+        for n in self.param_names:
+            if n not in sd:
+                raise KeyError("parameter '%s' not found" % n)
+            out.append(_to_numpy(sd[n]))
+        return out
+
+
+def _all_tensors(module, prefix=""):
+    """(qualified name, tensor) of every parameter and buffer, duplicates
+    (tied weights) included, in state_dict order."""
+    out = []
+    for n, p in module._parameters.items():
+        if p is not None:
+            out.append((prefix + n, p))
+    for n, b in module._buffers.items():
+        if b is not None:
+            out.append((prefix + n, b))
+    for n, m in module._modules.items():
+        if m is not None:
+            out.extend(_all_tensors(m, prefix + n + "."))
+    return out
+
+
+def _to_numpy(x):
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.contiguous().numpy()
+    return np.asarray(x)
+
+
+# ---------------------------------------------------------------------------
+# The custom op that KVShiftAttention becomes while importing
+# ---------------------------------------------------------------------------
+
+_OP_NS = "kvshift_importer"
+_LIB = None
+_IN_OP = [False]
+
+
+def _op_cpu(q, k, v, kw, vw, scale, causal):
+    _IN_OP[0] = True
+    try:
+        return _kt.kv_shift_attention(q, k, v, kw, vw, scale=scale, causal=causal)
+    finally:
+        _IN_OP[0] = False
+
+
+def _op_meta(q, k, v, kw, vw, scale, causal):
+    return torch.empty_like(q)
+
+
+def _define_op():
+    global _LIB
+    if _LIB is not None:
+        return
+    from torch.library import Library
+    lib = Library(_OP_NS, "DEF")
+    lib.define("kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, "
+               "Tensor vw, float scale, bool causal) -> Tensor")
+    lib.impl("kv_shift_attention", _op_cpu, "CPU")
+    lib.impl("kv_shift_attention", _op_meta, "Meta")
+    _LIB = lib
+
+
+def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
+    if _IN_OP[0]:
+        return NotImplemented
+    if rope_theta is not None:
+        warnings.warn("kvshift.import_module: kv_shift_attention with rope_theta=%g is "
+                      "imported unfused (mix + rotation + attention as ordinary ops): "
+                      "RoPE in the fused kvshift.kv_shift_attention op comes later"
+                      % rope_theta, UserWarning, stacklevel=3)
+        return NotImplemented
+    if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        return NotImplemented
+    if kw.dtype != torch.float32:
+        kw = kw.float()
+    if vw.dtype != torch.float32:
+        vw = vw.float()
+    return getattr(torch.ops, _OP_NS).kv_shift_attention(q, k, v, kw, vw, scale, causal)
+
+
+@contextlib.contextmanager
+def kv_shift_attention_as_op():
+    """Within the context, kvshift.torch.kv_shift_attention (and so
+    KVShiftAttention) calls the single custom op
+    torch.ops.kvshift_importer.kv_shift_attention (RoPE and float64 calls
+    excepted)."""
+    _define_op()
+    old = _kt._trace_hook
+    _kt._trace_hook = _hook
+    try:
+        yield
+    finally:
+        _kt._trace_hook = old
+
+
+# ---------------------------------------------------------------------------
+# Tracing
+# ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _record_stack_traces():
+    from torch.fx.experimental import proxy_tensor
+    cls = proxy_tensor.PythonKeyTracer
+    had = "record_stack_traces" in cls.__dict__
+    old = cls.__dict__.get("record_stack_traces")
+    cls.record_stack_traces = True
+    try:
+        yield
+    finally:
+        if had:
+            cls.record_stack_traces = old
+        else:
+            try:
+                del cls.record_stack_traces
+            except AttributeError:
+                pass
+
+
+def _trace(module, inputs, tensor_pos):
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def run(*tensors):
+        args = list(inputs)
+        for p, t in zip(tensor_pos, tensors):
+            args[p] = t
+        return module(*args)
+
+    tensors = [inputs[p] for p in tensor_pos]
+    with kv_shift_attention_as_op(), torch.no_grad(), _record_stack_traces():
+        return make_fx(run)(*tensors)
+
+
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_THIS_FILE = os.path.abspath(__file__)
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n(?:    ([^\n]*)\n)?')
+
+
+def _source_of(node):
+    """'file.py:LINE: code' of the innermost model frame that made node."""
+    st = getattr(node, "stack_trace", None) or node.meta.get("stack_trace")
+    if not st:
+        return None
+    frames = [(f, int(l), fn, (code or "").strip()) for f, l, fn, code in _FRAME_RE.findall(st)]
+    if not frames:
+        return None
+    def is_mine(fr):
+        return os.path.abspath(fr[0]) == _THIS_FILE
+
+    # The importer's frame that calls the model ("run") splits the stack;
+    # "import_module" (outside the model) says which side is the model's.
+    run = [i for i, fr in enumerate(frames) if is_mine(fr) and fr[2] == "run"]
+    top = [i for i, fr in enumerate(frames) if is_mine(fr) and fr[2] == "import_module"]
+    if run and top:
+        r = run[0]
+        inner_first = top[0] > r
+        idx = range(0, r) if inner_first else range(len(frames) - 1, r, -1)
+    else:
+        idx = range(len(frames))
+    cand = [i for i in idx
+            if not os.path.abspath(frames[i][0]).startswith(_TORCH_DIR)
+            and not is_mine(frames[i]) and "_trace_hook" not in frames[i][3]]
+    if not cand:
+        return None
+    f, l, fn, code = frames[cand[0]]
+    return "%s:%d: %s" % (os.path.basename(f), l, code) if code else \
+        "%s:%d (in %s)" % (os.path.basename(f), l, fn)
+
+
+# ---------------------------------------------------------------------------
+# Types and literals
+# ---------------------------------------------------------------------------
+
+_ELT = {
+    torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
+    torch.float64: "f64", torch.int64: "i64", torch.int32: "i32",
+    torch.int16: "i16", torch.int8: "i8", torch.uint8: "i8", torch.bool: "i1",
+}
+_FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _elt(dtype):
+    if dtype not in _ELT:
+        raise ImporterError("unsupported dtype %s" % dtype)
+    return _ELT[dtype]
+
+
+def _isf(dtype):
+    return dtype in _FLOATS
+
+
+def _tty(shape, dtype):
+    dims = "".join("%dx" % d for d in shape)
+    return "tensor<%s%s>" % (dims, _elt(dtype))
+
+
+def _flit(v, dtype):
+    """A float literal of dtype's element type."""
+    v = float(v)
+    if math.isnan(v) or math.isinf(v):
+        if dtype == torch.float64:
+            return "0x%016X" % np.array(v, np.float64).view(np.uint64)
+        if dtype == torch.float16:
+            return "0x%04X" % np.array(v, np.float16).view(np.uint16)
+        if dtype == torch.bfloat16:
+            bits = int(np.array(v, np.float32).view(np.uint32)) >> 16
+            return "0x%04X" % bits
+        return "0x%08X" % np.array(v, np.float32).view(np.uint32)
+    if dtype == torch.float64:
+        return "%.16e" % v
+    if dtype != torch.float32:
+        v = float(torch.tensor(v, dtype=dtype).float())
+    return "%.8e" % float(np.float32(v))
+
+
+def _lit(v, dtype):
+    if dtype == torch.bool:
+        return "true" if v else "false"
+    if _isf(dtype):
+        return _flit(v, dtype)
+    return "%d" % int(v)
+
+
+def _dense(t):
+    """'dense<...> : tensor<...>' for a constant tensor t."""
+    t = t.detach().cpu().contiguous()
+    dtype = t.dtype
+    ty = _tty(tuple(t.shape), dtype)
+    flat = t.reshape(-1)
+    n = flat.numel()
+    if n == 0:
+        return "dense<> : %s" % ty
+    first = flat[0]
+    if bool((flat == first).all()) or (dtype in _FLOATS and bool(torch.isnan(flat).all())):
+        return "dense<%s> : %s" % (_lit(first.item(), dtype), ty)
+    finite = dtype not in _FLOATS or bool(torch.isfinite(flat).all())
+    if dtype == torch.bool or (n <= 64 and finite):
+        vals = [_lit(x, dtype) for x in flat.tolist()]
+
+        def nest(vs, shape):
+            if not shape:
+                return vs[0]
+            if len(shape) == 1:
+                return "[" + ", ".join(vs) + "]"
+            step = len(vs) // shape[0]
+            return "[" + ", ".join(nest(vs[i * step:(i + 1) * step], shape[1:])
+                                   for i in range(shape[0])) + "]"
+        return "dense<%s> : %s" % (nest(vals, list(t.shape)), ty)
+    if dtype == torch.bfloat16:
+        data = flat.view(torch.int16).numpy().astype("<i2").tobytes()
+    else:
+        a = flat.numpy()
+        data = a.astype(a.dtype.newbyteorder("<")).tobytes()
+    return 'dense<"0x%s"> : %s' % (data.hex().upper(), ty)
+
+
+class V(object):
+    """An SSA tensor value."""
+    __slots__ = ("ssa", "shape", "dtype")
+
+    def __init__(self, ssa, shape, dtype):
+        self.ssa, self.shape, self.dtype = ssa, tuple(int(s) for s in shape), dtype
+
+    @property
+    def ty(self):
+        return _tty(self.shape, self.dtype)
+
+    @property
+    def rank(self):
+        return len(self.shape)
+
+
+class Const(object):
+    """A value folded at import time."""
+    __slots__ = ("t", "v")
+
+    def __init__(self, t):
+        self.t = t
+        self.v = None
+
+
+class Scalar(object):
+    __slots__ = ("value", "dtype")
+
+    def __init__(self, value, dtype):
+        self.value, self.dtype = value, dtype
+
+
+class _Body(object):
+    """Builds the region of a linalg.generic."""
+
+    def __init__(self):
+        self.lines = []
+        self.n = 0
+
+    def __call__(self, text):
+        name = "%%e%d" % self.n
+        self.n += 1
+        self.lines.append("%s = %s" % (name, text))
+        return name
+
+    def const(self, value, dtype):
+        return self("arith.constant %s : %s" % (_lit(value, dtype), _elt(dtype)))
+
+    def cast(self, x, src, dst):
+        if src == dst:
+            return x
+        s, d = _elt(src), _elt(dst)
+        if _isf(src) and _isf(dst):
+            if src in (torch.float16, torch.bfloat16) and dst in (torch.float16, torch.bfloat16):
+                x = self("arith.extf %s : %s to f32" % (x, s))
+                return self("arith.truncf %s : f32 to %s" % (x, d))
+            wider = torch.finfo(dst).bits > torch.finfo(src).bits
+            return self("arith.%s %s : %s to %s" % ("extf" if wider else "truncf", x, s, d))
+        if src == torch.bool:
+            if _isf(dst):
+                return self("arith.uitofp %s : i1 to %s" % (x, d))
+            return self("arith.extui %s : i1 to %s" % (x, d))
+        if dst == torch.bool:
+            z = self.const(0, src)
+            if _isf(src):
+                return self("arith.cmpf une, %s, %s : %s" % (x, z, s))
+            return self("arith.cmpi ne, %s, %s : %s" % (x, z, s))
+        if _isf(dst):
+            op = "uitofp" if src == torch.uint8 else "sitofp"
+            return self("arith.%s %s : %s to %s" % (op, x, s, d))
+        if _isf(src):
+            op = "fptoui" if dst == torch.uint8 else "fptosi"
+            return self("arith.%s %s : %s to %s" % (op, x, s, d))
+        sb, db = torch.iinfo(src).bits, torch.iinfo(dst).bits
+        if sb == db:
+            return x
+        if db > sb:
+            return self("arith.%s %s : %s to %s" % ("extui" if src == torch.uint8 else "extsi",
+                                                    x, s, d))
+        return self("arith.trunci %s : %s to %s" % (x, s, d))
+
+
+def _iters(kinds):
+    return "[" + ", ".join('"%s"' % k for k in kinds) + "]"
+
+
+def _amap(ndims, results):
+    dims = ", ".join("d%d" % i for i in range(ndims))
+    return "affine_map<(%s) -> (%s)>" % (dims, ", ".join(results))
+
+
+def _bcast_map(in_shape, out_shape):
+    R, r = len(out_shape), len(in_shape)
+    res = []
+    for i, s in enumerate(in_shape):
+        o = R - r + i
+        res.append("0" if (s == 1 and out_shape[o] != 1) else "d%d" % o)
+    return _amap(R, res)
+
+
+def _norm_dim(d, rank):
+    d = int(d)
+    if d < 0:
+        d += max(rank, 1)
+    return d
+
+
+def _reassoc(big, small):
+    """Group the dims of big (contiguously) into len(small) groups whose
+    products are small's dims; None if impossible."""
+    big, small = list(big), list(small)
+    if not small:
+        return [] if all(b == 1 for b in big) else None
+    memo = {}
+
+    def go(i, j):
+        key = (i, j)
+        if key in memo:
+            return memo[key]
+        res = None
+        if j == len(small):
+            res = [] if i == len(big) else None
+        else:
+            prod = 1
+            for e in range(i, len(big)):
+                prod *= big[e]
+                if prod > small[j] and small[j] != 0:
+                    break
+                if prod == small[j]:
+                    rest = go(e + 1, j + 1)
+                    if rest is not None:
+                        res = [list(range(i, e + 1))] + rest
+                        break
+        memo[key] = res
+        return res
+    return go(0, 0)
+
+
+# ---------------------------------------------------------------------------
+# The emitter
+# ---------------------------------------------------------------------------
+
+class _Emitter(object):
+
+    def __init__(self, gm, module, params_mode, comments):
+        self.gm = gm
+        self.module = module
+        self.params_mode = params_mode
+        self.comments = comments
+        self.lines = []
+        self.env = {}
+        self.cur = None
+        self.counter = {}
+        self.names = set()
+        self.fused = 0
+        self.node_names = set(n.name for n in gm.graph.nodes)
+
+    # -- naming and emission ------------------------------------------------
+    def fresh(self):
+        k = self.counter.get(self.cur, 0)
+        self.counter[self.cur] = k + 1
+        return "%%%s.%d" % (self.cur, k)
+
+    def res(self):
+        """The SSA name of an op's result (the node's final value is renamed
+        %<node> afterwards, see _name_result)."""
+        return self.fresh()
+
+    def _name_result(self, start, result):
+        """Rename the final value of the current node (emitted from line
+        start on) to %<node name>."""
+        vals = [v for v in _flatten(result) if isinstance(v, V)]
+        if len(vals) != 1:
+            return
+        v = vals[0]
+        prefix = "%" + self.cur + "."
+        if not v.ssa.startswith(prefix):
+            return
+        pat = re.compile(re.escape(v.ssa) + r"(?![A-Za-z0-9_$.\-])")
+        new = "%" + self.cur
+        for i in range(start, len(self.lines)):
+            self.lines[i] = pat.sub(new, self.lines[i])
+        v.ssa = new
+
+    def emit(self, line):
+        self.lines.append("    " + line)
+
+    # -- errors -------------------------------------------------------------
+    def unsupported(self, node, detail=""):
+        raise UnsupportedOpError(_opname(node), _source_of(node), detail)
+
+    # -- values -------------------------------------------------------------
+    def val(self, x):
+        """Materialise x (V, Const, python scalar) as a V."""
+        if isinstance(x, V):
+            return x
+        if isinstance(x, Const):
+            if x.v is None:
+                t = x.t
+                if not isinstance(t, torch.Tensor):
+                    raise ImporterError("expected a tensor, found %r" % (t,))
+                name = "%%cst%d" % len(self.names)
+                self.names.add(name)
+                self.emit("%s = arith.constant %s" % (name, _dense(t)))
+                x.v = V(name, t.shape, t.dtype)
+            return x.v
+        raise ImporterError("expected a tensor, found %r" % (x,))
+
+    def empty(self, shape, dtype):
+        n = self.fresh()
+        self.emit("%s = tensor.empty() : %s" % (n, _tty(shape, dtype)))
+        return n
+
+    def scalar_const(self, value, dtype):
+        n = self.fresh()
+        self.emit("%s = arith.constant %s : %s" % (n, _lit(value, dtype), _elt(dtype)))
+        return n
+
+    def filled(self, shape, dtype, value):
+        e = self.empty(shape, dtype)
+        c = self.scalar_const(value, dtype)
+        n = self.fresh()
+        ty = _tty(shape, dtype)
+        self.emit("%s = linalg.fill ins(%s : %s) outs(%s : %s) -> %s"
+                  % (n, c, _elt(dtype), e, ty, ty))
+        return n
+
+    def generic(self, out_shape, out_dtype, ins, maps, iters, body_fn, init=None,
+                out_map=None, name=None):
+        """ins: list of (ssa, type, elt dtype); maps: their affine maps.
+        body_fn(b, args, out_arg) -> ssa of the yielded value."""
+        R = len(iters)
+        out_map = out_map or _amap(R, ["d%d" % i for i in range(R)])
+        oty = _tty(out_shape, out_dtype)
+        if init is None:
+            init = self.empty(out_shape, out_dtype)
+        b = _Body()
+        args = ["%%in%d" % i for i in range(len(ins))]
+        body = fn_res = body_fn(b, args, "%out")
+        name = name or self.res()
+        head = "%s = linalg.generic {indexing_maps = [%s], iterator_types = %s}" % (
+            name, ", ".join(list(maps) + [out_map]), _iters(iters))
+        if ins:
+            head += " ins(%s : %s)" % (", ".join(i[0] for i in ins),
+                                        ", ".join(i[1] for i in ins))
+        head += " outs(%s : %s) {" % (init, oty)
+        self.emit(head)
+        bbargs = ["%s: %s" % (a, _elt(i[2])) for a, i in zip(args, ins)]
+        bbargs.append("%%out: %s" % _elt(out_dtype))
+        self.emit("^bb0(%s):" % ", ".join(bbargs))
+        for l in b.lines:
+            self.emit("  " + l)
+        self.emit("  linalg.yield %s : %s" % (body, _elt(out_dtype)))
+        self.emit("} -> %s" % oty)
+        del fn_res
+        return V(name, out_shape, out_dtype)
+
+    def ew(self, out_shape, out_dtype, operands, fn, name=None):
+        """Elementwise op with broadcasting. operands: V, Const or Scalar.
+        fn(b, [(ssa, dtype)]) -> ssa of out_dtype."""
+        out_shape = tuple(out_shape)
+        ins, maps, slots = [], [], []
+        for o in operands:
+            if isinstance(o, Scalar):
+                slots.append(("s", o))
+                continue
+            m = None
+            if isinstance(o, tuple):        # (value, explicit indexing map)
+                o, m = o
+            v = self.val(o)
+            slots.append(("t", len(ins), v.dtype))
+            ins.append((v.ssa, v.ty, v.dtype))
+            maps.append(m or _bcast_map(v.shape, out_shape))
+
+        def body(b, args, out):
+            xs = []
+            for s in slots:
+                if s[0] == "s":
+                    xs.append((b.const(s[1].value, s[1].dtype), s[1].dtype))
+                else:
+                    xs.append((args[s[1]], s[2]))
+            return fn(b, xs)
+        return self.generic(out_shape, out_dtype, ins, maps,
+                            ["parallel"] * len(out_shape), body, name=name)
+
+    # -- shape helpers ------------------------------------------------------
+    def reshape(self, x, shape, name=None):
+        x = self.val(x)
+        shape = tuple(int(s) for s in shape)
+        if shape == x.shape:
+            return x
+        ty = _tty(shape, x.dtype)
+        if len(shape) < x.rank:
+            ra = _reassoc(x.shape, shape)
+            if ra is not None:
+                n = name or self.res()
+                self.emit("%s = tensor.collapse_shape %s %s : %s into %s"
+                          % (n, x.ssa, _ra(ra), x.ty, ty))
+                return V(n, shape, x.dtype)
+        elif len(shape) > x.rank:
+            ra = _reassoc(shape, x.shape)
+            if ra is not None:
+                n = name or self.res()
+                self.emit("%s = tensor.expand_shape %s %s output_shape [%s] : %s into %s"
+                          % (n, x.ssa, _ra(ra), ", ".join(str(s) for s in shape), x.ty, ty))
+                return V(n, shape, x.dtype)
+        numel = int(np.prod(x.shape)) if x.shape else 1
+        flat = self.reshape(x, (numel,), name=self.fresh())
+        return self.reshape(flat, shape, name=name)
+
+    def transpose(self, x, perm):
+        x = self.val(x)
+        perm = [int(p) for p in perm]
+        if perm == list(range(x.rank)):
+            return x
+        shape = tuple(x.shape[p] for p in perm)
+        e = self.empty(shape, x.dtype)
+        n = self.res()
+        self.emit("%s = linalg.transpose ins(%s : %s) outs(%s : %s) permutation = [%s]"
+                  % (n, x.ssa, x.ty, e, _tty(shape, x.dtype), ", ".join(map(str, perm))))
+        return V(n, shape, x.dtype)
+
+    def broadcast_to(self, x, shape):
+        x = self.val(x)
+        shape = tuple(shape)
+        if x.shape == shape:
+            return x
+        return self.ew(shape, x.dtype, [x], lambda b, xs: xs[0][0])
+
+    def cast(self, x, dtype):
+        x = self.val(x)
+        if x.dtype == dtype:
+            return x
+        return self.ew(x.shape, dtype, [x], lambda b, xs: b.cast(xs[0][0], x.dtype, dtype))
+
+    def reduce(self, x, dims, kind, keepdim, out_dtype=None):
+        """Sum/max/min over dims of x (a V). Returns V."""
+        x = self.val(x)
+        out_dtype = out_dtype or x.dtype
+        dims = sorted(set(_norm_dim(d, x.rank) for d in dims))
+        keep = [i for i in range(x.rank) if i not in dims]
+        rshape = tuple(x.shape[i] for i in keep)
+        if kind == "sum":
+            init_v = 0
+        elif kind == "max":
+            init_v = float("-inf") if _isf(out_dtype) else torch.iinfo(out_dtype).min
+        else:
+            init_v = float("inf") if _isf(out_dtype) else torch.iinfo(out_dtype).max
+        init = self.filled(rshape, out_dtype, init_v)
+        iters = ["reduction" if i in dims else "parallel" for i in range(x.rank)]
+        in_map = _amap(x.rank, ["d%d" % i for i in range(x.rank)])
+        out_map = _amap(x.rank, ["d%d" % i for i in keep])
+        f = _isf(out_dtype)
+        ety = _elt(out_dtype)
+
+        def body(b, args, out):
+            a = b.cast(args[0], x.dtype, out_dtype)
+            if kind == "sum":
+                return b("arith.%s %s, %s : %s" % ("addf" if f else "addi", a, out, ety))
+            if kind == "max":
+                return b("arith.%s %s, %s : %s" % ("maximumf" if f else "maxsi", a, out, ety))
+            return b("arith.%s %s, %s : %s" % ("minimumf" if f else "minsi", a, out, ety))
+        r = self.generic(rshape, out_dtype, [(x.ssa, x.ty, x.dtype)], [in_map], iters,
+                         body, init=init, out_map=out_map)
+        if keepdim:
+            kshape = tuple(1 if i in dims else s for i, s in enumerate(x.shape))
+            return self.reshape(r, kshape)
+        return r
+
+    def matmul2(self, a, b, out_dtype):
+        """linalg.matmul or linalg.batch_matmul of a, b (rank 2 or 3)."""
+        a, b = self.val(a), self.val(b)
+        if a.rank == 2:
+            shape = (a.shape[0], b.shape[1])
+            op = "linalg.matmul"
+        else:
+            shape = (a.shape[0], a.shape[1], b.shape[2])
+            op = "linalg.batch_matmul"
+        init = self.filled(shape, out_dtype, 0)
+        n = self.res()
+        ty = _tty(shape, out_dtype)
+        self.emit("%s = %s ins(%s, %s : %s, %s) outs(%s : %s) -> %s"
+                  % (n, op, a.ssa, b.ssa, a.ty, b.ty, init, ty, ty))
+        return V(n, shape, out_dtype)
+
+    def extract_slice(self, x, offsets, sizes, strides, out_shape, name=None):
+        x = self.val(x)
+        n = name or self.res()
+        self.emit("%s = tensor.extract_slice %s[%s] [%s] [%s] : %s to %s"
+                  % (n, x.ssa, ", ".join(map(str, offsets)), ", ".join(map(str, sizes)),
+                     ", ".join(map(str, strides)), x.ty, _tty(out_shape, x.dtype)))
+        return V(n, out_shape, x.dtype)
+
+    def gather(self, out_shape, out_dtype, src, idx_inputs, index_fn):
+        """out[i...] = src[index_fn(b, iv, idx_vals)]: a linalg.generic over
+        out with idx_inputs (list of (V, affine map)) read as elements and
+        src read with tensor.extract."""
+        src = self.val(src)
+        R = len(out_shape)
+        ins = [(v.ssa, v.ty, v.dtype) for v, m in idx_inputs]
+        maps = [m for v, m in idx_inputs]
+
+        def body(b, args, out):
+            iv = [b("linalg.index %d : index" % i) for i in range(R)]
+            idx = index_fn(b, iv, list(zip(args, [v.dtype for v, m in idx_inputs])))
+            e = b("tensor.extract %s[%s] : %s" % (src.ssa, ", ".join(idx), src.ty))
+            return b.cast(e, src.dtype, out_dtype)
+        return self.generic(out_shape, out_dtype, ins, maps, ["parallel"] * R, body)
+
+
+def _ra(ra):
+    return "[" + ", ".join("[" + ", ".join(map(str, g)) + "]" for g in ra) + "]"
+
+
+def _opname(node):
+    t = node.target
+    if isinstance(t, str):
+        return t
+    s = str(t)
+    if s.startswith("<"):
+        s = getattr(t, "__name__", s)
+    return s
+
+
+def _meta(node):
+    tm = node.meta.get("tensor_meta")
+    if tm is None:
+        val = node.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            return tuple(val.shape), val.dtype
+        return None
+    if not hasattr(tm, "shape"):
+        return None
+    return tuple(int(s) for s in tm.shape), tm.dtype
+
+
+# ---------------------------------------------------------------------------
+# Lowerings
+# ---------------------------------------------------------------------------
+
+_LOWER = {}
+
+
+def _reg(*names):
+    def wrap(fn):
+        for n in names:
+            _LOWER[n] = fn
+        return fn
+    return wrap
+
+
+def _is_tensorish(x):
+    return isinstance(x, (V, Const))
+
+
+def _dtype_of(x):
+    if isinstance(x, V):
+        return x.dtype
+    if isinstance(x, Const):
+        return x.t.dtype
+    return None
+
+
+def _shape_of(x):
+    if isinstance(x, V):
+        return x.shape
+    return tuple(x.t.shape)
+
+
+def _operand(x, dtype_hint):
+    """A tensor operand stays as is; a python scalar becomes Scalar of the
+    compute dtype."""
+    if _is_tensorish(x):
+        if isinstance(x, Const) and x.t.dim() == 0:
+            return Scalar(x.t.item(), x.t.dtype)
+        return x
+    return Scalar(x, dtype_hint)
+
+
+def _fop(dtype, fname, iname):
+    return fname if _isf(dtype) else iname
+
+
+def _binary(kind):
+    def lower(em, node, args, kwargs, out_shape, out_dtype):
+        a, b = args[0], args[1]
+        alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
+        if kind == "div":
+            rm = kwargs.get("rounding_mode")
+            if rm is not None:
+                em.unsupported(node, "rounding_mode=%r" % rm)
+        cdt = out_dtype
+        ops = [_operand(a, cdt), _operand(b, cdt)]
+        ety = _elt(cdt)
+
+        def fn(bd, xs):
+            x = bd.cast(xs[0][0], xs[0][1], cdt)
+            y = bd.cast(xs[1][0], xs[1][1], cdt)
+            if kind == "rsub":
+                x, y = y, x
+            if kind in ("add", "sub", "rsub") and alpha != 1:
+                al = bd.const(alpha, cdt)
+                y = bd("arith.%s %s, %s : %s" % (_fop(cdt, "mulf", "muli"), y, al, ety))
+            op = {"add": ("addf", "addi"), "sub": ("subf", "subi"), "rsub": ("subf", "subi"),
+                  "mul": ("mulf", "muli"), "div": ("divf", "divsi"),
+                  "maximum": ("maximumf", "maxsi"), "minimum": ("minimumf", "minsi")}[kind]
+            if cdt == torch.bool:
+                op = {"add": ("", "ori"), "mul": ("", "andi"), "maximum": ("", "ori"),
+                      "minimum": ("", "andi")}.get(kind)
+                if op is None:
+                    em.unsupported(node, "bool operands")
+            return bd("arith.%s %s, %s : %s" % (op[0] if _isf(cdt) else op[1], x, y, ety))
+        return em.ew(out_shape, out_dtype, ops, fn)
+    return lower
+
+
+for _k in ("add", "sub", "rsub", "mul", "div", "maximum", "minimum"):
+    _reg(_k)(_binary(_k))
+
+
+def _promote(*xs):
+    dt = None
+    for x in xs:
+        if _is_tensorish(x):
+            t = torch.empty((), dtype=_dtype_of(x)) if (isinstance(x, Const) and x.t.dim() == 0) \
+                else torch.empty((1,), dtype=_dtype_of(x))
+        else:
+            t = x
+        if dt is None:
+            dt = t if isinstance(t, torch.Tensor) else torch.tensor(t)
+        else:
+            r = torch.result_type(dt, t)
+            dt = torch.empty((1,) if dt.dim() or (isinstance(t, torch.Tensor) and t.dim())
+                             else (), dtype=r)
+    return dt.dtype
+
+
+def _compare(pred_f, pred_i):
+    def lower(em, node, args, kwargs, out_shape, out_dtype):
+        a, b = args[0], args[1]
+        cdt = _promote(a, b)
+        ops = [_operand(a, cdt), _operand(b, cdt)]
+
+        def fn(bd, xs):
+            x = bd.cast(xs[0][0], xs[0][1], cdt)
+            y = bd.cast(xs[1][0], xs[1][1], cdt)
+            if _isf(cdt):
+                return bd("arith.cmpf %s, %s, %s : %s" % (pred_f, x, y, _elt(cdt)))
+            p = pred_i
+            if cdt in (torch.bool, torch.uint8):
+                p = p.replace("s", "u") if p not in ("eq", "ne") else p
+            return bd("arith.cmpi %s, %s, %s : %s" % (p, x, y, _elt(cdt)))
+        return em.ew(out_shape, torch.bool, ops, fn)
+    return lower
+
+
+for _k, _pf, _pi in (("eq", "oeq", "eq"), ("ne", "une", "ne"), ("lt", "olt", "slt"),
+                     ("le", "ole", "sle"), ("gt", "ogt", "sgt"), ("ge", "oge", "sge")):
+    _reg(_k)(_compare(_pf, _pi))
+
+
+@_reg("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor")
+def _lower_logical(em, node, args, kwargs, out_shape, out_dtype):
+    name = node.target.overloadpacket.__name__
+    op = {"and": "andi", "or": "ori", "xor": "xori"}[name.split("_")[1]]
+    logical = name.startswith("logical")
+    cdt = torch.bool if logical else out_dtype
+    ops = [_operand(args[0], cdt), _operand(args[1], cdt)]
+
+    def fn(bd, xs):
+        x = bd.cast(xs[0][0], xs[0][1], cdt)
+        y = bd.cast(xs[1][0], xs[1][1], cdt)
+        if _isf(cdt):
+            em.unsupported(node, "float operands")
+        r = bd("arith.%s %s, %s : %s" % (op, x, y, _elt(cdt)))
+        return bd.cast(r, cdt, out_dtype)
+    return em.ew(out_shape, out_dtype, ops, fn)
+
+
+@_reg("logical_not", "bitwise_not")
+def _lower_not(em, node, args, kwargs, out_shape, out_dtype):
+    x = args[0]
+    logical = node.target.overloadpacket.__name__ == "logical_not"
+
+    def fn(bd, xs):
+        v, dt = xs[0]
+        if logical or dt == torch.bool:
+            b = bd.cast(v, dt, torch.bool)
+            t = bd.const(True, torch.bool)
+            r = bd("arith.xori %s, %s : i1" % (b, t))
+            return bd.cast(r, torch.bool, out_dtype)
+        if _isf(dt):
+            em.unsupported(node, "float operand")
+        m = bd.const(-1, dt)
+        return bd("arith.xori %s, %s : %s" % (v, m, _elt(dt)))
+    return em.ew(out_shape, out_dtype, [x], fn)
+
+
+def _unary(fn_f):
+    """fn_f(bd, x, ety, cdt) -> ssa; computed in out dtype (float ops)."""
+    def lower(em, node, args, kwargs, out_shape, out_dtype):
+        x = args[0]
+        cdt = out_dtype
+
+        def fn(bd, xs):
+            v = bd.cast(xs[0][0], xs[0][1], cdt)
+            return fn_f(bd, v, _elt(cdt), cdt, node, args, kwargs, em)
+        return em.ew(out_shape, out_dtype, [x], fn)
+    return lower
+
+
+def _math(op):
+    def f(bd, v, ety, cdt, node, args, kwargs, em):
+        if not _isf(cdt):
+            em.unsupported(node, "integer operand")
+        return bd("math.%s %s : %s" % (op, v, ety))
+    return f
+
+
+for _k, _m in (("exp", "exp"), ("log", "log"), ("tanh", "tanh"), ("rsqrt", "rsqrt"),
+               ("sqrt", "sqrt"), ("erf", "erf"), ("sin", "sin"), ("cos", "cos"),
+               ("floor", "floor"), ("ceil", "ceil")):
+    _reg(_k)(_unary(_math(_m)))
+
+
+def _sigmoid_of(bd, v, ety, cdt):
+    one = bd.const(1.0, cdt)
+    n = bd("arith.negf %s : %s" % (v, ety))
+    e = bd("math.exp %s : %s" % (n, ety))
+    d = bd("arith.addf %s, %s : %s" % (one, e, ety))
+    return bd("arith.divf %s, %s : %s" % (one, d, ety))
+
+
+@_reg("neg")
+def _lower_neg(em, node, args, kwargs, out_shape, out_dtype):
+    def f(bd, v, ety, cdt, *rest):
+        if _isf(cdt):
+            return bd("arith.negf %s : %s" % (v, ety))
+        z = bd.const(0, cdt)
+        return bd("arith.subi %s, %s : %s" % (z, v, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("abs")
+def _lower_abs(em, node, args, kwargs, out_shape, out_dtype):
+    def f(bd, v, ety, cdt, *rest):
+        return bd("math.%s %s : %s" % ("absf" if _isf(cdt) else "absi", v, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("reciprocal")
+def _lower_recip(em, node, args, kwargs, out_shape, out_dtype):
+    def f(bd, v, ety, cdt, *rest):
+        one = bd.const(1.0, cdt)
+        return bd("arith.divf %s, %s : %s" % (one, v, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("sigmoid")
+def _lower_sigmoid(em, node, args, kwargs, out_shape, out_dtype):
+    return _unary(lambda bd, v, ety, cdt, *r: _sigmoid_of(bd, v, ety, cdt))(
+        em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("silu")
+def _lower_silu(em, node, args, kwargs, out_shape, out_dtype):
+    def f(bd, v, ety, cdt, *rest):
+        s = _sigmoid_of(bd, v, ety, cdt)
+        return bd("arith.mulf %s, %s : %s" % (v, s, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("relu")
+def _lower_relu(em, node, args, kwargs, out_shape, out_dtype):
+    def f(bd, v, ety, cdt, *rest):
+        z = bd.const(0, cdt)
+        if _isf(cdt):
+            c = bd("arith.cmpf ugt, %s, %s : %s" % (v, z, ety))   # NaN stays NaN
+            return bd("arith.select %s, %s, %s : %s" % (c, v, z, ety))
+        return bd("arith.maxsi %s, %s : %s" % (v, z, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("gelu")
+def _lower_gelu(em, node, args, kwargs, out_shape, out_dtype):
+    approx = kwargs.get("approximate", args[1] if len(args) > 1 else "none")
+
+    def f(bd, v, ety, cdt, *rest):
+        half = bd.const(0.5, cdt)
+        one = bd.const(1.0, cdt)
+        if approx == "tanh":
+            # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            c0 = bd.const(math.sqrt(2.0 / math.pi), cdt)
+            c1 = bd.const(0.044715, cdt)
+            x3 = bd("arith.mulf %s, %s : %s" % (v, v, ety))
+            x3 = bd("arith.mulf %s, %s : %s" % (x3, v, ety))
+            t = bd("arith.mulf %s, %s : %s" % (x3, c1, ety))
+            t = bd("arith.addf %s, %s : %s" % (v, t, ety))
+            t = bd("arith.mulf %s, %s : %s" % (t, c0, ety))
+            t = bd("math.tanh %s : %s" % (t, ety))
+        else:
+            c0 = bd.const(1.0 / math.sqrt(2.0), cdt)
+            t = bd("arith.mulf %s, %s : %s" % (v, c0, ety))
+            t = bd("math.erf %s : %s" % (t, ety))
+        t = bd("arith.addf %s, %s : %s" % (one, t, ety))
+        t = bd("arith.mulf %s, %s : %s" % (v, t, ety))
+        return bd("arith.mulf %s, %s : %s" % (t, half, ety))
+    return _unary(f)(em, node, args, kwargs, out_shape, out_dtype)
+
+
+@_reg("pow")
+def _lower_pow(em, node, args, kwargs, out_shape, out_dtype):
+    base, ex = args[0], args[1]
+    cdt = out_dtype
+    ety = _elt(cdt)
+    if not _is_tensorish(ex) and _is_tensorish(base):
+        e = float(ex)
+
+        def fn(bd, xs):
+            v = bd.cast(xs[0][0], xs[0][1], cdt)
+            if e == 2.0:
+                return bd("arith.%s %s, %s : %s" % (_fop(cdt, "mulf", "muli"), v, v, ety))
+            if e == 1.0:
+                return v
+            if not _isf(cdt):
+                em.unsupported(node, "integer power %r" % ex)
+            if e == 0.5:
+                return bd("math.sqrt %s : %s" % (v, ety))
+            if e == -0.5:
+                return bd("math.rsqrt %s : %s" % (v, ety))
+            if e == -1.0:
+                one = bd.const(1.0, cdt)
+                return bd("arith.divf %s, %s : %s" % (one, v, ety))
+            if e == int(e) and abs(e) <= 64:
+                c = bd.const(int(e), torch.int32)
+                return bd("math.fpowi %s, %s : %s, i32" % (v, c, ety))
+            c = bd.const(e, cdt)
+            return bd("math.powf %s, %s : %s" % (v, c, ety))
+        return em.ew(out_shape, out_dtype, [base], fn)
+    if not _isf(cdt):
+        em.unsupported(node, "integer pow")
+    ops = [_operand(base, cdt), _operand(ex, cdt)]
+
+    def fn2(bd, xs):
+        x = bd.cast(xs[0][0], xs[0][1], cdt)
+        y = bd.cast(xs[1][0], xs[1][1], cdt)
+        return bd("math.powf %s, %s : %s" % (x, y, ety))
+    return em.ew(out_shape, out_dtype, ops, fn2)
+
+
+@_reg("clamp", "clamp_min", "clamp_max")
+def _lower_clamp(em, node, args, kwargs, out_shape, out_dtype):
+    name = node.target.overloadpacket.__name__
+    if name == "clamp":
+        lo = kwargs.get("min", args[1] if len(args) > 1 else None)
+        hi = kwargs.get("max", args[2] if len(args) > 2 else None)
+    elif name == "clamp_min":
+        lo, hi = args[1], None
+    else:
+        lo, hi = None, args[1]
+    cdt = out_dtype
+    ety = _elt(cdt)
+    ops = [args[0]]
+    if lo is not None:
+        ops.append(_operand(lo, cdt))
+    if hi is not None:
+        ops.append(_operand(hi, cdt))
+
+    def fn(bd, xs):
+        v = bd.cast(xs[0][0], xs[0][1], cdt)
+        i = 1
+        if lo is not None:
+            l = bd.cast(xs[i][0], xs[i][1], cdt)
+            i += 1
+            v = bd("arith.%s %s, %s : %s" % (_fop(cdt, "maximumf", "maxsi"), v, l, ety))
+        if hi is not None:
+            h = bd.cast(xs[i][0], xs[i][1], cdt)
+            v = bd("arith.%s %s, %s : %s" % (_fop(cdt, "minimumf", "minsi"), v, h, ety))
+        return v
+    return em.ew(out_shape, out_dtype, ops, fn)
+
+
+@_reg("where")
+def _lower_where(em, node, args, kwargs, out_shape, out_dtype):
+    if len(args) != 3:
+        em.unsupported(node, "where(condition) form")
+    c, a, b = args
+    cdt = out_dtype
+    ops = [_operand(c, torch.bool), _operand(a, cdt), _operand(b, cdt)]
+
+    def fn(bd, xs):
+        m = bd.cast(xs[0][0], xs[0][1], torch.bool)
+        x = bd.cast(xs[1][0], xs[1][1], cdt)
+        y = bd.cast(xs[2][0], xs[2][1], cdt)
+        return bd("arith.select %s, %s, %s : %s" % (m, x, y, _elt(cdt)))
+    return em.ew(out_shape, out_dtype, ops, fn)
+
+
+@_reg("masked_fill")
+def _lower_masked_fill(em, node, args, kwargs, out_shape, out_dtype):
+    x, mask, value = args[0], args[1], args[2]
+    cdt = out_dtype
+    ops = [x, _operand(mask, torch.bool), _operand(value, cdt)]
+
+    def fn(bd, xs):
+        v = bd.cast(xs[0][0], xs[0][1], cdt)
+        m = bd.cast(xs[1][0], xs[1][1], torch.bool)
+        f = bd.cast(xs[2][0], xs[2][1], cdt)
+        return bd("arith.select %s, %s, %s : %s" % (m, f, v, _elt(cdt)))
+    return em.ew(out_shape, out_dtype, ops, fn)
+
+
+@_reg("_to_copy", "to", "type_as")
+def _lower_to_copy(em, node, args, kwargs, out_shape, out_dtype):
+    return em.cast(args[0], out_dtype)
+
+
+@_reg("clone", "contiguous", "alias", "detach", "lift_fresh", "lift_fresh_copy",
+      "dropout", "_unsafe_view_copy", "view_copy_noop")
+def _lower_identity(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    return em.reshape(x, out_shape)
+
+
+@_reg("view", "_reshape_alias", "_unsafe_view", "reshape", "unsqueeze", "squeeze",
+      "flatten", "unflatten", "view_copy", "expand_dims")
+def _lower_view(em, node, args, kwargs, out_shape, out_dtype):
+    return em.reshape(args[0], out_shape)
+
+
+@_reg("expand", "broadcast_to", "expand_copy")
+def _lower_expand(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    if x.rank == len(out_shape):
+        return em.broadcast_to(x, out_shape)
+    return em.ew(out_shape, x.dtype, [x], lambda b, xs: xs[0][0])
+
+
+@_reg("t")
+def _lower_t(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    if x.rank < 2:
+        return x
+    return em.transpose(x, [1, 0])
+
+
+@_reg("transpose")
+def _lower_transpose(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    d0, d1 = _norm_dim(args[1], x.rank), _norm_dim(args[2], x.rank)
+    perm = list(range(x.rank))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return em.transpose(x, perm)
+
+
+@_reg("permute")
+def _lower_permute(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    return em.transpose(x, [_norm_dim(d, x.rank) for d in args[1]])
+
+
+@_reg("mm")
+def _lower_mm(em, node, args, kwargs, out_shape, out_dtype):
+    return em.matmul2(args[0], args[1], out_dtype)
+
+
+@_reg("bmm")
+def _lower_bmm(em, node, args, kwargs, out_shape, out_dtype):
+    return em.matmul2(args[0], args[1], out_dtype)
+
+
+@_reg("addmm")
+def _lower_addmm(em, node, args, kwargs, out_shape, out_dtype):
+    bias, a, b = args[0], args[1], args[2]
+    beta = kwargs.get("beta", 1)
+    alpha = kwargs.get("alpha", 1)
+    mm = em.matmul2(a, b, out_dtype)
+    cdt = out_dtype
+    ety = _elt(cdt)
+
+    def fn(bd, xs):
+        m = xs[0][0]
+        c = bd.cast(xs[1][0], xs[1][1], cdt)
+        if alpha != 1:
+            m = bd("arith.mulf %s, %s : %s" % (m, bd.const(alpha, cdt), ety))
+        if beta != 1:
+            c = bd("arith.mulf %s, %s : %s" % (c, bd.const(beta, cdt), ety))
+        return bd("arith.addf %s, %s : %s" % (m, c, ety))
+    return em.ew(out_shape, out_dtype, [mm, _operand(bias, cdt)], fn)
+
+
+@_reg("matmul")
+def _lower_matmul(em, node, args, kwargs, out_shape, out_dtype):
+    a, b = em.val(args[0]), em.val(args[1])
+    if a.rank == 2 and b.rank == 2:
+        return em.matmul2(a, b, out_dtype)
+    if a.rank < 2 or b.rank < 2:
+        em.unsupported(node, "matmul with a 1-D operand")
+    batch = tuple(out_shape[:-2])
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    nb = int(np.prod(batch)) if batch else 1
+    a3 = em.reshape(em.broadcast_to(a, batch + (M, K)), (nb, M, K), name=em.fresh())
+    b3 = em.reshape(em.broadcast_to(b, batch + (K, N)), (nb, K, N), name=em.fresh())
+    r = em.matmul2(a3, b3, out_dtype)
+    return em.reshape(r, out_shape)
+
+
+def _reduce_args(x, args, kwargs, idx_dim=1, idx_keep=2):
+    dims = kwargs.get("dim", args[idx_dim] if len(args) > idx_dim else None)
+    keep = kwargs.get("keepdim", args[idx_keep] if len(args) > idx_keep else False)
+    if dims is None or (isinstance(dims, (list, tuple)) and len(dims) == 0):
+        dims = list(range(x.rank))
+    elif isinstance(dims, int):
+        dims = [dims]
+    return list(dims), bool(keep)
+
+
+@_reg("sum")
+def _lower_sum(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dims, keep = _reduce_args(x, args, kwargs)
+    if node.target._overloadname == "default":
+        dims, keep = list(range(x.rank)), False
+    r = em.reduce(x, dims, "sum", keep, out_dtype)
+    return em.reshape(r, out_shape)
+
+
+@_reg("mean")
+def _lower_mean(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dims, keep = _reduce_args(x, args, kwargs)
+    if node.target._overloadname == "default":
+        dims, keep = list(range(x.rank)), False
+    nd = [_norm_dim(d, x.rank) for d in dims]
+    count = int(np.prod([x.shape[d] for d in set(nd)])) if nd else 1
+    s = em.reduce(x, dims, "sum", keep, out_dtype)
+    r = em.ew(s.shape, out_dtype, [s, Scalar(float(count), out_dtype)],
+              lambda bd, xs: bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0],
+                                                           _elt(out_dtype))))
+    return em.reshape(r, out_shape)
+
+
+@_reg("amax", "amin")
+def _lower_amax(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dims, keep = _reduce_args(x, args, kwargs)
+    kind = "max" if node.target.overloadpacket.__name__ == "amax" else "min"
+    r = em.reduce(x, dims, kind, keep, out_dtype)
+    return em.reshape(r, out_shape)
+
+
+@_reg("max", "min")
+def _lower_max(em, node, args, kwargs, out_shape, out_dtype):
+    if node.target._overloadname not in ("default",):
+        em.unsupported(node, "only the full reduction; use amax/amin for values along a dim")
+    x = em.val(args[0])
+    kind = node.target.overloadpacket.__name__
+    return em.reshape(em.reduce(x, list(range(x.rank)), kind, False, out_dtype), out_shape)
+
+
+def _reduced_map(rank, dims):
+    """Indexing map reading a tensor reduced over dims (not kept) from a
+    loop nest over the full rank."""
+    return _amap(rank, ["d%d" % i for i in range(rank) if i not in dims])
+
+
+def _softmax_core(em, x, dim, out_dtype, log=False):
+    """max over dim; exp(x - max); sum; divide (or x - max - log(sum)).
+    The row statistics stay rank-reduced and are broadcast by the maps."""
+    x = em.val(x)
+    cdt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    if not _isf(cdt):
+        cdt = torch.float32
+    xc = em.cast(x, cdt)
+    R = xc.rank
+    rmap = _reduced_map(R, [dim])
+    m = em.reduce(xc, [dim], "max", False)
+    ety = _elt(cdt)
+    if log:
+        sh = em.ew(xc.shape, cdt, [xc, (m, rmap)],
+                   lambda bd, xs: bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety)))
+        ex = em.ew(xc.shape, cdt, [sh], lambda bd, xs: bd("math.exp %s : %s" % (xs[0][0], ety)))
+        s = em.reduce(ex, [dim], "sum", False)
+
+        def fn(bd, xs):
+            l = bd("math.log %s : %s" % (xs[1][0], ety))
+            r = bd("arith.subf %s, %s : %s" % (xs[0][0], l, ety))
+            return bd.cast(r, cdt, out_dtype)
+        return em.ew(xc.shape, out_dtype, [sh, (s, rmap)], fn)
+
+    def exp_fn(bd, xs):
+        d = bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety))
+        return bd("math.exp %s : %s" % (d, ety))
+    e = em.ew(xc.shape, cdt, [xc, (m, rmap)], exp_fn)
+    s = em.reduce(e, [dim], "sum", False)
+
+    def fn(bd, xs):
+        r = bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0], ety))
+        return bd.cast(r, cdt, out_dtype)
+    return em.ew(xc.shape, out_dtype, [e, (s, rmap)], fn)
+
+
+@_reg("_softmax", "softmax")
+def _lower_softmax(em, node, args, kwargs, out_shape, out_dtype):
+    return _softmax_core(em, args[0], _norm_dim(args[1], len(out_shape)), out_dtype)
+
+
+@_reg("_log_softmax", "log_softmax")
+def _lower_log_softmax(em, node, args, kwargs, out_shape, out_dtype):
+    return _softmax_core(em, args[0], _norm_dim(args[1], len(out_shape)), out_dtype, log=True)
+
+
+@_reg("native_layer_norm")
+def _lower_layer_norm(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    nshape, w, b, eps = args[1], args[2], args[3], float(args[4])
+    k = len(nshape)
+    dims = list(range(x.rank - k, x.rank))
+    cdt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    ety = _elt(cdt)
+    xc = em.cast(x, cdt)
+    count = float(np.prod([x.shape[d] for d in dims]))
+    s = em.reduce(xc, dims, "sum", True)
+    mean = em.ew(s.shape, cdt, [s, Scalar(count, cdt)],
+                 lambda bd, xs: bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0], ety)),
+                 name=em.fresh())
+    d = em.ew(x.shape, cdt, [xc, mean],
+              lambda bd, xs: bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety)),
+              name=em.fresh())
+    sq = em.ew(x.shape, cdt, [d],
+               lambda bd, xs: bd("arith.mulf %s, %s : %s" % (xs[0][0], xs[0][0], ety)),
+               name=em.fresh())
+    vs = em.reduce(sq, dims, "sum", True)
+
+    def rstd_fn(bd, xs):
+        v = bd("arith.divf %s, %s : %s" % (xs[0][0], bd.const(count, cdt), ety))
+        v = bd("arith.addf %s, %s : %s" % (v, bd.const(eps, cdt), ety))
+        return bd("math.rsqrt %s : %s" % (v, ety))
+    rstd = em.ew(vs.shape, cdt, [vs], rstd_fn, name=em.fresh())
+    ops = [d, rstd]
+    if w is not None:
+        ops.append(w)
+    if b is not None:
+        ops.append(b)
+
+    def fn(bd, xs):
+        y = bd("arith.mulf %s, %s : %s" % (xs[0][0], xs[1][0], ety))
+        i = 2
+        if w is not None:
+            y = bd("arith.mulf %s, %s : %s" % (y, bd.cast(xs[i][0], xs[i][1], cdt), ety))
+            i += 1
+        if b is not None:
+            y = bd("arith.addf %s, %s : %s" % (y, bd.cast(xs[i][0], xs[i][1], cdt), ety))
+        return bd.cast(y, cdt, out_dtype)
+    out = em.ew(x.shape, x.dtype, ops, fn)
+    return (out, mean, rstd)
+
+
+@_reg("slice")
+def _lower_slice(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dim = _norm_dim(args[1] if len(args) > 1 else 0, x.rank)
+    start = args[2] if len(args) > 2 else None
+    end = args[3] if len(args) > 3 else None
+    step = args[4] if len(args) > 4 else 1
+    n = x.shape[dim]
+    start = 0 if start is None else int(start)
+    end = n if end is None else int(end)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    start = min(max(start, 0), n)
+    end = min(max(end, start), n)
+    size = out_shape[dim]
+    if tuple(out_shape) == x.shape:
+        return x
+    offs = [0] * x.rank
+    sizes = list(x.shape)
+    strides = [1] * x.rank
+    offs[dim], sizes[dim], strides[dim] = start, size, int(step)
+    return em.extract_slice(x, offs, sizes, strides, tuple(out_shape))
+
+
+@_reg("select")
+def _lower_select(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dim = _norm_dim(args[1], x.rank)
+    i = int(args[2])
+    if i < 0:
+        i += x.shape[dim]
+    offs = [0] * x.rank
+    sizes = list(x.shape)
+    offs[dim], sizes[dim] = i, 1
+    return em.extract_slice(x, offs, sizes, [1] * x.rank, tuple(out_shape))
+
+
+@_reg("split", "split_with_sizes", "unbind", "chunk", "tensor_split")
+def _lower_split(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    name = node.target.overloadpacket.__name__
+    if name == "unbind":
+        dim = _norm_dim(kwargs.get("dim", args[1] if len(args) > 1 else 0), x.rank)
+        sizes = [1] * x.shape[dim]
+    else:
+        dim = _norm_dim(kwargs.get("dim", args[2] if len(args) > 2 else 0), x.rank)
+        n = x.shape[dim]
+        spec = args[1]
+        if name == "split_with_sizes":
+            sizes = list(spec)
+        elif name == "split":
+            if isinstance(spec, (list, tuple)):
+                sizes = list(spec)
+            else:
+                sizes = [min(int(spec), n - o) for o in range(0, n, int(spec))] or [0]
+        elif name == "chunk":
+            c = (n + int(spec) - 1) // int(spec)
+            sizes = [min(c, n - o) for o in range(0, n, c)]
+        else:
+            em.unsupported(node)
+    outs = []
+    off = 0
+    for s in sizes:
+        offs = [0] * x.rank
+        szs = list(x.shape)
+        offs[dim], szs[dim] = off, s
+        shape = tuple(szs)
+        if name == "unbind":
+            shape = tuple(x.shape[:dim] + x.shape[dim + 1:])
+        outs.append(em.extract_slice(x, offs, szs, [1] * x.rank, shape, name=em.fresh()))
+        off += s
+    return tuple(outs)
+
+
+@_reg("cat", "concat")
+def _lower_cat(em, node, args, kwargs, out_shape, out_dtype):
+    xs = [em.val(t) for t in args[0]]
+    xs = [t for t in xs if not (t.rank == 1 and t.shape[0] == 0)]
+    dim = _norm_dim(kwargs.get("dim", args[1] if len(args) > 1 else 0), len(out_shape))
+    acc = em.empty(out_shape, out_dtype)
+    off = 0
+    oty = _tty(out_shape, out_dtype)
+    for i, t in enumerate(xs):
+        t = em.cast(t, out_dtype)
+        offs = [0] * len(out_shape)
+        offs[dim] = off
+        n = em.res() if i == len(xs) - 1 else em.fresh()
+        em.emit("%s = tensor.insert_slice %s into %s[%s] [%s] [%s] : %s into %s"
+                % (n, t.ssa, acc, ", ".join(map(str, offs)), ", ".join(map(str, t.shape)),
+                   ", ".join(["1"] * len(out_shape)), t.ty, oty))
+        acc = n
+        off += t.shape[dim]
+    return V(acc, out_shape, out_dtype)
+
+
+@_reg("constant_pad_nd", "pad")
+def _lower_pad(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    pad = list(args[1])
+    value = args[2] if len(args) > 2 else kwargs.get("value", 0)
+    if node.target.overloadpacket.__name__ == "pad":
+        mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+        if mode != "constant":
+            em.unsupported(node, "mode=%r" % mode)
+        value = args[3] if len(args) > 3 else kwargs.get("value", 0)
+    value = 0 if value is None else value
+    low = [0] * x.rank
+    high = [0] * x.rank
+    for i in range(len(pad) // 2):
+        d = x.rank - 1 - i
+        low[d], high[d] = int(pad[2 * i]), int(pad[2 * i + 1])
+    # Negative padding crops: slice first.
+    if any(p < 0 for p in low + high):
+        offs = [max(-l, 0) for l in low]
+        sizes = [x.shape[d] - max(-low[d], 0) - max(-high[d], 0) for d in range(x.rank)]
+        x = em.extract_slice(x, offs, sizes, [1] * x.rank, tuple(sizes), name=em.fresh())
+        low = [max(l, 0) for l in low]
+        high = [max(h, 0) for h in high]
+    if not any(low) and not any(high):
+        return x
+    c = em.scalar_const(value, x.dtype)
+    n = em.res()
+    idx = ", ".join("%%i%d: index" % i for i in range(x.rank))
+    em.emit("%s = tensor.pad %s low[%s] high[%s] {" % (n, x.ssa, ", ".join(map(str, low)),
+                                                      ", ".join(map(str, high))))
+    em.emit("^bb0(%s):" % idx)
+    em.emit("  tensor.yield %s : %s" % (c, _elt(x.dtype)))
+    em.emit("} : %s to %s" % (x.ty, _tty(out_shape, x.dtype)))
+    return V(n, out_shape, x.dtype)
+
+
+def _index_to_index(bd, v, dtype):
+    if dtype == torch.int64 or dtype == torch.int32:
+        return bd("arith.index_cast %s : %s to index" % (v, _elt(dtype)))
+    em_dt = torch.int64
+    v = bd.cast(v, dtype, em_dt)
+    return bd("arith.index_cast %s : i64 to index" % v)
+
+
+@_reg("embedding")
+def _lower_embedding(em, node, args, kwargs, out_shape, out_dtype):
+    w, idx = em.val(args[0]), em.val(args[1])
+    R = len(out_shape)
+    imap = _amap(R, ["d%d" % i for i in range(idx.rank)])
+
+    def index_fn(bd, iv, idxv):
+        i = _index_to_index(bd, idxv[0][0], idxv[0][1])
+        return [i, iv[R - 1]]
+    return em.gather(tuple(out_shape), out_dtype, w, [(idx, imap)], index_fn)
+
+
+@_reg("index_select")
+def _lower_index_select(em, node, args, kwargs, out_shape, out_dtype):
+    x, dim, idx = em.val(args[0]), _norm_dim(args[1], em.val(args[0]).rank), em.val(args[2])
+    R = len(out_shape)
+    imap = _amap(R, ["d%d" % dim] if idx.rank == 1 else [])
+
+    def index_fn(bd, iv, idxv):
+        i = _index_to_index(bd, idxv[0][0], idxv[0][1])
+        out = list(iv)
+        out[dim] = i
+        return out
+    return em.gather(tuple(out_shape), out_dtype, x, [(idx, imap)], index_fn)
+
+
+@_reg("repeat_interleave")
+def _lower_repeat_interleave(em, node, args, kwargs, out_shape, out_dtype):
+    if node.target._overloadname != "self_int":
+        em.unsupported(node, "repeat_interleave with tensor repeats of a traced value")
+    x = em.val(args[0])
+    reps = int(args[1])
+    dim = kwargs.get("dim", args[2] if len(args) > 2 else None)
+    if dim is None:
+        em.unsupported(node, "repeat_interleave without dim")
+    dim = _norm_dim(dim, x.rank)
+
+    def index_fn(bd, iv, idxv):
+        r = bd("arith.constant %d : index" % reps)
+        out = list(iv)
+        out[dim] = bd("arith.divui %s, %s : index" % (iv[dim], r))
+        return out
+    return em.gather(tuple(out_shape), out_dtype, x, [], index_fn)
+
+
+@_reg("repeat")
+def _lower_repeat(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    R = len(out_shape)
+    lead = R - x.rank
+
+    def index_fn(bd, iv, idxv):
+        out = []
+        for d in range(x.rank):
+            n = bd("arith.constant %d : index" % x.shape[d])
+            out.append(bd("arith.remui %s, %s : index" % (iv[lead + d], n)))
+        return out
+    return em.gather(tuple(out_shape), out_dtype, x, [], index_fn)
+
+
+def _tri(upper):
+    def lower(em, node, args, kwargs, out_shape, out_dtype):
+        x = em.val(args[0])
+        diag = int(kwargs.get("diagonal", args[1] if len(args) > 1 else 0))
+        R = x.rank
+
+        def fn_generic(bd, args_, out):
+            i = bd("linalg.index %d : index" % (R - 2))
+            j = bd("linalg.index %d : index" % (R - 1))
+            ii = bd("arith.index_cast %s : index to i64" % i)
+            jj = bd("arith.index_cast %s : index to i64" % j)
+            dd = bd("arith.subi %s, %s : i64" % (jj, ii))
+            k = bd.const(diag, torch.int64)
+            keep = bd("arith.cmpi %s, %s, %s : i64" % ("sge" if upper else "sle", dd, k))
+            z = bd.const(0 if x.dtype != torch.bool else False, x.dtype)
+            return bd("arith.select %s, %s, %s : %s" % (keep, args_[0], z, _elt(x.dtype)))
+        m = _amap(R, ["d%d" % i for i in range(R)])
+        return em.generic(x.shape, x.dtype, [(x.ssa, x.ty, x.dtype)], [m], ["parallel"] * R,
+                          fn_generic)
+    return lower
+
+
+_reg("triu")(_tri(True))
+_reg("tril")(_tri(False))
+
+
+@_reg("kv_shift_attention")
+def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
+    q, k, v, kw, vw = [em.val(a) for a in args[:5]]
+    scale, causal = float(args[5]), bool(args[6])
+    n = em.res()
+    attrs = (" causal" if causal else "") + " scale = %s" % _flit(scale, torch.float32)
+    em.emit("%s = kvshift.kv_shift_attention %s, %s, %s mix(%s, %s)%s : (%s) -> %s"
+            % (n, q.ssa, k.ssa, v.ssa, kw.ssa, vw.ssa, attrs,
+               ", ".join(t.ty for t in (q, k, v, kw, vw)), _tty(out_shape, out_dtype)))
+    em.fused += 1
+    return V(n, out_shape, out_dtype)
+
+
+# Ops that create tensors whose values do not depend on their tensor
+# arguments (only on shapes/dtypes): folded even when the argument is traced.
+_LIKE = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
+         "new_full", "new_empty", "scalar_tensor"}
+_NONDETERMINISTIC = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
+                     "bernoulli", "normal", "uniform", "multinomial", "dropout", "native_dropout",
+                     "empty", "empty_like", "new_empty", "empty_strided"}
+# Folded only when something writes them fully (fill_, zero_, copy_) -- empty
+# tensors feeding only in-place fills are fine; checked at use.
+
+
+# ---------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------
+
+def _flatten(x):
+    if isinstance(x, (list, tuple)):
+        out = []
+        for e in x:
+            out.extend(_flatten(e))
+        return out
+    if isinstance(x, dict):
+        out = []
+        for k in x:
+            out.extend(_flatten(x[k]))
+        return out
+    return [x]
+
+
+def _sanitize(name):
+    s = re.sub(r"[^A-Za-z0-9_$.\-]", "_", name)
+    if not s or not (s[0].isalpha() or s[0] in "_$.-"):
+        s = "_" + s
+    return s
+
+
+def import_module(module, example_inputs, func_name="forward", params="args",
+                  comments=True):
+    """Trace module on example_inputs and return its MLIR (an ImportedModule,
+    a str subclass that records the argument order).
+
+    module: a torch.nn.Module (or a plain callable: then params are whatever
+    tensors it closes over, folded as constants). example_inputs: a tensor
+    or a tuple of inputs (tensors; other values are baked in). func_name:
+    the function's name. params: "args" (parameters and buffers are
+    arguments after the inputs) or "constants" (embedded). comments: a
+    comment naming each node's ATen op and source line."""
+    if params not in ("args", "constants"):
+        raise ValueError("params must be 'args' or 'constants', found %r" % (params,))
+    if isinstance(example_inputs, (torch.Tensor, np.ndarray)) or not isinstance(
+            example_inputs, (tuple, list)):
+        example_inputs = (example_inputs,)
+    inputs = [torch.from_numpy(x) if isinstance(x, np.ndarray) else x for x in example_inputs]
+    tensor_pos = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)]
+
+    # Input names from forward's signature.
+    fwd = module.forward if isinstance(module, torch.nn.Module) else module
+    try:
+        pnames = [p.name for p in inspect.signature(fwd).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        pnames = []
+    in_names = [pnames[i] if i < len(pnames) else "input%d" % i for i in tensor_pos]
+
+    was_training = getattr(module, "training", False)
+    if isinstance(module, torch.nn.Module):
+        module.eval()
+    try:
+        gm = _trace(module, inputs, tensor_pos)
+    finally:
+        if isinstance(module, torch.nn.Module) and was_training:
+            module.train()
+
+    # Parameters and buffers by identity.
+    pmap = {}
+    order = {}
+    if isinstance(module, torch.nn.Module):
+        i = 0
+        for n, t in module.state_dict(keep_vars=True).items():
+            order.setdefault(id(t), i)
+            i += 1
+        for n, t in _all_tensors(module):
+            pmap.setdefault(id(t), (n, t))
+
+    em = _Emitter(gm, module, params, comments)
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    used_names = set()
+
+    def uniq(base):
+        s = _sanitize(base)
+        while s in used_names or s in em.node_names or s.startswith("cst"):
+            s = s + "_"
+        used_names.add(s)
+        return s
+
+    arg_decls = []
+    for ph, name in zip(placeholders, in_names):
+        meta = _meta(ph)
+        t = inputs[tensor_pos[placeholders.index(ph)]]
+        ssa = "%" + uniq(name)
+        _elt(t.dtype)
+        em.env[ph] = V(ssa, t.shape, t.dtype)
+        arg_decls.append((ssa, em.env[ph].ty))
+        del meta
+
+    # Parameters used by the graph (get_attr nodes that are parameters/buffers).
+    param_nodes = []
+    for n in gm.graph.nodes:
+        if n.op == "get_attr":
+            t = _getattr(gm, n.target)
+            if isinstance(t, torch.Tensor) and id(t) in pmap:
+                param_nodes.append((n, t))
+    seen = {}
+    plist = []
+    for n, t in param_nodes:
+        if id(t) not in seen:
+            seen[id(t)] = None
+            plist.append(t)
+    plist.sort(key=lambda t: order.get(id(t), 1 << 30))
+    param_names = []
+    pval = {}
+    for t in plist:
+        name = pmap[id(t)][0]
+        if params == "args":
+            ssa = "%" + uniq(name)
+            _elt(t.dtype)
+            pval[id(t)] = V(ssa, t.shape, t.dtype)
+            arg_decls.append((ssa, pval[id(t)].ty))
+            param_names.append(name)
+        else:
+            pval[id(t)] = Const(t.detach().clone())
+            pval[id(t)].v = None
+
+    # Which nodes depend on inputs/parameters.
+    dynamic = set()
+    out_node = None
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            dynamic.add(n)
+        elif n.op == "get_attr":
+            t = _getattr(gm, n.target)
+            if isinstance(t, torch.Tensor) and id(t) in pmap:
+                dynamic.add(n)
+                em.env[n] = pval[id(t)]
+            else:
+                em.env[n] = Const(t)
+        elif n.op == "output":
+            out_node = n
+        elif n.op == "call_function":
+            name = _packet(n)
+            ins = [a for a in _flatten([n.args, n.kwargs]) if isinstance(a, torch.fx.Node)]
+            if name in _LIKE and name not in _NONDETERMINISTIC:
+                continue
+            if any(a in dynamic for a in ins) or name == "kv_shift_attention":
+                dynamic.add(n)
+        else:
+            raise ImporterError("unexpected FX node %s (%s)" % (n.name, n.op))
+
+    for n in gm.graph.nodes:
+        if n.op != "call_function":
+            continue
+        em.cur = n.name
+        name = _packet(n)
+        if n not in dynamic:
+            em.env[n] = _fold(em, n, name)
+            continue
+        if name in _INPLACE or (name.endswith("_") and not name.endswith("__")):
+            raise UnsupportedOpError(_opname(n), _source_of(n),
+                                     "in-place op on a traced value")
+        if n.target is operator.getitem:
+            src = em.env[n.args[0]]
+            em.env[n] = src[n.args[1]]
+            continue
+        fn = _LOWER.get(name)
+        if fn is None:
+            raise UnsupportedOpError(_opname(n), _source_of(n))
+        args = torch.fx.node.map_arg(n.args, lambda a: em.env[a])
+        kwargs = torch.fx.node.map_arg(n.kwargs, lambda a: em.env[a])
+        meta = _meta(n)
+        out_shape, out_dtype = meta if meta is not None else (None, None)
+        if out_dtype is not None and out_dtype not in _ELT:
+            raise UnsupportedOpError(_opname(n), _source_of(n), "dtype %s" % out_dtype)
+        start = len(em.lines)
+        if comments:
+            src = _source_of(n)
+            em.emit("// %s%s" % (_opname(n), (" <- " + src) if src else ""))
+        r = fn(em, n, args, kwargs, out_shape, out_dtype)
+        if len(em.lines) == start + (1 if comments else 0):
+            del em.lines[start:]           # a no-op (view of the same shape, ...)
+        else:
+            em._name_result(start, r)
+        em.env[n] = r
+
+    outs = _flatten(out_node.args[0])
+    results = []
+    for o in outs:
+        if not isinstance(o, torch.fx.Node):
+            raise ImporterError("output %r is not a tensor" % (o,))
+        v = em.env[o]
+        if not _is_tensorish(v):
+            raise ImporterError("output %s is not a tensor" % o.name)
+        em.cur = "ret"
+        results.append(em.val(v))
+
+    header = "func.func @%s(%s) -> (%s) {" % (
+        func_name, ", ".join("%s: %s" % a for a in arg_decls),
+        ", ".join(r.ty for r in results))
+    ret = "    return %s : %s" % (", ".join(r.ssa for r in results),
+                                  ", ".join(r.ty for r in results))
+    text = "module {\n  " + header + "\n" + "\n".join(em.lines) + "\n" + ret + "\n  }\n}\n"
+    out = ImportedModule(text)
+    out.func_name = func_name
+    out.input_names = list(in_names)
+    out.param_names = param_names
+    out.arg_names = list(in_names) + param_names
+    out.arg_types = [a[1] for a in arg_decls]
+    out.result_types = [r.ty for r in results]
+    out.params = params
+    out.fused_attention = em.fused
+    return out
+
+
+_INPLACE = {"copy_", "fill_", "zero_", "add_", "mul_", "masked_fill_", "index_put_",
+            "index_put", "copy", "set_", "resize_"}
+
+
+def _packet(n):
+    t = n.target
+    if t is operator.getitem:
+        return "getitem"
+    pk = getattr(t, "overloadpacket", None)
+    if pk is not None:
+        return pk.__name__
+    return getattr(t, "__name__", str(t))
+
+
+def _getattr(gm, target):
+    obj = gm
+    for p in target.split("."):
+        obj = getattr(obj, p)
+    return obj
+
+
+def _fold(em, n, name):
+    """Evaluate a node that depends on no input/parameter."""
+    if name in ("rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
+                "bernoulli", "normal", "uniform", "multinomial", "native_dropout"):
+        raise UnsupportedOpError(_opname(n), _source_of(n), "random numbers")
+
+    def get(a):
+        v = em.env[a]
+        if isinstance(v, Const):
+            return v.t
+        if isinstance(v, tuple):
+            return tuple(x.t if isinstance(x, Const) else x for x in v)
+        raise ImporterError("cannot fold %s: input %s is not constant" % (n.name, a.name))
+
+    if name in _LIKE:
+        def get_like(a):
+            v = em.env[a]
+            if isinstance(v, Const):
+                return v.t
+            return torch.zeros(v.shape, dtype=v.dtype)
+        args = torch.fx.node.map_arg(n.args, get_like)
+        kwargs = torch.fx.node.map_arg(n.kwargs, get_like)
+    else:
+        args = torch.fx.node.map_arg(n.args, get)
+        kwargs = torch.fx.node.map_arg(n.kwargs, get)
+    if name.endswith("_") and args and isinstance(args[0], torch.Tensor):
+        args = (args[0].clone(),) + tuple(args[1:])
+    try:
+        with torch.no_grad():
+            r = n.target(*args, **kwargs)
+    except Exception as e:
+        raise ImporterError("folding %s (%s) failed: %s" % (n.name, _opname(n), e))
+    if isinstance(r, (tuple, list)):
+        return tuple(Const(x) if isinstance(x, torch.Tensor) else x for x in r)
+    if isinstance(r, torch.Tensor):
+        return Const(r)
+    return r
