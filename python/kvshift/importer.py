@@ -173,6 +173,7 @@ def _to_numpy(x):
 _OP_NS = "kvshift_importer"
 _LIB = None
 _IN_OP = [False]
+_UNFUSED = []       # why kv_shift_attention calls were left unfused (this import)
 
 
 def _op_cpu(q, k, v, kw, vw, scale, causal):
@@ -204,12 +205,10 @@ def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
     if _IN_OP[0]:
         return NotImplemented
     if rope_theta is not None:
-        warnings.warn("kvshift.import_module: kv_shift_attention with rope_theta=%g is "
-                      "imported unfused (mix + rotation + attention as ordinary ops): "
-                      "RoPE in the fused kvshift.kv_shift_attention op comes later"
-                      % rope_theta, UserWarning, stacklevel=3)
+        _UNFUSED.append("rope_theta=%g" % rope_theta)
         return NotImplemented
     if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        _UNFUSED.append("dtype %s" % q.dtype)
         return NotImplemented
     if kw.dtype != torch.float32:
         kw = kw.float()
@@ -276,7 +275,19 @@ _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n(?:    ([^\n]*
 
 
 def _source_of(node):
-    """'file.py:LINE: code' of the innermost model frame that made node."""
+    """'file.py:LINE: code' of the innermost model frame that made node
+    (or, without a recorded stack trace, the module path where known)."""
+    src = _source_line(node)
+    if src is None:
+        stack = node.meta.get("nn_module_stack")
+        if stack:
+            path, typ = list(stack.values())[-1][:2] if isinstance(
+                list(stack.values())[-1], (tuple, list)) else (list(stack.keys())[-1], "")
+            src = "module '%s' %s" % (path, getattr(typ, "__name__", typ))
+    return src
+
+
+def _source_line(node):
     st = getattr(node, "stack_trace", None) or node.meta.get("stack_trace")
     if not st:
         return None
@@ -1013,9 +1024,38 @@ def _math(op):
 
 
 for _k, _m in (("exp", "exp"), ("log", "log"), ("tanh", "tanh"), ("rsqrt", "rsqrt"),
-               ("sqrt", "sqrt"), ("erf", "erf"), ("sin", "sin"), ("cos", "cos"),
+               ("sqrt", "sqrt"), ("sin", "sin"), ("cos", "cos"),
                ("floor", "floor"), ("ceil", "ceil")):
     _reg(_k)(_unary(_math(_m)))
+
+
+def _erf_of(bd, v, ety, cdt):
+    """erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): the CPU
+    pipelines do not lower math.erf."""
+    c = lambda x: bd.const(x, cdt)  # noqa: E731
+    ax = bd("math.absf %s : %s" % (v, ety))
+    t = bd("arith.mulf %s, %s : %s" % (ax, c(0.3275911), ety))
+    t = bd("arith.addf %s, %s : %s" % (t, c(1.0), ety))
+    t = bd("arith.divf %s, %s : %s" % (c(1.0), t, ety))
+    p = c(1.061405429)
+    for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        p = bd("arith.mulf %s, %s : %s" % (p, t, ety))
+        p = bd("arith.addf %s, %s : %s" % (p, c(a), ety))
+    p = bd("arith.mulf %s, %s : %s" % (p, t, ety))
+    x2 = bd("arith.mulf %s, %s : %s" % (ax, ax, ety))
+    x2 = bd("arith.negf %s : %s" % (x2, ety))
+    e = bd("math.exp %s : %s" % (x2, ety))
+    y = bd("arith.mulf %s, %s : %s" % (p, e, ety))
+    y = bd("arith.subf %s, %s : %s" % (c(1.0), y, ety))
+    neg = bd("arith.cmpf olt, %s, %s : %s" % (v, c(0.0), ety))
+    ny = bd("arith.negf %s : %s" % (y, ety))
+    return bd("arith.select %s, %s, %s : %s" % (neg, ny, y, ety))
+
+
+@_reg("erf")
+def _lower_erf(em, node, args, kwargs, out_shape, out_dtype):
+    return _unary(lambda bd, v, ety, cdt, *r: _erf_of(bd, v, ety, cdt))(
+        em, node, args, kwargs, out_shape, out_dtype)
 
 
 def _sigmoid_of(bd, v, ety, cdt):
@@ -1096,7 +1136,7 @@ def _lower_gelu(em, node, args, kwargs, out_shape, out_dtype):
         else:
             c0 = bd.const(1.0 / math.sqrt(2.0), cdt)
             t = bd("arith.mulf %s, %s : %s" % (v, c0, ety))
-            t = bd("math.erf %s : %s" % (t, ety))
+            t = _erf_of(bd, t, ety, cdt)
         t = bd("arith.addf %s, %s : %s" % (one, t, ety))
         t = bd("arith.mulf %s, %s : %s" % (v, t, ety))
         return bd("arith.mulf %s, %s : %s" % (t, half, ety))
@@ -1408,6 +1448,7 @@ def _lower_log_softmax(em, node, args, kwargs, out_shape, out_dtype):
 @_reg("native_layer_norm")
 def _lower_layer_norm(em, node, args, kwargs, out_shape, out_dtype):
     x = em.val(args[0])
+    out_dtype = x.dtype
     nshape, w, b, eps = args[1], args[2], args[3], float(args[4])
     k = len(nshape)
     dims = list(range(x.rank - k, x.rank))
@@ -1525,6 +1566,16 @@ def _lower_split(em, node, args, kwargs, out_shape, out_dtype):
         outs.append(em.extract_slice(x, offs, szs, [1] * x.rank, shape, name=em.fresh()))
         off += s
     return tuple(outs)
+
+
+@_reg("stack")
+def _lower_stack(em, node, args, kwargs, out_shape, out_dtype):
+    dim = _norm_dim(kwargs.get("dim", args[1] if len(args) > 1 else 0), len(out_shape))
+    xs = []
+    for t in args[0]:
+        t = em.val(t)
+        xs.append(em.reshape(t, t.shape[:dim] + (1,) + t.shape[dim:]))
+    return _lower_cat(em, node, [xs, dim], {}, out_shape, out_dtype)
 
 
 @_reg("cat", "concat")
@@ -1720,6 +1771,18 @@ def _flatten(x):
     return [x]
 
 
+def _caller_level():
+    """warnings stacklevel of the first frame outside the kvshift package
+    (as seen from the function that calls warnings.warn)."""
+    pkg = os.path.dirname(_THIS_FILE) + os.sep
+    f = inspect.currentframe().f_back
+    level = 1
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg):
+        f = f.f_back
+        level += 1
+    return level
+
+
 def _sanitize(name):
     s = re.sub(r"[^A-Za-z0-9_$.\-]", "_", name)
     if not s or not (s[0].isalpha() or s[0] in "_$.-"):
@@ -1758,11 +1821,25 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     was_training = getattr(module, "training", False)
     if isinstance(module, torch.nn.Module):
         module.eval()
+    del _UNFUSED[:]
     try:
         gm = _trace(module, inputs, tensor_pos)
     finally:
         if isinstance(module, torch.nn.Module) and was_training:
             module.train()
+    unfused = list(_UNFUSED)
+    del _UNFUSED[:]
+    ropes = [u for u in unfused if u.startswith("rope")]
+    if ropes:
+        warnings.warn("kvshift.import_module: %d kv_shift_attention call(s) with %s "
+                      "imported unfused (mix + rotation + attention as ordinary ops; "
+                      "correct, slower): RoPE in the fused kvshift.kv_shift_attention "
+                      "op comes later" % (len(ropes), ropes[0]), UserWarning, stacklevel=_caller_level())
+    others = [u for u in unfused if not u.startswith("rope")]
+    if others:
+        warnings.warn("kvshift.import_module: %d kv_shift_attention call(s) with %s "
+                      "imported unfused (the op takes f32/f16/bf16)"
+                      % (len(others), others[0]), UserWarning, stacklevel=_caller_level())
 
     # Parameters and buffers by identity.
     pmap = {}
