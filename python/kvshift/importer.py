@@ -123,8 +123,14 @@ class ImportedModule(str):
 
     def bind(self, params_from, *inputs):
         """The arrays for the function's arguments, in order: the inputs
-        (tensors or arrays) then the parameters taken from params_from (a
-        module or a state_dict-like mapping of name -> tensor)."""
+        (tensors or arrays; or all the example inputs as given to
+        import_module, non-tensors included) then the parameters taken from
+        params_from (a module or a state_dict-like mapping of name -> tensor).
+        bfloat16 tensors become float32 arrays (kvshift-run rounds them)."""
+        pos = getattr(self, "_tensor_positions", None)
+        if pos is not None and len(inputs) == self._n_example_inputs \
+                and len(inputs) != len(self.input_names):
+            inputs = [inputs[p] for p in pos]      # the example inputs as given
         if len(inputs) != len(self.input_names):
             raise ValueError("expected %d inputs (%s), got %d"
                              % (len(self.input_names), ", ".join(self.input_names),
@@ -193,11 +199,17 @@ def _define_op():
     if _LIB is not None:
         return
     from torch.library import Library
-    lib = Library(_OP_NS, "DEF")
-    lib.define("kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, "
-               "Tensor vw, float scale, bool causal) -> Tensor")
-    lib.impl("kv_shift_attention", _op_cpu, "CPU")
-    lib.impl("kv_shift_attention", _op_meta, "Meta")
+    try:
+        lib = Library(_OP_NS, "DEF")
+        lib.define("kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, "
+                   "Tensor vw, float scale, bool causal) -> Tensor")
+        lib.impl("kv_shift_attention", _op_cpu, "CPU")
+        lib.impl("kv_shift_attention", _op_meta, "Meta")
+    except RuntimeError:
+        # Defined by an earlier load of this module (importlib.reload): its
+        # kernels behave the same.
+        getattr(torch.ops, _OP_NS).kv_shift_attention
+        lib = True
     _LIB = lib
 
 
@@ -265,8 +277,14 @@ def _trace(module, inputs, tensor_pos):
         return module(*args)
 
     tensors = [inputs[p] for p in tensor_pos]
+    kw = {}
+    try:   # torch >= 2.6 takes it as an argument (and sets it on its tracer)
+        if "record_stack_traces" in inspect.signature(make_fx).parameters:
+            kw["record_stack_traces"] = True
+    except (TypeError, ValueError):
+        pass
     with kv_shift_attention_as_op(), torch.no_grad(), _record_stack_traces():
-        return make_fx(run)(*tensors)
+        return make_fx(run, **kw)(*tensors)
 
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -782,12 +800,14 @@ class _Emitter(object):
         else:
             shape = (a.shape[0], a.shape[1], b.shape[2])
             op = "linalg.batch_matmul"
-        init = self.filled(shape, out_dtype, 0)
+        # f16/bf16 products accumulate in f32 (as PyTorch's CPU kernels do).
+        acc = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
+        init = self.filled(shape, acc, 0)
         n = self.res()
-        ty = _tty(shape, out_dtype)
+        ty = _tty(shape, acc)
         self.emit("%s = %s ins(%s, %s : %s, %s) outs(%s : %s) -> %s"
                   % (n, op, a.ssa, b.ssa, a.ty, b.ty, init, ty, ty))
-        return V(n, shape, out_dtype)
+        return self.cast(V(n, shape, acc), out_dtype)
 
     def extract_slice(self, x, offsets, sizes, strides, out_shape, name=None):
         x = self.val(x)
@@ -1327,17 +1347,121 @@ def _lower_addmm(em, node, args, kwargs, out_shape, out_dtype):
 @_reg("matmul")
 def _lower_matmul(em, node, args, kwargs, out_shape, out_dtype):
     a, b = em.val(args[0]), em.val(args[1])
-    if a.rank == 2 and b.rank == 2:
-        return em.matmul2(a, b, out_dtype)
     if a.rank < 2 or b.rank < 2:
         em.unsupported(node, "matmul with a 1-D operand")
-    batch = tuple(out_shape[:-2])
+    return _matmul_nd(em, a, b, out_dtype)
+
+
+def _matmul_nd(em, a, b, out_dtype):
+    """a [..., M, K] @ b [..., K, N] with broadcast batch dims: operands
+    broadcast and collapsed to one batch dim, linalg.batch_matmul, expanded."""
+    a, b = em.val(a), em.val(b)
+    if a.rank == 2 and b.rank == 2:
+        return em.matmul2(a, b, out_dtype)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    ba, bb = a.shape[:-2], b.shape[:-2]
+    R = max(len(ba), len(bb))
+    ba, bb = (1,) * (R - len(ba)) + ba, (1,) * (R - len(bb)) + bb
+    batch = tuple(max(x, y) for x, y in zip(ba, bb))
     nb = int(np.prod(batch)) if batch else 1
-    a3 = em.reshape(em.broadcast_to(a, batch + (M, K)), (nb, M, K), name=em.fresh())
-    b3 = em.reshape(em.broadcast_to(b, batch + (K, N)), (nb, K, N), name=em.fresh())
+    a3 = em.reshape(em.broadcast_to(a, batch + (M, K)), (nb, M, K))
+    b3 = em.reshape(em.broadcast_to(b, batch + (K, N)), (nb, K, N))
     r = em.matmul2(a3, b3, out_dtype)
-    return em.reshape(r, out_shape)
+    return em.reshape(r, batch + (M, N))
+
+
+def _named_args(node, args, kwargs):
+    """name -> value of an ATen call by its schema (defaults filled in)."""
+    out = {}
+    for i, a in enumerate(node.target._schema.arguments):
+        if i < len(args) and not a.kwarg_only:
+            out[a.name] = args[i]
+        elif a.name in kwargs:
+            out[a.name] = kwargs[a.name]
+        else:
+            out[a.name] = a.default_value if a.has_default_value() else None
+    return out
+
+
+@_reg("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
+      "_scaled_dot_product_flash_attention", "_scaled_dot_product_attention_math")
+def _lower_sdpa(em, node, args, kwargs, out_shape, out_dtype):
+    """F.scaled_dot_product_attention (torch 2.x; on the CPU make_fx records
+    _scaled_dot_product_flash_attention_for_cpu): softmax(q k^T scale + mask) v
+    in f32, causal top-left aligned as PyTorch's is_causal, GQA by
+    broadcasting KV heads. Returns (out, logsumexp, ...) for the tuple forms."""
+    a = _named_args(node, args, kwargs)
+    q, k, v = em.val(a["query"]), em.val(a["key"]), em.val(a["value"])
+    if float(a.get("dropout_p") or 0.0) != 0.0:
+        em.unsupported(node, "dropout_p != 0")
+    if a.get("return_debug_mask"):
+        em.unsupported(node, "return_debug_mask")
+    mask = a.get("attn_mask")
+    scale = a.get("scale")
+    E = q.shape[-1]
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    L, S = q.shape[-2], k.shape[-2]
+    dt = q.dtype
+    cdt = torch.float64 if dt == torch.float64 else torch.float32
+    ety = _elt(cdt)
+    qc, kc, vc = em.cast(q, cdt), em.cast(k, cdt), em.cast(v, cdt)
+    kt = em.transpose(kc, list(range(kc.rank - 2)) + [kc.rank - 1, kc.rank - 2])
+    # Grouped heads: [B, Hq, L, E] -> [B, Hkv, g, L, E] against [B, Hkv, 1, ...].
+    grouped = q.rank == 4 and k.rank == 4 and q.shape[1] != k.shape[1]
+    if grouped:
+        B, Hq, Hkv = q.shape[0], q.shape[1], k.shape[1]
+        if Hq % Hkv:
+            em.unsupported(node, "query heads %d not a multiple of KV heads %d" % (Hq, Hkv))
+        g = Hq // Hkv
+        qc = em.reshape(qc, (B, Hkv, g, L, E))
+        kt = em.reshape(kt, (B, Hkv, 1, E, S))
+        vc = em.reshape(vc, (B, Hkv, 1, S, v.shape[-1]))
+    sc = _matmul_nd(em, qc, kt, cdt)
+    shape = sc.shape
+    ops = [sc, Scalar(scale, cdt)]
+    if mask is not None:
+        mv = em.val(mask)
+        if grouped and mv.rank >= 3:
+            if mv.rank == 3:
+                mv = em.reshape(mv, (1,) + mv.shape)
+            mb, mh, ml, ms = mv.shape
+            mv = em.reshape(mv, (mb, 1, 1, ml, ms) if mh == 1 else (mb, Hkv, g, ml, ms))
+        ops.append(mv)
+    if a.get("is_causal"):
+        tri = Const(torch.ones(L, S, dtype=torch.bool).tril())
+        ops.append(tri)
+
+    def score_fn(bd, xs):
+        x = bd("arith.mulf %s, %s : %s" % (xs[0][0], xs[1][0], ety))
+        ninf = bd.const(float("-inf"), cdt)
+        for val, vdt in xs[2:]:
+            if vdt == torch.bool:
+                x = bd("arith.select %s, %s, %s : %s" % (val, x, ninf, ety))
+            else:
+                x = bd("arith.addf %s, %s : %s" % (x, bd.cast(val, vdt, cdt), ety))
+        return x
+    sc = em.ew(shape, cdt, ops, score_fn)
+    R = len(shape)
+    rmap = _reduced_map(R, [R - 1])
+    m = em.reduce(sc, [R - 1], "max", False)
+    e = em.ew(shape, cdt, [sc, (m, rmap)],
+              lambda bd, xs: bd("math.exp %s : %s" % (
+                  bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety)), ety)))
+    ssum = em.reduce(e, [R - 1], "sum", False)
+    p = em.ew(shape, cdt, [e, (ssum, rmap)],
+              lambda bd, xs: bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0], ety)))
+    o = _matmul_nd(em, p, vc, cdt)
+    oshape = q.shape[:-1] + (v.shape[-1],)
+    o = em.cast(em.reshape(o, oshape), dt)
+    nret = len(node.target._schema.returns)
+    if nret == 1:
+        return o
+    lse = em.ew(m.shape, torch.float32, [m, ssum],
+                lambda bd, xs: bd.cast(bd("arith.addf %s, %s : %s" % (
+                    xs[0][0], bd("math.log %s : %s" % (xs[1][0], ety)), ety)), cdt,
+                    torch.float32))
+    lse = em.reshape(lse, q.shape[:-1])
+    return (o, lse) + (None,) * (nret - 2)
 
 
 def _reduce_args(x, args, kwargs, idx_dim=1, idx_keep=2):
@@ -1807,6 +1931,13 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
     inputs = [torch.from_numpy(x) if isinstance(x, np.ndarray) else x for x in example_inputs]
+    for i, x in enumerate(inputs):
+        if not isinstance(x, torch.Tensor) and any(
+                isinstance(e, (torch.Tensor, np.ndarray)) for e in _flatten(x)):
+            raise ImporterError("example input %d is a container of tensors: pass the "
+                                "tensors as separate inputs (wrap the module)" % i)
+        if isinstance(x, torch.Tensor) and x.dtype not in _ELT:
+            raise ImporterError("example input %d has unsupported dtype %s" % (i, x.dtype))
     tensor_pos = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)]
 
     # Input names from forward's signature.
@@ -1940,6 +2071,9 @@ def import_module(module, example_inputs, func_name="forward", params="args",
         if n.target is operator.getitem:
             src = em.env[n.args[0]]
             em.env[n] = src[n.args[1]]
+            if em.env[n] is None and n.users:
+                raise UnsupportedOpError(_opname(n.args[0]), _source_of(n),
+                                         "result %d is not supported" % n.args[1])
             continue
         fn = _LOWER.get(name)
         if fn is None:
@@ -1987,6 +2121,8 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     out.result_types = [r.ty for r in results]
     out.params = params
     out.fused_attention = em.fused
+    out._tensor_positions = list(tensor_pos)
+    out._n_example_inputs = len(inputs)
     return out
 
 
