@@ -389,6 +389,13 @@ def _lit(v, dtype):
     return "%d" % int(v)
 
 
+def _const_attr(value, dtype):
+    """The attribute of a scalar arith.constant ('true' for i1: no type)."""
+    if dtype == torch.bool:
+        return "true" if value else "false"
+    return "%s : %s" % (_lit(value, dtype), _elt(dtype))
+
+
 def _dense(t):
     """'dense<...> : tensor<...>' for a constant tensor t."""
     t = t.detach().cpu().contiguous()
@@ -468,7 +475,7 @@ class _Body(object):
         return name
 
     def const(self, value, dtype):
-        return self("arith.constant %s : %s" % (_lit(value, dtype), _elt(dtype)))
+        return self("arith.constant %s" % _const_attr(value, dtype))
 
     def cast(self, x, src, dst):
         if src == dst:
@@ -598,7 +605,7 @@ class _Emitter(object):
             return
         v = vals[0]
         prefix = "%" + self.cur + "."
-        if not v.ssa.startswith(prefix):
+        if not v.ssa.startswith(prefix) or "#" in v.ssa:
             return
         pat = re.compile(re.escape(v.ssa) + r"(?![A-Za-z0-9_$.\-])")
         new = "%" + self.cur
@@ -637,7 +644,7 @@ class _Emitter(object):
 
     def scalar_const(self, value, dtype):
         n = self.fresh()
-        self.emit("%s = arith.constant %s : %s" % (n, _lit(value, dtype), _elt(dtype)))
+        self.emit("%s = arith.constant %s" % (n, _const_attr(value, dtype)))
         return n
 
     def filled(self, shape, dtype, value):
@@ -764,8 +771,16 @@ class _Emitter(object):
         dims = sorted(set(_norm_dim(d, x.rank) for d in dims))
         keep = [i for i in range(x.rank) if i not in dims]
         rshape = tuple(x.shape[i] for i in keep)
+        if kind in ("any", "all"):
+            out_dtype = torch.bool
         if kind == "sum":
             init_v = 0
+        elif kind == "prod":
+            init_v = 1
+        elif kind == "any":
+            init_v = False
+        elif kind == "all":
+            init_v = True
         elif kind == "max":
             init_v = float("-inf") if _isf(out_dtype) else torch.iinfo(out_dtype).min
         else:
@@ -779,6 +794,12 @@ class _Emitter(object):
 
         def body(b, args, out):
             a = b.cast(args[0], x.dtype, out_dtype)
+            if kind == "any":
+                return b("arith.ori %s, %s : i1" % (a, out))
+            if kind == "all":
+                return b("arith.andi %s, %s : i1" % (a, out))
+            if kind == "prod":
+                return b("arith.%s %s, %s : %s" % ("mulf" if f else "muli", a, out, ety))
             if kind == "sum":
                 return b("arith.%s %s, %s : %s" % ("addf" if f else "addi", a, out, ety))
             if kind == "max":
@@ -790,6 +811,46 @@ class _Emitter(object):
             kshape = tuple(1 if i in dims else s for i, s in enumerate(x.shape))
             return self.reshape(r, kshape)
         return r
+
+    def arg_reduce(self, x, dim, kind):
+        """(values, int64 indices) of the max/min along dim (not kept): one
+        linalg.generic with two outputs; the first extremum wins (NaN is not
+        treated specially)."""
+        x = self.val(x)
+        dim = _norm_dim(dim, x.rank)
+        keep = [i for i in range(x.rank) if i != dim]
+        rshape = tuple(x.shape[i] for i in keep)
+        f = _isf(x.dtype)
+        ety = _elt(x.dtype)
+        if kind == "max":
+            init_v = float("-inf") if f else torch.iinfo(x.dtype).min
+        else:
+            init_v = float("inf") if f else torch.iinfo(x.dtype).max
+        iv = self.filled(rshape, x.dtype, init_v)
+        ii = self.filled(rshape, torch.int64, 0)
+        iters = ["reduction" if i == dim else "parallel" for i in range(x.rank)]
+        in_map = _amap(x.rank, ["d%d" % i for i in range(x.rank)])
+        out_map = _amap(x.rank, ["d%d" % i for i in keep])
+        b = _Body()
+        if f:
+            c = b("arith.cmpf %s, %%in0, %%outv : %s" % ("ogt" if kind == "max" else "olt", ety))
+        else:
+            c = b("arith.cmpi %s, %%in0, %%outv : %s" % ("sgt" if kind == "max" else "slt", ety))
+        j = b("linalg.index %d : index" % dim)
+        j = b("arith.index_cast %s : index to i64" % j)
+        nv = b("arith.select %s, %%in0, %%outv : %s" % (c, ety))
+        ni = b("arith.select %s, %s, %%outi : i64" % (c, j))
+        n = self.fresh()
+        vty, ity = _tty(rshape, x.dtype), _tty(rshape, torch.int64)
+        self.emit("%s:2 = linalg.generic {indexing_maps = [%s, %s, %s], iterator_types = %s} "
+                  "ins(%s : %s) outs(%s, %s : %s, %s) {"
+                  % (n, in_map, out_map, out_map, _iters(iters), x.ssa, x.ty, iv, ii, vty, ity))
+        self.emit("^bb0(%%in0: %s, %%outv: %s, %%outi: i64):" % (ety, ety))
+        for l in b.lines:
+            self.emit("  " + l)
+        self.emit("  linalg.yield %s, %s : %s, i64" % (nv, ni, ety))
+        self.emit("} -> (%s, %s)" % (vty, ity))
+        return V(n + "#0", rshape, x.dtype), V(n + "#1", rshape, torch.int64)
 
     def matmul2(self, a, b, out_dtype):
         """linalg.matmul or linalg.batch_matmul of a, b (rank 2 or 3)."""
@@ -1508,15 +1569,6 @@ def _lower_amax(em, node, args, kwargs, out_shape, out_dtype):
     return em.reshape(r, out_shape)
 
 
-@_reg("max", "min")
-def _lower_max(em, node, args, kwargs, out_shape, out_dtype):
-    if node.target._overloadname not in ("default",):
-        em.unsupported(node, "only the full reduction; use amax/amin for values along a dim")
-    x = em.val(args[0])
-    kind = node.target.overloadpacket.__name__
-    return em.reshape(em.reduce(x, list(range(x.rank)), kind, False, out_dtype), out_shape)
-
-
 def _reduced_map(rank, dims):
     """Indexing map reading a tensor reduced over dims (not kept) from a
     loop nest over the full rank."""
@@ -1853,6 +1905,460 @@ _reg("triu")(_tri(True))
 _reg("tril")(_tri(False))
 
 
+@_reg("max", "min")
+def _lower_max_dim(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    kind = node.target.overloadpacket.__name__
+    if node.target._overloadname == "default":
+        return em.reshape(em.reduce(x, list(range(x.rank)), kind, False, x.dtype), ())
+    if node.target._overloadname != "dim":
+        # max.other / min.other: elementwise
+        return _LOWER["maximum" if kind == "max" else "minimum"](
+            em, node, args, kwargs, out_shape, out_dtype)
+    dim = _norm_dim(args[1], x.rank)
+    keep = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
+    v, i = em.arg_reduce(x, dim, kind)
+    if keep:
+        ks = tuple(1 if d == dim else s_ for d, s_ in enumerate(x.shape))
+        v, i = em.reshape(v, ks), em.reshape(i, ks)
+    return (v, i)
+
+
+@_reg("argmax", "argmin")
+def _lower_argmax(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    kind = "max" if node.target.overloadpacket.__name__ == "argmax" else "min"
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+    if dim is None:
+        x = em.reshape(x, (int(np.prod(x.shape)) if x.shape else 1,))
+        dim = 0
+    v, i = em.arg_reduce(x, dim, kind)
+    return em.reshape(i, out_shape)
+
+
+def _var_parts(em, node, args, kwargs):
+    a = _named_args(node, args, kwargs)
+    x = em.val(a["self"])
+    dims = a.get("dim")
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+        dims = list(range(x.rank))
+    elif isinstance(dims, int):
+        dims = [dims]
+    dims = [_norm_dim(d, x.rank) for d in dims]
+    corr = a.get("correction")
+    if corr is None:
+        unb = a.get("unbiased")
+        corr = 1 if unb is None or unb else 0
+    keep = bool(a.get("keepdim") or False)
+    cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    ety = _elt(cdt)
+    xc = em.cast(x, cdt)
+    n = float(np.prod([x.shape[d] for d in set(dims)]))
+    s_ = em.reduce(xc, dims, "sum", True)
+    mean = em.ew(s_.shape, cdt, [s_, Scalar(n, cdt)],
+                 lambda bd, xs: bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0], ety)))
+    sq = em.ew(x.shape, cdt, [xc, mean], lambda bd, xs: bd("arith.mulf %s, %s : %s" % (
+        bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety)),
+        bd("arith.subf %s, %s : %s" % (xs[0][0], xs[1][0], ety)), ety)))
+    ss = em.reduce(sq, dims, "sum", keep)
+    var = em.ew(ss.shape, cdt, [ss, Scalar(max(n - float(corr), 0.0), cdt)],
+                lambda bd, xs: bd("arith.divf %s, %s : %s" % (xs[0][0], xs[1][0], ety)))
+    if not keep:
+        mean = em.reshape(mean, ss.shape)
+    return x, var, mean, cdt
+
+
+@_reg("var")
+def _lower_var(em, node, args, kwargs, out_shape, out_dtype):
+    x, var, mean, cdt = _var_parts(em, node, args, kwargs)
+    return em.reshape(em.cast(var, out_dtype), out_shape)
+
+
+@_reg("std")
+def _lower_std(em, node, args, kwargs, out_shape, out_dtype):
+    x, var, mean, cdt = _var_parts(em, node, args, kwargs)
+    ety = _elt(cdt)
+    r = em.ew(var.shape, out_dtype, [var], lambda bd, xs: bd.cast(
+        bd("math.sqrt %s : %s" % (xs[0][0], ety)), cdt, out_dtype))
+    return em.reshape(r, out_shape)
+
+
+@_reg("var_mean", "std_mean")
+def _lower_var_mean(em, node, args, kwargs, out_shape, out_dtype):
+    x, var, mean, cdt = _var_parts(em, node, args, kwargs)
+    ety = _elt(cdt)
+    if node.target.overloadpacket.__name__ == "std_mean":
+        var = em.ew(var.shape, cdt, [var], lambda bd, xs: bd("math.sqrt %s : %s" % (xs[0][0], ety)))
+    return (em.cast(var, x.dtype), em.cast(mean, x.dtype))
+
+
+@_reg("logsumexp")
+def _lower_logsumexp(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    dims = [_norm_dim(d, x.rank) for d in dims] or list(range(x.rank))
+    keep = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
+    cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    ety = _elt(cdt)
+    xc = em.cast(x, cdt)
+    rmap = _reduced_map(x.rank, dims)
+    m = em.reduce(xc, dims, "max", False)
+
+    def safe(bd, v):   # an all -inf row: subtract 0, not -inf (as PyTorch)
+        inf = bd.const(float("inf"), cdt)
+        a = bd("math.absf %s : %s" % (v, ety))
+        isinf = bd("arith.cmpf oeq, %s, %s : %s" % (a, inf, ety))
+        return bd("arith.select %s, %s, %s : %s" % (isinf, bd.const(0.0, cdt), v, ety))
+    e = em.ew(x.shape, cdt, [xc, (m, rmap)], lambda bd, xs: bd("math.exp %s : %s" % (
+        bd("arith.subf %s, %s : %s" % (xs[0][0], safe(bd, xs[1][0]), ety)), ety)))
+    s_ = em.reduce(e, dims, "sum", False)
+    r = em.ew(s_.shape, out_dtype, [s_, m], lambda bd, xs: bd.cast(bd("arith.addf %s, %s : %s" % (
+        bd("math.log %s : %s" % (xs[0][0], ety)), safe(bd, xs[1][0]), ety)), cdt, out_dtype))
+    return em.reshape(r, out_shape)
+
+
+@_reg("prod", "any", "all")
+def _lower_prod(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    kind = node.target.overloadpacket.__name__
+    if node.target._overloadname == "default" or len(args) < 2 and "dim" not in kwargs:
+        dims, keep = list(range(x.rank)), False
+    else:
+        dims, keep = _reduce_args(x, args, kwargs)
+    r = em.reduce(x, dims, kind, keep, out_dtype if kind == "prod" else torch.bool)
+    return em.reshape(em.cast(r, out_dtype), out_shape)
+
+
+@_reg("norm", "linalg_vector_norm")
+def _lower_norm(em, node, args, kwargs, out_shape, out_dtype):
+    a = _named_args(node, args, kwargs)
+    x = em.val(a["self"])
+    p = a.get("p", a.get("ord"))
+    p = 2.0 if p is None else float(p)
+    dims = a.get("dim")
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+        dims = list(range(x.rank))
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    keep = bool(a.get("keepdim") or False)
+    cdt = out_dtype
+    ety = _elt(cdt)
+    if p == float("inf"):
+        ab = em.ew(x.shape, cdt, [x], lambda bd, xs: bd("math.absf %s : %s" % (
+            bd.cast(xs[0][0], x.dtype, cdt), ety)))
+        return em.reshape(em.reduce(ab, dims, "max", keep), out_shape)
+    if p <= 0:
+        em.unsupported(node, "p=%r" % p)
+
+    def pw(bd, xs):
+        v = bd("math.absf %s : %s" % (bd.cast(xs[0][0], x.dtype, cdt), ety))
+        if p == 1.0:
+            return v
+        if p == 2.0:
+            return bd("arith.mulf %s, %s : %s" % (v, v, ety))
+        return bd("math.powf %s, %s : %s" % (v, bd.const(p, cdt), ety))
+    t = em.ew(x.shape, cdt, [x], pw)
+    s_ = em.reduce(t, dims, "sum", keep)
+
+    def root(bd, xs):
+        if p == 1.0:
+            return xs[0][0]
+        if p == 2.0:
+            return bd("math.sqrt %s : %s" % (xs[0][0], ety))
+        return bd("math.powf %s, %s : %s" % (xs[0][0], bd.const(1.0 / p, cdt), ety))
+    return em.reshape(em.ew(s_.shape, cdt, [s_], root), out_shape)
+
+
+@_reg("baddbmm")
+def _lower_baddbmm(em, node, args, kwargs, out_shape, out_dtype):
+    a = _named_args(node, args, kwargs)
+    mm = em.matmul2(a["batch1"], a["batch2"], out_dtype)
+    beta, alpha = a.get("beta", 1), a.get("alpha", 1)
+    ety = _elt(out_dtype)
+
+    def fn(bd, xs):
+        m = xs[0][0]
+        c = bd.cast(xs[1][0], xs[1][1], out_dtype)
+        if alpha != 1:
+            m = bd("arith.mulf %s, %s : %s" % (m, bd.const(alpha, out_dtype), ety))
+        if beta == 0:
+            return m
+        if beta != 1:
+            c = bd("arith.mulf %s, %s : %s" % (c, bd.const(beta, out_dtype), ety))
+        return bd("arith.addf %s, %s : %s" % (m, c, ety))
+    return em.ew(out_shape, out_dtype, [mm, _operand(a["self"], out_dtype)], fn)
+
+
+def _ew_named(fn_f):
+    """Elementwise op over all tensor/scalar arguments in schema order; fn_f(bd,
+    vals (cast to the out dtype), named args, cdt, ety) -> ssa."""
+    def lower(em, node, args, kwargs, out_shape, out_dtype):
+        a = _named_args(node, args, kwargs)
+        cdt = out_dtype
+        names = [k for k, v in a.items() if _is_tensorish(v)]
+        ops = [_operand(a[k], cdt) for k in names]
+
+        def fn(bd, xs):
+            class Vals(dict):     # scalar arguments become constants when asked for
+                def __missing__(self, k):
+                    if isinstance(a.get(k), (int, float, bool)):
+                        self[k] = bd.const(a[k], cdt)
+                        return self[k]
+                    raise KeyError(k)
+            vals = Vals((k, bd.cast(x, d, cdt)) for k, (x, d) in zip(names, xs))
+            return fn_f(bd, vals, a, cdt, _elt(cdt))
+        return em.ew(out_shape, out_dtype, ops, fn)
+    return lower
+
+
+def _c(bd, v, cdt):
+    return bd.const(v, cdt)
+
+
+def _softplus_of(bd, x, cdt, ety, beta=1.0, threshold=20.0):
+    bx = bd("arith.mulf %s, %s : %s" % (x, _c(bd, beta, cdt), ety)) if beta != 1 else x
+    e = bd("math.exp %s : %s" % (bx, ety))
+    l = bd("math.log1p %s : %s" % (e, ety))
+    if beta != 1:
+        l = bd("arith.divf %s, %s : %s" % (l, _c(bd, beta, cdt), ety))
+    big = bd("arith.cmpf ogt, %s, %s : %s" % (bx, _c(bd, threshold, cdt), ety))
+    return bd("arith.select %s, %s, %s : %s" % (big, x, l, ety))
+
+
+_reg("leaky_relu")(_ew_named(lambda bd, v, a, cdt, ety: bd(
+    "arith.select %s, %s, %s : %s" % (
+        bd("arith.cmpf ogt, %s, %s : %s" % (v["self"], _c(bd, 0.0, cdt), ety)), v["self"],
+        bd("arith.mulf %s, %s : %s" % (v["self"], _c(bd, a["negative_slope"], cdt), ety)),
+        ety))))
+
+
+def _elu(bd, v, a, cdt, ety):
+    x = v["self"]
+    alpha, scale, iscale = float(a["alpha"]), float(a["scale"]), float(a["input_scale"])
+    e = bd("math.expm1 %s : %s" % (bd("arith.mulf %s, %s : %s" % (x, _c(bd, iscale, cdt), ety)),
+                                   ety))
+    neg = bd("arith.mulf %s, %s : %s" % (e, _c(bd, alpha * scale, cdt), ety))
+    pos = bd("arith.mulf %s, %s : %s" % (x, _c(bd, scale, cdt), ety))
+    gt = bd("arith.cmpf ogt, %s, %s : %s" % (x, _c(bd, 0.0, cdt), ety))
+    return bd("arith.select %s, %s, %s : %s" % (gt, pos, neg, ety))
+
+
+_reg("elu")(_ew_named(_elu))
+_reg("softplus")(_ew_named(lambda bd, v, a, cdt, ety: _softplus_of(
+    bd, v["self"], cdt, ety, float(a["beta"]), float(a["threshold"]))))
+_reg("mish")(_ew_named(lambda bd, v, a, cdt, ety: bd("arith.mulf %s, %s : %s" % (
+    v["self"], bd("math.tanh %s : %s" % (_softplus_of(bd, v["self"], cdt, ety), ety)), ety))))
+
+
+def _clamp_to(bd, x, lo, hi, cdt, ety):
+    x = bd("arith.maximumf %s, %s : %s" % (x, _c(bd, lo, cdt), ety))
+    return bd("arith.minimumf %s, %s : %s" % (x, _c(bd, hi, cdt), ety))
+
+
+_reg("hardtanh")(_ew_named(lambda bd, v, a, cdt, ety: _clamp_to(
+    bd, v["self"], float(a["min_val"]), float(a["max_val"]), cdt, ety)))
+_reg("relu6")(_ew_named(lambda bd, v, a, cdt, ety: _clamp_to(bd, v["self"], 0.0, 6.0, cdt, ety)))
+
+
+def _hardsigmoid_of(bd, x, cdt, ety):
+    t = bd("arith.addf %s, %s : %s" % (x, _c(bd, 3.0, cdt), ety))
+    t = _clamp_to(bd, t, 0.0, 6.0, cdt, ety)
+    return bd("arith.divf %s, %s : %s" % (t, _c(bd, 6.0, cdt), ety))
+
+
+_reg("hardsigmoid")(_ew_named(lambda bd, v, a, cdt, ety: _hardsigmoid_of(bd, v["self"], cdt, ety)))
+_reg("hardswish")(_ew_named(lambda bd, v, a, cdt, ety: bd("arith.mulf %s, %s : %s" % (
+    v["self"], _hardsigmoid_of(bd, v["self"], cdt, ety), ety))))
+for _k in ("log1p", "expm1", "log2", "log10", "exp2", "trunc"):
+    _reg(_k)(_unary(_math(_k)))
+
+
+@_reg("round")
+def _lower_round(em, node, args, kwargs, out_shape, out_dtype):
+    if node.target._overloadname != "default":
+        em.unsupported(node, "round with decimals")
+    return _unary(_math("roundeven"))(em, node, args, kwargs, out_shape, out_dtype)
+
+
+def _sign(bd, v, a, cdt, ety):
+    x = v["self"]
+    z = _c(bd, 0, cdt)
+    if _isf(cdt):
+        gt = bd("arith.cmpf ogt, %s, %s : %s" % (x, z, ety))
+        lt = bd("arith.cmpf olt, %s, %s : %s" % (x, z, ety))
+    else:
+        gt = bd("arith.cmpi sgt, %s, %s : %s" % (x, z, ety))
+        lt = bd("arith.cmpi slt, %s, %s : %s" % (x, z, ety))
+    r = bd("arith.select %s, %s, %s : %s" % (lt, _c(bd, -1, cdt), z, ety))
+    return bd("arith.select %s, %s, %s : %s" % (gt, _c(bd, 1, cdt), r, ety))
+
+
+_reg("sign")(_ew_named(_sign))
+
+
+def _remainder(bd, v, a, cdt, ety):
+    x, y = v["self"], v["other"]
+    if not _isf(cdt):
+        r = bd("arith.remsi %s, %s : %s" % (x, y, ety))
+        # Python semantics: the result has the divisor's sign.
+        z = _c(bd, 0, cdt)
+        nz = bd("arith.cmpi ne, %s, %s : %s" % (r, z, ety))
+        rneg = bd("arith.cmpi slt, %s, %s : %s" % (r, z, ety))
+        yneg = bd("arith.cmpi slt, %s, %s : %s" % (y, z, ety))
+        diff = bd("arith.xori %s, %s : i1" % (rneg, yneg))
+        fix = bd("arith.andi %s, %s : i1" % (nz, diff))
+        ry = bd("arith.addi %s, %s : %s" % (r, y, ety))
+        return bd("arith.select %s, %s, %s : %s" % (fix, ry, r, ety))
+    q = bd("math.floor %s : %s" % (bd("arith.divf %s, %s : %s" % (x, y, ety)), ety))
+    return bd("arith.subf %s, %s : %s" % (x, bd("arith.mulf %s, %s : %s" % (q, y, ety)), ety))
+
+
+_reg("remainder")(_ew_named(_remainder))
+_reg("fmod")(_ew_named(lambda bd, v, a, cdt, ety: bd("arith.%s %s, %s : %s" % (
+    "remf" if _isf(cdt) else "remsi", v["self"], v["other"], ety))))
+
+
+def _addc(op):
+    def f(bd, v, a, cdt, ety):
+        t = bd("arith.%s %s, %s : %s" % (op, v["tensor1"], v["tensor2"], ety))
+        val = a.get("value", 1)
+        if val != 1:
+            t = bd("arith.mulf %s, %s : %s" % (t, _c(bd, val, cdt), ety))
+        return bd("arith.addf %s, %s : %s" % (v["self"], t, ety))
+    return f
+
+
+_reg("addcmul")(_ew_named(_addc("mulf")))
+_reg("addcdiv")(_ew_named(_addc("divf")))
+
+
+def _lerp(bd, v, a, cdt, ety):
+    w = v["weight"]
+    d = bd("arith.subf %s, %s : %s" % (v["end"], v["self"], ety))
+    return bd("arith.addf %s, %s : %s" % (v["self"], bd("arith.mulf %s, %s : %s" % (w, d, ety)),
+                                          ety))
+
+
+_reg("lerp")(_ew_named(_lerp))
+
+
+@_reg("glu")
+def _lower_glu(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dim = _norm_dim(kwargs.get("dim", args[1] if len(args) > 1 else -1), x.rank)
+    h = x.shape[dim] // 2
+    offs, sizes = [0] * x.rank, list(x.shape)
+    sizes[dim] = h
+    a_ = em.extract_slice(x, offs, sizes, [1] * x.rank, tuple(sizes))
+    offs[dim] = h
+    b_ = em.extract_slice(x, offs, sizes, [1] * x.rank, tuple(sizes))
+    ety = _elt(out_dtype)
+    return em.ew(out_shape, out_dtype, [a_, b_], lambda bd, xs: bd("arith.mulf %s, %s : %s" % (
+        xs[0][0], _sigmoid_of(bd, xs[1][0], ety, out_dtype), ety)))
+
+
+@_reg("flip")
+def _lower_flip(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    dims = set(_norm_dim(d, x.rank) for d in args[1])
+
+    def index_fn(bd, iv, idxv):
+        out = list(iv)
+        for d in dims:
+            n1 = bd("arith.constant %d : index" % (x.shape[d] - 1))
+            out[d] = bd("arith.subi %s, %s : index" % (n1, iv[d]))
+        return out
+    return em.gather(x.shape, out_dtype, x, [], index_fn)
+
+
+@_reg("roll")
+def _lower_roll(em, node, args, kwargs, out_shape, out_dtype):
+    x = em.val(args[0])
+    shifts = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+    dims = args[2] if len(args) > 2 else kwargs.get("dims", [])
+    dims = dims if isinstance(dims, (list, tuple)) else [dims]
+    if not dims:
+        em.unsupported(node, "roll without dims")
+    sh = dict((_norm_dim(d, x.rank), int(s_)) for d, s_ in zip(dims, shifts))
+
+    def index_fn(bd, iv, idxv):
+        out = list(iv)
+        for d, s_ in sh.items():
+            n = x.shape[d]
+            k = bd("arith.constant %d : index" % ((n - s_ % n) % n))
+            t = bd("arith.addi %s, %s : index" % (iv[d], k))
+            out[d] = bd("arith.remui %s, %s : index" % (t, bd("arith.constant %d : index" % n)))
+        return out
+    return em.gather(x.shape, out_dtype, x, [], index_fn)
+
+
+def _wrap_index(bd, v, dtype, n):
+    """A (possibly negative) integer index -> index type, in [0, n)."""
+    i = _index_to_index(bd, v, dtype)
+    z = bd("arith.constant 0 : index")
+    neg = bd("arith.cmpi slt, %s, %s : index" % (i, z))
+    w = bd("arith.addi %s, %s : index" % (i, bd("arith.constant %d : index" % n)))
+    return bd("arith.select %s, %s, %s : index" % (neg, w, i))
+
+
+@_reg("gather")
+def _lower_gather(em, node, args, kwargs, out_shape, out_dtype):
+    a = _named_args(node, args, kwargs)
+    x, idx = em.val(a["self"]), em.val(a["index"])
+    dim = _norm_dim(a["dim"], x.rank)
+    R = len(out_shape)
+    imap = _amap(R, ["d%d" % i for i in range(R)])
+
+    def index_fn(bd, iv, idxv):
+        out = list(iv)
+        out[dim] = _wrap_index(bd, idxv[0][0], idxv[0][1], x.shape[dim])
+        return out
+    return em.gather(tuple(out_shape), out_dtype, x, [(idx, imap)], index_fn)
+
+
+@_reg("index")
+def _lower_index(em, node, args, kwargs, out_shape, out_dtype):
+    """x[i0, i1, ...] with integer index tensors (None = full slice)."""
+    x = em.val(args[0])
+    idx = list(args[1])
+    tens = [(d, em.val(t)) for d, t in enumerate(idx) if t is not None]
+    if any(t.dtype == torch.bool for d, t in tens):
+        em.unsupported(node, "boolean mask indexing (data-dependent shape)")
+    pos = [d for d, t in tens]
+    bshape = tuple(torch.broadcast_shapes(*[t.shape for d, t in tens]))
+    adjacent = pos == list(range(pos[0], pos[-1] + 1))
+    rest = [d for d in range(x.rank) if d not in pos]
+    # Output dims: where the broadcast index dims sit, and each remaining x dim.
+    if adjacent:
+        first = pos[0]
+        before = [d for d in rest if d < first]
+        after = [d for d in rest if d > first]
+        layout = [("x", d) for d in before] + [("i", j) for j in range(len(bshape))] + \
+                 [("x", d) for d in after]
+    else:
+        layout = [("i", j) for j in range(len(bshape))] + [("x", d) for d in rest]
+    R = len(layout)
+    ipos = [k for k, (kind, j) in enumerate(layout) if kind == "i"]
+    inputs = []
+    for d, t in tens:
+        off = len(bshape) - t.rank
+        res = []
+        for j, s_ in enumerate(t.shape):
+            o = ipos[off + j]
+            res.append("0" if (s_ == 1 and bshape[off + j] != 1) else "d%d" % o)
+        inputs.append((t, _amap(R, res)))
+
+    def index_fn(bd, iv, idxv):
+        src = [None] * x.rank
+        for k, (kind, d) in enumerate(layout):
+            if kind == "x":
+                src[d] = iv[k]
+        for (d, t), (v, dt) in zip(tens, idxv):
+            src[d] = _wrap_index(bd, v, dt, x.shape[d])
+        return src
+    return em.gather(tuple(out_shape), out_dtype, x, inputs, index_fn)
+
+
 @_reg("kv_shift_attention")
 def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
     q, k, v, kw, vw = [em.val(a) for a in args[:5]]
@@ -1869,7 +2375,7 @@ def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
 # Ops that create tensors whose values do not depend on their tensor
 # arguments (only on shapes/dtypes): folded even when the argument is traced.
 _LIKE = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
-         "new_full", "new_empty", "scalar_tensor"}
+         "new_full", "new_empty", "scalar_tensor", "fill"}
 _NONDETERMINISTIC = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
                      "bernoulli", "normal", "uniform", "multinomial", "dropout", "native_dropout",
                      "empty", "empty_like", "new_empty", "empty_strided"}
@@ -2051,7 +2557,8 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             name = _packet(n)
             ins = [a for a in _flatten([n.args, n.kwargs]) if isinstance(a, torch.fx.Node)]
             if name in _LIKE and name not in _NONDETERMINISTIC:
-                continue
+                # values independent of the first argument's values
+                ins = [a for a in _flatten([n.args[1:], n.kwargs]) if isinstance(a, torch.fx.Node)]
             if any(a in dynamic for a in ins) or name == "kv_shift_attention":
                 dynamic.add(n)
         else:
@@ -2076,6 +2583,8 @@ def import_module(module, example_inputs, func_name="forward", params="args",
                                          "result %d is not supported" % n.args[1])
             continue
         fn = _LOWER.get(name)
+        if fn is None and name.endswith("_copy"):   # functionalized graphs: view_copy, ...
+            fn = _LOWER.get(name[:-len("_copy")])
         if fn is None:
             raise UnsupportedOpError(_opname(n), _source_of(n))
         args = torch.fx.node.map_arg(n.args, lambda a: em.env[a])
@@ -2167,8 +2676,9 @@ def _fold(em, n, name):
             if isinstance(v, Const):
                 return v.t
             return torch.zeros(v.shape, dtype=v.dtype)
-        args = torch.fx.node.map_arg(n.args, get_like)
-        kwargs = torch.fx.node.map_arg(n.kwargs, get_like)
+        args = (torch.fx.node.map_arg(n.args[0], get_like),) + \
+            tuple(torch.fx.node.map_arg(n.args[1:], get))
+        kwargs = torch.fx.node.map_arg(n.kwargs, get)
     else:
         args = torch.fx.node.map_arg(n.args, get)
         kwargs = torch.fx.node.map_arg(n.kwargs, get)

@@ -134,6 +134,52 @@ CASES = [
      (torch.randint(-5, 5, (3, 4)), torch.randint(-5, 5, (4,)))),
     ("parameters broadcast [H,1,1] and [1,H,1,1]",
      Fn(lambda m, x: m.w1 * x + m.w2 * x, w1=r(2, 1, 1), w2=r(1, 2, 1, 1)), (r(3, 2, 4, 5),)),
+    # more activations and pointwise ops
+    ("leaky_relu/elu/softplus/mish/hardtanh/relu6/hardswish/hardsigmoid",
+     Fn(lambda m, a: F.leaky_relu(a, 0.2) + F.elu(a, alpha=0.7) + F.softplus(a, beta=2.0)
+        + F.mish(a) + F.hardtanh(a, -0.5, 0.7) + F.relu6(a * 4) + F.hardswish(a * 3)
+        + F.hardsigmoid(a * 3) + F.softplus(a * 30)), (r(4, 7),)),
+    ("log1p/expm1/log2/log10/exp2/trunc/round/sign",
+     Fn(lambda m, a: torch.log1p(a.abs()) + torch.expm1(a) + torch.log2(a.abs() + 1)
+        + torch.log10(a.abs() + 1) + torch.exp2(a) + torch.trunc(a * 3) + torch.round(a * 3)
+        + torch.sign(a) + torch.round(torch.tensor([0.5, 1.5, 2.5, -0.5]))), (r(3, 4),)),
+    ("remainder/fmod (float, int)",
+     Fn(lambda m, a, i: torch.remainder(a * 5, 0.7) + torch.fmod(a * 5, 0.7)
+        + torch.remainder(i, 3).float() + torch.fmod(i, -3).float() + (a * 3) % 1.3),
+     (r(4, 5), torch.randint(-9, 9, (4, 5)))),
+    ("addcmul/addcdiv/lerp", Fn(lambda m, a, b: torch.addcmul(a, a, b, value=0.5)
+                                + torch.addcdiv(a, a, b.abs() + 1, value=2)
+                                + torch.lerp(a, b, 0.3) + torch.lerp(a, b, b.sigmoid())),
+     (r(3, 4), r(3, 4))),
+    ("glu/flip/roll", Fn(lambda m, a: F.glu(a, -1)[..., :2] + a.flip(0)[..., :2]
+                         + torch.roll(a, 2, 1)[..., :2] + torch.roll(a, (-1, 3), (0, 2))[..., :2]),
+     (r(3, 5, 4),)),
+    # more reductions
+    ("var/std/var_mean", Fn(lambda m, a: (a.var(-1, keepdim=True) + a.std(-1, keepdim=True)
+                                          + a.var(dim=(0, 1), unbiased=False),
+                                          torch.var_mean(a, 1)[0], torch.var_mean(a, 1)[1],
+                                          a.std())), (r(3, 4, 5),)),
+    ("logsumexp/prod/any/all/norm",
+     Fn(lambda m, a: (torch.logsumexp(a, -1), torch.logsumexp(a, (0, 1), keepdim=True),
+                      a.prod(-1), (a > 0).any(-1).float(), (a > -1).all().float(),
+                      torch.norm(a, dim=-1), F.normalize(a, dim=-1),
+                      torch.logsumexp(torch.full((2, 3), float("-inf")) + a[0, :2, :3], -1))),
+     (r(2, 3, 4),)),
+    ("max.dim/min.dim/argmax/argmin", Fn(lambda m, a: (a.max(-1).values, a.max(1)[1],
+                                                       a.min(0, keepdim=True)[0],
+                                                       a.argmax(-1), a.argmin(), a.argmax(0))),
+     (r(3, 4, 5),)),
+    ("baddbmm", Fn(lambda m, c, a, b: torch.baddbmm(c, a, b, beta=0.5, alpha=2.0)
+                   + torch.baddbmm(c, a, b)), (r(2, 3, 4), r(2, 3, 5), r(2, 5, 4))),
+    ("einsum", Fn(lambda m, a, b: torch.einsum("bhqd,bhkd->bhqk", a, b)),
+     (r(2, 3, 4, 5), r(2, 3, 6, 5))),
+    # indexing
+    ("index (x[i], x[:, i], x[i, :, j], negative)",
+     Fn(lambda m, a, i, j: (a[i], a[:, i], a[i, :, j], a[:, :, torch.tensor([-1, 0])],
+                            a[i[:, None], j[None, :] % 5])),
+     (r(4, 5, 6), torch.tensor([3, 0, 1]), torch.tensor([5, 2, 2]))),
+    ("gather", Fn(lambda m, a, i: (torch.gather(a, 1, i), torch.gather(a, 0, i[:2, :3] % 2))),
+     (r(3, 5), torch.randint(0, 5, (3, 4)))),
     ("several outputs, an input returned", Fn(lambda m, a: (a * 2, a, a.sum(-1))), (r(2, 3),)),
 ]
 
