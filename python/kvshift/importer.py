@@ -267,7 +267,21 @@ def _record_stack_traces():
                 pass
 
 
-def _trace(module, inputs, tensor_pos):
+def _functionalize():
+    """functionalize() of this torch (torch.func on 2.x, functorch on 1.13)."""
+    try:
+        from torch.func import functionalize
+        return functionalize
+    except ImportError:
+        pass
+    try:
+        from functorch import functionalize
+        return functionalize
+    except ImportError:
+        return None
+
+
+def _trace(module, inputs, tensor_pos, functionalize=False):
     from torch.fx.experimental.proxy_tensor import make_fx
 
     def run(*tensors):
@@ -275,6 +289,8 @@ def _trace(module, inputs, tensor_pos):
         for p, t in zip(tensor_pos, tensors):
             args[p] = t
         return module(*args)
+    if functionalize:
+        run = _functionalize()(run)
 
     tensors = [inputs[p] for p in tensor_pos]
     kw = {}
@@ -288,6 +304,9 @@ def _trace(module, inputs, tensor_pos):
 
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+# functorch (torch 1.13's functionalize) lives next to torch.
+_TORCH_DIRS = (_TORCH_DIR, os.path.join(os.path.dirname(_TORCH_DIR.rstrip(os.sep)),
+                                        "functorch") + os.sep)
 _THIS_FILE = os.path.abspath(__file__)
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n(?:    ([^\n]*)\n)?')
 
@@ -323,11 +342,14 @@ def _source_line(node):
         r = run[0]
         inner_first = top[0] > r
         idx = range(0, r) if inner_first else range(len(frames) - 1, r, -1)
+    elif top:
+        return None            # made outside the model (e.g. by functionalize)
     else:
         idx = range(len(frames))
     cand = [i for i in idx
-            if not os.path.abspath(frames[i][0]).startswith(_TORCH_DIR)
-            and not is_mine(frames[i]) and "_trace_hook" not in frames[i][3]]
+            if not os.path.abspath(frames[i][0]).startswith(_TORCH_DIRS)
+            and not is_mine(frames[i]) and "_trace_hook" not in frames[i][3]
+            and frames[i][:3] != ("<string>", 1, "<lambda>")]   # make_fx's fake_signature
     if not cand:
         return None
     f, l, fn, code = frames[cand[0]]
@@ -2359,6 +2381,61 @@ def _lower_index(em, node, args, kwargs, out_shape, out_dtype):
     return em.gather(tuple(out_shape), out_dtype, x, inputs, index_fn)
 
 
+@_reg("slice_scatter")
+def _lower_slice_scatter(em, node, args, kwargs, out_shape, out_dtype):
+    a = _named_args(node, args, kwargs)
+    base, src = em.val(a["self"]), em.cast(a["src"], out_dtype)
+    dim = _norm_dim(a.get("dim") or 0, base.rank)
+    n = base.shape[dim]
+    start = 0 if a.get("start") is None else int(a["start"])
+    step = int(a.get("step") or 1)
+    if start < 0:
+        start += n
+    start = min(max(start, 0), n)
+    offs = [0] * base.rank
+    offs[dim] = start
+    strides = [1] * base.rank
+    strides[dim] = step
+    return _insert(em, src, base, offs, list(src.shape), strides)
+
+
+@_reg("select_scatter")
+def _lower_select_scatter(em, node, args, kwargs, out_shape, out_dtype):
+    a = _named_args(node, args, kwargs)
+    base, src = em.val(a["self"]), em.cast(a["src"], out_dtype)
+    dim = _norm_dim(a["dim"], base.rank)
+    i = int(a["index"])
+    if i < 0:
+        i += base.shape[dim]
+    offs = [0] * base.rank
+    offs[dim] = i
+    sizes = list(base.shape)
+    sizes[dim] = 1
+    return _insert(em, src, base, offs, sizes, [1] * base.rank)
+
+
+def _insert(em, src, base, offs, sizes, strides):
+    if tuple(src.shape) == tuple(base.shape) and not any(offs):
+        return src                                   # overwrites all of base
+    n = em.res()
+    em.emit("%s = tensor.insert_slice %s into %s[%s] [%s] [%s] : %s into %s"
+            % (n, src.ssa, base.ssa, ", ".join(map(str, offs)), ", ".join(map(str, sizes)),
+               ", ".join(map(str, strides)), src.ty, base.ty))
+    return V(n, base.shape, base.dtype)
+
+
+@_reg("fill", "copy")
+def _lower_fill(em, node, args, kwargs, out_shape, out_dtype):
+    """fill(x, value tensor) / copy(x, src): src broadcast to x's shape and
+    dtype (the values of x do not matter)."""
+    src = args[1]
+    if not _is_tensorish(src):
+        return em.ew(out_shape, out_dtype, [Scalar(src, out_dtype)], lambda bd, xs: xs[0][0])
+    sv = em.val(src)
+    return em.ew(out_shape, out_dtype, [sv], lambda bd, xs: bd.cast(xs[0][0], sv.dtype,
+                                                                   out_dtype))
+
+
 @_reg("kv_shift_attention")
 def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
     q, k, v, kw, vw = [em.val(a) for a in args[:5]]
@@ -2459,8 +2536,23 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     if isinstance(module, torch.nn.Module):
         module.eval()
     del _UNFUSED[:]
+    # Parameters and buffers by identity.
+    pmap = {}
+    order = {}
+    if isinstance(module, torch.nn.Module):
+        i = 0
+        for n, t in module.state_dict(keep_vars=True).items():
+            order.setdefault(id(t), i)
+            i += 1
+        for n, t in _all_tensors(module):
+            pmap.setdefault(id(t), (n, t))
     try:
         gm = _trace(module, inputs, tensor_pos)
+        if _has_dynamic_mutation(gm, pmap) and _functionalize() is not None:
+            # In-place ops on traced values (masked_fill_, x[:, 0] = ...):
+            # trace again through functionalize (out-of-place + *_scatter).
+            del _UNFUSED[:]
+            gm = _trace(module, inputs, tensor_pos, functionalize=True)
     finally:
         if isinstance(module, torch.nn.Module) and was_training:
             module.train()
@@ -2477,17 +2569,6 @@ def import_module(module, example_inputs, func_name="forward", params="args",
         warnings.warn("kvshift.import_module: %d kv_shift_attention call(s) with %s "
                       "imported unfused (the op takes f32/f16/bf16)"
                       % (len(others), others[0]), UserWarning, stacklevel=_caller_level())
-
-    # Parameters and buffers by identity.
-    pmap = {}
-    order = {}
-    if isinstance(module, torch.nn.Module):
-        i = 0
-        for n, t in module.state_dict(keep_vars=True).items():
-            order.setdefault(id(t), i)
-            i += 1
-        for n, t in _all_tensors(module):
-            pmap.setdefault(id(t), (n, t))
 
     em = _Emitter(gm, module, params, comments)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
@@ -2539,30 +2620,17 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             pval[id(t)].v = None
 
     # Which nodes depend on inputs/parameters.
-    dynamic = set()
+    dynamic = _dynamic_nodes(gm, pmap)
     out_node = None
     for n in gm.graph.nodes:
-        if n.op == "placeholder":
-            dynamic.add(n)
-        elif n.op == "get_attr":
+        if n.op == "get_attr":
             t = _getattr(gm, n.target)
             if isinstance(t, torch.Tensor) and id(t) in pmap:
-                dynamic.add(n)
                 em.env[n] = pval[id(t)]
             else:
                 em.env[n] = Const(t)
         elif n.op == "output":
             out_node = n
-        elif n.op == "call_function":
-            name = _packet(n)
-            ins = [a for a in _flatten([n.args, n.kwargs]) if isinstance(a, torch.fx.Node)]
-            if name in _LIKE and name not in _NONDETERMINISTIC:
-                # values independent of the first argument's values
-                ins = [a for a in _flatten([n.args[1:], n.kwargs]) if isinstance(a, torch.fx.Node)]
-            if any(a in dynamic for a in ins) or name == "kv_shift_attention":
-                dynamic.add(n)
-        else:
-            raise ImporterError("unexpected FX node %s (%s)" % (n.name, n.op))
 
     for n in gm.graph.nodes:
         if n.op != "call_function":
@@ -2572,9 +2640,17 @@ def import_module(module, example_inputs, func_name="forward", params="args",
         if n not in dynamic:
             em.env[n] = _fold(em, n, name)
             continue
-        if name in _INPLACE or (name.endswith("_") and not name.endswith("__")):
+        if _mutates(n) or name in _INPLACE:
+            tgt = n.args[0] if n.args else None
+            what = "an input or parameter"
+            if isinstance(tgt, torch.fx.Node) and tgt.op == "placeholder":
+                what = "input '%s'" % in_names[placeholders.index(tgt)]
+            elif isinstance(tgt, torch.fx.Node) and tgt.op == "get_attr":
+                t = _getattr(gm, tgt.target)
+                if id(t) in pmap:
+                    what = "parameter/buffer '%s'" % pmap[id(t)][0]
             raise UnsupportedOpError(_opname(n), _source_of(n),
-                                     "in-place op on a traced value")
+                                     "in-place update of %s" % what)
         if n.target is operator.getitem:
             src = em.env[n.args[0]]
             em.env[n] = src[n.args[1]]
@@ -2637,6 +2713,48 @@ def import_module(module, example_inputs, func_name="forward", params="args",
 
 _INPLACE = {"copy_", "fill_", "zero_", "add_", "mul_", "masked_fill_", "index_put_",
             "index_put", "copy", "set_", "resize_"}
+
+
+def _dynamic_nodes(gm, pmap):
+    """The nodes whose values depend on an input or a parameter (the rest is
+    folded at import time)."""
+    dynamic = set()
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            dynamic.add(n)
+        elif n.op == "get_attr":
+            t = _getattr(gm, n.target)
+            if isinstance(t, torch.Tensor) and id(t) in pmap:
+                dynamic.add(n)
+        elif n.op == "call_function":
+            name = _packet(n)
+            ins = [a for a in _flatten([n.args, n.kwargs]) if isinstance(a, torch.fx.Node)]
+            if name in _LIKE and name not in _NONDETERMINISTIC:
+                # values independent of the first argument's values
+                ins = [a for a in _flatten([n.args[1:], n.kwargs]) if isinstance(a, torch.fx.Node)]
+            if any(a in dynamic for a in ins) or name == "kv_shift_attention":
+                dynamic.add(n)
+        elif n.op != "output":
+            raise ImporterError("unexpected FX node %s (%s)" % (n.name, n.op))
+    return dynamic
+
+
+def _mutates(n):
+    """Whether call_function node n writes one of its arguments."""
+    schema = getattr(n.target, "_schema", None)
+    if schema is None:
+        return False
+    for a in schema.arguments:
+        ai = a.alias_info
+        if ai is not None and getattr(ai, "is_write", False):
+            return True
+    return False
+
+
+def _has_dynamic_mutation(gm, pmap):
+    dynamic = _dynamic_nodes(gm, pmap)
+    return any(n.op == "call_function" and n in dynamic and _mutates(n)
+               for n in gm.graph.nodes)
 
 
 def _packet(n):

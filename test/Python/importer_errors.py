@@ -81,12 +81,16 @@ expect_unsupported(DivFloor(), (x,), "aten.div.Tensor_mode", "# DIV-LINE", "div 
 
 class InPlace(nn.Module):
     def forward(self, x):
-        y = x * 2
-        y.add_(1)  # INPLACE-LINE
-        return y
+        x.add_(1)  # INPLACE-LINE
+        return x * 2
 
 
-expect_unsupported(InPlace(), (x,), "aten.add_.Tensor", "# INPLACE-LINE", "in-place")
+try:
+    kvshift.import_module(InPlace(), (x.clone(),))
+    C.check(False, "in-place update of an input: no error")
+except ImporterError as e:
+    C.check("in-place update of input 'x'" in str(e) and "copy_" in str(e),
+            "in-place update of an input: %s" % e)
 
 
 class NonTensorOut(nn.Module):

@@ -33,6 +33,20 @@ def r(*shape):
     return torch.randn(*shape)
 
 
+def _inplace(a, b):
+    s = a * 2
+    s.masked_fill_(torch.ones(4, 4).triu(1).bool(), float("-inf"))
+    s = s.softmax(-1)
+    s.add_(1)
+    s[:, 1:3, 0] = b[:, :2]
+    s[:, 0] = 0.25
+    s[1].mul_(b[0])
+    t = torch.zeros(2, 4)
+    t.fill_(3.0)
+    t[0] = b[1]
+    return s, t * b
+
+
 torch.manual_seed(0)
 CASES = [
     # matmul family
@@ -180,6 +194,9 @@ CASES = [
      (r(4, 5, 6), torch.tensor([3, 0, 1]), torch.tensor([5, 2, 2]))),
     ("gather", Fn(lambda m, a, i: (torch.gather(a, 1, i), torch.gather(a, 0, i[:2, :3] % 2))),
      (r(3, 5), torch.randint(0, 5, (3, 4)))),
+    # in-place ops on intermediate values (traced again through functionalize)
+    ("in-place on intermediates (masked_fill_, add_, slice/select assignment, fill_)",
+     Fn(lambda m, a, b: _inplace(a, b)), (r(2, 4, 4), r(2, 4))),
     ("several outputs, an input returned", Fn(lambda m, a: (a * 2, a, a.sum(-1))), (r(2, 3),)),
 ]
 
