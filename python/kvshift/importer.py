@@ -1,78 +1,145 @@
 """PyTorch -> MLIR importer: ``kvshift.import_module(module, example_inputs)``.
 
-Design (the decisions this module makes)
-========================================
+    text = kvshift.import_module(model, (tokens,))       # an ImportedModule (a str)
+    text.arg_names        # ['tokens', 'embed.weight', 'layers.0.attn_norm.weight', ...]
+    arrays = text.bind(model, tokens)                     # numpy arrays, argument order
+    # kvshift-run m.mlir --entry=forward --input=a0.npy ... --output=r.npy
 
+API
+===
+``import_module(module, example_inputs, func_name="forward", params="args",
+comments=True) -> ImportedModule``
+    ``module``: an ``nn.Module`` (traced in eval mode, its mode restored
+    afterwards) or a plain callable.  ``example_inputs``: a tensor or a tuple
+    of positional inputs; tensors (or numpy arrays) become function
+    arguments with their static shapes and dtypes (int64 token ids included),
+    other values (ints, floats, flags) are baked into the trace; containers
+    of tensors are refused.  ``params``: ``"args"`` or ``"constants"`` (below).
+    ``comments``: a ``// aten.op <- file.py:LINE: code`` line before each
+    node's ops.
+``ImportedModule`` (a ``str``; string operations return plain strings)
+    ``func_name``, ``input_names`` (from ``forward``'s signature),
+    ``param_names`` (qualified names, e.g. ``layers.0.attn.q_proj.weight``),
+    ``arg_names`` (= input_names + param_names: the function's argument
+    order), ``arg_types``/``result_types`` (MLIR types), ``params``,
+    ``fused_attention`` (number of ``kvshift.kv_shift_attention`` ops) and
+    ``bind(module_or_state_dict, *inputs) -> [np.ndarray]`` in argument order
+    (``*inputs`` may be the example inputs as given, non-tensors included;
+    bfloat16 becomes float32, which ``kvshift-run`` rounds back).
+Errors: ``ImporterError`` (base); ``UnsupportedOpError(ImporterError)``,
+    with ``.op`` (e.g. ``'aten.cumsum.default'``) and ``.source``
+    (``'model.py:42: return x.cumsum(-1)'``).  No IR is returned then.
+``kv_shift_attention_as_op()``: the context manager used while tracing.
+
+Design
+======
 Tracing
-    The module is traced at the ATen level with ``make_fx`` (from
-    ``torch.fx.experimental.proxy_tensor``; torch 1.13 and 2.x), in "real"
-    mode under ``torch.no_grad()``: the model runs once on the example inputs,
-    so code that reads shapes (``B, S, _ = x.shape``, ``torch.ones(S, S)``)
-    traces fine and every shape in the IR is static (the example inputs'
-    shapes).  Non-tensor example inputs are baked into the trace.
+    ``make_fx`` (``torch.fx.experimental.proxy_tensor``; torch 1.13 and 2.x)
+    in "real" mode under ``torch.no_grad()``: the model runs once on the
+    example inputs, so code that reads shapes (``B, S, _ = x.shape``,
+    ``torch.ones(S, S)``) traces, and every shape in the IR is static.
+    Parameters and buffers are recognised by identity among the traced
+    graph's tensor constants.  Stack traces are recorded on every node
+    (``record_stack_traces``) for comments and error messages.  If the
+    trace holds in-place ops on values that depend on the inputs
+    (``masked_fill_``, ``x[:, 0] = v``, ``add_``), the model is traced again
+    through ``functionalize`` (``torch.func`` on 2.x, ``functorch`` on 1.13),
+    which turns them into out-of-place ops and ``slice_scatter`` /
+    ``select_scatter``; in-place updates of inputs, parameters or buffers
+    are refused (``UnsupportedOpError`` naming the input or parameter).
 
 ``KVShiftAttention`` becomes one op
     While importing, ``kvshift.torch.kv_shift_attention`` (which
-    ``KVShiftAttention`` calls) is redirected through ``kvshift.torch``'s
-    ``_trace_hook`` to a custom PyTorch operator
-    ``torch.ops.kvshift_importer.kv_shift_attention(q, k, v, kw, vw, scale,
-    causal)`` (``torch.library``, CPU and Meta kernels).  It shows up as one
-    node in the ATen graph and is emitted as one ``kvshift.kv_shift_attention``
-    op with ``causal`` and ``scale``.  Outside ``import_module`` nothing
-    changes (eager and autograd use run the ordinary PyTorch code).
-    Not fused (imported as ordinary ops, still correct): a call with
-    ``rope_theta`` (RoPE in the fused op comes later; a ``UserWarning`` says
-    so) and float64 operands (the op takes f32/f16/bf16).
-    ``VanillaAttention`` and hand-written attention import as ordinary ops.
+    ``KVShiftAttention`` calls; also when a model calls the function
+    directly) is redirected, through ``kvshift.torch._trace_hook``, to a
+    custom operator ``torch.ops.kvshift_importer.kv_shift_attention(q, k, v,
+    kw, vw, scale, causal)`` (``torch.library``; CPU kernel = the PyTorch
+    reference, Meta kernel for fake tensors).  It is one node in the ATen
+    graph and becomes one ``kvshift.kv_shift_attention ... causal scale = S``
+    op (kw/vw cast to f32).  Outside ``import_module`` nothing changes:
+    eager and autograd use run the ordinary PyTorch code.  Left unfused
+    (imported as the reference's ordinary ops: correct, slower), with a
+    ``UserWarning`` naming the reason: calls with ``rope_theta`` (RoPE in the
+    fused op comes in a later issue) and float64 operands.
+    ``VanillaAttention`` and hand-written attention import as ordinary ops
+    (the raising pass finds them; ``test/Python/Inputs/plain_*.mlir`` are
+    the forms of the paper-way attention).
 
 Parameters
-    ``params="args"`` (default): the function's arguments are the model
-    inputs (in ``forward``'s order) followed by the parameters and buffers the
-    graph uses, in ``module.state_dict()`` order, each once (tied weights
-    appear once, under their first name).  ``params="constants"``: parameters
-    and buffers are embedded as ``arith.constant dense<...>`` (hex for large
-    tensors); the arguments are the inputs only.  The returned string carries
-    the order (``input_names``, ``param_names``, ``arg_names``) and
-    ``bind(module_or_state_dict, *inputs)`` returns the arrays in argument
-    order for ``kvshift-run``/``kvshift.compile``.
+    ``params="args"`` (default): after the inputs, one argument per
+    parameter or buffer the graph uses, in ``module.state_dict()`` order,
+    each once (tied weights once, under their first name: KVShiftLlama's
+    ``lm_head.weight`` is ``embed.weight``).  ``params="constants"``: they
+    are ``arith.constant dense<...>`` values (hex for more than 64 elements;
+    fine for small models); the arguments are the inputs only.
 
 Constants
-    Every node that depends on neither an input nor a parameter (``ones``,
+    Every node that depends on no input and no parameter (``ones``,
     ``zeros``, ``full``, ``arange``, ``triu``/``tril`` of those, masks,
-    ``repeat_interleave`` index vectors, RoPE tables, ``torch.tensor(...)``)
-    is evaluated with PyTorch at import time and emitted as an
-    ``arith.constant dense<...>`` where it is used (``*_like`` creation ops
-    fold too).  Boolean tensors are written out as ``true``/``false`` lists,
-    large numeric ones as hex.
+    comparisons of ``arange``s, ``repeat_interleave`` index vectors, RoPE
+    cos/sin tables, ``torch.tensor(...)``) is evaluated by PyTorch at
+    import time and emitted as an ``arith.constant dense<...>`` where it is
+    used; ``zeros_like``/``ones_like``/``full_like``/``fill`` fold even on
+    traced tensors.  Boolean masks are ``i1`` constants written as
+    ``true``/``false`` lists.  Random ops are refused.
 
 Emitted IR
-    One ``func.func @forward`` (``func_name``) on ranked static tensors, in
-    upstream dialects only (plus ``kvshift.kv_shift_attention``):
-    ``linalg.matmul``/``linalg.batch_matmul`` (mm, addmm, bmm and the matmul
-    forms ATen decomposes to), ``linalg.transpose`` (t, transpose, permute),
-    ``linalg.generic`` for elementwise ops (broadcasting through indexing
-    maps) and reductions (``linalg.fill`` init), gathers (embedding,
-    index_select) as a ``linalg.generic`` with ``tensor.extract``,
-    ``tensor.expand_shape``/``collapse_shape`` (views), ``tensor.extract_slice``
-    (slice, select, split), ``tensor.insert_slice`` into ``tensor.empty`` (cat),
-    ``tensor.pad`` (constant_pad_nd), ``arith``/``math`` in the bodies.
-    SSA values are named after the FX nodes (``%mm``, ``%_softmax``; helpers
-    ``%mm.0``...), arguments after the inputs and parameter names; a comment
-    before each node's ops names the ATen op and the model source line.
-    Softmax and layer norm compute in f32 for f16/bf16 inputs; the causal
-    mask of hand-written attention is a constant ``i1`` tensor fed to a select.
+    ``module { func.func @forward(...) -> (...) }`` on ranked static
+    tensors, upstream dialects only (plus ``kvshift.kv_shift_attention``):
+    - ``linalg.matmul`` / ``linalg.batch_matmul`` (mm, addmm, bmm, baddbmm,
+      and the broadcasting matmul forms: batch dims broadcast and collapsed)
+      on a ``linalg.fill`` zero init; f16/bf16 products accumulate in f32;
+    - ``linalg.transpose`` (t, transpose, permute);
+    - ``linalg.generic`` for elementwise ops, broadcasting by indexing maps
+      (a [H,1,1] weight against [B,H,S,D] reads ``(d1, 0, 0)``), scalars as
+      ``arith.constant`` inside the body;
+    - reductions: ``linalg.fill`` init + ``linalg.generic`` with reduction
+      iterators, result rank-reduced (``tensor.expand_shape`` for keepdim);
+      softmax = max-reduce, ``exp(x - max)``, sum-reduce, divide, in f32,
+      the row statistics broadcast by the maps; argmax/max.dim: one generic
+      with two results;
+    - views: ``tensor.collapse_shape``/``expand_shape`` (a reshape that is
+      neither goes through 1-D); slice/select/split/chunk/unbind:
+      ``tensor.extract_slice``; cat/stack: ``tensor.insert_slice`` into
+      ``tensor.empty``; ``constant_pad_nd``: ``tensor.pad`` (negative pads
+      slice); scatters: ``tensor.insert_slice``;
+    - gathers (embedding, index_select, index, gather, repeat_interleave,
+      repeat, flip, roll): a ``linalg.generic`` over the result whose body
+      reads the source with ``tensor.extract``;
+    - ``math`` for exp/log/tanh/rsqrt/sqrt/sin/cos/..., erf by a polynomial
+      (|error| <= 1.5e-7: the CPU pipelines do not lower ``math.erf``).
+    SSA values are named after the FX nodes (``%mm``, ``%_softmax``, helpers
+    ``%mm.0``...), arguments after inputs and parameters.  Output is
+    deterministic.
 
-Errors
-    An ATen op without a lowering raises ``UnsupportedOpError`` (an
-    ``ImporterError``) naming the op and the model source line that made it
-    (the FX node's recorded stack trace) -- no IR is returned.  Outputs that
-    are not tensors, in-place ops on traced values, and unsupported dtypes
-    also raise ``ImporterError``.
+ATen ops (the overload packets; ``*_copy`` variants of views too)
+    mm addmm bmm baddbmm matmul mv dot, add sub rsub mul div(no rounding_mode)
+    neg pow rsqrt sqrt exp exp2 log log2 log10 log1p expm1 abs reciprocal
+    sign floor ceil trunc round remainder fmod maximum minimum clamp
+    clamp_min clamp_max where masked_fill addcmul addcdiv lerp, eq ne lt le
+    gt ge logical_and/or/xor/not bitwise_and/or/xor/not, sigmoid tanh sin
+    cos erf gelu(none, tanh) silu relu relu6 leaky_relu elu softplus mish
+    hardtanh hardsigmoid hardswish glu, sum mean amax amin max min argmax
+    argmin prod any all var std var_mean std_mean logsumexp norm
+    linalg_vector_norm _softmax _log_softmax native_layer_norm, view
+    _reshape_alias _unsafe_view reshape flatten unflatten unsqueeze squeeze
+    expand t transpose permute clone contiguous alias detach lift_fresh(_copy)
+    _to_copy dropout(eval), slice select split split_with_sizes chunk unbind
+    cat stack constant_pad_nd pad slice_scatter select_scatter fill copy,
+    embedding index_select index(integer tensors) gather repeat_interleave
+    repeat flip roll triu tril, ones zeros full arange empty+fill_ and any
+    other op on constants (folded), scaled_dot_product_attention and
+    _scaled_dot_product_flash_attention(_for_cpu) (torch 2.x; f32 softmax,
+    top-left causal as PyTorch, GQA), kvshift_importer.kv_shift_attention.
 
 Limitations
-    Static shapes only; data-dependent control flow is specialised to the
-    example inputs (as any tracer); no in-place mutation of inputs or
-    parameters; complex dtypes unsupported.
+    Static shapes (one function per example shape); control flow is
+    specialised to the example inputs (as with any tracer); bool inputs and
+    outputs are ``i1`` tensors (``kvshift-run`` binds no ``i1``: make masks
+    inside the model); NaN in argmax/max.dim is not propagated as PyTorch
+    does; complex dtypes, random ops, data-dependent shapes (boolean mask
+    indexing, nonzero) and in-place updates of inputs/parameters are
+    refused with an ``ImporterError``.
 """
 
 import contextlib
@@ -1405,6 +1472,15 @@ def _lower_mm(em, node, args, kwargs, out_shape, out_dtype):
 @_reg("bmm")
 def _lower_bmm(em, node, args, kwargs, out_shape, out_dtype):
     return em.matmul2(args[0], args[1], out_dtype)
+
+
+@_reg("mv", "dot", "vdot")
+def _lower_mv(em, node, args, kwargs, out_shape, out_dtype):
+    """Matrix-vector and dot products as linalg.matmul on [.., 1] views."""
+    a, b = em.val(args[0]), em.val(args[1])
+    a2 = a if a.rank == 2 else em.reshape(a, (1, a.shape[0]))
+    b2 = em.reshape(b, (b.shape[0], 1))
+    return em.reshape(em.matmul2(a2, b2, out_dtype), out_shape)
 
 
 @_reg("addmm")

@@ -69,6 +69,39 @@ for causal in (True, False):
     C.check(t5.param_names[:4] == ["kw", "vw", "q_proj.weight", "q_proj.bias"],
             "module param order %s" % t5.param_names)
 
+# Buffers are arguments too (in state_dict order); non-tensor inputs are baked in; bind() takes the example
+# inputs as given.
+class WithBuffer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 6)
+        self.register_buffer("shift", torch.linspace(-1, 1, 6))
+
+    def forward(self, x, scale, y):
+        return self.lin(x) * scale + self.shift + y
+
+
+torch.manual_seed(4)
+wb = WithBuffer()
+ex = (torch.randn(3, 6), 0.5, torch.randn(6))
+t6 = check_module(C, "buffer + baked scalar input", wb, ex)
+C.check(t6.input_names == ["x", "y"], "non-tensor input left out: %s" % t6.input_names)
+C.check(t6.param_names == list(wb.state_dict().keys()) == ["shift", "lin.weight", "lin.bias"],
+        "buffer is an argument, state_dict order: %s" % t6.param_names)
+t7 = check_module(C, "buffer constants", wb, ex, params="constants")
+C.check(t7.param_names == [] and "dense<[-1.00000000e+00, -6.00000024e-01" in t7,
+        "buffer embedded as a constant")
+
+# bfloat16 KV shifting attention (mixing weights stay f32): the op on bf16.
+torch.manual_seed(5)
+attb = KVShiftAttention(32, 4, 2)
+for mod in (attb.q_proj, attb.k_proj, attb.v_proj, attb.o_proj):
+    mod.to(torch.bfloat16)
+xb = torch.randn(2, 8, 32).to(torch.bfloat16)
+t8 = check_module(C, "KVShiftAttention bf16", attb, (xb,), tol=2e-2)
+C.check("kvshift.kv_shift_attention" in t8 and "tensor<2x4x8x8xbf16>" in t8
+        and "mix(%kw, %vw)" in t8, "bf16 operands, f32 mixing weights")
+
 # Eager use is unchanged after importing (the hook is off again).
 import kvshift.torch as kt
 C.check(kt._trace_hook is None, "trace hook removed after import")

@@ -57,6 +57,8 @@ CASES = [
     ("bmm", Fn(lambda m, a, b: torch.bmm(a, b)), (r(3, 4, 6), r(3, 6, 2))),
     ("matmul 4-D broadcast", Fn(lambda m, a, b: a @ b), (r(2, 1, 5, 4), r(3, 4, 6))),
     ("matmul 2-D", Fn(lambda m, a, b: torch.matmul(a, b)), (r(5, 4), r(4, 3))),
+    ("mv/dot (matrix-vector, vector-vector, vector-matrix)",
+     Fn(lambda m, a, v: (a @ v, torch.dot(v, v), v[:4] @ a)), (r(4, 6), r(6))),
     ("addmm alpha/beta", Fn(lambda m, c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=2.0)),
      (r(4, 3), r(4, 5), r(5, 3))),
     # elementwise
@@ -177,6 +179,7 @@ CASES = [
      Fn(lambda m, a: (torch.logsumexp(a, -1), torch.logsumexp(a, (0, 1), keepdim=True),
                       a.prod(-1), (a > 0).any(-1).float(), (a > -1).all().float(),
                       torch.norm(a, dim=-1), F.normalize(a, dim=-1),
+                      torch.linalg.vector_norm(a, ord=3, dim=(0, 2)), a.norm(p=1),
                       torch.logsumexp(torch.full((2, 3), float("-inf")) + a[0, :2, :3], -1))),
      (r(2, 3, 4),)),
     ("max.dim/min.dim/argmax/argmin", Fn(lambda m, a: (a.max(-1).values, a.max(1)[1],
