@@ -362,8 +362,11 @@ def _trace(module, inputs, tensor_pos, functionalize=False):
     tensors = [inputs[p] for p in tensor_pos]
     kw = {}
     try:   # torch >= 2.6 takes it as an argument (and sets it on its tracer)
-        if "record_stack_traces" in inspect.signature(make_fx).parameters:
+        sig = inspect.signature(make_fx).parameters
+        if "record_stack_traces" in sig:
             kw["record_stack_traces"] = True
+        if "record_module_stack" in sig:      # nn_module_stack: a fallback for errors
+            kw["record_module_stack"] = True
     except (TypeError, ValueError):
         pass
     with kv_shift_attention_as_op(), torch.no_grad(), _record_stack_traces():
@@ -2650,9 +2653,16 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     used_names = set()
 
+    def taken(s):
+        head, _, tail = s.rpartition(".")
+        return (s in used_names or s in em.node_names or s.startswith("cst")
+                or (tail.isdigit() and (head in em.node_names or head == "ret")))
+
     def uniq(base):
         s = _sanitize(base)
-        while s in used_names or s in em.node_names or s.startswith("cst"):
+        if s.startswith("cst"):           # %cstN are the folded constants
+            s = "_" + s
+        while taken(s):
             s = s + "_"
         used_names.add(s)
         return s

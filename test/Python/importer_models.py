@@ -102,6 +102,21 @@ t8 = check_module(C, "KVShiftAttention bf16", attb, (xb,), tol=2e-2)
 C.check("kvshift.kv_shift_attention" in t8 and "tensor<2x4x8x8xbf16>" in t8
         and "mix(%kw, %vw)" in t8, "bf16 operands, f32 mixing weights")
 
+# Argument names that could clash with value names (an input named like an
+# op, a ParameterList 'mul.0' next to helper values '%mul.0', 'cst0').
+class Clash(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mul = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(3)) for _ in range(2)])
+
+    def forward(self, mul, cst0):
+        return mul * self.mul[0] + cst0 * self.mul[1] + torch.arange(3)
+
+
+t9 = check_module(C, "clashing names", Clash(), (torch.randn(3), torch.randn(3)))
+C.check(t9.param_names == ["mul.0", "mul.1"] and "%mul.0_: tensor<3xf32>" in t9,
+        "renamed arguments keep their recorded names")
+
 # Eager use is unchanged after importing (the hook is off again).
 import kvshift.torch as kt
 C.check(kt._trace_hook is None, "trace hook removed after import")
