@@ -1423,9 +1423,13 @@ def _lower_to_copy(em, node, args, kwargs, out_shape, out_dtype):
     return em.cast(args[0], out_dtype)
 
 
-@_reg("clone", "contiguous", "alias", "detach", "lift_fresh", "lift_fresh_copy",
-      "dropout", "_unsafe_view_copy", "view_copy_noop")
+@_reg("clone", "contiguous", "alias", "detach", "lift_fresh", "lift_fresh_copy", "dropout",
+      "feature_dropout", "alpha_dropout")
 def _lower_identity(em, node, args, kwargs, out_shape, out_dtype):
+    if node.target.overloadpacket.__name__.endswith("dropout"):
+        p, train = (list(args[1:3]) + [None, None])[:2]
+        if train and p:
+            em.unsupported(node, "dropout in training mode (random)")
     x = em.val(args[0])
     return em.reshape(x, out_shape)
 
