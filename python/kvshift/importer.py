@@ -148,7 +148,6 @@ import math
 import operator
 import os
 import re
-import traceback
 import warnings
 
 import numpy as np
@@ -665,16 +664,13 @@ def _reassoc(big, small):
 
 class _Emitter(object):
 
-    def __init__(self, gm, module, params_mode, comments):
+    def __init__(self, gm):
         self.gm = gm
-        self.module = module
-        self.params_mode = params_mode
-        self.comments = comments
         self.lines = []
         self.env = {}
         self.cur = None
         self.counter = {}
-        self.names = set()
+        self.nconst = 0
         self.fused = 0
         self.node_names = set(n.name for n in gm.graph.nodes)
 
@@ -722,8 +718,8 @@ class _Emitter(object):
                 t = x.t
                 if not isinstance(t, torch.Tensor):
                     raise ImporterError("expected a tensor, found %r" % (t,))
-                name = "%%cst%d" % len(self.names)
-                self.names.add(name)
+                name = "%%cst%d" % self.nconst
+                self.nconst += 1
                 self.emit("%s = arith.constant %s" % (name, _dense(t)))
                 x.v = V(name, t.shape, t.dtype)
             return x.v
@@ -759,7 +755,7 @@ class _Emitter(object):
             init = self.empty(out_shape, out_dtype)
         b = _Body()
         args = ["%%in%d" % i for i in range(len(ins))]
-        body = fn_res = body_fn(b, args, "%out")
+        body = body_fn(b, args, "%out")
         name = name or self.res()
         head = "%s = linalg.generic {indexing_maps = [%s], iterator_types = %s}" % (
             name, ", ".join(list(maps) + [out_map]), _iters(iters))
@@ -775,7 +771,6 @@ class _Emitter(object):
             self.emit("  " + l)
         self.emit("  linalg.yield %s : %s" % (body, _elt(out_dtype)))
         self.emit("} -> %s" % oty)
-        del fn_res
         return V(name, out_shape, out_dtype)
 
     def ew(self, out_shape, out_dtype, operands, fn, name=None):
@@ -2103,7 +2098,6 @@ def _lower_logsumexp(em, node, args, kwargs, out_shape, out_dtype):
     dims = args[1] if len(args) > 1 else kwargs.get("dim")
     dims = [dims] if isinstance(dims, int) else list(dims)
     dims = [_norm_dim(d, x.rank) for d in dims] or list(range(x.rank))
-    keep = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
     ety = _elt(cdt)
     xc = em.cast(x, cdt)
@@ -2536,11 +2530,11 @@ def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
 # arguments (only on shapes/dtypes): folded even when the argument is traced.
 _LIKE = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
          "new_full", "new_empty", "scalar_tensor", "fill"}
-_NONDETERMINISTIC = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
-                     "bernoulli", "normal", "uniform", "multinomial", "dropout", "native_dropout",
-                     "empty", "empty_like", "new_empty", "empty_strided"}
-# Folded only when something writes them fully (fill_, zero_, copy_) -- empty
-# tensors feeding only in-place fills are fine; checked at use.
+_RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
+           "bernoulli", "normal", "uniform", "multinomial", "native_dropout", "randperm"}
+# Ops whose values are undefined or random: never folded through _LIKE (an
+# empty tensor is folded only as the input of a fill, e.g. repeat_interleave's).
+_NONDETERMINISTIC = _RANDOM | {"empty", "empty_like", "new_empty", "empty_strided"}
 
 
 # ---------------------------------------------------------------------------
@@ -2653,7 +2647,7 @@ def import_module(module, example_inputs, func_name="forward", params="args",
                       "imported unfused (the op takes f32/f16/bf16)"
                       % (len(others), others[0]), UserWarning, stacklevel=_caller_level())
 
-    em = _Emitter(gm, module, params, comments)
+    em = _Emitter(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     used_names = set()
 
@@ -2866,8 +2860,7 @@ def _getattr(gm, target):
 
 def _fold(em, n, name):
     """Evaluate a node that depends on no input/parameter."""
-    if name in ("rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
-                "bernoulli", "normal", "uniform", "multinomial", "native_dropout"):
+    if name in _RANDOM:
         raise UnsupportedOpError(_opname(n), _source_of(n), "random numbers")
 
     def get(a):

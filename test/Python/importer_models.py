@@ -8,7 +8,7 @@ import testutil  # noqa: F401  (sets sys.path)
 from testutil import Checker, np, torch
 from importer_testlib import check_module
 
-import kvshift
+import kvshift  # noqa: F401
 from kvshift.models import LlamaConfig, KVShiftLlama
 from kvshift.torch import KVShiftAttention
 

@@ -2,7 +2,6 @@
 through kvshift-run (default fused pipeline and kvshift-to-llvm-cpu) and
 compared with PyTorch eager (max |out - ref| / max |ref| < 1e-4)."""
 
-import math
 import sys
 
 import testutil  # noqa: F401  (sets sys.path)
@@ -14,7 +13,6 @@ from kvshift.models import RMSNorm, SwiGLU
 
 C = Checker("importer_ops")
 nn = torch.nn
-
 
 class Fn(nn.Module):
     """A module from a function (and optional parameters)."""
@@ -28,10 +26,8 @@ class Fn(nn.Module):
     def forward(self, *xs):
         return self.fn(self, *xs)
 
-
 def r(*shape):
     return torch.randn(*shape)
-
 
 def _inplace(a, b):
     s = a * 2
@@ -45,7 +41,6 @@ def _inplace(a, b):
     t.fill_(3.0)
     t[0] = b[1]
     return s, t * b
-
 
 torch.manual_seed(0)
 CASES = [

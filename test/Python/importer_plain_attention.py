@@ -12,7 +12,7 @@ import os
 import sys
 
 import testutil  # noqa: F401  (sets sys.path)
-from testutil import Checker, np, torch
+from testutil import Checker, torch
 from importer_testlib import HERE, check_module, opt
 
 import torch.nn.functional as F
