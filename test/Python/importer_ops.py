@@ -14,6 +14,7 @@ from kvshift.models import RMSNorm, SwiGLU
 C = Checker("importer_ops")
 nn = torch.nn
 
+
 class Fn(nn.Module):
     """A module from a function (and optional parameters)."""
 
@@ -26,8 +27,10 @@ class Fn(nn.Module):
     def forward(self, *xs):
         return self.fn(self, *xs)
 
+
 def r(*shape):
     return torch.randn(*shape)
+
 
 def _inplace(a, b):
     s = a * 2
@@ -41,6 +44,7 @@ def _inplace(a, b):
     t.fill_(3.0)
     t[0] = b[1]
     return s, t * b
+
 
 torch.manual_seed(0)
 CASES = [
