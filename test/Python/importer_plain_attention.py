@@ -9,6 +9,7 @@ test/Python/Inputs/plain_kvshift_attention.mlir and plain_attention.mlir
 """
 
 import os
+import re
 import sys
 
 import testutil  # noqa: F401  (sets sys.path)
@@ -84,6 +85,13 @@ INPUTS = {
 }
 
 
+def canonical(text):
+    """text with its SSA names renumbered in order of appearance."""
+    names = {}
+    return re.sub(r"%[A-Za-z_$.\-][A-Za-z0-9_$.\-]*",
+                  lambda m: names.setdefault(m.group(0), "%%v%d" % len(names)), str(text))
+
+
 def make(cls):
     torch.manual_seed(0)
     return cls(H) if cls is not PlainAttention else cls()
@@ -111,7 +119,9 @@ for fname, (name, cls) in INPUTS.items():
     with open(os.path.join(HERE, "Inputs", fname)) as fh:
         committed = fh.read()
     body = "\n".join(l for l in committed.split("\n") if not l.startswith("//"))
-    C.check(body == str(text),
+    # SSA names follow the FX node names, which differ between torch
+    # versions (_reshape_alias on 1.13, view on 2.x): compare the forms.
+    C.check(canonical(body) == canonical(text),
             "%s: emitted IR differs from Inputs/%s (regenerate with --write-inputs "
             "and tell the raising pass)" % (name, fname))
     rc, out = opt(text)
