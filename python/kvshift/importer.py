@@ -2775,6 +2775,17 @@ def import_module(module, example_inputs, func_name="forward", params="args",
         em.cur = "ret"
         results.append(em.val(v))
 
+    # Parameters whose values the function does not read (only their shape
+    # was used, e.g. by zeros_like) are not arguments.
+    body_text = "\n".join(em.lines) + " " + " ".join(r.ssa for r in results)
+    n_in = len(in_names)
+    keep = list(range(n_in))
+    for k, ssa in enumerate(a[0] for a in arg_decls[n_in:]):
+        if re.search(re.escape(ssa) + r"(?![A-Za-z0-9_$.\-])", body_text):
+            keep.append(n_in + k)
+    param_names = [param_names[k - n_in] for k in keep[n_in:]]
+    arg_decls = [arg_decls[k] for k in keep]
+
     header = "func.func @%s(%s) -> (%s) {" % (
         func_name, ", ".join("%s: %s" % a for a in arg_decls),
         ", ".join(r.ty for r in results))

@@ -117,6 +117,20 @@ t9 = check_module(C, "clashing names", Clash(), (torch.randn(3), torch.randn(3))
 C.check(t9.param_names == ["mul.0", "mul.1"] and "%mul.0_: tensor<3xf32>" in t9,
         "renamed arguments keep their recorded names")
 
+# A parameter whose values are never read (only its shape) is no argument.
+class ShapeOnly(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.randn(3))
+        self.b = torch.nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        return x * self.a + torch.zeros_like(self.b) + 1
+
+
+t10 = check_module(C, "shape-only parameter", ShapeOnly(), (torch.randn(3),))
+C.check(t10.arg_names == ["x", "a"], "shape-only parameter dropped: %s" % t10.arg_names)
+
 # Eager use is unchanged after importing (the hook is off again).
 import kvshift.torch as kt
 C.check(kt._trace_hook is None, "trace hook removed after import")
