@@ -125,6 +125,16 @@ with warnings.catch_warnings(record=True) as w:
 C.check(sum("RoPE" in str(i.message) for i in w) >= 1, "Llama RoPE warning")
 C.check(text.fused_attention == 0, "Llama RoPE unfused")
 
+# float64: the op takes f32/f16/bf16, so the module imports unfused (warning).
+torch.manual_seed(2)
+att64 = KVShiftAttention(16, 2).double()
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    t64_ = check_module(C, "KVShiftAttention float64", att64, (torch.randn(1, 5, 16).double(),))
+C.check(any("float64" in str(i.message) and "unfused" in str(i.message) for i in w),
+        "float64 warning")
+C.check(t64_.fused_attention == 0 and "xf64>" in t64_, "float64 unfused in f64")
+
 # Without RoPE there is no warning.
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
