@@ -81,7 +81,9 @@ Constants
     import time and emitted as an ``arith.constant dense<...>`` where it is
     used; ``zeros_like``/``ones_like``/``full_like``/``fill`` fold even on
     traced tensors.  Boolean masks are ``i1`` constants written as
-    ``true``/``false`` lists.  Random ops are refused.
+    ``true``/``false`` lists up to 4096 elements, bit-packed hex above (so
+    a 2048 x 2048 causal mask is 1 MB of text, not 28).  Random ops are
+    refused.
 
 Emitted IR
     ``module { func.func @forward(...) -> (...) }`` on ranked static
@@ -480,6 +482,9 @@ def _lit(v, dtype):
     return "%d" % int(v)
 
 
+_BOOL_LIST_MAX = 4096     # larger i1 constants (causal masks of S > 64) in hex
+
+
 def _const_attr(value, dtype):
     """The attribute of a scalar arith.constant ('true' for i1: no type)."""
     if dtype == torch.bool:
@@ -500,6 +505,10 @@ def _dense(t):
     if bool((flat == first).all()) or (dtype in _FLOATS and bool(torch.isnan(flat).all())):
         return "dense<%s> : %s" % (_lit(first.item(), dtype), ty)
     finite = dtype not in _FLOATS or bool(torch.isfinite(flat).all())
+    if dtype == torch.bool and n > _BOOL_LIST_MAX:
+        # MLIR's hex form of i1 elements: bit-packed, least significant first.
+        bits = np.packbits(flat.numpy().astype(np.uint8), bitorder="little")
+        return 'dense<"0x%s"> : %s' % (bits.tobytes().hex().upper(), ty)
     if dtype == torch.bool or (n <= 64 and finite):
         vals = [_lit(x, dtype) for x in flat.tolist()]
 

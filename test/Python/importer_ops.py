@@ -133,6 +133,9 @@ CASES = [
         + a.masked_fill(torch.tril(torch.ones(4, 4, dtype=torch.bool), -1), 2.0)
         + torch.full((4,), 0.25) * torch.arange(4).float() + torch.zeros(4, 1)),
      (r(2, 4, 4),)),
+    ("large causal mask (bit-packed i1 hex), S=80",
+     Fn(lambda m, a: a.masked_fill(torch.ones(80, 80).triu(1).bool(), float("-inf")).softmax(-1)),
+     (r(1, 80, 80),)),
     ("mask from arange compare, zeros_like, ~mask",
      Fn(lambda m, a: a.masked_fill(~(torch.arange(5)[None, :] <= torch.arange(5)[:, None]), -1e9)
         + torch.zeros_like(a) + torch.ones_like(a) * 2),
