@@ -1,17 +1,19 @@
 """kvshift: KV shifting attention (arXiv 2411.19574) as an MLIR dialect; the
 Python side.
 
-Available now:
-
 * ``kvshift.torch``: the PyTorch reference of the op (``kv_shift``,
   ``kv_shift_attention``, RoPE after the mix) and the ``KVShiftAttention``
   module with the paper's q/k/v/o projections and mixing weights.
 * ``kvshift.models``: a small Llama-style model built from it
   (``LlamaConfig``, ``KVShiftLlama``).
-
-Not yet: ``kvshift.import_module`` (torch module -> MLIR) and
-``kvshift.compile`` (MLIR -> callable); until then, write the MLIR and run it
-with the ``kvshift-run`` tool.
+* ``kvshift.import_module(module, example_inputs)`` (``kvshift.importer``):
+  traces a torch module at the ATen level and returns its MLIR (upstream
+  dialects; ``KVShiftAttention`` becomes ``kvshift.kv_shift_attention``) as a
+  ``str`` that also records the argument order (``arg_names``, ``bind``).
+* ``kvshift.compile(text_or_module, target="cpu")`` (``kvshift.runtime``):
+  MLIR text or a torch module -> a callable on numpy arrays, through the
+  project's C++ runtime (``libKVShiftRuntimeC.so``, ctypes);
+  ``kvshift.opt(text, pipeline)`` runs a pass pipeline on MLIR text.
 
 Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 ``/usr/bin/python3`` (with python3-torch)::
@@ -22,5 +24,11 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 from .runtime import (compile, opt, CompiledFunction, Error, CompileError,
                       ExecutionError)
 
-__all__ = ["torch", "models", "compile", "opt", "CompiledFunction", "Error",
-           "CompileError", "ExecutionError"]
+__all__ = ["torch", "models", "import_module", "compile", "opt",
+           "CompiledFunction", "Error", "CompileError", "ExecutionError"]
+
+
+def import_module(module, example_inputs, **kwargs):
+    """torch module -> MLIR text; see kvshift.importer.import_module."""
+    from .importer import import_module as _import_module
+    return _import_module(module, example_inputs, **kwargs)

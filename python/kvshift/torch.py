@@ -224,6 +224,12 @@ def _attend(q, kh, vh, scale, causal, rope_theta):
     return out.reshape(B, Hq, Sq, D)
 
 
+# Set by kvshift.importer while it traces a model: called as
+# hook(q, k, v, kw, vw, scale, causal, rope_theta) after the operand checks,
+# it returns the output (one traced op) or NotImplemented (run the code below).
+_trace_hook = None
+
+
 def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None):
     """kvshift.kv_shift_attention (SPEC.md section 2).
 
@@ -239,6 +245,10 @@ def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=Non
     D = q.shape[3]
     if scale is None:
         scale = 1.0 / math.sqrt(D)
+    if _trace_hook is not None:  # kvshift.import_module is tracing
+        out = _trace_hook(q, k, v, kw, vw, float(scale), bool(causal), rope_theta)
+        if out is not NotImplemented:
+            return out
     cdt = _compute_dtype(q, "q")
     dev = q.device
     kh = _mix(k.to(cdt), kw.to(device=dev, dtype=cdt))
