@@ -61,8 +61,9 @@ Tracing
     (imported as the reference's ordinary ops: correct, slower), with a
     ``UserWarning`` naming the reason: calls with ``rope_theta`` (RoPE in the
     fused op comes in a later issue) and float64 operands.
-    ``VanillaAttention`` and hand-written attention import as ordinary ops
-    (the raising pass finds them; ``test/Python/Inputs/plain_*.mlir`` are
+    ``VanillaAttention`` (``kvshift.torch.attention``) becomes the same op
+    with constant weights ``[1, 0]``. Hand-written attention imports as
+    ordinary ops (the raising pass finds it; ``test/Python/Inputs/plain_*.mlir`` are
     the forms of the paper-way attention).
 
 Parameters

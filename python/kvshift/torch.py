@@ -264,6 +264,12 @@ def attention(q, k, v, scale=None, causal=False, rope_theta=None):
     D = q.shape[3]
     if scale is None:
         scale = 1.0 / math.sqrt(D)
+    if _trace_hook is not None:  # kvshift.import_module: the op, weights [1, 0]
+        w = torch.tensor([[1.0, 0.0]], dtype=torch.float32,
+                         device=q.device).expand(k.shape[1], 2)
+        out = _trace_hook(q, k, v, w, w, float(scale), bool(causal), rope_theta)
+        if out is not NotImplemented:
+            return out
     cdt = _compute_dtype(q, "q")
     out = _attend(q.to(cdt), k.to(cdt), v.to(cdt), float(scale), causal, rope_theta)
     return out.to(q.dtype)

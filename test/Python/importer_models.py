@@ -37,11 +37,14 @@ b = text.bind(model, tokens)
 C.check(len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)),
         "bind(state_dict) == bind(module)")
 
-# Vanilla attention: no fused op, still correct.
+# Vanilla attention: the fused op with weights [1, 0], still correct.
 torch.manual_seed(1)
 van = KVShiftLlama(cfg, attention_impl="vanilla")
 t2 = check_module(C, "vanilla Llama", van, (tokens,))
-C.check("kvshift." not in t2, "vanilla model has no kvshift op")
+C.check(t2.count("kvshift.kv_shift_attention") == cfg.n_layers,
+        "vanilla model: one kv_shift_attention per layer")
+C.check("dense<[[1.00000000e+00, 0.00000000e+00]" in t2,
+        "vanilla model: weights [1, 0]")
 
 # Untied embeddings, MHA, one layer, batch 1.
 torch.manual_seed(2)
