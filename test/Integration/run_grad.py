@@ -79,6 +79,8 @@ def grad_mlir(a, scale):
             attrs.append("causal")
         if scale is not None:
             attrs.append("scale = %s : f32" % fmt_scale(scale))
+        if a.rope_theta is not None:
+            attrs.append("rope_theta = %s : f32" % fmt_scale(a.rope_theta))
         attr_text = (" {%s}" % ", ".join(attrs)) if attrs else ""
         op = ('%s = "kvshift.kv_shift_attention_grad"(%%q, %%k, %%v, %%kw, %%vw, %%do)%s'
               "\n      : %s\n      -> %s" % (results, attr_text, ins, outs))
@@ -88,6 +90,8 @@ def grad_mlir(a, scale):
             mods += " causal"
         if scale is not None:
             mods += " scale = %s" % fmt_scale(scale)
+        if a.rope_theta is not None:
+            mods += " rope_theta = %s" % fmt_scale(a.rope_theta)
         op = ("%s = kvshift.kv_shift_attention_grad %%q, %%k, %%v mix(%%kw, %%vw) dout(%%do)%s"
               "\n      : %s\n      -> %s" % (results, mods, ins, outs))
     return (
@@ -99,11 +103,19 @@ def grad_mlir(a, scale):
         "}\n" % (qt, kt, kt, wt, wt, qt, outs, op, results, qt, kt, kt, wt, wt))
 
 
-def grad_magnitude(q, k, v, kw, vw, dout, scale=None, causal=False):
+def _abs_rope(x):
+    """A bound of |rot(x, p)| for every p: (|x1| + |x2|) in both halves."""
+    half = x.shape[-1] // 2
+    m = np.abs(x[..., :half]) + np.abs(x[..., half:])
+    return np.concatenate([m, m], axis=-1)
+
+
+def grad_magnitude(q, k, v, kw, vw, dout, scale=None, causal=False, rope_theta=None):
     """The backward pass of kv_shift_attention_grad on absolute values: every
     product of the chain rule with |.| and every difference made a sum (the
     softmax P itself from the signed forward). It bounds each gradient's terms
-    and is the yardstick for gradients that cancel to zero."""
+    and is the yardstick for gradients that cancel to zero. With RoPE each
+    rotation (and its transpose) is bounded by _abs_rope."""
     q, k, v, kw, vw, dout = (np.asarray(t, np.float64) for t in (q, k, v, kw, vw, dout))
     B, Hq, Sq, D = q.shape
     Hkv, Sk = k.shape[1], k.shape[2]
@@ -113,6 +125,11 @@ def grad_magnitude(q, k, v, kw, vw, dout, scale=None, causal=False):
     kh = ref.kv_shift(k, kw)
     akh = ref.kv_shift(np.abs(k), np.abs(kw))
     avh = ref.kv_shift(np.abs(v), np.abs(vw))
+    rot = (lambda x: x) if rope_theta is None else _abs_rope
+    if rope_theta is not None:
+        kh = ref.rope(kh, np.arange(Sk), rope_theta)
+        q = ref.rope(q, np.arange(Sq) + (Sk - Sq), rope_theta)
+        akh = _abs_rope(akh)
     qg = q.reshape(B, Hkv, g, Sq, D)
     adog = np.abs(dout).reshape(B, Hkv, g, Sq, D)
     s = scale * np.einsum("bkgid,bkjd->bkgij", qg, kh)
@@ -122,8 +139,8 @@ def grad_magnitude(q, k, v, kw, vw, dout, scale=None, causal=False):
     dvh = np.einsum("bkgij,bkgid->bkjd", p, adog)
     dp = np.einsum("bkgid,bkjd->bkgij", adog, avh)
     ds = p * (dp + np.sum(p * dp, axis=-1, keepdims=True))
-    dq = abs(scale) * np.einsum("bkgij,bkjd->bkgid", ds, akh).reshape(B, Hq, Sq, D)
-    dkh = abs(scale) * np.einsum("bkgij,bkgid->bkjd", ds, np.abs(qg))
+    dq = rot(abs(scale) * np.einsum("bkgij,bkjd->bkgid", ds, akh).reshape(B, Hq, Sq, D))
+    dkh = rot(abs(scale) * np.einsum("bkgij,bkgid->bkjd", ds, np.abs(qg)))
 
     dk, dkw = ref.mix_transpose(dkh, np.abs(k), np.abs(kw))
     dv, dvw = ref.mix_transpose(dvh, np.abs(v), np.abs(vw))
@@ -151,6 +168,8 @@ def case_name(a, scale):
         parts.append("causal")
     if scale is not None:
         parts.append("scale=%g" % scale)
+    if a.rope_theta is not None:
+        parts.append("rope=%g" % a.rope_theta)
     parts.append("w=%s" % a.weights)
     if a.dynamic:
         parts.append("dynamic")
@@ -173,6 +192,8 @@ def parse_args(argv):
     p.add_argument("--causal", action="store_true")
     p.add_argument("--scale", type=float, default=None,
                    help="scale attribute; absent means the op's default 1/sqrt(D)")
+    p.add_argument("--rope-theta", type=float, default=None,
+                   help="rope_theta attribute (RoPE after the mix); D must be even")
     p.add_argument("--dynamic", action="store_true",
                    help="use ? for every dim of q/k/v/dout (and ?x2 for the weights)")
     p.add_argument("--weights", choices=["normal", "negative", "paper", "identity", "sum"],
@@ -201,6 +222,8 @@ def parse_args(argv):
         p.error("Hq must be a multiple of Hkv")
     if a.causal and a.Sq > a.Sk:
         p.error("causal requires Sq <= Sk")
+    if a.rope_theta is not None and a.D % 2:
+        p.error("--rope-theta needs an even D")
     return a
 
 
@@ -228,8 +251,10 @@ def main(argv):
     # The tool sees the f32 literal of the scale: use exactly that value.
     rscale = None if scale is None else float(np.float32(scale))
     args64 = (q64, k64, v64, kw.astype(np.float64), vw.astype(np.float64), d64)
-    expected = ref.kv_shift_attention_grad(*args64, scale=rscale, causal=a.causal)
-    mags = grad_magnitude(*args64, scale=rscale, causal=a.causal)
+    rtheta = None if a.rope_theta is None else float(np.float32(a.rope_theta))
+    expected = ref.kv_shift_attention_grad(*args64, scale=rscale, causal=a.causal,
+                                           rope_theta=rtheta)
+    mags = grad_magnitude(*args64, scale=rscale, causal=a.causal, rope_theta=rtheta)
     mlir = grad_mlir(a, scale)
     t_npy = np.float16 if a.dtype == "f16" else np.float32
     out_dtypes = (t_npy, t_npy, t_npy, np.float32, np.float32)
