@@ -71,3 +71,50 @@ func.func @rope_masked(%q: tensor<1x2x20x24xf32>, %k: tensor<1x1x9x24xf32>, %w: 
       : (tensor<1x2x20x24xf32>, tensor<1x1x9x24xf32>, tensor<1x1x9x24xf32>, tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x2x20x24xf32>
   return %o : tensor<1x2x20x24xf32>
 }
+
+// -----
+
+// The fused backward with RoPE (GQA 4 on 2, D = 32): q rotated in place in
+// the row-major copy (then copied into Q^T), each K tile mixed and rotated
+// on load, and the accumulated gradients with respect to the rotated q and
+// K^ rotated back (sin negated) before dq is stored and before the mix
+// transpose that gives dk and dkw.
+// CHECK-LABEL: func.func @rope_grad
+// CHECK: %[[COS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x16xf32>
+// CHECK: %[[SIN:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x16xf32>
+// CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c2) step (%c1) {
+// CHECK: %[[QS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<192x32xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<192x32xf32>
+// CHECK: %[[DQ:.*]] = memref.alloc() {alignment = 64 : i64} : memref<192x32xf32>
+// CHECK: %[[DKH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<68x32xf32>
+// q: rotated by +p.
+// CHECK: vector.load %[[QS]][%[[R:.*]], %c0]
+// CHECK: %[[QX2:.*]] = vector.load %[[QS]][%[[R]], %c16]
+// CHECK: vector.load %[[COS]]
+// CHECK: %[[QSIN:.*]] = vector.load %[[SIN]]
+// CHECK-NEXT: arith.negf %[[QX2]]
+// CHECK: vector.store %{{.*}}, %[[QS]][%[[R]], %c0]
+// CHECK: vector.store %{{.*}}, %[[QS]][%[[R]], %c16]
+// K tiles, mixed and rotated.
+// CHECK: vector.load %[[COS]][%{{.*}}, %{{.*}}] : memref<64x16xf32>, vector<16xf32>
+// CHECK: vector.load %[[SIN]][%{{.*}}, %{{.*}}] : memref<64x16xf32>, vector<16xf32>
+// dq: rotated back (-p) then scaled and stored.
+// CHECK: vector.load %[[DQ]][%[[RD:.*]], %c0]
+// CHECK: vector.load %[[DQ]][%[[RD]], %c16]
+// CHECK: %[[DSIN:.*]] = vector.load %[[SIN]]
+// CHECK-NEXT: arith.negf %[[DSIN]]
+// CHECK: vector.store %{{.*}}, %[[DQ]][%[[RD]], %c0]
+// CHECK: vector.store %{{.*}}, %[[DQ]][%[[RD]], %c16]
+// CHECK: memref.load %[[DQ]]
+// dK^: rotated back (-j), then the transpose of the mix reads it.
+// CHECK: vector.load %[[DKH]][%[[T:.*]], %c0]
+// CHECK: vector.load %[[DKH]][%[[T]], %c16]
+// CHECK: %[[KSIN:.*]] = vector.load %[[SIN]][%[[T]], %c0]
+// CHECK-NEXT: arith.negf %[[KSIN]]
+// CHECK: vector.store %{{.*}}, %[[DKH]][%[[T]], %c0]
+// CHECK: vector.store %{{.*}}, %[[DKH]][%[[T]], %c16]
+// CHECK: memref.load %[[DKH]]
+func.func @rope_grad(%q: tensor<1x4x64x32xf32>, %k: tensor<1x2x64x32xf32>, %v: tensor<1x2x64x32xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x4x64x32xf32>, %o: tensor<1x4x64x32xf32>, %lse: tensor<1x4x64xf32>) -> (tensor<1x4x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %v mix(%kw, %vw) dout(%do) stats(%o, %lse) causal rope_theta = 10000.0 : (tensor<1x4x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x64x32xf32>, tensor<1x4x64x32xf32>, tensor<1x4x64xf32>) -> (tensor<1x4x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %g#0, %g#1, %g#2, %g#3, %g#4 : tensor<1x4x64x32xf32>, tensor<1x2x64x32xf32>, tensor<1x2x64x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>
+}

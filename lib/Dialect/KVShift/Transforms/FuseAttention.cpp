@@ -1096,6 +1096,23 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           memref::StoreOp::create(lb, l, lseRow, ValueRange{r});
         });
 
+        // RoPE: the rows of each query head at positions Sk - Sq + i,
+        // rotated in qs, then copied into Q^T.
+        Value qPos0;
+        if (ropeTheta) {
+          qPos0 = sub(pb, dimSk, dimSq);
+          loop(pb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
+            emitRopeRows(gb, qs, mul(gb, gi, dimSq), qPos0, dimSq,
+                         /*inverse=*/false);
+          });
+          loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
+            loop(lb, c0, dimD, c1, [&](ImplicitLocOpBuilder &db, Value d) {
+              Value x = memref::LoadOp::create(db, qs, ValueRange{r, d});
+              memref::StoreOp::create(db, x, qt, ValueRange{d, r});
+            });
+          });
+        }
+
         auto weight = [&](Value buf, int64_t col) -> Value {
           return memref::LoadOp::create(pb, buf, ValueRange{kvHead, idx(col)});
         };
@@ -1120,7 +1137,8 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           Value j0 = mul(tb, kt, cBc);
           Value jn = minu(tb, cBc, sub(tb, dimSk, j0));
           Value jn4 = roundUp(tb, jn, kTileCols);
-          emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh);
+          emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh,
+                      ropeTheta.has_value());
           emitMixTile(tb, vBuf, batch, kvHead, j0, jn, b1, b2, vh);
 
           loop(tb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
@@ -1203,6 +1221,13 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           });
         });
 
+        // With RoPE, dS K~ is the gradient with respect to the rotated
+        // queries: rotate it back (by -p) before scaling and storing it.
+        if (ropeTheta)
+          loop(pb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
+            emitRopeRows(gb, dqAcc, mul(gb, gi, dimSq), qPos0, dimSq,
+                         /*inverse=*/true);
+          });
         // dq = scale * accumulated dS K^.
         loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
           Value gi = divu(lb, r, dimSq);
@@ -1258,6 +1283,11 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
               });
           return {sums[0], sums[1]};
         };
+        // With RoPE, dkh holds the gradient with respect to the rotated
+        // mixed keys: rotate it back (by -j) before the transpose of the
+        // mix, which also gives dkw.
+        if (ropeTheta)
+          emitRopeRows(pb, dkh, c0, c0, dimSk, /*inverse=*/true);
         // dK^ was accumulated from unscaled q: dK^ = scale * dS^T q.
         auto [da1, da2] = mixBack(dkh, kBuf, a1s, a2s, dkBuf, scale);
         auto [db1, db2] = mixBack(dvh, vBuf, b1s, b2s, dvBuf, Value());
@@ -1313,12 +1343,8 @@ struct KVShiftFuseAttentionPass
     }
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
-      // The backward with RoPE is not fused yet: those gradient ops are left
-      // to kvshift-decompose.
-      bool rope = op->hasAttr("rope_theta");
-      if (isa<KVShiftAttentionOp, KVShiftAttentionWithLSEOp>(op) ||
-          (isa<KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op) &&
-           !rope))
+      if (isa<KVShiftAttentionOp, KVShiftAttentionWithLSEOp,
+              KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op))
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
