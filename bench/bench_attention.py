@@ -15,7 +15,9 @@ weights (a1, b1 ~ U(0,1), a2 = 1 - a1, b2 = 1 - b1). One row per (S, impl):
              pipeline is not registered in this build)
   fused-rope the same with rope_theta = 10000 (RoPE after the mix); its
              error is against the float64 reference with RoPE, and a line
-             after the table gives its time / the fused row's time
+             after the table gives its time / the fused row's time (medians
+             and minima). With --backward it adds "fused-rope fwd+bwd", the
+             training step with rope_theta, and the same line.
   reference  kvshift-run --pipeline=kvshift-to-llvm-cpu (materialises the
              S x S scores; skipped above --reference-max-s, default 2048)
   torch      PyTorch (CPU, all cores) doing what the paper's plain-PyTorch code
@@ -217,7 +219,7 @@ GRAD_NAMES = ("dq", "dk", "dv", "dkw", "dvw")
 TRAIN_OUTS = ("out",) + GRAD_NAMES
 
 
-def mlir_train_text(B, H, S, D, entry="train", grad_only=False):
+def mlir_train_text(B, H, S, D, entry="train", grad_only=False, rope_theta=None):
     """@train(q, k, v, kw, vw, do) -> (out, dq, dk, dv, dkw, dvw): the forward
     op then the grad op on the same operands (a training step; the fused
     pipeline lets the backward reuse the forward's softmax statistics).
@@ -230,14 +232,15 @@ def mlir_train_text(B, H, S, D, entry="train", grad_only=False):
             % ("backward (grad op alone)" if grad_only else "training step (forward + backward)"))
     sig = "func.func @%s(%%q: %s, %%k: %s, %%v: %s, %%kw: %s, %%vw: %s, %%do: %s)\n" % (
         entry, t, t, t, w, w, t)
+    rope = "" if rope_theta is None else " rope_theta = %.1f" % rope_theta
     grad = ("  %%dq, %%dk, %%dv, %%dkw, %%dvw = kvshift.kv_shift_attention_grad %%q, %%k, %%v "
-            "mix(%%kw, %%vw) dout(%%do) causal\n      : %s\n      -> %s\n" % (ins, gouts))
+            "mix(%%kw, %%vw) dout(%%do) causal%s\n      : %s\n      -> %s\n" % (rope, ins, gouts))
     if grad_only:
         return (head + sig + "    -> %s {\n" % gouts + grad +
                 "  return %%dq, %%dk, %%dv, %%dkw, %%dvw : %s, %s, %s, %s, %s\n}\n"
                 % (t, t, t, w, w))
-    fwd = ("  %%o = kvshift.kv_shift_attention %%q, %%k, %%v mix(%%kw, %%vw) causal\n"
-           "      : (%s, %s, %s, %s, %s) -> %s\n" % (t, t, t, w, w, t))
+    fwd = ("  %%o = kvshift.kv_shift_attention %%q, %%k, %%v mix(%%kw, %%vw) causal%s\n"
+           "      : (%s, %s, %s, %s, %s) -> %s\n" % (rope, t, t, t, w, w, t))
     return (head + sig + "    -> (%s, %s, %s, %s, %s, %s) {\n" % (t, t, t, t, w, w) + fwd + grad +
             "  return %%o, %%dq, %%dk, %%dv, %%dkw, %%dvw : %s, %s, %s, %s, %s, %s\n}\n"
             % (t, t, t, t, w, w))
@@ -256,6 +259,11 @@ def write_train_inputs(np, d, B, H, S, D, seed, grad_only=False):
     paths["mlir"] = os.path.join(d, "%s_B%d_H%d_S%d_D%d.mlir" % (entry, B, H, S, D))
     with open(paths["mlir"], "w") as f:
         f.write(mlir_train_text(B, H, S, D, entry=entry, grad_only=grad_only))
+    os.remove(paths["mlir_rope"])
+    paths["mlir_rope"] = os.path.join(d, "%s_rope_B%d_H%d_S%d_D%d.mlir" % (entry, B, H, S, D))
+    with open(paths["mlir_rope"], "w") as f:
+        f.write(mlir_train_text(B, H, S, D, entry=entry, grad_only=grad_only,
+                                rope_theta=ROPE_THETA))
     return paths
 
 
@@ -597,14 +605,15 @@ def bench_backward(args, tool, np):
             flop = 3.5 * fwd_flop
             results = []
             for impl in args.impls:
-                if impl == "fused-rope":
-                    continue  # forward table only
                 outs = [os.path.join(tmp, "%s_%s_%d.npy" % (n, impl, S)) for n in TRAIN_OUTS]
                 name = impl + " fwd+bwd"
                 load1 = os.getloadavg()[0]
                 log("S=%d %s (load %.2f) ..." % (S, name, load1))
                 if impl == "fused":
                     r = run_kvshift(tool, paths, FUSED_PIPELINE, args.repeat, outs, args.timeout)
+                elif impl == "fused-rope":
+                    r = run_kvshift(tool, dict(paths, mlir=paths["mlir_rope"]), FUSED_PIPELINE,
+                                    args.repeat, outs, args.timeout)
                 elif impl == "reference":
                     if S > args.reference_max_s:
                         r = {"status": "skipped (O(S^2) memory)"}
@@ -635,17 +644,22 @@ def bench_backward(args, tool, np):
             if S <= args.grad_check_max_s and any(r["status"] == "ok" for r in results):
                 log("S=%d float64 reference gradients ..." % S)
                 ld = [np.load(paths[n]) for n in ("q", "k", "v", "kw", "vw", "do")]
-                ref_out = kvshift_ref.kv_shift_attention(*ld[:5], causal=True)
-                ref_grads = kvshift_ref.kv_shift_attention_grad(*ld, causal=True)
-                del ld
-                for r in results:
-                    if r["status"] == "ok":
+                for rope in (None, ROPE_THETA):
+                    rows_here = [r for r in results if r["status"] == "ok"
+                                 and r["impl"].startswith("fused-rope") == (rope is not None)]
+                    if not rows_here:
+                        continue
+                    ref_out = kvshift_ref.kv_shift_attention(*ld[:5], causal=True, rope_theta=rope)
+                    ref_grads = kvshift_ref.kv_shift_attention_grad(*ld, causal=True,
+                                                                    rope_theta=rope)
+                    for r in rows_here:
                         errs = {"out": kvshift_ref.max_rel_err(np.load(r["outputs"][0]), ref_out)}
                         for n, o, g in zip(GRAD_NAMES, r["outputs"][1:], ref_grads):
                             errs[n] = kvshift_ref.max_rel_err(np.load(o), g)
                         r["errors"] = errs
                         r["max_rel_err"] = max(errs[n] for n in GRAD_NAMES)
-                del ref_out, ref_grads
+                    del ref_out, ref_grads
+                del ld
             for r in results:
                 for o in r.pop("outputs", []):
                     if os.path.exists(o):
@@ -655,7 +669,12 @@ def bench_backward(args, tool, np):
             for r in results:
                 if torch_ms is not None and r["status"] == "ok":
                     r["vs_torch"] = torch_ms / r["ms"]
-            for n in ("q", "k", "v", "kw", "vw", "do", "mlir"):
+            fused_ms = next((r["ms"] for r in results
+                             if r["impl"] == "fused fwd+bwd" and r["status"] == "ok"), None)
+            for r in results:
+                if r["impl"] == "fused-rope fwd+bwd" and r["status"] == "ok" and fused_ms:
+                    r["vs_fused"] = r["ms"] / fused_ms
+            for n in ("q", "k", "v", "kw", "vw", "do", "mlir", "mlir_rope"):
                 os.remove(paths[n])
             rows += results
     finally:
@@ -706,6 +725,28 @@ def backward_memory_lines(res, sizes):
                 hi["peak_mib"] - lo["peak_mib"], hi["S"], hi["S"] * hi["S"] * 4 / MIB)
         out.append(line)
     return out
+
+
+def rope_cost_lines(rows, rope_impl, base_impl):
+    """One line per S: the RoPE row's time over the row without RoPE, from
+    the medians and from the minima (the runs least disturbed by other
+    load), both rows from the same run."""
+    printed = False
+    for r in rows:
+        if r["impl"] != rope_impl or "vs_fused" not in r:
+            continue
+        base = next((f for f in rows if f["impl"] == base_impl and f["S"] == r["S"]
+                     and f["status"] == "ok"), None)
+        line = ("RoPE cost at S=%d: %s / %s = %.3f (medians %s ms / %s ms"
+                % (r["S"], rope_impl, base_impl, r["vs_fused"], fmt_ms(r["ms"]),
+                   fmt_ms(base["ms"])))
+        if "min_ms" in r and "min_ms" in base:
+            line += "; minima %s ms / %s ms = %.3f" % (
+                fmt_ms(r["min_ms"]), fmt_ms(base["min_ms"]), r["min_ms"] / base["min_ms"])
+        print(line + "; same run)")
+        printed = True
+    if printed:
+        print()
 
 
 def markdown_table(rows, err_header="max rel err vs f64"):
@@ -892,13 +933,8 @@ def main():
             print("## forward\n")
         print(markdown_table(rows))
         print()
-        for r in rows:
-            if "vs_fused" in r:
-                print("RoPE cost at S=%d: fused-rope / fused = %.3f (%s ms / %s ms, same run)"
-                      % (r["S"], r["vs_fused"], fmt_ms(r["ms"]),
-                         fmt_ms(r["ms"] / r["vs_fused"])))
-        if any("vs_fused" in r for r in rows):
-            print()
+        rope_cost_lines(rows, "fused-rope", "fused")
+
         base = [r["import_rss_mib"] for r in rows if r["impl"] == "torch" and "import_rss_mib" in r]
         print("GFLOP/s = 4*B*H*S*S*D/2 (causal) / median time. peak RSS = ru_maxrss of the child process "
               "that ran the row (includes the MLIR JIT, or the Python + torch import%s). vs torch = torch "
@@ -914,6 +950,7 @@ def main():
         print("## backward: training step (forward + backward)\n")
         print(markdown_table(bwd_rows, "max rel err of dq,dk,dv,dkw,dvw vs f64"))
         print()
+        rope_cost_lines(bwd_rows, "fused-rope fwd+bwd", "fused fwd+bwd")
         base = [r["import_rss_mib"] for r in bwd_rows
                 if r["impl"].startswith("torch") and "import_rss_mib" in r]
         print("Each row runs one training step per timed call: kvshift rows run @train(q, k, v, kw, vw, do) "

@@ -254,9 +254,10 @@ private:
   int64_t staticHalf = 0; // D / 2 when D is static, else 0
   void emitRopeTable();
   /// Rotates rows [row0, row0 + n) of the f32 matrix `mat` (row-major, head
-  /// dims along the columns) in place; row row0 + x holds the key at
-  /// position pos0 + x. `inverse` rotates by -p (the transpose, for
-  /// gradients). 16-lane masked vectors along the head dims.
+  /// dims along the columns) in place; row row0 + x is at position pos0 + x
+  /// (a key or a query). `inverse` rotates by -p (the transpose, for
+  /// gradients). 16-lane vectors along the head dims: full when D is static
+  /// and D/2 a multiple of 16, masked otherwise.
   void emitRopeRows(ImplicitLocOpBuilder &bb, Value mat, Value row0,
                     Value pos0, Value n, bool inverse);
   /// The rotation of one pair (x1, x2) = (x[i], x[i + half]) by the angle of
