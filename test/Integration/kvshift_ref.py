@@ -14,7 +14,15 @@ Layouts are [batch, heads, seq, head_dim].
       - causal mask is bottom-right aligned: key j is visible to query i iff
         j <= Sk - Sq + i (query i sits at absolute position Sk - Sq + i)
 
-  kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False)
+      - rope_theta (optional): RoPE after the mix, "rotate half" layout:
+        half = D/2, inv_freq[i] = theta^(-2i/D), a row x at position p becomes
+          rot(x,p)[i]        = x[i] cos(p f_i) - x[i+half] sin(p f_i)
+          rot(x,p)[i+half]   = x[i+half] cos(p f_i) + x[i] sin(p f_i)
+        query i at position Sk - Sq + i, key j at position j:
+          out = attention(rot(q), rot(k^), v^)
+
+  kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False,
+                          rope_theta=None)
                           -> (dq, dk, dv, dkw, dvw): the exact gradients of
                           sum(out * dout), written out by hand (backpropagation
                           through matmul, softmax, matmul and the mix); its self
@@ -33,6 +41,7 @@ __all__ = [
     "kv_shift",
     "kv_shift_attention",
     "kv_shift_attention_grad",
+    "rope",
     "round_to_bf16",
     "max_rel_err",
     "write_npy",
@@ -55,6 +64,24 @@ def kv_shift(x, w):
     return a * x + b * prev
 
 
+def rope(x, positions, theta, inverse=False):
+    """RoPE on the last axis of x (float64), rows at `positions` (one per
+    entry of axis -2). inverse=True rotates by -p (the transpose R^T, which
+    carries gradients back through the rotation)."""
+    x = np.asarray(x, dtype=np.float64)
+    D = x.shape[-1]
+    if D % 2:
+        raise ValueError("rope needs an even head dim, got D = %d" % D)
+    half = D // 2
+    inv_freq = np.float64(theta) ** (-2.0 * np.arange(half, dtype=np.float64) / D)
+    ang = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
+    c, s = np.cos(ang), np.sin(ang)
+    if inverse:
+        s = -s
+    x1, x2 = x[..., :half], x[..., half:]
+    return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1)
+
+
 def _softmax_rows(s):
     """Numerically stable softmax over the last axis; rows that are entirely
     -inf (cannot happen with the spec's masks) would give NaN on purpose."""
@@ -70,7 +97,7 @@ def causal_mask(sq, sk):
     return j <= (sk - sq) + i
 
 
-def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False):
+def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None):
     """float64 reference of kvshift.kv_shift_attention.
 
     q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], kw, vw: [Hkv, 2]."""
@@ -91,6 +118,9 @@ def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False):
 
     kh = kv_shift(k, kw)                           # [B, Hkv, Sk, D]
     vh = kv_shift(v, vw)
+    if rope_theta is not None:                     # RoPE after the mix
+        kh = rope(kh, np.arange(Sk), rope_theta)
+        q = rope(q, np.arange(Sq) + (Sk - Sq), rope_theta)
     head_map = np.arange(Hq) // g                  # query head -> KV head
     kh = kh[:, head_map]                           # [B, Hq, Sk, D]
     vh = vh[:, head_map]
@@ -114,7 +144,8 @@ def mix_transpose(dxh, x, w):
     return dx, dw
 
 
-def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
+def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False,
+                            rope_theta=None):
     """float64 analytic gradients of sum(out * dout), out = kv_shift_attention(...).
 
     Returns (dq, dk, dv, dkw, dvw) with the shapes of q, k, v, kw, vw.
@@ -126,7 +157,10 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
     x^_t = w0 x_t + w1 x_{t-1} transposes to
       dx_t = w0 dx^_t + w1 dx^_{t+1}   (the last row has the w0 term only)
       dw0  = sum dx^_t . x_t           dw1 = sum_{t >= 1} dx^_t . x_{t-1}
-    summed over batch, sequence and head dim."""
+    summed over batch, sequence and head dim. With RoPE the logits use
+    q~ = rot(q) and K~ = rot(K^); the formulas above give the gradients with
+    respect to q~ and K~, which go back through the rotation by its transpose
+    (rotation by -p): dq = rot^T(dq~), dK^ = rot^T(dK~)."""
     q = np.asarray(q, dtype=np.float64)
     k = np.asarray(k, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
@@ -154,6 +188,10 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
     # Forward, with the query heads grouped: [B, Hkv, g, Sq, D].
     kh = kv_shift(k, kw)                                   # [B, Hkv, Sk, D]
     vh = kv_shift(v, vw)
+    qpos, kpos = np.arange(Sq) + (Sk - Sq), np.arange(Sk)
+    if rope_theta is not None:
+        kh = rope(kh, kpos, rope_theta)
+        q = rope(q, qpos, rope_theta)
     qg = q.reshape(B, Hkv, g, Sq, D)
     dog = dout.reshape(B, Hkv, g, Sq, D)
     s = scale * np.einsum("bkgid,bkjd->bkgij", qg, kh)
@@ -169,6 +207,9 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False):
     ds = p * (dp - delta)                                  # d/d(logits before scale)
     dq = scale * np.einsum("bkgij,bkjd->bkgid", ds, kh).reshape(B, Hq, Sq, D)
     dkh = scale * np.einsum("bkgij,bkgid->bkjd", ds, qg)   # summed over the group
+    if rope_theta is not None:
+        dq = rope(dq, qpos, rope_theta, inverse=True)
+        dkh = rope(dkh, kpos, rope_theta, inverse=True)
 
     dk, dkw = mix_transpose(dkh, k, kw)
     dv, dvw = mix_transpose(dvh, v, vw)
@@ -326,6 +367,9 @@ def _self_test():
 
     # 8. The analytic gradient against finite differences and torch.autograd.
     _grad_self_test(rng)
+
+    # 9. RoPE.
+    _rope_self_test(rng)
     print("kvshift_ref self test: OK")
 
 
@@ -366,12 +410,13 @@ def _grad_case_inputs(rng, case):
     return args, dout, scale, causal
 
 
-def _objective(args, dout, scale, causal):
+def _objective(args, dout, scale, causal, rope_theta=None):
     """sum(out * dout) through the (independently tested) forward reference."""
-    return float(np.sum(kv_shift_attention(*args, scale=scale, causal=causal) * dout))
+    return float(np.sum(kv_shift_attention(*args, scale=scale, causal=causal,
+                                           rope_theta=rope_theta) * dout))
 
 
-def _finite_difference_grads(args, dout, scale, causal, h=1e-5):
+def _finite_difference_grads(args, dout, scale, causal, h=1e-5, rope_theta=None):
     """Central differences of sum(out * dout), one element at a time."""
     grads = []
     for n in range(len(args)):
@@ -382,8 +427,8 @@ def _finite_difference_grads(args, dout, scale, causal, h=1e-5):
             minus = [a.copy() for a in args]
             plus[n].reshape(-1)[idx] += h
             minus[n].reshape(-1)[idx] -= h
-            flat[idx] = (_objective(plus, dout, scale, causal)
-                         - _objective(minus, dout, scale, causal)) / (2.0 * h)
+            flat[idx] = (_objective(plus, dout, scale, causal, rope_theta)
+                         - _objective(minus, dout, scale, causal, rope_theta)) / (2.0 * h)
         grads.append(gr)
     return grads
 
@@ -508,6 +553,58 @@ def _grad_self_test(rng):
         print("kvshift_ref self test: gradient vs torch %s autograd float64 (%d cases), "
               "max rel err: %s" % (torch.__version__, len(_GRAD_CASES) + 3,
                                    " ".join("d%s=%.1e" % (n, th_worst[n]) for n in _GRAD_NAMES)))
+
+
+def _rope_self_test(rng):
+    # The rotation as a complex product z_i * exp(i p f_i), z_i = x_i + i x_{i+half},
+    # with the frequencies written as exp(-(2i/D) log theta).
+    D, S = 10, 7
+    x = rng.standard_normal((2, 3, S, D))
+    pos = np.arange(S) + 5
+    for theta in (10000.0, 500000.0, 1.5):
+        z = x[..., :D // 2] + 1j * x[..., D // 2:]
+        f = np.exp(-(2.0 * np.arange(D // 2) / D) * np.log(theta))
+        zr = z * np.exp(1j * pos[:, None] * f[None, :])
+        want = np.concatenate([zr.real, zr.imag], axis=-1)
+        assert np.max(np.abs(rope(x, pos, theta) - want)) < 1e-12
+        assert np.max(np.abs(rope(rope(x, pos, theta), pos, theta, inverse=True) - x)) < 1e-12
+    # Position 0 is the identity; logits depend on relative positions only
+    # (kw = [1, 0], Sq = Sk: shifting every position leaves out unchanged is
+    # what rope with an offset must satisfy; here checked on one dot product).
+    assert np.array_equal(rope(x, np.zeros(S), 10000.0), x)
+    a, b = rng.standard_normal(D), rng.standard_normal(D)
+    d1 = rope(a[None], [9], 100.0)[0] @ rope(b[None], [4], 100.0)[0]
+    d2 = rope(a[None], [105], 100.0)[0] @ rope(b[None], [100], 100.0)[0]
+    assert abs(d1 - d2) < 1e-12
+    # RoPE changes the output (the test cases would not see a dropped rotation).
+    q = rng.standard_normal((1, 2, 5, 6))
+    k = rng.standard_normal((1, 1, 8, 6))
+    w = np.array([[0.6, 0.4]])
+    o0 = kv_shift_attention(q, k, k, w, w, causal=True)
+    o1 = kv_shift_attention(q, k, k, w, w, causal=True, rope_theta=10.0)
+    assert max_rel_err(o1, o0) > 1e-2
+    # Loop version: rotate by hand per row, then plain attention.
+    qr = np.stack([rope(q[0, h], np.arange(5) + 3, 10.0) for h in range(2)])[None]
+    kr = rope(kv_shift(k, w)[0, 0], np.arange(8), 10.0)[None, None]
+    ref = kv_shift_attention(qr, kr, kv_shift(k, w), np.array([[1.0, 0.0]]),
+                             np.array([[1.0, 0.0]]), causal=True)
+    assert max_rel_err(o1, ref) < 1e-13
+    # Analytic gradients with RoPE against central differences.
+    worst = 0.0
+    for case, theta in [((1, 4, 2, 5, 5, 4, True, None, "negative"), 10000.0),
+                        ((1, 4, 2, 3, 6, 6, True, 0.5, "paper"), 3.0),
+                        ((1, 2, 1, 4, 7, 2, False, None, "normal"), 500000.0),
+                        ((2, 3, 1, 5, 4, 4, False, None, "negative"), 2.0)]:
+        args, dout, scale, causal = _grad_case_inputs(rng, case)
+        an = kv_shift_attention_grad(*args, dout, scale=scale, causal=causal,
+                                     rope_theta=theta)
+        fd = _finite_difference_grads(args, dout, scale, causal, rope_theta=theta)
+        for n, a, f in zip(_GRAD_NAMES, an, fd):
+            e = max_rel_err(a, f)
+            worst = max(worst, e)
+            assert e < 1e-7, "rope grad vs finite differences: %s case %s err %.3e" % (n, case, e)
+    print("kvshift_ref self test: RoPE gradient vs central differences (4 cases), "
+          "max rel err %.1e" % worst)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ def attention_mlir(a, scale):
             attrs.append("causal")
         if scale is not None:
             attrs.append("scale = %s : f32" % fmt_scale(scale))
+        if a.rope_theta is not None:
+            attrs.append("rope_theta = %s : f32" % fmt_scale(a.rope_theta))
         attr_text = (" {%s}" % ", ".join(attrs)) if attrs else ""
         op = ('%%o = "kvshift.kv_shift_attention"(%%q, %%k, %%v, %%kw, %%vw)%s : %s'
               % (attr_text, types))
@@ -95,6 +97,8 @@ def attention_mlir(a, scale):
             mods += " causal"
         if scale is not None:
             mods += " scale = %s" % fmt_scale(scale)
+        if a.rope_theta is not None:
+            mods += " rope_theta = %s" % fmt_scale(a.rope_theta)
         op = "%%o = kvshift.kv_shift_attention %%q, %%k, %%v mix(%%kw, %%vw)%s : %s" % (
             mods, types)
     return (
@@ -167,6 +171,8 @@ def case_name(a, scale):
             parts.append("causal")
         if scale is not None:
             parts.append("scale=%g" % scale)
+        if a.rope_theta is not None:
+            parts.append("rope=%g" % a.rope_theta)
     parts.append("w=%s" % a.weights)
     if a.dynamic:
         parts.append("dynamic")
@@ -194,6 +200,8 @@ def parse_args(argv):
     p.add_argument("--causal", action="store_true")
     p.add_argument("--scale", type=float, default=None,
                    help="scale attribute; absent means the op's default 1/sqrt(D)")
+    p.add_argument("--rope-theta", type=float, default=None,
+                   help="rope_theta attribute (RoPE after the mix); D must be even")
     p.add_argument("--dynamic", action="store_true",
                    help="use ? for every dim of q/k/v (and ?x2 for the weights)")
     p.add_argument("--weights", choices=["normal", "negative", "paper", "identity", "sum"],
@@ -230,6 +238,8 @@ def parse_args(argv):
             p.error("Hq must be a multiple of Hkv")
         if a.causal and a.Sq > a.Sk:
             p.error("causal requires Sq <= Sk")
+        if a.rope_theta is not None and a.D % 2:
+            p.error("--rope-theta needs an even D")
     return a
 
 
@@ -262,7 +272,9 @@ def main(argv):
         rscale = None if scale is None else float(np.float32(scale))
         expected = ref.kv_shift_attention(q64, k64, v64, kw.astype(np.float64),
                                           vw.astype(np.float64), scale=rscale,
-                                          causal=a.causal)
+                                          causal=a.causal,
+                                          rope_theta=None if a.rope_theta is None
+                                          else float(np.float32(a.rope_theta)))
         mlir = attention_mlir(a, scale)
     else:
         x = rng.standard_normal((a.B, a.Hkv, a.Sk, a.D))

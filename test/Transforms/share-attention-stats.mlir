@@ -48,3 +48,20 @@ func.func @no_match(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %k2: tenso
   %o2 = kvshift.kv_shift_attention %q, %k2, %k mix(%w, %w) causal : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x8x4xf32>
   return %o, %a#0, %b#0, %o2 : tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>
 }
+
+// -----
+
+// rope_theta is carried to both internal forms; a forward with another
+// rope_theta (or none) is not the gradient's forward.
+// CHECK-LABEL: func.func @rope
+// CHECK: %[[O:.*]], %[[LSE:.*]] = kvshift.kv_shift_attention_with_lse %arg0, %arg1, %arg1 mix(%arg2, %arg2) causal rope_theta = 1.000000e+04
+// CHECK: kvshift.kv_shift_attention %arg0, %arg1, %arg1 mix(%arg2, %arg2) causal rope_theta = 5.000000e+05
+// CHECK: kvshift.kv_shift_attention %arg0, %arg1, %arg1 mix(%arg2, %arg2) causal :
+// CHECK: kvshift.kv_shift_attention_grad_with_lse %arg0, %arg1, %arg1 mix(%arg2, %arg2) dout(%arg3) stats(%[[O]], %[[LSE]]) causal rope_theta = 1.000000e+04
+func.func @rope(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %w: tensor<2x2xf32>, %d: tensor<1x2x8x4xf32>) -> (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) {
+  %o = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) causal rope_theta = 10000.0 : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x8x4xf32>
+  %o2 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) causal rope_theta = 500000.0 : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x8x4xf32>
+  %o3 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) causal : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x8x4xf32>
+  %a:5 = kvshift.kv_shift_attention_grad %q, %k, %k mix(%w, %w) dout(%d) causal rope_theta = 10000.0 : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x4xf32>) -> (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %o, %o2, %o3, %a#0 : tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>
+}

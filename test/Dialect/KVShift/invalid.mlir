@@ -1446,11 +1446,79 @@ func.func @shift_zero_head_dim(%x: tensor<1x2x4x0xf32>, %w: tensor<2x2xf32>) -> 
 
 // -----
 
-// rope_theta is reserved by SPEC.md but not implemented: refused, not ignored.
-func.func @attn_rope(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
-  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' (RoPE after the mix) is not supported yet by this version of kvshift}}
-  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) {rope_theta = 10000.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+// rope_theta: finite and > 0.
+func.func @rope_zero(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' must be finite and > 0, found 0.000000e+00}}
+  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) rope_theta = 0.0 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
   return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @rope_negative(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' must be finite and > 0, found -1.000000e+04}}
+  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) rope_theta = -10000.0 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @rope_inf(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' must be finite and > 0, found INF}}
+  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) rope_theta = 0x7F800000 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @rope_nan(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' must be finite and > 0, found nan}}
+  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) {rope_theta = 0x7FC00000 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+// rope_theta needs an even head_dim.
+func.func @rope_odd_d(%q: tensor<1x2x4x7xf32>, %k: tensor<1x2x4x7xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x7xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' requires an even head_dim (dim 3 of 'q'), found D = 7}}
+  %0 = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) causal rope_theta = 10000.0 : (tensor<1x2x4x7xf32>, tensor<1x2x4x7xf32>, tensor<1x2x4x7xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x7xf32>
+  return %0 : tensor<1x2x4x7xf32>
+}
+
+// -----
+
+// rope_theta must be an f32 attribute.
+func.func @rope_not_f32(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{'kvshift.kv_shift_attention' op attribute 'rope_theta' failed to satisfy constraint: 32-bit float attribute}}
+  %0 = "kvshift.kv_shift_attention"(%q, %k, %k, %w, %w) {rope_theta = 10000 : i32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+// kv_shift_attention_grad: the same rope_theta rules.
+func.func @grad_rope_zero(%q: tensor<1x2x4x6xf32>, %k: tensor<1x2x4x6xf32>, %w: tensor<2x2xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_grad' op attribute 'rope_theta' must be finite and > 0, found -0.000000e+00}}
+  %0:5 = kvshift.kv_shift_attention_grad %q, %k, %k mix(%w, %w) dout(%q) rope_theta = -0.0 : (tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x4x6xf32>) -> (tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_rope_odd_d(%q: tensor<1x2x4x5xf32>, %k: tensor<1x2x4x5xf32>, %w: tensor<2x2xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_grad' op attribute 'rope_theta' requires an even head_dim (dim 3 of 'q'), found D = 5}}
+  %0:5 = kvshift.kv_shift_attention_grad %q, %k, %k mix(%w, %w) dout(%q) rope_theta = 500000.0 : (tensor<1x2x4x5xf32>, tensor<1x2x4x5xf32>, tensor<1x2x4x5xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x4x5xf32>) -> (tensor<1x2x4x5xf32>, tensor<1x2x4x5xf32>, tensor<1x2x4x5xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return
+}
+
+// -----
+
+// Internal forms: the same rope_theta rules.
+func.func @with_lse_rope_odd_d(%q: tensor<1x2x4x3xf32>, %k: tensor<1x2x4x3xf32>, %w: tensor<2x2xf32>) {
+  // expected-error @+1 {{'kvshift.kv_shift_attention_with_lse' op attribute 'rope_theta' requires an even head_dim (dim 3 of 'q'), found D = 3}}
+  %0:2 = kvshift.kv_shift_attention_with_lse %q, %k, %k mix(%w, %w) rope_theta = 1.0e4 : (tensor<1x2x4x3xf32>, tensor<1x2x4x3xf32>, tensor<1x2x4x3xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<1x2x4x3xf32>, tensor<1x2x4xf32>)
+  return
 }
 
 // -----

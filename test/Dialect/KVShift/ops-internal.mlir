@@ -17,3 +17,12 @@ func.func @grad_with_lse_dynamic(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32
   %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%do) stats(%do, %lse) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x2xf32>, tensor<?x2xf32>)
   return %g#3 : tensor<?x2xf32>
 }
+
+// CHECK-LABEL: func.func @rope_internal
+// CHECK: kvshift.kv_shift_attention_with_lse %arg0, %arg1, %arg1 mix(%arg2, %arg2) causal rope_theta = 1.000000e+04 :
+// CHECK: kvshift.kv_shift_attention_grad_with_lse %arg0, %arg1, %arg1 mix(%arg2, %arg2) dout(%arg0) stats(%{{.*}}, %{{.*}}) causal rope_theta = 1.000000e+04 :
+func.func @rope_internal(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  %o, %l = kvshift.kv_shift_attention_with_lse %q, %k, %k mix(%w, %w) causal rope_theta = 10000.0 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%q) stats(%o, %l) causal rope_theta = 10000.0 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %g#3 : tensor<2x2xf32>
+}

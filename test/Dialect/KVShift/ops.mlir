@@ -236,3 +236,44 @@ func.func @grad_dynamic(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: te
           tensor<?x?xf32>, tensor<?x2xf32>)
   return %dkw : tensor<?x?xf32>
 }
+
+//===----------------------------------------------------------------------===//
+// rope_theta
+//===----------------------------------------------------------------------===//
+
+// Custom form with every attribute; the op's documentation example.
+// CHECK-LABEL: func.func @attention_rope
+// CHECK: kvshift.kv_shift_attention %{{.*}}, %{{.*}}, %{{.*}} mix(%{{.*}}, %{{.*}}) causal scale = 1.250000e-01 rope_theta = 1.000000e+04 : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+// CHECK: kvshift.kv_shift_attention %{{.*}}, %{{.*}}, %{{.*}} mix(%{{.*}}, %{{.*}}) causal rope_theta = 1.000000e+04 : (tensor<2x4x16x8xf32>
+// CHECK: kvshift.kv_shift_attention %{{.*}}, %{{.*}}, %{{.*}} mix(%{{.*}}, %{{.*}}) rope_theta = 5.000000e+05 : (tensor<?x?x?x?xbf16>
+func.func @attention_rope(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>, %v: tensor<2x2x16x8xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>,
+                          %qd: tensor<?x?x?x?xbf16>, %wd: tensor<?x2xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<?x?x?x?xbf16>) {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal scale = 0.125 rope_theta = 10000.0
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+         tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+  %o2 = "kvshift.kv_shift_attention"(%q, %k, %v, %kw, %vw) {causal, rope_theta = 1.0e4 : f32}
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+         tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+  // Dynamic D: the even-D rule is checked where D is static.
+  %o3 = kvshift.kv_shift_attention %qd, %qd, %qd mix(%wd, %wd) rope_theta = 500000.0
+      : (tensor<?x?x?x?xbf16>, tensor<?x?x?x?xbf16>, tensor<?x?x?x?xbf16>,
+         tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x?xbf16>
+  return %o, %o2, %o3 : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<?x?x?x?xbf16>
+}
+
+// CHECK-LABEL: func.func @grad_rope
+// CHECK: kvshift.kv_shift_attention_grad %{{.*}}, %{{.*}}, %{{.*}} mix(%{{.*}}, %{{.*}}) dout(%{{.*}}) causal rope_theta = 5.000000e+05 : (tensor<1x4x16x8xf16>
+// CHECK: kvshift.kv_shift_attention_grad %{{.*}}, %{{.*}}, %{{.*}} mix(%{{.*}}, %{{.*}}) dout(%{{.*}}) scale = 2.500000e-01 rope_theta = 1.000000e+04 : (tensor<1x4x16x8xf16>
+func.func @grad_rope(%q: tensor<1x4x16x8xf16>, %k: tensor<1x2x16x8xf16>, %v: tensor<1x2x16x8xf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x4x16x8xf16>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+  %r:5 = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) causal rope_theta = 500000.0
+      : (tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>,
+         tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x16x8xf16>)
+      -> (tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>,
+          tensor<2x2xf32>, tensor<2x2xf32>)
+  %s:5 = "kvshift.kv_shift_attention_grad"(%q, %k, %v, %kw, %vw, %do) {rope_theta = 1.0e4 : f32, scale = 0.25 : f32}
+      : (tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>,
+         tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x4x16x8xf16>)
+      -> (tensor<1x4x16x8xf16>, tensor<1x2x16x8xf16>, tensor<1x2x16x8xf16>,
+          tensor<2x2xf32>, tensor<2x2xf32>)
+  return %r#3, %s#4 : tensor<2x2xf32>, tensor<2x2xf32>
+}

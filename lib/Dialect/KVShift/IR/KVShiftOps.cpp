@@ -209,12 +209,23 @@ FailureOr<AttentionTypes> verifyAttentionOperands(Operation *op, Value q,
            << "causal attention requires Sq <= Sk, found Sq = " << sq
            << " (dim 2 of 'q') and Sk = " << sk << " (dim 2 of 'k')";
 
-  // SPEC.md reserves rope_theta for RoPE after the mix; until the lowerings
-  // honour it, refuse it rather than silently computing without rotation.
-  if (op->hasAttr("rope_theta"))
-    return op->emitOpError()
-           << "attribute 'rope_theta' (RoPE after the mix) is not supported "
-              "yet by this version of kvshift";
+  // RoPE after the mix: theta finite and > 0, an even head dim.
+  if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta")) {
+    double t = theta.getValueAsDouble();
+    if (!std::isfinite(t) || !(t > 0.0)) {
+      std::string str;
+      llvm::raw_string_ostream os(str);
+      os << t;
+      return op->emitOpError()
+             << "attribute 'rope_theta' must be finite and > 0, found " << str;
+    }
+    int64_t d = qt->getDimSize(3);
+    if (!ShapedType::isDynamic(d) && d % 2 != 0)
+      return op->emitOpError()
+             << "attribute 'rope_theta' requires an even head_dim (dim 3 of "
+                "'q'), found D = "
+             << d;
+  }
 
   if (scale) {
     double s = scale->convertToDouble();

@@ -131,6 +131,94 @@ Value buildMix(OpBuilder &b, Location loc, Value x, Value w,
   return generic.getResult(0);
 }
 
+/// RoPE ("rotate half") on the last dimension of `x` (rank R, any float
+/// element type), for rows whose position is their index along `seqDim` plus
+/// `posOffset` (an index value): with half = D/2 and
+/// inv_freq[i] = theta^(-2i/D), the angle p * inv_freq[i] and its cosine and
+/// sine are computed in f64 and rounded to f32, then
+///   out[i]        = x[i] c - x[i + half] s
+///   out[i + half] = x[i + half] c + x[i] s
+/// in f32. `inverse` rotates by -p (the transpose, for gradients). Returns
+/// an f32 tensor of x's shape.
+Value buildRope(OpBuilder &b, Location loc, Value x, unsigned seqDim,
+                Value posOffset, double theta, bool inverse) {
+  MLIRContext *ctx = b.getContext();
+  auto xt = cast<RankedTensorType>(x.getType());
+  int64_t rank = xt.getRank();
+  Type f32 = b.getF32Type(), f64 = b.getF64Type();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  Value dVal = getValueOrCreateConstantIndexOp(b, loc, sizes.back());
+  Value halfVal = arith::DivUIOp::create(
+      b, loc, dVal, arith::ConstantIndexOp::create(b, loc, 2));
+  int64_t dS = xt.getDimSize(rank - 1);
+  int64_t halfS = ShapedType::isDynamic(dS) ? ShapedType::kDynamic : dS / 2;
+  OpFoldResult half = ShapedType::isDynamic(dS) ? OpFoldResult(halfVal)
+                                                : b.getIndexAttr(halfS);
+  SmallVector<int64_t> halfShape(xt.getShape());
+  halfShape.back() = halfS;
+  SmallVector<OpFoldResult> halfSizes(sizes);
+  halfSizes.back() = half;
+  SmallVector<OpFoldResult> off0(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> offH(rank, b.getIndexAttr(0));
+  offH.back() = half;
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  auto sliceType = RankedTensorType::get(halfShape, xt.getElementType());
+  Value x1 = tensor::ExtractSliceOp::create(b, loc, sliceType, x, off0,
+                                            halfSizes, strides);
+  Value x2 = tensor::ExtractSliceOp::create(b, loc, sliceType, x, offH,
+                                            halfSizes, strides);
+
+  Value dF = arith::SIToFPOp::create(
+      b, loc, f64, arith::IndexCastOp::create(b, loc, b.getI64Type(), dVal));
+  Value thetaC =
+      arith::ConstantOp::create(b, loc, f64, b.getF64FloatAttr(theta));
+  Value minusTwo =
+      arith::ConstantOp::create(b, loc, f64, b.getF64FloatAttr(-2.0));
+  Value e1 = emptyTensor(b, loc, halfSizes, f32);
+  Value e2 = emptyTensor(b, loc, halfSizes, f32);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  auto halfType = RankedTensorType::get(halfShape, f32);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{halfType, halfType}, ValueRange{x1, x2},
+      ValueRange{e1, e2}, ArrayRef<AffineMap>{id, id, id, id}, iterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        auto toF64 = [&](Value index) -> Value {
+          return arith::SIToFPOp::create(
+              nb, nl, f64,
+              arith::IndexCastOp::create(nb, nl, nb.getI64Type(), index));
+        };
+        Value pos = arith::AddIOp::create(
+            nb, nl, linalg::IndexOp::create(nb, nl, seqDim), posOffset);
+        Value i = toF64(linalg::IndexOp::create(nb, nl, rank - 1));
+        // inv_freq = theta^(-2i/D), angle = p * inv_freq, in f64.
+        Value expo = arith::DivFOp::create(
+            nb, nl, arith::MulFOp::create(nb, nl, minusTwo, i), dF);
+        Value invFreq = math::PowFOp::create(nb, nl, thetaC, expo);
+        Value angle = arith::MulFOp::create(nb, nl, toF64(pos), invFreq);
+        Value c = arith::TruncFOp::create(nb, nl, f32,
+                                          math::CosOp::create(nb, nl, angle));
+        Value sn = arith::TruncFOp::create(nb, nl, f32,
+                                           math::SinOp::create(nb, nl, angle));
+        if (inverse)
+          sn = arith::NegFOp::create(nb, nl, sn);
+        Value a = convertFloat(nb, nl, args[0], f32);
+        Value h = convertFloat(nb, nl, args[1], f32);
+        Value o1 = arith::SubFOp::create(
+            nb, nl, arith::MulFOp::create(nb, nl, a, c),
+            arith::MulFOp::create(nb, nl, h, sn));
+        Value o2 = arith::AddFOp::create(
+            nb, nl, arith::MulFOp::create(nb, nl, h, c),
+            arith::MulFOp::create(nb, nl, a, sn));
+        linalg::YieldOp::create(nb, nl, ValueRange{o1, o2});
+      });
+  Value out = emptyTensor(b, loc, sizes, f32);
+  out = tensor::InsertSliceOp::create(b, loc, generic.getResult(0), out, off0,
+                                      halfSizes, strides);
+  out = tensor::InsertSliceOp::create(b, loc, generic.getResult(1), out, offH,
+                                      halfSizes, strides);
+  return out;
+}
+
 struct DecomposeKVShift : OpRewritePattern<KVShiftOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(KVShiftOp op,
@@ -144,6 +232,13 @@ struct DecomposeKVShift : OpRewritePattern<KVShiftOp> {
     return success();
   }
 };
+
+/// The rope_theta attribute of an attention op, if any.
+std::optional<double> ropeThetaOf(Operation *op) {
+  if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta"))
+    return theta.getValueAsDouble();
+  return std::nullopt;
+}
 
 /// The materialised forward graph of kv_shift_attention, shared by the
 /// forward and the gradient decompositions: mixed K^/V^ (f32), q viewed as
@@ -160,6 +255,9 @@ struct AttentionGraph {
   int64_t gS = ShapedType::kDynamic;
   SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3}, {4}};
   Value kh, vh, q5, scale, probs, rowMax, rowSum;
+  /// With RoPE: the position of query row i is i + qPosOffset (Sk - Sq).
+  std::optional<double> ropeTheta;
+  Value qPosOffset;
 
   Value idx(OpFoldResult ofr) {
     return getValueOrCreateConstantIndexOp(b, loc, ofr);
@@ -255,7 +353,8 @@ struct AttentionGraph {
   }
 
   void build(Value q, Value k, Value v, Value kw, Value vw,
-             std::optional<double> staticScale, bool causal) {
+             std::optional<double> staticScale, bool causal,
+             std::optional<double> theta) {
     auto qt = cast<RankedTensorType>(q.getType());
     auto kt = cast<RankedTensorType>(k.getType());
 
@@ -280,6 +379,16 @@ struct AttentionGraph {
       g = arith::DivUIOp::create(b, loc, idx(hq), idx(hkv)).getResult();
     }
     q5 = expandHeads(q);
+
+    // RoPE after the mix: rotate the mixed keys (position j) and the
+    // queries (position Sk - Sq + i), both in f32.
+    ropeTheta = theta;
+    if (ropeTheta) {
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      qPosOffset = arith::SubIOp::create(b, loc, idx(sk), idx(sq));
+      kh = buildRope(b, loc, kh, 2, zero, *ropeTheta, /*inverse=*/false);
+      q5 = buildRope(b, loc, q5, 3, qPosOffset, *ropeTheta, /*inverse=*/false);
+    }
 
     // Logit scale.
     if (staticScale) {
@@ -410,7 +519,7 @@ struct DecomposeAttention : OpRewritePattern<KVShiftAttentionOp> {
                                 PatternRewriter &rewriter) const override {
     AttentionGraph graph(rewriter, op.getLoc());
     graph.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
-                op.getStaticScale(), op.getCausal());
+                op.getStaticScale(), op.getCausal(), ropeThetaOf(op));
     Value out = graph.collapseHeads(
         graph.output5(), cast<RankedTensorType>(op.getOut().getType()));
     rewriter.replaceOp(op, out);
@@ -519,7 +628,7 @@ struct DecomposeAttentionGrad : OpRewritePattern<GradOp> {
     Location loc = op.getLoc();
     AttentionGraph gr(rewriter, loc);
     gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
-             getStaticAttentionScale(op), op.getCausal());
+             getStaticAttentionScale(op), op.getCausal(), ropeThetaOf(op));
     Value do5 = gr.expandHeads(op.getDout());
     Value out5 = gr.output5();
     OpFoldResult bSz = gr.bSz, hkv = gr.hkv, g = gr.g, sq = gr.sq,
@@ -560,6 +669,14 @@ struct DecomposeAttentionGrad : OpRewritePattern<GradOp> {
     Value dvh = gr.contract(6, {0, 1, 4, 5, 2}, {0, 1, 4, 5, 3}, {0, 1, 2, 3},
                             {bSz, hkv, sk, d}, gr.probs, do5);
 
+    // With RoPE, dq5 and dK^ are gradients with respect to the rotated
+    // queries and keys: rotate them back (the transpose of the rotation).
+    if (gr.ropeTheta) {
+      dq5 = buildRope(b, loc, dq5, 3, gr.qPosOffset, *gr.ropeTheta,
+                      /*inverse=*/true);
+      dkh = buildRope(b, loc, dkh, 2, arith::ConstantIndexOp::create(b, loc, 0),
+                      *gr.ropeTheta, /*inverse=*/true);
+    }
     Value dq = gr.collapseHeads(dq5,
                                 cast<RankedTensorType>(op.getDq().getType()));
     auto [dk, dkw] = mixGradients(
@@ -585,7 +702,7 @@ struct DecomposeAttentionWithLSE
     Location loc = op.getLoc();
     AttentionGraph gr(rewriter, loc);
     gr.build(op.getQ(), op.getK(), op.getV(), op.getKw(), op.getVw(),
-             getStaticAttentionScale(op), op.getCausal());
+             getStaticAttentionScale(op), op.getCausal(), ropeThetaOf(op));
     Value out = gr.collapseHeads(
         gr.output5(), cast<RankedTensorType>(op.getOut().getType()));
     MLIRContext *ctx = rewriter.getContext();

@@ -63,7 +63,8 @@ public:
 
   /// Reads the operands (to_buffer), sizes and scale. Must come first.
   void setup(Operation *op, Value q, Value k, Value v, Value kw, Value vw,
-             std::optional<double> staticScale, bool causal);
+             std::optional<double> staticScale, bool causal,
+             std::optional<double> ropeTheta);
   /// The fused forward; returns the output buffer (type of `outType`) and,
   /// when `withLSE`, the row log-sum-exp buffer [B, Hq, Sq] f32.
   std::pair<Value, Value> emitForward(RankedTensorType outType, bool withLSE);
@@ -221,9 +222,12 @@ private:
   /// Loads keys or values rows [j0, j0 + jn) of (batch, kvHead), mixes them
   /// with (w1, w2) (splatted f32 weights) and stores the f32 rows into the
   /// [Bc, Dp] tile `dst`.
+  /// With `rope`, the mixed rows are also rotated (RoPE, key j at position
+  /// j): in the same pass over the pair of halves when D is static and D/2 a
+  /// multiple of 16, else by emitRopeRows after the mix.
   void emitMixTile(ImplicitLocOpBuilder &bb, Value raw, Value batch,
                    Value kvHead, Value j0, Value jn, Value w1, Value w2,
-                   Value dst);
+                   Value dst, bool rope = false);
   /// C[c0 + x, 16v + ...] (+)= sum_{red < redN} A(x, red) * B[b0 + red, ...]
   /// over all Dp columns of C and B (row-major, vectors along the columns),
   /// for C rows c0 in [0, cN) step 4. A(x, red) reads `a[c0 + x, red]`, or
@@ -238,13 +242,40 @@ private:
 
   void emitWorkItem(ImplicitLocOpBuilder &bb, Value batch, Value kvHead,
                     Value q0, Value qn);
+
+  // --- RoPE (rope_theta) ---------------------------------------------------
+  /// The rotation angle table: cos and sin [tabRows, D/2] f32 of the
+  /// positions min(0, Sk - Sq) .. Sk - 1 (row = position + keyRowShift),
+  /// computed in f64 (inv_freq = theta^(-2i/D), angle addition over blocks
+  /// of 64 positions) and rounded to f32, filled by a parallel loop before
+  /// the main loop nest.
+  std::optional<double> ropeTheta;
+  Value ropeCos, ropeSin, dimHalf, keyRowShift, queryRowShift;
+  int64_t staticHalf = 0; // D / 2 when D is static, else 0
+  void emitRopeTable();
+  /// Rotates rows [row0, row0 + n) of the f32 matrix `mat` (row-major, head
+  /// dims along the columns) in place; row row0 + x is at position pos0 + x
+  /// (a key or a query). `inverse` rotates by -p (the transpose, for
+  /// gradients). 16-lane vectors along the head dims: full when D is static
+  /// and D/2 a multiple of 16, masked otherwise.
+  void emitRopeRows(ImplicitLocOpBuilder &bb, Value mat, Value row0,
+                    Value pos0, Value n, bool inverse);
+  /// The rotation of one pair (x1, x2) = (x[i], x[i + half]) by the angle of
+  /// table row `tabRow`, column `i` (scalars).
+  std::pair<Value, Value> ropePair(ImplicitLocOpBuilder &bb, Value x1,
+                                   Value x2, Value tabRow, Value i,
+                                   bool inverse);
 };
 
 void FusedAttentionEmitter::setup(Operation *op, Value q, Value k, Value v,
                                   Value kw, Value vw,
                                   std::optional<double> staticScale,
-                                  bool isCausal) {
+                                  bool isCausal,
+                                  std::optional<double> theta) {
   causal = isCausal;
+  ropeTheta = theta;
+  int64_t staticD = cast<RankedTensorType>(q.getType()).getDimSize(3);
+  staticHalf = ShapedType::isDynamic(staticD) ? 0 : staticD / 2;
   constBlock = op->getBlock();
   elt = cast<RankedTensorType>(q.getType()).getElementType();
   qBuf = toBuffer(q);
@@ -271,6 +302,171 @@ void FusedAttentionEmitter::setup(Operation *op, Value q, Value k, Value v,
     Value dF = arith::SIToFPOp::create(b, f32, dI);
     scale = arith::DivFOp::create(b, f32c(b, 1.0), math::SqrtOp::create(b, dF));
   }
+  if (ropeTheta)
+    emitRopeTable();
+}
+
+void FusedAttentionEmitter::emitRopeTable() {
+  Type f64 = b.getF64Type();
+  dimHalf = divu(b, dimD, idx(2));
+  // Positions min(0, Sk - Sq) .. Sk - 1: keys 0 .. Sk - 1 and queries
+  // Sk - Sq + i (negative only without causal when Sq > Sk).
+  Value tabRows = maxu(b, dimSk, dimSq);
+  keyRowShift = sub(b, tabRows, dimSk);   // row of key j: j + keyRowShift
+  queryRowShift = sub(b, tabRows, dimSq); // row of query i: i + queryRowShift
+  int64_t dyn = ShapedType::kDynamic;
+  auto tabType = MemRefType::get({dyn, dyn}, f32);
+  ropeCos = memref::AllocOp::create(b, tabType, ValueRange{tabRows, dimHalf},
+                                    b.getI64IntegerAttr(64));
+  ropeSin = memref::AllocOp::create(b, tabType, ValueRange{tabRows, dimHalf},
+                                    b.getI64IntegerAttr(64));
+  // inv_freq[i] = theta^(-2i/D) in f64, once.
+  Value invFreq = memref::AllocOp::create(
+      b, MemRefType::get({dyn}, f64), ValueRange{dimHalf},
+      b.getI64IntegerAttr(64));
+  auto toF64 = [&](ImplicitLocOpBuilder &bb, Value index) -> Value {
+    return arith::SIToFPOp::create(
+        bb, f64, arith::IndexCastOp::create(bb, bb.getI64Type(), index));
+  };
+  Value thetaC = arith::ConstantOp::create(consts(), f64,
+                                           cb.getF64FloatAttr(*ropeTheta));
+  Value minusTwo =
+      arith::ConstantOp::create(consts(), f64, cb.getF64FloatAttr(-2.0));
+  Value dF = toF64(b, dimD);
+  loop(b, idx(0), dimHalf, idx(1), [&](ImplicitLocOpBuilder &lb, Value i) {
+    Value expo = arith::DivFOp::create(
+        lb, arith::MulFOp::create(lb, minusTwo, toF64(lb, i)), dF);
+    memref::StoreOp::create(lb, math::PowFOp::create(lb, thetaC, expo),
+                            invFreq, ValueRange{i});
+  });
+  // cos and sin of p * inv_freq by angle addition, in f64: for the blocks
+  // of kRopeBlock positions p = p0 + t, (p0 * f) once per block and
+  // (t * f) once per op from libm, then
+  //   cos(p f) = cos(p0 f) cos(t f) - sin(p0 f) sin(t f)
+  //   sin(p f) = sin(p0 f) cos(t f) + cos(p0 f) sin(t f),
+  // which is within a few f64 ulps of cos/sin(p * f) and costs
+  // (Sk / kRopeBlock + kRopeBlock) * D/2 libm calls instead of Sk * D/2.
+  constexpr int64_t kRopeBlock = 64;
+  Value cBlk = idx(kRopeBlock);
+  auto stepType = MemRefType::get({kRopeBlock, dyn}, f64);
+  Value stepCos = memref::AllocOp::create(b, stepType, ValueRange{dimHalf},
+                                          b.getI64IntegerAttr(64));
+  Value stepSin = memref::AllocOp::create(b, stepType, ValueRange{dimHalf},
+                                          b.getI64IntegerAttr(64));
+  loop(b, idx(0), cBlk, idx(1), [&](ImplicitLocOpBuilder &tb, Value t) {
+    Value tF = toF64(tb, t);
+    loop(tb, idx(0), dimHalf, idx(1), [&](ImplicitLocOpBuilder &lb, Value i) {
+      Value angle = arith::MulFOp::create(
+          lb, tF, memref::LoadOp::create(lb, invFreq, ValueRange{i}));
+      memref::StoreOp::create(lb, math::CosOp::create(lb, angle), stepCos,
+                              ValueRange{t, i});
+      memref::StoreOp::create(lb, math::SinOp::create(lb, angle), stepSin,
+                              ValueRange{t, i});
+    });
+  });
+  Value numBlocks = ceilDiv(b, tabRows, kRopeBlock);
+  scf::ParallelOp::create(
+      b, ValueRange{idx(0)}, ValueRange{numBlocks}, ValueRange{idx(1)},
+      [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder pb(loc, ob);
+        Value r0 = mul(pb, ivs[0], cBlk);
+        Value rn = minu(pb, cBlk, sub(pb, tabRows, r0));
+        // The position of row r0, exact in f64 (negative for queries
+        // before key 0).
+        Value p0 = arith::SubIOp::create(
+            pb, arith::IndexCastOp::create(pb, pb.getI64Type(), r0),
+            arith::IndexCastOp::create(pb, pb.getI64Type(), keyRowShift));
+        Value p0F = arith::SIToFPOp::create(pb, f64, p0);
+        loop(pb, idx(0), dimHalf, idx(1),
+             [&](ImplicitLocOpBuilder &ib, Value i) {
+               Value angle = arith::MulFOp::create(
+                   ib, p0F,
+                   memref::LoadOp::create(ib, invFreq, ValueRange{i}));
+               Value bc = math::CosOp::create(ib, angle);
+               Value bs = math::SinOp::create(ib, angle);
+               loop(ib, idx(0), rn, idx(1),
+                    [&](ImplicitLocOpBuilder &lb, Value t) {
+                      Value sc = memref::LoadOp::create(lb, stepCos,
+                                                        ValueRange{t, i});
+                      Value ss = memref::LoadOp::create(lb, stepSin,
+                                                        ValueRange{t, i});
+                      Value c = arith::SubFOp::create(
+                          lb, arith::MulFOp::create(lb, bc, sc),
+                          arith::MulFOp::create(lb, bs, ss));
+                      Value sn = arith::AddFOp::create(
+                          lb, arith::MulFOp::create(lb, bs, sc),
+                          arith::MulFOp::create(lb, bc, ss));
+                      Value row = add(lb, r0, t);
+                      memref::StoreOp::create(
+                          lb, arith::TruncFOp::create(lb, f32, c), ropeCos,
+                          ValueRange{row, i});
+                      memref::StoreOp::create(
+                          lb, arith::TruncFOp::create(lb, f32, sn), ropeSin,
+                          ValueRange{row, i});
+                    });
+             });
+      });
+  // The buffers are freed by the pipeline's ownership-based deallocation.
+}
+
+std::pair<Value, Value>
+FusedAttentionEmitter::ropePair(ImplicitLocOpBuilder &bb, Value x1, Value x2,
+                                Value tabRow, Value i, bool inverse) {
+  Value c = memref::LoadOp::create(bb, ropeCos, ValueRange{tabRow, i});
+  Value sn = memref::LoadOp::create(bb, ropeSin, ValueRange{tabRow, i});
+  if (inverse)
+    sn = arith::NegFOp::create(bb, sn);
+  Value o1 = arith::SubFOp::create(bb, arith::MulFOp::create(bb, x1, c),
+                                   arith::MulFOp::create(bb, x2, sn));
+  Value o2 = arith::AddFOp::create(bb, arith::MulFOp::create(bb, x2, c),
+                                   arith::MulFOp::create(bb, x1, sn));
+  return {o1, o2};
+}
+
+void FusedAttentionEmitter::emitRopeRows(ImplicitLocOpBuilder &bb, Value mat,
+                                         Value row0, Value pos0, Value n,
+                                         bool inverse) {
+  VectorType maskType = VectorType::get({kLanes}, bb.getI1Type());
+  Value c0 = idx(0), c1 = idx(1), cL = idx(kLanes);
+  Value zv = zeroVec(bb);
+  // With a static D whose half is a multiple of 16 (D = 32, 64, 128, ...)
+  // every vector is full: plain loads and stores, no masks.
+  bool full = staticHalf > 0 && staticHalf % kLanes == 0;
+  loop(bb, c0, n, c1, [&](ImplicitLocOpBuilder &lb, Value x) {
+    Value row = add(lb, row0, x);
+    Value tabRow = add(lb, add(lb, pos0, x), keyRowShift);
+    loop(lb, c0, dimHalf, cL, [&](ImplicitLocOpBuilder &db, Value dc) {
+      Value mask;
+      if (!full) {
+        Value count = minu(db, cL, sub(db, dimHalf, dc));
+        mask = vector::CreateMaskOp::create(db, maskType, ValueRange{count});
+      }
+      Value dh = add(db, dc, dimHalf);
+      auto load = [&](Value m, Value r, Value col) -> Value {
+        if (full)
+          return vector::LoadOp::create(db, vecType, m, ValueRange{r, col});
+        return vector::MaskedLoadOp::create(db, vecType, m, ValueRange{r, col},
+                                            mask, zv);
+      };
+      auto store = [&](Value v, Value m, Value r, Value col) {
+        if (full)
+          vector::StoreOp::create(db, v, m, ValueRange{r, col});
+        else
+          vector::MaskedStoreOp::create(db, m, ValueRange{r, col}, mask, v);
+      };
+      Value x1 = load(mat, row, dc), x2 = load(mat, row, dh);
+      Value c = load(ropeCos, tabRow, dc), sn = load(ropeSin, tabRow, dc);
+      if (inverse)
+        sn = arith::NegFOp::create(db, sn);
+      Value o1 = vector::FMAOp::create(
+          db, arith::NegFOp::create(db, x2), sn,
+          arith::MulFOp::create(db, x1, c));
+      Value o2 = vector::FMAOp::create(db, x1, sn,
+                                       arith::MulFOp::create(db, x2, c));
+      store(o1, mat, row, dc);
+      store(o2, mat, row, dh);
+    });
+  });
 }
 
 std::pair<Value, Value>
@@ -343,13 +539,61 @@ FusedAttentionEmitter::emitForward(RankedTensorType outType, bool withLSE) {
 void FusedAttentionEmitter::emitMixTile(ImplicitLocOpBuilder &bb, Value raw,
                                         Value batch, Value kvHead, Value j0,
                                         Value jn, Value w1, Value w2,
-                                        Value dst) {
+                                        Value dst, bool rope) {
   VectorType rawVecType = VectorType::get({kLanes}, elt);
   VectorType maskType = VectorType::get({kLanes}, bb.getI1Type());
   Value rawZero = arith::ConstantOp::create(
       consts(), rawVecType,
       DenseElementsAttr::get(rawVecType, cb.getZeroAttr(elt)));
   Value c0 = idx(0), c1 = idx(1), cL = idx(kLanes);
+  if (rope && staticHalf > 0 && staticHalf % kLanes == 0) {
+    // Mix and rotate in one pass: columns dc and dc + half together, full
+    // vectors (D = 32, 64, 128, ...).
+    loop(bb, c0, jn, c1, [&](ImplicitLocOpBuilder &lb, Value jj) {
+      Value j = add(lb, j0, jj);
+      Value hasPrev = ult(lb, c0, j);
+      Value tabRow = add(lb, j, keyRowShift);
+      loop(lb, c0, dimHalf, cL, [&](ImplicitLocOpBuilder &db, Value dc) {
+        Value dh = add(db, dc, dimHalf);
+        auto rawAt = [&](ImplicitLocOpBuilder &ib, Value row, Value col) {
+          return toF32(ib, vector::LoadOp::create(
+                               ib, rawVecType, raw,
+                               ValueRange{batch, kvHead, row, col}));
+        };
+        auto prevIf = scf::IfOp::create(db, db.getLoc(),
+                                        TypeRange{vecType, vecType}, hasPrev,
+                                        /*withElseRegion=*/true);
+        {
+          ImplicitLocOpBuilder ib(db.getLoc(), prevIf.thenBlock(),
+                                  prevIf.thenBlock()->end());
+          Value jm1 = sub(ib, j, idx(1));
+          scf::YieldOp::create(
+              ib, ValueRange{rawAt(ib, jm1, dc), rawAt(ib, jm1, dh)});
+          ImplicitLocOpBuilder eb(db.getLoc(), prevIf.elseBlock(),
+                                  prevIf.elseBlock()->end());
+          Value z = zeroVec(eb);
+          scf::YieldOp::create(eb, ValueRange{z, z});
+        }
+        Value m1 = vector::FMAOp::create(
+            db, w2, prevIf.getResult(0),
+            arith::MulFOp::create(db, w1, rawAt(db, j, dc)));
+        Value m2 = vector::FMAOp::create(
+            db, w2, prevIf.getResult(1),
+            arith::MulFOp::create(db, w1, rawAt(db, j, dh)));
+        Value c = vector::LoadOp::create(db, vecType, ropeCos,
+                                         ValueRange{tabRow, dc});
+        Value sn = vector::LoadOp::create(db, vecType, ropeSin,
+                                          ValueRange{tabRow, dc});
+        Value o1 = vector::FMAOp::create(db, arith::NegFOp::create(db, m2), sn,
+                                         arith::MulFOp::create(db, m1, c));
+        Value o2 = vector::FMAOp::create(db, m1, sn,
+                                         arith::MulFOp::create(db, m2, c));
+        vector::StoreOp::create(db, o1, dst, ValueRange{jj, dc});
+        vector::StoreOp::create(db, o2, dst, ValueRange{jj, dh});
+      });
+    });
+    return;
+  }
   loop(bb, c0, jn, c1, [&](ImplicitLocOpBuilder &lb, Value jj) {
     Value j = add(lb, j0, jj);
     Value hasPrev = ult(lb, c0, j);
@@ -380,6 +624,8 @@ void FusedAttentionEmitter::emitMixTile(ImplicitLocOpBuilder &bb, Value raw,
       vector::StoreOp::create(db, mixed, dst, ValueRange{jj, dc});
     });
   });
+  if (rope)
+    emitRopeRows(bb, dst, c0, j0, jn, /*inverse=*/false);
 }
 
 void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
@@ -433,9 +679,25 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
     ifThen(nb, valid, [&](ImplicitLocOpBuilder &tb) {
       Value head = add(tb, mul(tb, kvHead, groupSize), gi);
       Value qi = add(tb, q0, i);
-      loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
-        Value x = memref::LoadOp::create(lb, qBuf, ValueRange{batch, head, qi, d});
-        memref::StoreOp::create(lb, toF32(lb, x), qt, ValueRange{d, r});
+      if (!ropeTheta) {
+        loop(tb, c0, dimD, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
+          Value x =
+              memref::LoadOp::create(lb, qBuf, ValueRange{batch, head, qi, d});
+          memref::StoreOp::create(lb, toF32(lb, x), qt, ValueRange{d, r});
+        });
+        return;
+      }
+      // RoPE: query row qi at position Sk - Sq + qi.
+      Value tabRow = add(tb, qi, queryRowShift);
+      loop(tb, c0, dimHalf, c1, [&](ImplicitLocOpBuilder &lb, Value d) {
+        Value dh = add(lb, d, dimHalf);
+        Value x1 = toF32(
+            lb, memref::LoadOp::create(lb, qBuf, ValueRange{batch, head, qi, d}));
+        Value x2 = toF32(lb, memref::LoadOp::create(
+                                 lb, qBuf, ValueRange{batch, head, qi, dh}));
+        auto [o1, o2] = ropePair(lb, x1, x2, tabRow, d, /*inverse=*/false);
+        memref::StoreOp::create(lb, o1, qt, ValueRange{d, r});
+        memref::StoreOp::create(lb, o2, qt, ValueRange{dh, r});
       });
     });
   });
@@ -461,7 +723,8 @@ void FusedAttentionEmitter::emitWorkItem(ImplicitLocOpBuilder &bb,
 
     // 1. Load and mix the K and V tile: rows j0-1 .. j0+jn-1 of the raw
     //    keys and values give jn mixed rows.
-    emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh);
+    emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh,
+                ropeTheta.has_value());
     emitMixTile(tb, vBuf, batch, kvHead, j0, jn, b1, b2, vh);
 
     // 2. S^T[jj, r] = sum_d K^[jj, d] * Q^T[d, r], 4 keys x nvec vectors.
@@ -834,6 +1097,23 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           memref::StoreOp::create(lb, l, lseRow, ValueRange{r});
         });
 
+        // RoPE: the rows of each query head at positions Sk - Sq + i,
+        // rotated in qs, then copied into Q^T.
+        Value qPos0;
+        if (ropeTheta) {
+          qPos0 = sub(pb, dimSk, dimSq);
+          loop(pb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
+            emitRopeRows(gb, qs, mul(gb, gi, dimSq), qPos0, dimSq,
+                         /*inverse=*/false);
+          });
+          loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
+            loop(lb, c0, dimD, c1, [&](ImplicitLocOpBuilder &db, Value d) {
+              Value x = memref::LoadOp::create(db, qs, ValueRange{r, d});
+              memref::StoreOp::create(db, x, qt, ValueRange{d, r});
+            });
+          });
+        }
+
         auto weight = [&](Value buf, int64_t col) -> Value {
           return memref::LoadOp::create(pb, buf, ValueRange{kvHead, idx(col)});
         };
@@ -858,7 +1138,8 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           Value j0 = mul(tb, kt, cBc);
           Value jn = minu(tb, cBc, sub(tb, dimSk, j0));
           Value jn4 = roundUp(tb, jn, kTileCols);
-          emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh);
+          emitMixTile(tb, kBuf, batch, kvHead, j0, jn, a1, a2, kh,
+                      ropeTheta.has_value());
           emitMixTile(tb, vBuf, batch, kvHead, j0, jn, b1, b2, vh);
 
           loop(tb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
@@ -941,6 +1222,13 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
           });
         });
 
+        // With RoPE, dS K~ is the gradient with respect to the rotated
+        // queries: rotate it back (by -p) before scaling and storing it.
+        if (ropeTheta)
+          loop(pb, c0, groupSize, c1, [&](ImplicitLocOpBuilder &gb, Value gi) {
+            emitRopeRows(gb, dqAcc, mul(gb, gi, dimSq), qPos0, dimSq,
+                         /*inverse=*/true);
+          });
         // dq = scale * accumulated dS K^.
         loop(pb, c0, rowsAll, c1, [&](ImplicitLocOpBuilder &lb, Value r) {
           Value gi = divu(lb, r, dimSq);
@@ -996,6 +1284,11 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
               });
           return {sums[0], sums[1]};
         };
+        // With RoPE, dkh holds the gradient with respect to the rotated
+        // mixed keys: rotate it back (by -j) before the transpose of the
+        // mix, which also gives dkw.
+        if (ropeTheta)
+          emitRopeRows(pb, dkh, c0, c0, dimSk, /*inverse=*/true);
         // dK^ was accumulated from unscaled q: dK^ = scale * dS^T q.
         auto [da1, da2] = mixBack(dkh, kBuf, a1s, a2s, dkBuf, scale);
         auto [db1, db2] = mixBack(dvh, vBuf, b1s, b2s, dvBuf, Value());
@@ -1062,8 +1355,11 @@ struct KVShiftFuseAttentionPass
       FusedAttentionEmitter emitter(b, blockRows, blockK);
       ValueRange in = op->getOperands();
       bool causal = op->hasAttr("causal");
+      std::optional<double> ropeTheta;
+      if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta"))
+        ropeTheta = theta.getValueAsDouble();
       emitter.setup(op, in[0], in[1], in[2], in[3], in[4],
-                    getStaticAttentionScale(op), causal);
+                    getStaticAttentionScale(op), causal, ropeTheta);
       auto qType = cast<RankedTensorType>(in[0].getType());
       SmallVector<Value> results;
       if (auto fwd = dyn_cast<KVShiftAttentionOp>(op)) {

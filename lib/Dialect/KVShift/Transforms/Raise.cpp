@@ -702,7 +702,8 @@ struct RaiseAttention : OpRewritePattern<tensor::ExpandShapeOp> {
     auto op = KVShiftAttentionOp::create(
         rewriter, loc, outType, q, kmix.raw, vmix.raw, kw, vw,
         rewriter.getF32FloatAttr(static_cast<float>(scale)),
-        causal ? rewriter.getUnitAttr() : UnitAttr());
+        causal ? rewriter.getUnitAttr() : UnitAttr(),
+        /*rope_theta=*/FloatAttr());
     rewriter.replaceOp(root, op.getResult());
     return success();
   }

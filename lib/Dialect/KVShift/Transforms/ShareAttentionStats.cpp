@@ -25,7 +25,8 @@ bool matches(Operation *fwd, KVShiftAttentionGradOp grad) {
       !llvm::equal(fwd->getOperands(), gradIn))
     return false;
   return fwd->getAttr("scale") == grad->getAttr("scale") &&
-         fwd->hasAttr("causal") == grad->hasAttr("causal");
+         fwd->hasAttr("causal") == grad->hasAttr("causal") &&
+         fwd->getAttr("rope_theta") == grad->getAttr("rope_theta");
 }
 
 struct KVShiftShareAttentionStatsPass
@@ -60,7 +61,8 @@ struct KVShiftShareAttentionStatsPass
         withLSE = KVShiftAttentionWithLSEOp::create(
             rewriter, plain.getLoc(), plain.getOut().getType(), lseType,
             plain.getQ(), plain.getK(), plain.getV(), plain.getKw(),
-            plain.getVw(), plain.getScaleAttr(), plain.getCausalAttr());
+            plain.getVw(), plain.getScaleAttr(), plain.getCausalAttr(),
+            plain.getRopeThetaAttr());
         rewriter.replaceOp(plain, withLSE.getOut());
       }
       rewriter.setInsertionPoint(grad);
@@ -68,7 +70,7 @@ struct KVShiftShareAttentionStatsPass
           rewriter, grad.getLoc(), grad->getResultTypes(), grad.getQ(),
           grad.getK(), grad.getV(), grad.getKw(), grad.getVw(),
           grad.getDout(), withLSE.getOut(), withLSE.getLse(),
-          grad.getScaleAttr(), grad.getCausalAttr());
+          grad.getScaleAttr(), grad.getCausalAttr(), grad.getRopeThetaAttr());
       rewriter.replaceOp(grad, newGrad->getResults());
     }
   }

@@ -91,6 +91,18 @@ def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
       `1 / sqrt(D)`. Must be finite and non-zero.
     * `causal` (unit): keys `j > Sk - Sq + i` are masked for query row `i`
       (bottom-right aligned; requires `Sq <= Sk`).
+    * `rope_theta` (optional f32): rotary position embedding applied after
+      the mix. Must be finite and > 0, and D must be even. With
+      `half = D / 2` and `inv_freq[i] = rope_theta^(-2 i / D)`, a row `x` at
+      position `p` becomes ("rotate half" layout)
+
+      ```
+      rot(x, p)[i]        = x[i] cos(p inv_freq[i]) - x[i + half] sin(p inv_freq[i])
+      rot(x, p)[i + half] = x[i + half] cos(p inv_freq[i]) + x[i] sin(p inv_freq[i])
+      ```
+
+      Query row `i` is at position `Sk - Sq + i`, key row `j` at position
+      `j`, and `out = attention(rot(q), rot(k^), v^)`.
 
     Grouped-query attention: `Hq` must be a multiple of `Hkv`; query head `h`
     reads KV head `h / (Hq / Hkv)`. Static and dynamic (`?`) dimensions are
@@ -113,17 +125,30 @@ def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
         : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
            tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
     ```
+
+    With RoPE after the mix:
+
+    ```mlir
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal rope_theta = 10000.0
+        : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+    %o2 = "kvshift.kv_shift_attention"(%q, %k, %v, %kw, %vw) {causal, rope_theta = 1.0e4 : f32}
+        : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>,
+           tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4x16x8xf32>
+    ```
   }];
 
   let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
                        AnyType:$kw, AnyType:$vw,
                        OptionalAttr<F32Attr>:$scale,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$out);
 
   let assemblyFormat = [{
     $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)`
     (`causal` $causal^)? (`scale` `=` $scale^)?
+    (`rope_theta` `=` $rope_theta^)?
     attr-dict `:` functional-type(operands, results)
   }];
 
@@ -157,7 +182,9 @@ def KVShift_KVShiftAttentionGradOp : KVShift_Op<"kv_shift_attention_grad", [
     gradients sum over batch, sequence, head dimension and the query heads of
     each KV-head group.
 
-    Attributes and verification rules are those of `kv_shift_attention`.
+    Attributes and verification rules are those of `kv_shift_attention`
+    (`scale`, `causal`, `rope_theta`); with `rope_theta` the gradients go
+    through the rotation of q and of the mixed keys.
 
     Example:
 
@@ -174,13 +201,15 @@ def KVShift_KVShiftAttentionGradOp : KVShift_Op<"kv_shift_attention_grad", [
   let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
                        AnyType:$kw, AnyType:$vw, AnyType:$dout,
                        OptionalAttr<F32Attr>:$scale,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$dq, AnyType:$dk, AnyType:$dv,
                       AnyType:$dkw, AnyType:$dvw);
 
   let assemblyFormat = [{
     $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)` `dout` `(` $dout `)`
     (`causal` $causal^)? (`scale` `=` $scale^)?
+    (`rope_theta` `=` $rope_theta^)?
     attr-dict `:` functional-type(operands, results)
   }];
 
@@ -216,11 +245,13 @@ def KVShift_KVShiftAttentionWithLSEOp
   let arguments = (ins AnyType:$q, AnyType:$k, AnyType:$v,
                        AnyType:$kw, AnyType:$vw,
                        OptionalAttr<F32Attr>:$scale,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$out, AnyType:$lse);
   let assemblyFormat = [{
     $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)`
     (`causal` $causal^)? (`scale` `=` $scale^)?
+    (`rope_theta` `=` $rope_theta^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -252,13 +283,15 @@ def KVShift_KVShiftAttentionGradWithLSEOp
                        AnyType:$kw, AnyType:$vw, AnyType:$dout,
                        AnyType:$fwd_out, AnyType:$lse,
                        OptionalAttr<F32Attr>:$scale,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$dq, AnyType:$dk, AnyType:$dv,
                       AnyType:$dkw, AnyType:$dvw);
   let assemblyFormat = [{
     $q `,` $k `,` $v `mix` `(` $kw `,` $vw `)` `dout` `(` $dout `)`
     `stats` `(` $fwd_out `,` $lse `)`
     (`causal` $causal^)? (`scale` `=` $scale^)?
+    (`rope_theta` `=` $rope_theta^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

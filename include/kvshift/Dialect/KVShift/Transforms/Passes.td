@@ -26,9 +26,15 @@ def KVShiftDecompose : Pass<"kvshift-decompose"> {
       at all (only possible when dynamic shapes give `Sq > Sk` at run time)
       produces zeros rather than NaN.
     * Arithmetic is f32 throughout; f16/bf16 results are rounded once.
+    * `rope_theta`: q (positions `Sk - Sq + i`) and the mixed keys
+      (positions `j`) are rotated by one `linalg.generic` over the two half
+      slices each, with `inv_freq = theta^(-2i/D)`, the angle and its cosine
+      and sine computed in f64 and rounded to f32.
 
-    `kvshift.kv_shift_attention_grad` has no lowering yet: the pass reports
-    an error on it.
+    `kvshift.kv_shift_attention_grad` (and the internal forms) are lowered
+    too: the forward is recomputed, and with `rope_theta` the gradients with
+    respect to the rotated q and keys are rotated back by `-p` before `dq` is
+    returned and before the transpose of the mix.
 
     Example:
 
@@ -183,6 +189,15 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
     * Any sizes: partial query and key tiles, any head dimension (masked
       loads), dynamic shapes, f32/f16/bf16 inputs (widened on load, the
       output rounded once).
+    * `rope_theta` (RoPE after the mix): a `[max(Sq, Sk), D/2]` f32 table of
+      cos and sin per op, filled in parallel before the main loop from f64
+      angles (libm for blocks of 64 positions, angle addition in f64
+      within a block); queries rotated while loaded into `Q^T`, each mixed
+      K tile rotated on load (in the mix loop with full vectors when D is
+      static and D/2 a multiple of 16, else by a masked vector pass). The
+      backward rotates q and the K tiles the same way and rotates the
+      accumulated `dq` and `dK^` back by `-p` before storing `dq` and before
+      the transpose of the mix.
 
     Per work item the scratch is `O((block-k + 2 D) * rows + 2 block-k D)`
     floats on the stack (`memref.alloca` in a `memref.alloca_scope`):
