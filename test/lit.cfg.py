@@ -45,3 +45,25 @@ tools = [
     "mlir-opt",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# CUDA's ptxas validates the PTX of the GPU tests (REQUIRES: ptxas). Found on
+# PATH, under $CUDA_HOME/bin or /usr/local/cuda/bin; without it those tests
+# are reported UNSUPPORTED.
+import shutil
+ptxas = shutil.which("ptxas")
+for root in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             "/usr/local/cuda"]:
+    if ptxas or not root:
+        continue
+    candidate = os.path.join(root, "bin", "ptxas")
+    if os.access(candidate, os.X_OK):
+        ptxas = candidate
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+    lit_config.note("ptxas: " + ptxas)
+else:
+    lit_config.note("ptxas not found: the PTX assembly tests are skipped")
+config.substitutions.append(
+    ("%extract_ptx", config.python_executable + " " +
+     os.path.join(config.kvshift_src_root, "scripts", "extract-ptx.py")))

@@ -63,7 +63,7 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::init(64)};
   Option<int64_t> simtBlockK{*this, "simt-block-k",
                              llvm::cl::desc("Keys per key tile, f32 path"),
-                             llvm::cl::init(32)};
+                             llvm::cl::init(16)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

@@ -175,9 +175,9 @@ private:
   }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  /// x * y + z as one fma.rn.f32 (llvm.intr.fma: no libdevice call).
   Value fma(Value x, Value y, Value z) {
-    // x * y + z; the NVPTX backend contracts this into fma.rn.f32.
-    return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y), z);
+    return LLVM::FMAOp::create(b, x, y, z);
   }
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
@@ -599,9 +599,11 @@ private:
             if (cfg.d % 2 == 0) {
               Value v2 = vector::FromElementsOp::create(
                   b, VectorType::get({2}, f32), ValueRange{x, y});
+              // Even D and even column: 4-byte aligned pairs.
               vector::StoreOp::create(
                   b, arith::TruncFOp::create(b, pairType(), v2), out,
-                  ValueRange{add(rowBase, col)});
+                  ValueRange{add(rowBase, col)}, /*nontemporal=*/false,
+                  llvm::MaybeAlign(4));
               return;
             }
             memref::StoreOp::create(b, arith::TruncFOp::create(b, cfg.elt, x),
@@ -742,7 +744,9 @@ private:
         Value val = arith::MulFOp::create(b, res[2 + i], invV);
         auto store = [&]() {
           if (cfg.d % 4 == 0) {
-            vector::StoreOp::create(b, val, out, ValueRange{add(rowBase, col)});
+            vector::StoreOp::create(b, val, out, ValueRange{add(rowBase, col)},
+                                    /*nontemporal=*/false,
+                                    llvm::MaybeAlign(16));
             return;
           }
           for (int64_t e = 0; e < 4; ++e) {
@@ -800,7 +804,7 @@ struct KVShiftFuseAttentionGPUPass
       return op.emitOpError()
              << "kvshift-fuse-attention-gpu: D = " << d << " with "
              << (cfg.tensorCores ? "block-k = " : "simt-block-k = ")
-             << cfg.blockN << " and warps = " << warps << " needs "
+             << cfg.blockN << " and warps = " << cfg.warps << " needs "
              << cfg.sharedBytes() << " bytes of shared memory, above the "
              << kSharedLimitBytes << " bytes of static shared memory";
     return success();

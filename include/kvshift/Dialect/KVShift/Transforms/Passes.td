@@ -239,7 +239,7 @@ def KVShiftFuseAttentionGPU
            "tensor cores, 8 on the SIMT path">,
     Option<"blockK", "block-k", "int64_t", /*default=*/"64",
            "Keys per key tile on tensor cores (a positive multiple of 16)">,
-    Option<"simtBlockK", "simt-block-k", "int64_t", /*default=*/"32",
+    Option<"simtBlockK", "simt-block-k", "int64_t", /*default=*/"16",
            "Keys per key tile on the f32 SIMT path">,
   ];
   let dependentDialects = [
