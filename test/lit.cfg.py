@@ -67,3 +67,8 @@ else:
 config.substitutions.append(
     ("%extract_ptx", config.python_executable + " " +
      os.path.join(config.kvshift_src_root, "scripts", "extract-ptx.py")))
+
+# libkvshift_cuda_runtime, built when the CUDA toolkit was found.
+if config.kvshift_cuda_runtime:
+    config.available_features.add("cuda-runtime")
+    config.substitutions.append(("%cuda_runtime", config.kvshift_cuda_runtime))
