@@ -20,6 +20,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%kvshift_src", config.kvshift_src_root))
+config.substitutions.append(("%kvshift_build", config.kvshift_obj_root))
 config.substitutions.append(
     ("%integration", os.path.join(config.kvshift_src_root, "test", "Integration")))
 

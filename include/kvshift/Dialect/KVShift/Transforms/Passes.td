@@ -290,6 +290,30 @@ def KVShiftGPULaunchers : Pass<"kvshift-gpu-launchers", "::mlir::ModuleOp"> {
   ];
 }
 
+def KVShiftEmitCInterface
+    : Pass<"kvshift-emit-c-interface", "::mlir::ModuleOp"> {
+  let summary = "Ask for C entry points (_mlir_ciface_<name>) of public functions";
+  let description = [{
+    Sets `llvm.emit_c_interface` on every public `func.func` with a body, so
+    that the conversion to the LLVM dialect also emits
+    `_mlir_ciface_<name>`, which takes one pointer per memref argument (to a
+    strided memref descriptor `{T *allocated, T *aligned, int64_t offset,
+    int64_t sizes[rank], int64_t strides[rank]}`) and, first, one pointer to
+    the descriptor of each returned memref. Used by `scripts/kvshift-aot.sh`
+    for the C entry points of ahead-of-time shared libraries.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-emit-c-interface
+    func.func @f(%a: tensor<4xf32>) -> tensor<4xf32>
+    // becomes
+    func.func @f(%a: tensor<4xf32>) -> tensor<4xf32>
+        attributes {llvm.emit_c_interface}
+    ```
+  }];
+}
+
 def KVShiftShareAttentionStats : Pass<"kvshift-share-attention-stats"> {
   let summary = "Hand the forward's row log-sum-exp to the gradient op";
   let description = [{
