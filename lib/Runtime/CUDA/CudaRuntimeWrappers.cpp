@@ -60,19 +60,29 @@ struct Driver {
   std::string failure; // why the driver or device is unusable
 };
 
-std::mutex gMutex;
-std::string gError; // the first error since the last take_error
+// The error state lives in function-local statics: host code produced by
+// gpu-to-llvm loads its kernels from a global constructor (priority 123),
+// which runs before this file's namespace-scope constructors would.
+std::mutex &errorMutex() {
+  static std::mutex m;
+  return m;
+}
+/// The first error since the last kvshift_cuda_take_error.
+std::string &errorText() {
+  static std::string s;
+  return s;
+}
 
 /// Records `message` unless an error is already recorded.
 void record(const std::string &message) {
-  std::lock_guard<std::mutex> lock(gMutex);
-  if (gError.empty())
-    gError = message;
+  std::lock_guard<std::mutex> lock(errorMutex());
+  if (errorText().empty())
+    errorText() = message;
 }
 
 bool failed() {
-  std::lock_guard<std::mutex> lock(gMutex);
-  return !gError.empty();
+  std::lock_guard<std::mutex> lock(errorMutex());
+  return !errorText().empty();
 }
 
 /// Loads libcuda, initialises it and retains device 0's primary context,
@@ -182,11 +192,11 @@ extern "C" int kvshift_cuda_probe(char *msg, size_t n) {
 }
 
 extern "C" int kvshift_cuda_take_error(char *msg, size_t n) {
-  std::lock_guard<std::mutex> lock(gMutex);
-  if (gError.empty())
+  std::lock_guard<std::mutex> lock(errorMutex());
+  if (errorText().empty())
     return 0;
-  copyMessage(gError, msg, n);
-  gError.clear();
+  copyMessage(errorText(), msg, n);
+  errorText().clear();
   return 1;
 }
 
@@ -218,8 +228,8 @@ extern "C" CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
       for (char *c = log; *c; ++c)
         if (*c == '\n')
           *c = ' ';
-      std::lock_guard<std::mutex> lock(gMutex);
-      gError += std::string(": ") + log;
+      std::lock_guard<std::mutex> lock(errorMutex());
+      errorText() += std::string(": ") + log;
     }
     return nullptr;
   }
@@ -309,8 +319,8 @@ extern "C" void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
                         "cuMemAllocManaged")
                 : check(driver().cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
   if (!ok) {
-    std::lock_guard<std::mutex> lock(gMutex);
-    gError += " for " + std::to_string(sizeBytes) + " bytes";
+    std::lock_guard<std::mutex> lock(errorMutex());
+    errorText() += " for " + std::to_string(sizeBytes) + " bytes";
     return nullptr;
   }
   return reinterpret_cast<void *>(ptr);
