@@ -62,6 +62,8 @@ for root in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
 if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+    config.substitutions.append(
+        ("%cuda_home", os.path.dirname(os.path.dirname(os.path.realpath(ptxas)))))
     lit_config.note("ptxas: " + ptxas)
 else:
     lit_config.note("ptxas not found: the PTX assembly tests are skipped")
@@ -69,7 +71,15 @@ config.substitutions.append(
     ("%extract_ptx", config.python_executable + " " +
      os.path.join(config.kvshift_src_root, "scripts", "extract-ptx.py")))
 
-# libkvshift_cuda_runtime, built when the CUDA toolkit was found.
-if config.kvshift_cuda_runtime:
+# libkvshift_cuda_runtime, configured when the CUDA toolkit was found and
+# built by scripts/setup.sh (or `ninja check-kvshift`).
+if config.kvshift_cuda_runtime and os.path.exists(config.kvshift_cuda_runtime):
     config.available_features.add("cuda-runtime")
     config.substitutions.append(("%cuda_runtime", config.kvshift_cuda_runtime))
+elif config.kvshift_cuda_runtime:
+    lit_config.note("libkvshift_cuda_runtime is configured but not built "
+                    "(ninja kvshift_cuda_runtime kvshift_cuda_runtime_static): "
+                    "the CUDA runtime tests are skipped")
+else:
+    lit_config.note("no CUDA toolkit at configure time: the CUDA runtime "
+                    "tests are skipped")
