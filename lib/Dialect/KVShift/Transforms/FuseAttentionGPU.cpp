@@ -1,9 +1,11 @@
 //===- FuseAttentionGPU.cpp - fused KV-shift flash attention for NVIDIA ---===//
 //
-// Lowers kvshift.kv_shift_attention (forward, on tensors) to host code that
-// copies the operands to the device, launches one fused flash-attention
-// kernel (a gpu.func in the gpu.module @kvshift_kernels) and copies the
-// result back. See the pass description in Passes.td for the design.
+// --kvshift-fuse-attention-gpu lowers kvshift.kv_shift_attention (forward,
+// on tensors) to one fused flash-attention kernel (a gpu.func in the
+// gpu.module @kvshift_kernels) and a call to a launcher declaration;
+// --kvshift-gpu-launchers writes the launchers' host code (device buffers,
+// copies, launch) after bufferization. See the pass descriptions in
+// Passes.td and docs/GPU.md for the design.
 //
 // Tensor-core kernel (f16, bf16), one thread block per (batch, query head,
 // query tile of BM = 16 * warps rows), warp w owning query rows
