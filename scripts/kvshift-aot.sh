@@ -42,6 +42,6 @@ trap 'rm -rf "$tmp"' EXIT
 "$llvm/mlir-translate" --mlir-to-llvmir "$tmp/host.mlir" -o "$tmp/host.ll"
 "$llvm/clang" -O2 -fPIC -c -Wno-override-module "$tmp/host.ll" -o "$tmp/host.o"
 "$llvm/clang++" -shared -fPIC -o "$out" "$tmp/host.o" "$runtime" -ldl \
-  -Wl,--no-undefined
+  -Wl,--no-undefined -Wl,-Bsymbolic
 echo "$out: $(nm -D --defined-only "$out" | grep -c ' T _mlir_ciface_') C entry point(s);" \
   "needs $(readelf -d "$out" | grep NEEDED | sed 's/.*\[\(.*\)\]/\1/' | tr '\n' ' ')"
