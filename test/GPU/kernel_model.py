@@ -1,4 +1,4 @@
-"""A NumPy model of the tensor-core kernel of --kvshift-fuse-attention-gpu,
+"""A NumPy model of the kernels of --kvshift-fuse-attention-gpu (tensor-core and SIMT),
 lane by lane, checked against the float64 reference (kvshift_ref).
 
 Nothing here runs the generated code (there is no GPU on the machines that
@@ -179,7 +179,72 @@ def block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=64):
     return out
 
 
-def run(b_, hq, hkv, sq, sk, d, causal, seed):
+def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16):
+    """The f32 SIMT kernel: four consecutive lanes per query row, lane part p
+    owning columns 16 i + 4 p + e; partial dot products completed with two
+    xor-shuffles (modelled over the block's threads)."""
+    Bq, Hq, Sq, D = q.shape
+    Hkv, Sk = k.shape[1], k.shape[2]
+    Dp = (D + 15) // 16 * 16
+    BM, T = 8 * warps, 32 * warps
+    kv = h // (Hq // Hkv)
+    q0 = qtile * BM
+    c = (1 / math.sqrt(D)) * math.log2(math.e)
+    offset = Sk - Sq
+    tid = np.arange(T)
+    part, row = tid % 4, q0 + tid // 4
+    cols = [16 * i + 4 * part[:, None] + np.arange(4) for i in range(Dp // 16)]
+    qp = np.zeros((Sq + BM, Dp))
+    qp[:Sq, :D] = q[b, h]
+    qv = [np.where(row[:, None] < Sq, qp[np.minimum(row, Sq + BM - 1)[:, None], cl], 0)
+          for cl in cols]
+
+    def mixed(src, w, j0):
+        tile = np.zeros((block_n, Dp))
+        for r in range(block_n):
+            j = j0 + r
+            if j < Sk:
+                tile[r, :D] = w[0] * src[j] + (w[1] * src[j - 1] if j > 0 else 0)
+        return tile
+
+    kv_end = max(0, min(Sk, offset + q0 + BM)) if causal else Sk
+    m, l = np.full(T, -np.inf), np.zeros(T)
+    o = [np.zeros((T, 4)) for _ in cols]
+    xor = lambda x, off: x[tid ^ off]
+    for tt in range((kv_end + block_n - 1) // block_n):
+        j0 = tt * block_n
+        kt, vt = mixed(k[b, kv], kw[kv], j0), mixed(v[b, kv], vw[kv], j0)
+        s = []
+        for j in range(block_n):
+            dot = sum((qv[i] * kt[j][cl]).sum(1) for i, cl in enumerate(cols))
+            dot = dot + xor(dot, 1)
+            s.append(dot + xor(dot, 2))
+        if j0 + block_n > Sk or (causal and j0 + block_n - 1 > offset + q0):
+            s = [np.where((j0 + j >= Sk) | ((j0 + j > offset + row) if causal else False),
+                          -np.inf, s[j]) for j in range(block_n)]
+        new_m = np.maximum(m, np.max(s, axis=0) * c)
+        m_use = np.where(new_m == -np.inf, 0.0, new_m)
+        alpha = np.exp2(m - m_use)
+        o = [x * alpha[:, None] for x in o]
+        total = np.zeros(T)
+        for j in range(block_n):
+            pj = np.exp2(s[j] * c - m_use)
+            total += pj
+            o = [x + pj[:, None] * vt[j][cl] for x, cl in zip(o, cols)]
+        l = l * alpha + total
+        m = new_m
+    inv = np.where(l > 0, 1 / np.where(l > 0, l, 1), 0)
+    out = np.zeros((BM, D))
+    for x, cl in zip(o, cols):
+        for t in tid:
+            if row[t] < Sq:
+                for e in range(4):
+                    if cl[t, e] < D:
+                        out[row[t] - q0, cl[t, e]] = x[t, e] * inv[t]
+    return out
+
+
+def run(b_, hq, hkv, sq, sk, d, causal, seed, simt=False):
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((b_, hq, sq, d))
     k = rng.standard_normal((b_, hkv, sk, d))
@@ -187,15 +252,17 @@ def run(b_, hq, hkv, sq, sk, d, causal, seed):
     kw = rng.uniform(-1, 1, (hkv, 2))
     vw = rng.uniform(-1, 1, (hkv, 2))
     out = np.zeros_like(q)
+    bm = 32 if simt else 64
     for b in range(b_):
         for h in range(hq):
-            for qt in range((sq + 63) // 64):
-                rows = block(q, k, v, kw, vw, b, h, qt, causal)
-                n = min(64, sq - 64 * qt)
-                out[b, h, 64 * qt:64 * qt + n] = rows[:n]
+            for qt in range((sq + bm - 1) // bm):
+                rows = (simt_block if simt else block)(q, k, v, kw, vw, b, h, qt, causal)
+                n = min(bm, sq - bm * qt)
+                out[b, h, bm * qt:bm * qt + n] = rows[:n]
     expect = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal)
     err = ref.max_rel_err(out, expect)
-    print(f"B={b_} Hq={hq} Hkv={hkv} Sq={sq} Sk={sk} D={d} causal={causal}: {err:.2e}")
+    print(f"{'simt' if simt else 'mma '} B={b_} Hq={hq} Hkv={hkv} Sq={sq} Sk={sk} "
+          f"D={d} causal={causal}: {err:.2e}")
     assert err < 1e-12, err
 
 
@@ -204,4 +271,7 @@ run(1, 2, 1, 70, 70, 16, True, 1)      # causal, diagonal tiles
 run(1, 1, 1, 20, 150, 24, True, 2)     # Sq < Sk, bottom-right; D = 24 padded to 32
 run(1, 4, 2, 65, 130, 37, True, 3)     # odd D, GQA, Sq < Sk
 run(1, 1, 1, 1, 200, 8, True, 4)       # decoding: one query row
+run(1, 2, 1, 70, 70, 16, False, 5, simt=True)
+run(1, 4, 2, 45, 90, 37, True, 6, simt=True)
+run(1, 1, 1, 3, 50, 24, True, 7, simt=True)
 print("model OK")
