@@ -19,4 +19,8 @@ fi
 py="${PYTHON:-python3}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
   || echo "nvidia-smi not available"
-exec timeout 570 "$py" "$dir/gpu_check.py" --artifacts "$dir" "$@"
+# The report also goes to results.txt next to the artifacts.
+timeout 570 "$py" "$dir/gpu_check.py" --artifacts "$dir" "$@" 2>&1 | tee "$dir/results.txt"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 124 ] && echo "gpu-check.sh: stopped after 570 s" | tee -a "$dir/results.txt"
+exit "$status"

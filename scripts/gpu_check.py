@@ -237,9 +237,9 @@ def check_correctness(kernels, aot_libs, quick):
         dtype = DTYPES[entry["dtype"]]
         for n, (b, hq, hkv, sq, sk) in enumerate(shapes):
             q, k, v, kw, vw = inputs(b, hq, hkv, sq, sk, entry["d"], dtype, seed=n)
-            out = torch.empty_like(q)
+            out = torch.full_like(q, float("nan"))
             kern(q, k, v, kw, vw, out)
-            torch.cuda.synchronize()
+            torch.cuda.synchronize()  # a kernel fault raises here
             ref = reference(q, k, v, kw, vw, entry["causal"], torch.float32)
             ours = err(out, ref)
             theirs = err(reference(q, k, v, kw, vw, entry["causal"], dtype), ref)
@@ -330,10 +330,18 @@ def main():
     libdir = os.path.join(args.artifacts, "lib")
     aot = [(os.path.join(libdir, f), f.split("_")[2]) for f in sorted(os.listdir(libdir))
            if f.endswith(".so")] if os.path.isdir(libdir) else []
-    failures = check_correctness(kernels, aot, args.quick)
+    try:
+        failures = check_correctness(kernels, aot, args.quick)
+    except RuntimeError as e:  # a launch error or a kernel fault
+        print(f"\ncorrectness check aborted: {e}")
+        return 1
     print(f"\ncorrectness: {'all passed' if failures == 0 else f'{failures} FAILED'} "
           f"({time.time() - t0:.0f} s)")
-    timings(kernels, args.quick)
+    try:
+        timings(kernels, args.quick)
+    except RuntimeError as e:
+        print(f"\ntimings aborted: {e}")
+        return 1
     print(f"\ntotal {time.time() - t0:.0f} s")
     return 1 if failures else 0
 
