@@ -46,5 +46,11 @@ fi
 
 echo "== building"
 start=$(date +%s)
-ninja -C "$build" kvshift-opt kvshift-run KVShiftRuntimeC
-echo "== built in $(( $(date +%s) - start )) s: $build/bin/kvshift-opt, $build/bin/kvshift-run, $build/lib/libKVShiftRuntimeC.so"
+targets=(kvshift-opt kvshift-run KVShiftRuntimeC)
+# The CUDA runtime library exists as a target only when CMake found the CUDA
+# toolkit.
+if ninja -C "$build" -t query kvshift_cuda_runtime > /dev/null 2>&1; then
+  targets+=(kvshift_cuda_runtime kvshift_cuda_runtime_static)
+fi
+ninja -C "$build" "${targets[@]}"
+echo "== built in $(( $(date +%s) - start )) s: ${targets[*]}"

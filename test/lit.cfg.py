@@ -20,6 +20,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%kvshift_src", config.kvshift_src_root))
+config.substitutions.append(("%kvshift_build", config.kvshift_obj_root))
 config.substitutions.append(
     ("%integration", os.path.join(config.kvshift_src_root, "test", "Integration")))
 
@@ -53,3 +54,40 @@ tools = [
     "mlir-opt",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# CUDA's ptxas validates the PTX of the GPU tests (REQUIRES: ptxas). Found on
+# PATH, under $CUDA_HOME/bin or /usr/local/cuda/bin; without it those tests
+# are reported UNSUPPORTED.
+import shutil
+ptxas = shutil.which("ptxas")
+for root in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             "/usr/local/cuda"]:
+    if ptxas or not root:
+        continue
+    candidate = os.path.join(root, "bin", "ptxas")
+    if os.access(candidate, os.X_OK):
+        ptxas = candidate
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+    config.substitutions.append(
+        ("%cuda_home", os.path.dirname(os.path.dirname(os.path.realpath(ptxas)))))
+    lit_config.note("ptxas: " + ptxas)
+else:
+    lit_config.note("ptxas not found: the PTX assembly tests are skipped")
+config.substitutions.append(
+    ("%extract_ptx", config.python_executable + " " +
+     os.path.join(config.kvshift_src_root, "scripts", "extract-ptx.py")))
+
+# libkvshift_cuda_runtime, configured when the CUDA toolkit was found and
+# built by scripts/setup.sh (or `ninja check-kvshift`).
+if config.kvshift_cuda_runtime and os.path.exists(config.kvshift_cuda_runtime):
+    config.available_features.add("cuda-runtime")
+    config.substitutions.append(("%cuda_runtime", config.kvshift_cuda_runtime))
+elif config.kvshift_cuda_runtime:
+    lit_config.note("libkvshift_cuda_runtime is configured but not built "
+                    "(ninja kvshift_cuda_runtime kvshift_cuda_runtime_static): "
+                    "the CUDA runtime tests are skipped")
+else:
+    lit_config.note("no CUDA toolkit at configure time: the CUDA runtime "
+                    "tests are skipped")

@@ -17,6 +17,11 @@
 #include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
@@ -59,6 +64,73 @@ void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
   pm.addNestedPass<func::FuncOp>(createKVShiftFuseAttention(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
   buildCPUBackend(pm, /*parallel=*/true);
+}
+
+/// Elementwise ops to linalg, one-shot bufferization with identity-layout
+/// function boundaries, buffer deallocation.
+static void buildBufferization(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  bufferization::BufferDeallocationPipelineOptions deallocOpts;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocOpts);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void mlir::kvshift::buildKVShiftToNVVMPipeline(
+    OpPassManager &pm, const NVVMPipelineOptions &options) {
+  pm.addPass(createKVShiftRecordSignature());
+  // kv_shift_attention -> host code + a fused kernel in a gpu.module; any
+  // other kvshift op -> linalg (run on the host).
+  KVShiftFuseAttentionGPUOptions fuseOptions;
+  fuseOptions.warps = options.warps;
+  fuseOptions.blockK = options.blockK;
+  fuseOptions.simtBlockK = options.simtBlockK;
+  pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
+  pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
+  buildBufferization(pm);
+  // The launchers' host code (gpu ops, which buffer deallocation rejects).
+  pm.addPass(createKVShiftGPULaunchers());
+  pm.addNestedPass<func::FuncOp>(createKVShiftStridedCopyToLinalg());
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+
+  // Kernels: nvgpu -> nvvm, then the gpu.module to NVVM.
+  pm.addPass(createConvertNVGPUToNVVMPass());
+  // The fused kernels are already outlined; gpu.launch regions from other
+  // sources are outlined here.
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // Kernel memref arguments are passed as expanded descriptors (the bare
+  // pointer convention needs static shapes; the kernels' flat buffers are
+  // dynamic).
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+
+  // Host: gpu ops -> mgpu* runtime calls; everything else -> LLVM.
+  pm.addPass(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions toBinary;
+  toBinary.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(toBinary));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 static void buildCPUBackend(OpPassManager &pm, bool parallel) {
@@ -107,6 +179,14 @@ static void buildCPUBackend(OpPassManager &pm, bool parallel) {
 }
 
 void mlir::kvshift::registerKVShiftPipelines() {
+  PassPipelineRegistration<NVVMPipelineOptions>(
+      kNVVMPipeline,
+      "Lower kvshift and linalg on tensors for NVIDIA GPUs: kv_shift_attention "
+      "becomes a fused flash-attention kernel (tensor cores for f16/bf16, "
+      "SIMT for f32; kvshift-fuse-attention-gpu) embedded as PTX (format=isa) "
+      "or cubin/fatbin, launched from LLVM-dialect host code through the "
+      "mgpu* runtime functions",
+      buildKVShiftToNVVMPipeline);
   PassPipelineRegistration<FusedCPUPipelineOptions>(
       kFusedCPUPipeline,
       "Lower kvshift and linalg on tensors to the LLVM dialect for the host "

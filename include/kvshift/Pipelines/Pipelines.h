@@ -36,6 +36,44 @@ struct FusedCPUPipelineOptions
 void buildKVShiftToLLVMCPUFusedPipeline(OpPassManager &pm,
                                         const FusedCPUPipelineOptions &options);
 
+/// Name of the NVIDIA GPU pipeline.
+constexpr llvm::StringLiteral kNVVMPipeline = "kvshift-to-nvvm";
+
+/// Options of kvshift-to-nvvm.
+struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("Target SM (sm_80, sm_90a, ...)"),
+                           llvm::cl::init("sm_80")};
+  Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features (+ptx80 is needed for sm_90a)"),
+      llvm::cl::init("+ptx80")};
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("Kernel binary format: isa (PTX, JIT-compiled by the "
+                     "driver at load; needs no toolkit), bin (cubin, runs "
+                     "ptxas), fatbin (runs ptxas and fatbinary)"),
+      llvm::cl::init("isa")};
+  Option<int64_t> warps{*this, "warps",
+                        llvm::cl::desc("Warps per thread block"),
+                        llvm::cl::init(4)};
+  Option<int64_t> blockK{
+      *this, "block-k",
+      llvm::cl::desc("Keys per key tile on tensor cores (multiple of 16)"),
+      llvm::cl::init(64)};
+  Option<int64_t> simtBlockK{*this, "simt-block-k",
+                             llvm::cl::desc("Keys per key tile, f32 path"),
+                             llvm::cl::init(16)};
+};
+
+/// kvshift/linalg on tensors -> LLVM dialect host code with the kernels
+/// embedded as a gpu.binary (PTX by default): kv_shift_attention by
+/// --kvshift-fuse-attention-gpu, bufferization, gpu-kernel-outlining,
+/// convert-gpu-to-nvvm, nvvm-attach-target, gpu-to-llvm and
+/// gpu-module-to-binary.
+void buildKVShiftToNVVMPipeline(OpPassManager &pm,
+                                const NVVMPipelineOptions &options);
+
 /// Registers the named pipelines with the global pass registry.
 void registerKVShiftPipelines();
 

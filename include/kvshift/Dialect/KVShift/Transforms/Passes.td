@@ -234,6 +234,158 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
   ];
 }
 
+def KVShiftFuseAttentionGPU
+    : Pass<"kvshift-fuse-attention-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower kv_shift_attention to a fused flash-attention CUDA "
+                "kernel (gpu dialect, NVVM) and host code that launches it";
+  let description = [{
+    Rewrites every `kvshift.kv_shift_attention` (forward, on tensors) into
+    host code and one kernel, a `gpu.func` in the `gpu.module
+    @kvshift_kernels` (the module gets `gpu.container_module`). The pass
+    works on tensors, before bufferization, like `kvshift-fuse-attention`:
+    it reads the operands with `bufferization.to_buffer`, so the function
+    keeps its tensor signature and, after one-shot bufferization, its
+    host-memref calling convention; the kernel itself only sees flat
+    device buffers, which keeps its arguments plain pointers and indices
+    (the kernel ABI documented in docs/GPU.md, used by the GPU check).
+
+    Host side, per op: the op becomes a `func.call` to a private launcher
+    declaration `@kvshift_launch_<kernel>(q, k, v, kw, vw, out)` on the
+    operands' buffers and a host `memref.alloc` for the result (then
+    `bufferization.to_tensor`). The launcher's body (device buffers,
+    copies, launch) is written by `kvshift-gpu-launchers`, which runs after
+    bufferization and buffer deallocation: the deallocation passes reject
+    gpu ops (`gpu.wait` has no memory-effect interface).
+
+    Kernel, one thread block per (batch, query head, query tile), `32 *
+    warps` threads; query head `h` reads KV head `h / (Hq / Hkv)` (GQA):
+    * f16 / bf16, tensor cores (sm_80+): query tiles of `16 * warps` rows,
+      one warp per 16 rows. The query tile is staged once through shared
+      memory and kept as `ldmatrix` fragments in registers. Per key tile of
+      `block-k` keys, the raw rows `j0 - 1 .. j0 + block-k - 1` of K and V
+      (one halo row) are read with 16-byte loads, mixed in f32
+      (`a1 k_j + a2 k_{j-1}`), rounded to T and stored to shared memory
+      (workgroup attributions; rows padded by 16 bytes). `S = Q K^T` and
+      `O += P V` run on `mma.sync.m16n8k16` (`nvvm.mma.sync`, f32
+      accumulation) fed by `nvgpu.ldmatrix` (transposed for V); P is
+      repacked from the S accumulators in registers. Online softmax in
+      registers: row max over the quad of lanes with two xor-shuffles,
+      `exp2` (`llvm.nvvm.ex2.approx.ftz.f`) with `scale * log2(e)` folded
+      into one FMA, row sums reduced across lanes only at the end.
+    * f32, SIMT: query tiles of `8 * warps` rows, four lanes per query row,
+      each owning a quarter of the head dimension; key tiles of
+      `simt-block-k` keys mixed into shared memory in f32 the same way.
+    * Masking only where needed: key tiles that are partial (`j0 + block-k
+      > Sk`) or cross the causal diagonal are masked (bottom-right aligned,
+      key `j` visible to query `i` iff `j <= Sk - Sq + i`); key tiles
+      wholly above the diagonal are never visited. Loads check the row
+      against Sq / Sk (one compare per 16-byte chunk) and zero-fill.
+    * Shapes: B, H, S dynamic or static; D must be static. D that is not a
+      multiple of 16 is padded to 16 in shared memory and registers
+      (columns >= D are zero-filled and never stored); when D is not a
+      multiple of the 16-byte vector width (8 for f16/bf16, 4 for f32)
+      global accesses are element by element. The tile configuration must
+      fit 48 KiB of static shared memory (the pass reports an error
+      otherwise: for f16/bf16 that limits D to 128 with the default
+      tiles). Rows that see no key at all (dynamic Sq > Sk with causal)
+      give zeros.
+
+    Not handled (left alone, lowered by the following passes or reported
+    there): `kv_shift_attention_grad` and the `_with_lse` ops.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-fuse-attention-gpu="warps=4 block-k=64"
+    %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
+        : (tensor<1x8x128x64xbf16>, tensor<1x2x128x64xbf16>,
+           tensor<1x2x128x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>)
+        -> tensor<1x8x128x64xbf16>
+    // becomes gpu.alloc/gpu.memcpy/gpu.launch_func @kvshift_kernels::@...
+    // on the host and a gpu.func with nvgpu.ldmatrix and nvvm.mma.sync.
+    ```
+  }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per thread block (1 to 16): 16 query rows per warp on "
+           "tensor cores, 8 on the SIMT path">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"64",
+           "Keys per key tile on tensor cores (a positive multiple of 16)">,
+    Option<"simtBlockK", "simt-block-k", "int64_t", /*default=*/"16",
+           "Keys per key tile on the f32 SIMT path">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def KVShiftGPULaunchers : Pass<"kvshift-gpu-launchers", "::mlir::ModuleOp"> {
+  let summary = "Write the host bodies of the launchers declared by "
+                "kvshift-fuse-attention-gpu";
+  let description = [{
+    For every private `func.func` declaration carrying
+    `kvshift.gpu_kernel = @module::@kernel`, `kvshift.gpu_block_m` and
+    `kvshift.gpu_threads` (left by `kvshift-fuse-attention-gpu`), writes the
+    body that runs the kernel on host memrefs `(q, k, v, kw, vw, out)`:
+    `gpu.alloc async` and `gpu.memcpy async` of the five inputs (flattened
+    with `memref.collapse_shape`), `gpu.launch_func` of the kernel on a
+    grid of `(ceil(Sq / block_m), Hq, B)` blocks of `threads` threads
+    (skipped when the grid is empty), `gpu.memcpy async` of the result into
+    `out`, `gpu.dealloc async`, each phase ended by a `gpu.wait`. Run it
+    after bufferization and buffer deallocation.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-gpu-launchers
+    func.func private @kvshift_launch_k(memref<1x8x128x64xbf16>, ...)
+        attributes {kvshift.gpu_kernel = @kvshift_kernels::@k,
+                    kvshift.gpu_block_m = 64 : i64, kvshift.gpu_threads = 128 : i64}
+    // gets a body with gpu.alloc/gpu.memcpy/gpu.launch_func/gpu.dealloc
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
+def KVShiftEmitCInterface
+    : Pass<"kvshift-emit-c-interface", "::mlir::ModuleOp"> {
+  let summary = "Ask for C entry points (_mlir_ciface_<name>) of public functions";
+  let description = [{
+    Sets `llvm.emit_c_interface` on every public `func.func` with a body, so
+    that the conversion to the LLVM dialect also emits
+    `_mlir_ciface_<name>`, which takes one pointer per memref argument (to a
+    strided memref descriptor `{T *allocated, T *aligned, int64_t offset,
+    int64_t sizes[rank], int64_t strides[rank]}`) and, first, one pointer to
+    the descriptor of each returned memref. Used by `scripts/kvshift-aot.sh`
+    for the C entry points of ahead-of-time shared libraries.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-emit-c-interface
+    func.func @f(%a: tensor<4xf32>) -> tensor<4xf32>
+    // becomes
+    func.func @f(%a: tensor<4xf32>) -> tensor<4xf32>
+        attributes {llvm.emit_c_interface}
+    ```
+  }];
+}
+
 def KVShiftShareAttentionStats : Pass<"kvshift-share-attention-stats"> {
   let summary = "Hand the forward's row log-sum-exp to the gradient op";
   let description = [{

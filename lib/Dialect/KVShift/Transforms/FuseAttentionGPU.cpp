@@ -1,0 +1,1087 @@
+//===- FuseAttentionGPU.cpp - fused KV-shift flash attention for NVIDIA ---===//
+//
+// --kvshift-fuse-attention-gpu lowers kvshift.kv_shift_attention (forward,
+// on tensors) to one fused flash-attention kernel (a gpu.func in the
+// gpu.module @kvshift_kernels) and a call to a launcher declaration;
+// --kvshift-gpu-launchers writes the launchers' host code (device buffers,
+// copies, launch) after bufferization. See the pass descriptions in
+// Passes.td and docs/GPU.md for the design.
+//
+// Tensor-core kernel (f16, bf16), one thread block per (batch, query head,
+// query tile of BM = 16 * warps rows), warp w owning query rows
+// [16 w, 16 w + 16) of the tile:
+//   shared KS [max(BM, BN), DS]  the query tile (once), then mixed key tiles
+//   shared VS [BN, DS]           mixed value tiles
+//   DS = Dp + 8 (Dp = D rounded up to 16; 16 bytes of padding per row keep
+//   ldmatrix free of bank conflicts).
+// Registers per thread (lane = 4 g + t):
+//   Q  [Dp/16][4]  A fragments of the warp's 16 query rows (ldmatrix)
+//   S  [BN/8][4]   scores of one key tile (mma.sync m16n8k16 accumulators)
+//   O  [Dp/8][4]   output accumulator, rows g and g + 8, f32
+//   m, l [2]       running max (log2 units) and partial running sum of rows
+//                  g and g + 8
+// Each accumulator quad (c0, c1, c2, c3) holds (row g, col 2t), (g, 2t+1),
+// (g+8, 2t), (g+8, 2t+1) of a 16x8 block.
+//
+// SIMT kernel (f32), one thread block per (batch, query head, query tile of
+// 8 * warps rows), four consecutive lanes sharing a query row, each owning
+// columns {16 i + 4 p + e}: the query row and the output accumulator are in
+// registers, scores of one key tile in registers, mixed K/V tiles in shared
+// memory ([BN, Dp] f32 each).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+#include "kvshift/Dialect/KVShift/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir::kvshift {
+#define GEN_PASS_DEF_KVSHIFTFUSEATTENTIONGPU
+#define GEN_PASS_DEF_KVSHIFTGPULAUNCHERS
+#include "kvshift/Dialect/KVShift/Transforms/Passes.h.inc"
+} // namespace mlir::kvshift
+
+using namespace mlir;
+using namespace mlir::kvshift;
+
+namespace {
+
+constexpr llvm::StringLiteral kKernelModuleName = "kvshift_kernels";
+// Attributes of a launcher declaration, consumed by --kvshift-gpu-launchers.
+constexpr llvm::StringLiteral kLauncherKernelAttr = "kvshift.gpu_kernel";
+constexpr llvm::StringLiteral kLauncherBlockMAttr = "kvshift.gpu_block_m";
+constexpr llvm::StringLiteral kLauncherThreadsAttr = "kvshift.gpu_threads";
+constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
+constexpr int64_t kSIMTLanesPerRow = 4;
+constexpr double kLog2E = 1.4426950408889634;
+
+/// Kernel parameters fixed at compile time.
+struct KernelConfig {
+  Type elt;           // f16, bf16 or f32
+  bool tensorCores;   // f16/bf16: mma.sync; f32: SIMT
+  bool causal;
+  double scaleLog2;   // scale * log2(e), folded into exp2
+  int64_t warps;
+  int64_t blockM;     // query rows per block
+  int64_t blockN;     // keys per key tile
+  int64_t d, dPadded; // head dimension, rounded up to 16
+  int64_t rowStride;  // shared-memory row stride in elements
+  int64_t vecWidth;   // elements per 16-byte global access
+  int64_t threads() const { return 32 * warps; }
+  int64_t sharedBytes() const {
+    int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
+    if (tensorCores)
+      return (std::max(blockM, blockN) + blockN) * rowStride * bytes;
+    return 2 * blockN * rowStride * bytes;
+  }
+};
+
+/// Emits the body of one kernel. Kernel arguments, in order:
+///   q, k, v : memref<?xT>   (row-major [B, H, S, D], flattened)
+///   kw, vw  : memref<?xf32> ([Hkv, 2], flattened)
+///   out     : memref<?xT>   ([B, Hq, Sq, D], flattened)
+///   B, Hq, Sq, Hkv, Sk : index
+class KernelEmitter {
+public:
+  KernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : cfg(cfg), ctx(func.getContext()),
+        b(func.getLoc(), &func.getBody().front(),
+          func.getBody().front().end()),
+        cb(func.getLoc(), ctx), entry(&func.getBody().front()),
+        f32(Float32Type::get(ctx)), i32(IntegerType::get(ctx, 32)) {
+    auto args = func.getArguments();
+    q = args[0];
+    k = args[1];
+    v = args[2];
+    kw = args[3];
+    vw = args[4];
+    out = args[5];
+    dimB = args[6];
+    dimHq = args[7];
+    dimSq = args[8];
+    dimHkv = args[9];
+    dimSk = args[10];
+    kSmem = func.getWorkgroupAttributions()[0];
+    vSmem = func.getWorkgroupAttributions()[1];
+  }
+
+  void emit() {
+    emitPrologue();
+    if (cfg.tensorCores)
+      emitTensorCoreBody();
+    else
+      emitSIMTBody();
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  const KernelConfig &cfg;
+  MLIRContext *ctx;
+  ImplicitLocOpBuilder b;  // the current insertion point
+  ImplicitLocOpBuilder cb; // constants, at the start of the entry block
+  Block *entry;
+  Type f32, i32;
+  Value q, k, v, kw, vw, out, dimB, dimHq, dimSq, dimHkv, dimSk;
+  Value kSmem, vSmem;
+  // Per-block values.
+  Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
+  Value ka1, ka2, vb1, vb2;
+
+  // --- constants and small builders --------------------------------------
+  ImplicitLocOpBuilder &consts() {
+    cb.setInsertionPointToStart(entry);
+    return cb;
+  }
+  Value idx(int64_t c) { return arith::ConstantIndexOp::create(consts(), c); }
+  Value i32c(int64_t c) {
+    return arith::ConstantIntOp::create(consts(), i32, c);
+  }
+  Value f32c(double c) {
+    return arith::ConstantOp::create(consts(), f32,
+                                     consts().getF32FloatAttr(c));
+  }
+  Value zeroVec(VectorType t) {
+    return arith::ConstantOp::create(
+        consts(), t,
+        DenseElementsAttr::get(t, consts().getFloatAttr(t.getElementType(),
+                                                        0.0)));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divu(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remu(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value cmpi(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value andi(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value ori(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  /// x * y + z as one fma.rn.f32 (llvm.intr.fma: no libdevice call).
+  Value fma(Value x, Value y, Value z) {
+    return LLVM::FMAOp::create(b, x, y, z);
+  }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  /// The row reduction used for the running max: with a negative scale the
+  /// largest scaled logit comes from the smallest raw score.
+  Value fred(Value x, Value y) {
+    return cfg.scaleLog2 > 0 ? fmax(x, y) : fmin(x, y);
+  }
+  /// Raw-score value of a masked logit: scaled by scaleLog2 it is -inf.
+  double maskValue() const {
+    return cfg.scaleLog2 > 0 ? -std::numeric_limits<double>::infinity()
+                             : std::numeric_limits<double>::infinity();
+  }
+  Value exp2(Value x) {
+    return LLVM::CallIntrinsicOp::create(
+               b, f32, b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
+               ValueRange{x})
+        ->getResult(0);
+  }
+  Value shuffleXor(Value x, int32_t offset) {
+    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+
+  /// scf.if with results; both builders return the yielded values.
+  SmallVector<Value> ifElse(Value cond, TypeRange types,
+                            function_ref<SmallVector<Value>()> then,
+                            function_ref<SmallVector<Value>()> otherwise) {
+    auto ifOp = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    SmallVector<Value> t = then();
+    scf::YieldOp::create(b, t);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    SmallVector<Value> e = otherwise();
+    scf::YieldOp::create(b, e);
+    return SmallVector<Value>(ifOp.getResults().begin(),
+                              ifOp.getResults().end());
+  }
+  void ifThen(Value cond, function_ref<void()> then) {
+    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    then();
+  }
+
+  // --- global loads --------------------------------------------------------
+  VectorType chunkType(Type et) const {
+    return VectorType::get({cfg.vecWidth}, et);
+  }
+
+  /// Loads elements [col0, col0 + vecWidth) of the row starting at flat
+  /// offset `rowBase` of `mem`; columns >= D read as zero. With D a
+  /// multiple of vecWidth this is one aligned 16-byte load (guarded only
+  /// when D is not a multiple of 16); otherwise element by element.
+  Value loadChunk(Value mem, Value rowBase, Value col0) {
+    VectorType vt = chunkType(cfg.elt);
+    if (cfg.d % cfg.vecWidth == 0) {
+      auto load = [&]() -> SmallVector<Value> {
+        return {vector::LoadOp::create(b, vt, mem,
+                                       ValueRange{add(rowBase, col0)},
+                                       /*nontemporal=*/false,
+                                       llvm::MaybeAlign(16))};
+      };
+      if (cfg.d == cfg.dPadded)
+        return load()[0];
+      Value inb = cmpi(arith::CmpIPredicate::ult, col0, idx(cfg.d));
+      return ifElse(inb, vt, load, [&]() -> SmallVector<Value> {
+        return {zeroVec(vt)};
+      })[0];
+    }
+    Value vec = zeroVec(vt);
+    for (int64_t e = 0; e < cfg.vecWidth; ++e) {
+      Value col = add(col0, idx(e));
+      Value inb = cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d));
+      Value x = ifElse(
+          inb, cfg.elt,
+          [&]() -> SmallVector<Value> {
+            return {memref::LoadOp::create(b, mem,
+                                           ValueRange{add(rowBase, col)})};
+          },
+          [&]() -> SmallVector<Value> {
+            return {arith::ConstantOp::create(
+                b, cfg.elt, b.getFloatAttr(cfg.elt, 0.0))};
+          })[0];
+      vec = vector::InsertOp::create(b, x, vec, ArrayRef<int64_t>{e});
+    }
+    return vec;
+  }
+
+  /// Stages rows [row0, row0 + rows) of a [*, D] matrix at flat offset
+  /// `base` into shared memory `dst` (rows >= `limit` become zero). With
+  /// `w1, w2` the rows are mixed on the way in: dst[r] = w1 x[j] + w2 x[j-1]
+  /// for j = row0 + r (x[-1] = 0): the tile reads one halo row, x[row0 - 1].
+  void stageRows(Value dst, Value src, Value base, Value row0, int64_t rows,
+                 Value limit, Value w1, Value w2) {
+    int64_t chunksPerRow = cfg.dPadded / cfg.vecWidth;
+    int64_t total = rows * chunksPerRow;
+    VectorType vt = chunkType(cfg.elt);
+    VectorType vf = chunkType(f32);
+    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
+      auto body = [&]() {
+        Value c = add(tid, idx(it * cfg.threads()));
+        Value r = divu(c, idx(chunksPerRow));
+        Value col0 = mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
+        Value j = add(row0, r);
+        Value inb = cmpi(arith::CmpIPredicate::ult, j, limit);
+        Value vec = ifElse(
+            inb, vt,
+            [&]() -> SmallVector<Value> {
+              Value cur = loadChunk(src, add(base, mul(j, idx(cfg.d))), col0);
+              if (!w1)
+                return {cur};
+              Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
+              Value prev =
+                  ifElse(
+                      hasPrev, vt,
+                      [&]() -> SmallVector<Value> {
+                        Value jp = sub(j, idx(1));
+                        return {loadChunk(src, add(base, mul(jp, idx(cfg.d))),
+                                          col0)};
+                      },
+                      [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+              Value cf = cur, pf = prev;
+              if (cfg.elt != f32) {
+                cf = arith::ExtFOp::create(b, vf, cur);
+                pf = arith::ExtFOp::create(b, vf, prev);
+              }
+              Value w1v = vector::BroadcastOp::create(b, vf, w1);
+              Value w2v = vector::BroadcastOp::create(b, vf, w2);
+              Value mixed = vector::FMAOp::create(
+                  b, w1v, cf, arith::MulFOp::create(b, w2v, pf));
+              if (cfg.elt != f32)
+                mixed = arith::TruncFOp::create(b, vt, mixed);
+              return {mixed};
+            },
+            [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+        vector::StoreOp::create(b, vec, dst, ValueRange{r, col0},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+      };
+      if ((it + 1) * cfg.threads() <= total)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult, add(tid, idx(it * cfg.threads())),
+                    idx(total)),
+               body);
+    }
+  }
+
+  void emitPrologue() {
+    tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    lane = remu(tid, idx(32));
+    warp = divu(tid, idx(32));
+    Value qTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    Value group = divu(dimHq, dimHkv);
+    kvHead = divu(head, group);
+    qStart = mul(qTile, idx(cfg.blockM));
+    qBase = mul(mul(add(mul(batch, dimHq), head), dimSq), idx(cfg.d));
+    kvBase = mul(mul(add(mul(batch, dimHkv), kvHead), dimSk), idx(cfg.d));
+    // Bottom-right alignment: query row i sits at position Sk - Sq + i.
+    offset = sub(dimSk, dimSq);
+    Value w0 = mul(kvHead, idx(2));
+    Value w1 = add(w0, idx(1));
+    ka1 = memref::LoadOp::create(b, kw, ValueRange{w0});
+    ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
+    vb1 = memref::LoadOp::create(b, vw, ValueRange{w0});
+    vb2 = memref::LoadOp::create(b, vw, ValueRange{w1});
+  }
+
+  /// Number of key tiles the block visits: with `causal`, keys beyond the
+  /// last visible one of the block's last row are never loaded.
+  Value numKeyTiles() {
+    Value kvEnd = dimSk;
+    if (cfg.causal) {
+      Value last = add(add(offset, qStart), idx(cfg.blockM));
+      kvEnd = arith::MaxSIOp::create(
+          b, idx(0), arith::MinSIOp::create(b, dimSk, last));
+    }
+    return divu(add(kvEnd, idx(cfg.blockN - 1)), idx(cfg.blockN));
+  }
+
+  /// Whether key tile [j0, j0 + BN) needs masking for rows
+  /// [rowLo, rowLo + rowsSpan): it is partial, or (causal) its last key lies
+  /// above the diagonal of the first row.
+  Value tileNeedsMask(Value j0, Value rowLo) {
+    Value end = add(j0, idx(cfg.blockN));
+    Value partial = cmpi(arith::CmpIPredicate::sgt, end, dimSk);
+    if (!cfg.causal)
+      return partial;
+    Value lastKey = sub(end, idx(1));
+    Value diag = cmpi(arith::CmpIPredicate::sgt, lastKey, add(offset, rowLo));
+    return ori(partial, diag);
+  }
+
+  /// Whether key `j` is masked for query row `row` (absolute indices).
+  Value isMasked(Value j, Value row) {
+    Value oob = cmpi(arith::CmpIPredicate::sge, j, dimSk);
+    if (!cfg.causal)
+      return oob;
+    Value above = cmpi(arith::CmpIPredicate::sgt, j, add(offset, row));
+    return ori(oob, above);
+  }
+
+  // --- tensor-core path ----------------------------------------------------
+  bool isBF16() const { return cfg.elt.isBF16(); }
+  VectorType pairType() const { return VectorType::get({2}, cfg.elt); }
+  /// A vector<2xT> as an mma.sync operand: i32 for bf16, itself for f16.
+  Value mmaOperand(Value pair) {
+    if (!isBF16())
+      return pair;
+    Value asInt =
+        vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
+    return vector::ExtractOp::create(b, asInt, ArrayRef<int64_t>{0});
+  }
+  /// ldmatrix x4 at (row, col) of `smem`; returns the four 8x8 fragments as
+  /// mma.sync operands.
+  SmallVector<Value> ldmatrix(Value smem, Value row, Value col,
+                              bool transpose) {
+    auto fragType = VectorType::get({4, 2}, cfg.elt);
+    Value frag = nvgpu::LdMatrixOp::create(b, fragType, smem,
+                                           ValueRange{row, col}, transpose, 4);
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(mmaOperand(
+          vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{i})));
+    return regs;
+  }
+  /// D = A B + C for one m16n8k16 block.
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOps,
+                         ArrayRef<Value> c) {
+    auto resType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+    NVVM::MMATypes t = isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value res = NVVM::MmaOp::create(
+        b, resType, a, bOps, c, ArrayRef<int64_t>{16, 8, 16},
+        /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+        std::array<NVVM::MMATypes, 2>{t, t},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
+    return d;
+  }
+  /// Packs two f32 into one mma.sync operand of type T.
+  Value packPair(Value x, Value y) {
+    Value v2 = vector::FromElementsOp::create(b, VectorType::get({2}, f32),
+                                              ValueRange{x, y});
+    return mmaOperand(arith::TruncFOp::create(b, pairType(), v2));
+  }
+
+  void emitTensorCoreBody() {
+    const int64_t kSteps = cfg.dPadded / 16; // k-steps of S = Q K^T
+    const int64_t sBlocks = cfg.blockN / 8;  // n-blocks of S
+    const int64_t oBlocks = cfg.dPadded / 8; // n-blocks of O
+    Value g = divu(lane, idx(4));
+    Value t4 = remu(lane, idx(4));
+    Value l8 = remu(lane, idx(8));
+    Value l16 = remu(lane, idx(16));
+    Value hi = divu(lane, idx(16));           // 0 or 1
+    Value mid = remu(divu(lane, idx(8)), idx(2)); // (lane / 8) % 2
+    Value warpRow = mul(warp, idx(16));
+
+    // The query tile goes through KS once; its fragments stay in registers.
+    stageRows(kSmem, q, qBase, qStart, cfg.blockM, dimSq, Value(), Value());
+    gpu::BarrierOp::create(b);
+    SmallVector<SmallVector<Value>> qFrag;
+    for (int64_t ks = 0; ks < kSteps; ++ks)
+      qFrag.push_back(ldmatrix(kSmem, add(warpRow, l16),
+                               add(idx(ks * 16), mul(hi, idx(8))),
+                               /*transpose=*/false));
+
+    // Absolute query rows of this thread's two accumulator rows.
+    Value row0 = add(add(qStart, warpRow), g);
+    Value row1 = add(row0, idx(8));
+    Value warpRowLo = add(qStart, warpRow);
+
+    double inf = std::numeric_limits<double>::infinity();
+    SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0), f32c(0)};
+    for (int64_t i = 0; i < oBlocks * 4; ++i)
+      init.push_back(f32c(0));
+
+    Value nTiles = numKeyTiles();
+    auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value tile = loop.getInductionVar();
+      SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                            loop.getRegionIterArgs().end());
+      Value m[2] = {it[0], it[1]};
+      Value l[2] = {it[2], it[3]};
+      SmallVector<Value> o(it.begin() + 4, it.end());
+      Value j0 = mul(tile, idx(cfg.blockN));
+
+      // Every warp is done with the previous tiles (and the query tile).
+      gpu::BarrierOp::create(b);
+      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+      stageRows(vSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
+      gpu::BarrierOp::create(b);
+
+      // S = Q K^T on tensor cores.
+      SmallVector<Value> s(sBlocks * 4, f32c(0));
+      for (int64_t ks = 0; ks < kSteps; ++ks) {
+        for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
+          SmallVector<Value> kf =
+              ldmatrix(kSmem, add(idx(nb2 * 16), add(l8, mul(hi, idx(8)))),
+                       add(idx(ks * 16), mul(mid, idx(8))),
+                       /*transpose=*/false);
+          for (int64_t h = 0; h < 2; ++h) {
+            int64_t nb = 2 * nb2 + h;
+            SmallVector<Value> acc(s.begin() + nb * 4, s.begin() + nb * 4 + 4);
+            SmallVector<Value> d =
+                mma(qFrag[ks], {kf[2 * h], kf[2 * h + 1]}, acc);
+            std::copy(d.begin(), d.end(), s.begin() + nb * 4);
+          }
+        }
+      }
+
+      // Masking only on partial tiles and tiles crossing the diagonal.
+      SmallVector<Type> sTypes(s.size(), f32);
+      s = ifElse(
+          tileNeedsMask(j0, warpRowLo), sTypes,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> masked;
+            Value maskVal = f32c(maskValue());
+            for (int64_t nb = 0; nb < sBlocks; ++nb)
+              for (int64_t i = 0; i < 4; ++i) {
+                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
+                Value row = i < 2 ? row0 : row1;
+                masked.push_back(
+                    select(isMasked(j, row), maskVal, s[nb * 4 + i]));
+              }
+            return masked;
+          },
+          [&]() -> SmallVector<Value> { return s; });
+
+      // Online softmax in log2 units, rows g (r = 0) and g + 8 (r = 1).
+      Value c = f32c(cfg.scaleLog2);
+      SmallVector<Value> p(s.size());
+      Value newM[2], newL[2], alpha[2];
+      for (int64_t r = 0; r < 2; ++r) {
+        Value red = s[2 * r];
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
+            if (nb != 0 || i != 2 * r)
+              red = fred(red, s[nb * 4 + i]);
+        red = fred(red, shuffleXor(red, 1));
+        red = fred(red, shuffleXor(red, 2));
+        newM[r] = fmax(m[r], fmul(red, c));
+        // A row that has seen only masked keys keeps m = -inf; subtract 0
+        // then, so that exp2 gives 0 rather than NaN.
+        Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                            newM[r], f32c(-inf));
+        Value mUse = select(isInf, f32c(0), newM[r]);
+        Value negM = arith::NegFOp::create(b, mUse);
+        alpha[r] = exp2(fadd(m[r], negM));
+        Value sum = f32c(0);
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t i = 2 * r; i < 2 * r + 2; ++i) {
+            Value e = exp2(fma(s[nb * 4 + i], c, negM));
+            p[nb * 4 + i] = e;
+            sum = fadd(sum, e);
+          }
+        newL[r] = fma(l[r], alpha[r], sum);
+      }
+      for (int64_t nb = 0; nb < oBlocks; ++nb)
+        for (int64_t i = 0; i < 4; ++i)
+          o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
+
+      // O += P V on tensor cores; P comes straight from the S accumulators.
+      for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
+        SmallVector<Value> a = {
+            packPair(p[(2 * kk) * 4 + 0], p[(2 * kk) * 4 + 1]),
+            packPair(p[(2 * kk) * 4 + 2], p[(2 * kk) * 4 + 3]),
+            packPair(p[(2 * kk + 1) * 4 + 0], p[(2 * kk + 1) * 4 + 1]),
+            packPair(p[(2 * kk + 1) * 4 + 2], p[(2 * kk + 1) * 4 + 3])};
+        for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
+          SmallVector<Value> vf =
+              ldmatrix(vSmem, add(idx(kk * 16), add(l8, mul(mid, idx(8)))),
+                       add(idx(nb2 * 16), mul(hi, idx(8))),
+                       /*transpose=*/true);
+          for (int64_t h = 0; h < 2; ++h) {
+            int64_t nb = 2 * nb2 + h;
+            SmallVector<Value> acc(o.begin() + nb * 4, o.begin() + nb * 4 + 4);
+            SmallVector<Value> d = mma(a, {vf[2 * h], vf[2 * h + 1]}, acc);
+            std::copy(d.begin(), d.end(), o.begin() + nb * 4);
+          }
+        }
+      }
+
+      SmallVector<Value> next = {newM[0], newM[1], newL[0], newL[1]};
+      next.append(o.begin(), o.end());
+      scf::YieldOp::create(b, next);
+    }
+
+    // Epilogue: complete the row sums across the four lanes of a row,
+    // normalise, store rows < Sq and columns < D.
+    SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
+    Value inv[2];
+    for (int64_t r = 0; r < 2; ++r) {
+      Value sum = res[2 + r];
+      sum = fadd(sum, shuffleXor(sum, 1));
+      sum = fadd(sum, shuffleXor(sum, 2));
+      Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum,
+                                        f32c(0));
+      inv[r] = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
+    }
+    for (int64_t r = 0; r < 2; ++r) {
+      Value row = r == 0 ? row0 : row1;
+      ifThen(cmpi(arith::CmpIPredicate::ult, row, dimSq), [&]() {
+        Value rowBase = add(qBase, mul(row, idx(cfg.d)));
+        for (int64_t nb = 0; nb < oBlocks; ++nb) {
+          Value col = add(idx(nb * 8), mul(t4, idx(2)));
+          Value x = fmul(res[4 + nb * 4 + 2 * r], inv[r]);
+          Value y = fmul(res[4 + nb * 4 + 2 * r + 1], inv[r]);
+          auto store = [&]() {
+            if (cfg.d % 2 == 0) {
+              Value v2 = vector::FromElementsOp::create(
+                  b, VectorType::get({2}, f32), ValueRange{x, y});
+              // Even D and even column: 4-byte aligned pairs.
+              vector::StoreOp::create(
+                  b, arith::TruncFOp::create(b, pairType(), v2), out,
+                  ValueRange{add(rowBase, col)}, /*nontemporal=*/false,
+                  llvm::MaybeAlign(4));
+              return;
+            }
+            memref::StoreOp::create(b, arith::TruncFOp::create(b, cfg.elt, x),
+                                    out, ValueRange{add(rowBase, col)});
+            Value col1 = add(col, idx(1));
+            ifThen(cmpi(arith::CmpIPredicate::ult, col1, idx(cfg.d)), [&]() {
+              memref::StoreOp::create(b,
+                                      arith::TruncFOp::create(b, cfg.elt, y),
+                                      out, ValueRange{add(rowBase, col1)});
+            });
+          };
+          // Only the last column block can hold columns >= D.
+          if ((nb + 1) * 8 <= cfg.d)
+            store();
+          else
+            ifThen(cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)), store);
+        }
+      });
+    }
+  }
+
+  // --- SIMT path (f32) -----------------------------------------------------
+  void emitSIMTBody() {
+    const int64_t colVecs = cfg.dPadded / 16; // vector<4xf32> per thread
+    VectorType v4 = VectorType::get({4}, f32);
+    Value part = remu(tid, idx(kSIMTLanesPerRow));
+    Value rowInTile = divu(tid, idx(kSIMTLanesPerRow));
+    Value row = add(qStart, rowInTile);
+    Value rowValid = cmpi(arith::CmpIPredicate::ult, row, dimSq);
+    Value rowBase = add(qBase, mul(row, idx(cfg.d)));
+    auto colOf = [&](int64_t i) {
+      return add(idx(16 * i), mul(part, idx(4)));
+    };
+
+    // The query row slice, in registers (zero beyond Sq and D).
+    SmallVector<Value> qv;
+    for (int64_t i = 0; i < colVecs; ++i) {
+      Value col = colOf(i);
+      Value valid = rowValid;
+      if ((i + 1) * 16 > cfg.d)
+        valid = andi(valid, cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)));
+      qv.push_back(ifElse(
+          valid, v4,
+          [&]() -> SmallVector<Value> { return {loadChunk(q, rowBase, col)}; },
+          [&]() -> SmallVector<Value> { return {zeroVec(v4)}; })[0]);
+    }
+
+    double inf = std::numeric_limits<double>::infinity();
+    SmallVector<Value> init = {f32c(-inf), f32c(0)};
+    for (int64_t i = 0; i < colVecs; ++i)
+      init.push_back(zeroVec(v4));
+    Value nTiles = numKeyTiles();
+    auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value tile = loop.getInductionVar();
+      SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                            loop.getRegionIterArgs().end());
+      Value m = it[0], l = it[1];
+      SmallVector<Value> o(it.begin() + 2, it.end());
+      Value j0 = mul(tile, idx(cfg.blockN));
+
+      gpu::BarrierOp::create(b);
+      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+      stageRows(vSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
+      gpu::BarrierOp::create(b);
+
+      // Scores of the tile: partial dot products, completed across the
+      // four lanes of the row.
+      SmallVector<Value> s;
+      for (int64_t j = 0; j < cfg.blockN; ++j) {
+        Value acc = zeroVec(v4);
+        for (int64_t i = 0; i < colVecs; ++i) {
+          Value kv = vector::LoadOp::create(b, v4, kSmem,
+                                            ValueRange{idx(j), colOf(i)},
+                                            false, llvm::MaybeAlign(16));
+          acc = vector::FMAOp::create(b, qv[i], kv, acc);
+        }
+        Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                                acc);
+        dot = fadd(dot, shuffleXor(dot, 1));
+        dot = fadd(dot, shuffleXor(dot, 2));
+        s.push_back(dot);
+      }
+      SmallVector<Type> sTypes(s.size(), f32);
+      s = ifElse(
+          tileNeedsMask(j0, qStart), sTypes,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> masked;
+            Value maskVal = f32c(maskValue());
+            for (int64_t j = 0; j < cfg.blockN; ++j)
+              masked.push_back(
+                  select(isMasked(add(j0, idx(j)), row), maskVal, s[j]));
+            return masked;
+          },
+          [&]() -> SmallVector<Value> { return s; });
+
+      Value c = f32c(cfg.scaleLog2);
+      Value red = s[0];
+      for (int64_t j = 1; j < cfg.blockN; ++j)
+        red = fred(red, s[j]);
+      Value newM = fmax(m, fmul(red, c));
+      Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newM,
+                                          f32c(-inf));
+      Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), newM));
+      Value alpha = exp2(fadd(m, negM));
+      Value sum = f32c(0);
+      for (int64_t i = 0; i < colVecs; ++i)
+        o[i] = arith::MulFOp::create(b, o[i],
+                                     vector::BroadcastOp::create(b, v4, alpha));
+      for (int64_t j = 0; j < cfg.blockN; ++j) {
+        Value pj = exp2(fma(s[j], c, negM));
+        sum = fadd(sum, pj);
+        Value pv = vector::BroadcastOp::create(b, v4, pj);
+        for (int64_t i = 0; i < colVecs; ++i) {
+          Value vv = vector::LoadOp::create(b, v4, vSmem,
+                                            ValueRange{idx(j), colOf(i)},
+                                            false, llvm::MaybeAlign(16));
+          o[i] = vector::FMAOp::create(b, pv, vv, o[i]);
+        }
+      }
+      Value newL = fma(l, alpha, sum);
+      SmallVector<Value> next = {newM, newL};
+      next.append(o.begin(), o.end());
+      scf::YieldOp::create(b, next);
+    }
+
+    SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
+    Value sum = res[1];
+    Value pos =
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, f32c(0));
+    Value inv = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
+    Value invV = vector::BroadcastOp::create(b, v4, inv);
+    ifThen(rowValid, [&]() {
+      for (int64_t i = 0; i < colVecs; ++i) {
+        Value col = colOf(i);
+        Value val = arith::MulFOp::create(b, res[2 + i], invV);
+        auto store = [&]() {
+          if (cfg.d % 4 == 0) {
+            vector::StoreOp::create(b, val, out, ValueRange{add(rowBase, col)},
+                                    /*nontemporal=*/false,
+                                    llvm::MaybeAlign(16));
+            return;
+          }
+          for (int64_t e = 0; e < 4; ++e) {
+            Value ce = add(col, idx(e));
+            ifThen(cmpi(arith::CmpIPredicate::ult, ce, idx(cfg.d)), [&]() {
+              memref::StoreOp::create(
+                  b, vector::ExtractOp::create(b, val, ArrayRef<int64_t>{e}),
+                  out, ValueRange{add(rowBase, ce)});
+            });
+          }
+        };
+        if ((i + 1) * 16 <= cfg.d)
+          store();
+        else
+          ifThen(cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)), store);
+      }
+    });
+  }
+};
+
+struct KVShiftFuseAttentionGPUPass
+    : kvshift::impl::KVShiftFuseAttentionGPUBase<KVShiftFuseAttentionGPUPass> {
+  using Base::Base;
+
+  /// Checks the op against what the kernels support; fills `cfg`.
+  LogicalResult configure(KVShiftAttentionOp op, KernelConfig &cfg) {
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    cfg.elt = qType.getElementType();
+    cfg.tensorCores = !cfg.elt.isF32();
+    cfg.causal = op.getCausal();
+    int64_t d = qType.getDimSize(3);
+    if (ShapedType::isDynamic(d))
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
+                "q) must be static, found ?";
+    std::optional<double> scale = getStaticAttentionScale(op);
+    if (!scale)
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: the scale must be static";
+    cfg.scaleLog2 = *scale * kLog2E;
+    cfg.d = d;
+    cfg.dPadded = (d + 15) / 16 * 16;
+    cfg.vecWidth = 16 / (cfg.elt.getIntOrFloatBitWidth() / 8);
+    cfg.warps = warps;
+    if (cfg.tensorCores) {
+      cfg.blockM = 16 * warps;
+      cfg.blockN = blockK;
+      cfg.rowStride = cfg.dPadded + 8;
+    } else {
+      cfg.blockM = (32 / kSIMTLanesPerRow) * warps;
+      cfg.blockN = simtBlockK;
+      cfg.rowStride = cfg.dPadded;
+    }
+    if (cfg.sharedBytes() > kSharedLimitBytes)
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: D = " << d << " with "
+             << (cfg.tensorCores ? "block-k = " : "simt-block-k = ")
+             << cfg.blockN << " and warps = " << cfg.warps << " needs "
+             << cfg.sharedBytes() << " bytes of shared memory, above the "
+             << kSharedLimitBytes << " bytes of static shared memory";
+    return success();
+  }
+
+  gpu::GPUFuncOp buildKernel(gpu::GPUModuleOp module, StringRef name,
+                             const KernelConfig &cfg) {
+    MLIRContext *ctx = module.getContext();
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
+    auto flatW = MemRefType::get({ShapedType::kDynamic}, mb.getF32Type());
+    auto fnType = mb.getFunctionType(
+        {flat, flat, flat, flatW, flatW, flat, index, index, index, index,
+         index},
+        {});
+    auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+    int64_t kRows =
+        cfg.tensorCores ? std::max(cfg.blockM, cfg.blockN) : cfg.blockN;
+    auto kSmemType =
+        MemRefType::get({kRows, cfg.rowStride}, cfg.elt, MemRefLayoutAttrInterface(), wg);
+    auto vSmemType = MemRefType::get({cfg.blockN, cfg.rowStride}, cfg.elt,
+                                     MemRefLayoutAttrInterface(), wg);
+    auto func = gpu::GPUFuncOp::create(mb, module.getLoc(), name, fnType,
+                                       TypeRange{kSmemType, vSmemType});
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    // 16-byte accesses (st.shared.v4, ldmatrix rows) need 16-byte alignment.
+    for (unsigned i = 0; i < 2; ++i)
+      func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
+                                       mb.getI64IntegerAttr(16));
+    func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(cfg.threads()), 1, 1}));
+    KernelEmitter(func, cfg).emit();
+    return func;
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (warps < 1 || warps > 16) {
+      module.emitError() << "kvshift-fuse-attention-gpu: warps must be in "
+                            "[1, 16], found "
+                         << warps.getValue();
+      return signalPassFailure();
+    }
+    if (blockK < 16 || blockK % 16 != 0) {
+      module.emitError() << "kvshift-fuse-attention-gpu: block-k must be a "
+                            "positive multiple of 16, found "
+                         << blockK.getValue();
+      return signalPassFailure();
+    }
+    if (simtBlockK < 1) {
+      module.emitError() << "kvshift-fuse-attention-gpu: simt-block-k must "
+                            "be positive, found "
+                         << simtBlockK.getValue();
+      return signalPassFailure();
+    }
+    SmallVector<KVShiftAttentionOp> ops;
+    module.walk([&](KVShiftAttentionOp op) { ops.push_back(op); });
+    if (ops.empty())
+      return;
+
+    // Check everything before changing anything.
+    SmallVector<KernelConfig> cfgs(ops.size());
+    for (auto [op, cfg] : llvm::zip(ops, cfgs))
+      if (failed(configure(op, cfg)))
+        return signalPassFailure();
+
+    MLIRContext *ctx = &getContext();
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto kernels = dyn_cast_or_null<gpu::GPUModuleOp>(
+        SymbolTable::lookupSymbolIn(module, kKernelModuleName));
+    if (!kernels)
+      kernels = gpu::GPUModuleOp::create(mb, module.getLoc(),
+                                         kKernelModuleName);
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    mb.getUnitAttr());
+    SymbolTable kernelSymbols(kernels);
+
+    IRRewriter rewriter(ctx);
+    for (auto [op, cfg] : llvm::zip(ops, cfgs)) {
+      std::string name;
+      llvm::raw_string_ostream os(name);
+      os << "kv_shift_attention_d" << cfg.d << "_";
+      cfg.elt.print(os);
+      if (cfg.causal)
+        os << "_causal";
+      gpu::GPUFuncOp kernel = buildKernel(kernels, name, cfg);
+      kernelSymbols.insert(kernel); // renames on a clash
+
+      rewriter.setInsertionPoint(op);
+      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      emitCall(b, module, op, kernel, cfg);
+    }
+  }
+
+  /// Replaces `op` by a call to a launcher declaration (its body is
+  /// written by --kvshift-gpu-launchers after buffer deallocation, which
+  /// does not accept gpu ops) on the operands' buffers and a host output
+  /// buffer.
+  void emitCall(ImplicitLocOpBuilder &b, ModuleOp module, KVShiftAttentionOp op,
+                gpu::GPUFuncOp kernel, const KernelConfig &cfg) {
+    auto toBuffer = [&](Value t) -> Value {
+      auto tt = cast<RankedTensorType>(t.getType());
+      auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
+      return bufferization::ToBufferOp::create(b, mt, t, /*read_only=*/true);
+    };
+    SmallVector<Value> args;
+    for (Value t : op->getOperands())
+      args.push_back(toBuffer(t));
+    auto outType = cast<RankedTensorType>(op.getOut().getType());
+    SmallVector<Value> outDyn;
+    for (int64_t i = 0; i < 4; ++i)
+      if (outType.isDynamicDim(i))
+        outDyn.push_back(memref::DimOp::create(b, args[0], i));
+    Value outHost = memref::AllocOp::create(
+        b, MemRefType::get(outType.getShape(), outType.getElementType()),
+        outDyn, b.getI64IntegerAttr(64));
+    args.push_back(outHost);
+
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    SmallVector<Type> argTypes;
+    for (Value a : args)
+      argTypes.push_back(a.getType());
+    auto launcher = func::FuncOp::create(
+        mb, op.getLoc(), ("kvshift_launch_" + kernel.getName()).str(),
+        mb.getFunctionType(argTypes, {}));
+    launcher.setPrivate();
+    auto kernelModule = kernel->getParentOfType<gpu::GPUModuleOp>();
+    launcher->setAttr(kLauncherKernelAttr,
+                      SymbolRefAttr::get(kernelModule.getNameAttr(),
+                                         {FlatSymbolRefAttr::get(
+                                             kernel.getNameAttr())}));
+    launcher->setAttr(kLauncherBlockMAttr, mb.getI64IntegerAttr(cfg.blockM));
+    launcher->setAttr(kLauncherThreadsAttr,
+                      mb.getI64IntegerAttr(cfg.threads()));
+    SymbolTable(module).insert(launcher); // renames on a clash
+    func::CallOp::create(b, launcher, args);
+
+    Value result = bufferization::ToTensorOp::create(
+        b, outType, outHost, /*restrict=*/true, /*writable=*/true);
+    op.getOut().replaceAllUsesWith(result);
+    op.erase();
+  }
+};
+
+/// Host side of one launch, the body of a launcher: device buffers, copies
+/// in, launch, copy out, free. Arguments: q, k, v, kw, vw, out (host
+/// memrefs with identity layout).
+static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
+                             int64_t blockM, int64_t threadCount) {
+  Block *body = launcher.addEntryBlock();
+  ImplicitLocOpBuilder b(launcher.getLoc(), body, body->end());
+  Type tokenType = gpu::AsyncTokenType::get(b.getContext());
+  auto flatten = [&](Value buf) -> Value {
+    auto mt = cast<MemRefType>(buf.getType());
+    ReassociationIndices all;
+    for (int64_t i = 0; i < mt.getRank(); ++i)
+      all.push_back(i);
+    return memref::CollapseShapeOp::create(b, buf,
+                                           ArrayRef<ReassociationIndices>{all});
+  };
+  auto dim = [&](Value buf, int64_t i) -> Value {
+    return memref::DimOp::create(b, buf, i);
+  };
+  Value c0 = arith::ConstantIndexOp::create(b, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  Value qBuf = body->getArgument(0), kBuf = body->getArgument(1);
+  Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1), dimSq = dim(qBuf, 2);
+  Value dimHkv = dim(kBuf, 1), dimSk = dim(kBuf, 2);
+  SmallVector<Value> hostIn;
+  for (int64_t i = 0; i < 5; ++i)
+    hostIn.push_back(flatten(body->getArgument(i)));
+  Value outFlat = flatten(body->getArgument(5));
+
+  // Copies in, on one stream.
+  Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+  auto deviceAlloc = [&](Value like) -> Value {
+    auto mt = cast<MemRefType>(like.getType());
+    SmallVector<Value> dyn;
+    if (mt.isDynamicDim(0))
+      dyn.push_back(dim(like, 0));
+    auto alloc = gpu::AllocOp::create(b, mt, tokenType, ValueRange{token}, dyn,
+                                      ValueRange{}, /*hostShared=*/false);
+    token = alloc.getAsyncToken();
+    return alloc.getMemref();
+  };
+  SmallVector<Value> dev;
+  for (Value h : hostIn) {
+    Value d = deviceAlloc(h);
+    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, d, h)
+                .getAsyncToken();
+    dev.push_back(d);
+  }
+  Value devOut = deviceAlloc(outFlat);
+  dev.push_back(devOut);
+  gpu::WaitOp::create(b, Type(), ValueRange{token});
+
+  // The launch, skipped when the grid would be empty.
+  Value bm = arith::ConstantIndexOp::create(b, blockM);
+  Value qTiles = arith::DivUIOp::create(
+      b, arith::AddIOp::create(b, dimSq, arith::SubIOp::create(b, bm, c1)),
+      bm);
+  Value items =
+      arith::MulIOp::create(b, arith::MulIOp::create(b, qTiles, dimHq), dimB);
+  Value nonEmpty = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, items, c0),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, dimHkv, c0));
+  auto ifOp = scf::IfOp::create(b, nonEmpty, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value stream = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+    // The kernel takes flat buffers of dynamic size.
+    SmallVector<Value> args;
+    for (Value d : dev) {
+      auto mt = cast<MemRefType>(d.getType());
+      args.push_back(memref::CastOp::create(
+          b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d));
+    }
+    args.append({dimB, dimHq, dimSq, dimHkv, dimSk});
+    Value threads = arith::ConstantIndexOp::create(b, threadCount);
+    auto launch = gpu::LaunchFuncOp::create(
+        b, kernel, gpu::KernelDim3{qTiles, dimHq, dimB},
+        gpu::KernelDim3{threads, c1, c1}, /*dynamicSharedMemorySize=*/Value(),
+        args, tokenType, ValueRange{stream});
+    gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+  }
+
+  // Copy out and free.
+  token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+  token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, outFlat,
+                                devOut)
+              .getAsyncToken();
+  for (Value d : dev)
+    token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, d)
+                .getAsyncToken();
+  gpu::WaitOp::create(b, Type(), ValueRange{token});
+  func::ReturnOp::create(b);
+}
+
+struct KVShiftGPULaunchersPass
+    : kvshift::impl::KVShiftGPULaunchersBase<KVShiftGPULaunchersPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> launchers;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isDeclaration() && f->hasAttr(kLauncherKernelAttr))
+        launchers.push_back(f);
+    for (func::FuncOp f : launchers) {
+      auto kernelRef = f->getAttrOfType<SymbolRefAttr>(kLauncherKernelAttr);
+      auto kernel = dyn_cast_or_null<gpu::GPUFuncOp>(
+          kernelRef ? SymbolTable::lookupSymbolIn(module, kernelRef)
+                    : nullptr);
+      auto blockM = f->getAttrOfType<IntegerAttr>(kLauncherBlockMAttr);
+      auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
+      auto type = f.getFunctionType();
+      bool memrefs = type.getNumInputs() == 6 && type.getNumResults() == 0 &&
+                     llvm::all_of(type.getInputs(), [](Type t) {
+                       auto mt = dyn_cast<MemRefType>(t);
+                       return mt && mt.getLayout().isIdentity();
+                     });
+      if (!kernel || !blockM || !threads || !memrefs) {
+        f.emitError() << "kvshift-gpu-launchers: a launcher needs `"
+                      << kLauncherKernelAttr << "` naming a gpu.func, `"
+                      << kLauncherBlockMAttr << "`, `" << kLauncherThreadsAttr
+                      << "` and six identity-layout memref arguments";
+        return signalPassFailure();
+      }
+      emitLauncherBody(f, kernel, blockM.getInt(), threads.getInt());
+      f->removeAttr(kLauncherKernelAttr);
+      f->removeAttr(kLauncherBlockMAttr);
+      f->removeAttr(kLauncherThreadsAttr);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds, on a machine with kvshift (MLIR 22) and the CUDA toolkit, the
+# self-contained directory that scripts/gpu-check.sh runs on a GPU machine
+# without MLIR:
+#   OUT/kernels/*.ptx     the fused kernels (bf16, f16) x (causal, not) x
+#                         (D = 64, 128), dynamic B/H/S, PTX for sm_80 (the
+#                         driver JIT-compiles it for newer GPUs)
+#   OUT/manifest.json     kernel names, launch configuration, parameter ABI
+#   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
+#                         the whole host path, for the end-to-end check
+#   OUT/gpu_check.py, OUT/gpu-check.sh   the driver and its wrapper
+#
+#   scripts/build-gpu-check.sh [OUT]      (default: build/gpu-check)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${KVSHIFT_BUILD_DIR:-$root/build}"
+out="${1:-$build/gpu-check}"
+opt="$build/bin/kvshift-opt"
+chip="${KVSHIFT_GPU_CHIP:-sm_80}"
+ptxas="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
+rm -rf "$out"
+mkdir -p "$out/kernels" "$out/lib" "$out/src"
+
+kernel_input() { # dtype d causal -> MLIR text
+  local t="$1" d="$2" c="$3" ty
+  ty="tensor<?x?x?x${d}x${t}>"
+  cat <<MLIR
+func.func @attn(%q: $ty, %k: $ty, %v: $ty, %kw: tensor<?x2xf32>, %vw: tensor<?x2xf32>) -> $ty {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) $c
+      : ($ty, $ty, $ty, tensor<?x2xf32>, tensor<?x2xf32>) -> $ty
+  return %o : $ty
+}
+MLIR
+}
+
+entries=()
+for t in bf16 f16; do
+  for d in 64 128; do
+    for c in "" causal; do
+      name="kv_shift_attention_d${d}_${t}${c:+_causal}"
+      kernel_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+      "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+      /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+      if [ -x "$ptxas" ]; then
+        "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+      fi
+      entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false)}")
+    done
+  done
+done
+
+# The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
+# D = 128, causal, dynamic shapes.
+for t in bf16 f16; do
+  kernel_input "$t" 128 causal > "$out/src/aot_$t.mlir"
+  KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
+    "$out/src/aot_$t.mlir" "$out/lib/libkvshift_attn_${t}_d128_causal.so" "chip=$chip" > /dev/null
+done
+
+{
+  echo "{"
+  echo "  \"chip\": \"$chip\","
+  echo "  \"block_m\": 64, \"threads\": 128,"
+  echo "  \"params\": \"q, k, v, kw, vw, out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then B, Hq, Sq, Hkv, Sk as int64\","
+  echo "  \"grid\": \"(ceil(Sq / block_m), Hq, B)\","
+  echo "  \"scale\": \"1/sqrt(D)\","
+  echo "  \"built\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$root" rev-parse --short HEAD)\","
+  echo "  \"kernels\": ["
+  for i in "${!entries[@]}"; do
+    sep=","; [ "$i" -eq $(( ${#entries[@]} - 1 )) ] && sep=""
+    echo "    ${entries[$i]}$sep"
+  done
+  echo "  ]"
+  echo "}"
+} > "$out/manifest.json"
+cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
+echo "$out: $(ls "$out/kernels" | grep -c '\.ptx$') kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""GPU check of kvshift's fused KV-shift attention kernels, for a GPU machine
+with PyTorch (CUDA) and a CUDA driver, without MLIR: it only uses the
+artifacts of scripts/build-gpu-check.sh (PTX kernels, manifest.json,
+ahead-of-time libraries).
+
+1. Correctness: for bf16 and f16, causal and not, D in {64, 128}, with GQA,
+   odd S and Sq < Sk, the fused kernel (launched through the CUDA driver API
+   on PyTorch's stream) is compared against a float32 PyTorch reference of
+   the same computation. The error (normwise: max|out - ref| / max|ref|) must
+   be at most 2x the error of PyTorch's own low-precision implementation of
+   the unfused computation (mix in T, then scaled_dot_product_attention in
+   T). The ahead-of-time libraries (the whole host path: copies, launch, the
+   project's CUDA runtime) are checked the same way on host tensors.
+2. Timing with CUDA events at B=4, H=16, S in {1024, 4096, 8192}, D=128:
+   (a) the fused kernel, (b) the paper's way in PyTorch (pad + mix, then
+   scaled_dot_product_attention), (c) scaled_dot_product_attention without
+   the shift. TFLOP/s = 4*B*H*S*S*D / time (halved for causal); ratios a/b
+   and a/c (higher is better for the fused kernel).
+
+    python3 gpu_check.py [--artifacts DIR] [--quick] [--selftest]
+
+--selftest checks the reference functions against a float64 loop on the
+CPU (no GPU needed). Exit status 1 when a correctness check fails.
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+# --- references -------------------------------------------------------------
+
+def mix(x, w):
+    """x^_t = w[h,0] x_t + w[h,1] x_{t-1} (x_{-1} = 0), in x's dtype; the
+    paper's way (pad, shift, weighted sum). x: [B, H, S, D], w: [H, 2]."""
+    prev = F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+    w = w.to(x.dtype)
+    return w[:, 0].view(1, -1, 1, 1) * x + w[:, 1].view(1, -1, 1, 1) * prev
+
+
+def causal_mask(sq, sk, device):
+    """True where key j is visible to query i: j <= Sk - Sq + i."""
+    i = torch.arange(sq, device=device).view(-1, 1)
+    j = torch.arange(sk, device=device).view(1, -1)
+    return j <= (sk - sq) + i
+
+
+def expand_heads(x, hq):
+    """GQA: query head h reads KV head h // (Hq // Hkv)."""
+    return x.repeat_interleave(hq // x.shape[1], dim=1)
+
+
+def reference(q, k, v, kw, vw, causal, dtype):
+    """The unfused computation with all arithmetic in `dtype`: float32 for the
+    reference, the inputs' dtype for PyTorch's own low-precision result. A
+    row without any visible key gives zeros."""
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    kh = expand_heads(mix(k, kw.to(dtype) if dtype != torch.float32 else kw), q.shape[1])
+    vh = expand_heads(mix(v, vw.to(dtype) if dtype != torch.float32 else vw), q.shape[1])
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    mask = causal_mask(q.shape[2], k.shape[2], q.device) if causal else None
+    if dtype == torch.float32:
+        s = (q @ kh.transpose(-1, -2)) * scale
+        if mask is not None:
+            s = s.masked_fill(~mask, float("-inf"))
+        m = s.amax(-1, keepdim=True).clamp_min(-1e30)
+        p = torch.exp(s - m)
+        l = p.sum(-1, keepdim=True)
+        return torch.where(l > 0, (p @ vh) / l.clamp_min(1e-30), torch.zeros_like(q))
+    return F.scaled_dot_product_attention(q, kh, vh, attn_mask=mask, scale=scale)
+
+
+def err(out, ref):
+    out, ref = out.double(), ref.double()
+    return ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
+
+
+def selftest():
+    """The float32 reference against a float64 loop written from the spec."""
+    g = torch.Generator().manual_seed(0)
+    b, hq, hkv, sq, sk, d = 1, 4, 2, 5, 7, 8
+    q = torch.randn(b, hq, sq, d, generator=g, dtype=torch.float64)
+    k = torch.randn(b, hkv, sk, d, generator=g, dtype=torch.float64)
+    v = torch.randn(b, hkv, sk, d, generator=g, dtype=torch.float64)
+    kw = torch.rand(hkv, 2, generator=g, dtype=torch.float64)
+    vw = torch.rand(hkv, 2, generator=g, dtype=torch.float64)
+    for causal in (False, True):
+        out = torch.zeros(b, hq, sq, d, dtype=torch.float64)
+        for h in range(hq):
+            kv = h // (hq // hkv)
+            kh = [kw[kv, 0] * k[0, kv, t] + (kw[kv, 1] * k[0, kv, t - 1] if t else 0)
+                  for t in range(sk)]
+            vh = [vw[kv, 0] * v[0, kv, t] + (vw[kv, 1] * v[0, kv, t - 1] if t else 0)
+                  for t in range(sk)]
+            for i in range(sq):
+                js = [j for j in range(sk) if not causal or j <= sk - sq + i]
+                s = torch.tensor([float(q[0, h, i] @ kh[j]) / math.sqrt(d) for j in js],
+                                 dtype=torch.float64)
+                p = torch.softmax(s, 0)
+                out[0, h, i] = sum(p[n] * vh[j] for n, j in enumerate(js))
+        got = reference(q.float(), k.float(), v.float(), kw.float(), vw.float(),
+                        causal, torch.float32)
+        e = err(got, out)
+        print(f"selftest causal={causal}: float32 reference vs float64 loop: {e:.2e}")
+        assert e < 1e-5, e
+    print("selftest OK")
+
+
+# --- the kernels through the CUDA driver API ------------------------------------
+
+class Driver:
+    def __init__(self):
+        self.lib = ctypes.CDLL("libcuda.so.1")
+        self.lib.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+
+    def check(self, r, what):
+        if r != 0:
+            name = ctypes.c_char_p()
+            self.lib.cuGetErrorName(r, ctypes.byref(name))
+            raise RuntimeError(f"{what} failed: {name.value.decode() if name.value else r}")
+
+    def load(self, ptx, name):
+        module = ctypes.c_void_p()
+        log = ctypes.create_string_buffer(16384)
+        opts = (ctypes.c_int * 2)(5, 6)  # CU_JIT_ERROR_LOG_BUFFER(_SIZE_BYTES)
+        vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p).value, len(log) - 1)
+        r = self.lib.cuModuleLoadDataEx(ctypes.byref(module), ctypes.c_char_p(ptx + b"\0"),
+                                        2, opts, vals)
+        if r != 0:
+            self.check(r, f"cuModuleLoadDataEx({name}): {log.value.decode(errors='replace')}")
+        fn = ctypes.c_void_p()
+        self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), module, name.encode()),
+                   f"cuModuleGetFunction({name})")
+        return fn
+
+
+class Kernel:
+    """One fused kernel; parameter ABI in manifest.json."""
+
+    def __init__(self, driver, manifest, entry, root):
+        self.driver, self.entry = driver, entry
+        self.block_m, self.threads = manifest["block_m"], manifest["threads"]
+        with open(os.path.join(root, entry["ptx"]), "rb") as f:
+            self.fn = driver.load(f.read(), entry["name"])
+
+    def __call__(self, q, k, v, kw, vw, out):
+        b, hq, sq, _ = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        vals = []
+        for t in (q, k, v, kw, vw, out):
+            assert t.is_cuda and t.is_contiguous()
+            p = t.data_ptr()
+            vals += [ctypes.c_void_p(p), ctypes.c_void_p(p), ctypes.c_int64(0),
+                     ctypes.c_int64(t.numel()), ctypes.c_int64(1)]
+        vals += [ctypes.c_int64(x) for x in (b, hq, sq, hkv, sk)]
+        params = (ctypes.c_void_p * len(vals))(
+            *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
+        grid = ((sq + self.block_m - 1) // self.block_m, hq, b)
+        if min(grid) == 0:
+            return out
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.driver.check(self.driver.lib.cuLaunchKernel(
+            self.fn, grid[0], grid[1], grid[2], self.threads, 1, 1, 0, stream,
+            params, None), f"cuLaunchKernel({self.entry['name']})")
+        return out
+
+
+class AOTLibrary:
+    """An ahead-of-time library: _mlir_ciface_attn on host memory."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.libc = ctypes.CDLL(None)
+
+    @staticmethod
+    def desc(t):
+        class Desc(ctypes.Structure):
+            _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                        ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * t.dim()),
+                        ("strides", ctypes.c_int64 * t.dim())]
+        d = Desc()
+        d.allocated = d.aligned = t.data_ptr()
+        d.offset = 0
+        for i in range(t.dim()):
+            d.sizes[i], d.strides[i] = t.shape[i], t.stride(i)
+        return d
+
+    def __call__(self, q, k, v, kw, vw):
+        args = [self.desc(t.contiguous()) for t in (q, k, v, kw, vw)]
+        result = self.desc(torch.empty(0, 0, 0, 0))
+        self.lib._mlir_ciface_attn(ctypes.byref(result), *[ctypes.byref(a) for a in args])
+        msg = ctypes.create_string_buffer(2048)
+        if self.lib.kvshift_cuda_take_error(msg, len(msg)):
+            raise RuntimeError(msg.value.decode())
+        shape = list(result.sizes)
+        nbytes = math.prod(shape) * q.element_size()
+        data = bytearray(ctypes.string_at(result.aligned, nbytes))
+        self.libc.free(ctypes.c_void_p(result.allocated))
+        return torch.frombuffer(data, dtype=q.dtype).reshape(shape).clone()
+
+
+# --- the check ----------------------------------------------------------------
+
+DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def inputs(b, hq, hkv, sq, sk, d, dtype, seed, device="cuda"):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    q = torch.randn(b, hq, sq, d, generator=g).to(dtype)
+    k = torch.randn(b, hkv, sk, d, generator=g).to(dtype)
+    v = torch.randn(b, hkv, sk, d, generator=g).to(dtype)
+    kw = torch.rand(hkv, 2, generator=g)  # paper init: a1 ~ U(0,1), a2 = 1 - a1
+    kw[:, 1] = 1 - kw[:, 0]
+    vw = torch.rand(hkv, 2, generator=g)
+    vw[:, 1] = 1 - vw[:, 0]
+    return [t.to(device).contiguous() for t in (q, k, v, kw, vw)]
+
+
+def check_correctness(kernels, aot_libs, quick):
+    shapes = [  # b, hq, hkv, sq, sk
+        (2, 8, 2, 333, 333),    # GQA, odd S
+        (1, 4, 4, 77, 333),     # Sq < Sk (bottom-right causal), odd
+        (2, 16, 16, 1024, 1024),
+    ]
+    if quick:
+        shapes = shapes[:2]
+    failures, rows = 0, []
+    for entry, kern in kernels:
+        dtype = DTYPES[entry["dtype"]]
+        for n, (b, hq, hkv, sq, sk) in enumerate(shapes):
+            q, k, v, kw, vw = inputs(b, hq, hkv, sq, sk, entry["d"], dtype, seed=n)
+            out = torch.full_like(q, float("nan"))
+            kern(q, k, v, kw, vw, out)
+            torch.cuda.synchronize()  # a kernel fault raises here
+            ref = reference(q, k, v, kw, vw, entry["causal"], torch.float32)
+            ours = err(out, ref)
+            theirs = err(reference(q, k, v, kw, vw, entry["causal"], dtype), ref)
+            ok = ours <= 2 * theirs and math.isfinite(ours)
+            failures += not ok
+            rows.append((entry["name"], f"{b}x{hq}/{hkv}x{sq}/{sk}", ours, theirs, ok))
+    for path, dname in aot_libs:
+        dtype = DTYPES[dname]
+        lib = AOTLibrary(path)
+        q, k, v, kw, vw = inputs(1, 4, 2, 77, 99, 128, dtype, seed=7, device="cpu")
+        try:
+            out = lib(q, k, v, kw, vw)
+            ref = reference(*[t.cuda() for t in (q, k, v, kw, vw)], True, torch.float32).cpu()
+            ours = err(out, ref)
+            theirs = err(reference(*[t.cuda() for t in (q, k, v, kw, vw)], True, dtype).cpu(), ref)
+            ok = ours <= 2 * theirs and math.isfinite(ours)
+        except RuntimeError as e:
+            print(f"AOT {os.path.basename(path)}: {e}")
+            ours, theirs, ok = float("nan"), float("nan"), False
+        failures += not ok
+        rows.append(("AOT " + os.path.basename(path), "1x4/2x77/99", ours, theirs, ok))
+    print(f"\n{'kernel':44} {'shape B x Hq/Hkv x Sq/Sk':26} {'err ours':>10} {'err torch':>10}  ok")
+    for name, shape, ours, theirs, ok in rows:
+        print(f"{name:44} {shape:26} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+    return failures
+
+
+def time_ms(fn, warmup=3, iters=10):
+    for _ in range(warmup):
+        fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(iters):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / iters
+
+
+def timings(kernels, quick):
+    b, h, d = 4, 16, 128
+    seqs = [1024, 4096] if quick else [1024, 4096, 8192]
+    by_name = {e["name"]: k for e, k in kernels}
+    print(f"\nB={b} H={h} D={d}; TFLOP/s = 4*B*H*S*S*D/t (halved for causal); "
+          f"device: {torch.cuda.get_device_name()}")
+    print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "
+          f"{'paper ms':>9} {'TF/s':>6} | {'sdpa ms':>8} {'TF/s':>6} | "
+          f"{'fused/paper':>11} {'fused/sdpa':>10}")
+    for dname in ("bf16", "f16"):
+        for causal in (True, False):
+            kern = by_name[f"kv_shift_attention_d{d}_{dname}" + ("_causal" if causal else "")]
+            for s in seqs:
+                q, k, v, kw, vw = inputs(b, h, h, s, s, d, DTYPES[dname], seed=s)
+                out = torch.empty_like(q)
+                flops = 4 * b * h * s * s * d / (2 if causal else 1)
+                ta = time_ms(lambda: kern(q, k, v, kw, vw, out))
+                tb = time_ms(lambda: F.scaled_dot_product_attention(
+                    q, mix(k, kw), mix(v, vw), is_causal=causal))
+                tc = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+                tf = lambda t: flops / (t * 1e-3) / 1e12
+                print(f"{dname:5} {str(causal):6} {s:5} | {ta:9.3f} {tf(ta):6.1f} | "
+                      f"{tb:9.3f} {tf(tb):6.1f} | {tc:8.3f} {tf(tc):6.1f} | "
+                      f"{tb / ta:11.2f} {tc / ta:10.2f}")
+                del q, k, v, kw, vw, out
+                torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--artifacts", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--quick", action="store_true", help="fewer shapes, S <= 4096")
+    ap.add_argument("--selftest", action="store_true")
+    args = ap.parse_args()
+    if args.selftest:
+        selftest()
+        return 0
+    if not torch.cuda.is_available():
+        print("no CUDA device visible to PyTorch")
+        return 1
+    t0 = time.time()
+    torch.zeros(1, device="cuda")  # PyTorch creates the primary context
+    with open(os.path.join(args.artifacts, "manifest.json")) as f:
+        manifest = json.load(f)
+    print(f"artifacts: {args.artifacts} ({manifest['built']}, PTX for {manifest['chip']})")
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}")
+    driver = Driver()
+    kernels = [(e, Kernel(driver, manifest, e, args.artifacts)) for e in manifest["kernels"]]
+    libdir = os.path.join(args.artifacts, "lib")
+    aot = [(os.path.join(libdir, f), f.split("_")[2]) for f in sorted(os.listdir(libdir))
+           if f.endswith(".so")] if os.path.isdir(libdir) else []
+    try:
+        failures = check_correctness(kernels, aot, args.quick)
+    except RuntimeError as e:  # a launch error or a kernel fault
+        print(f"\ncorrectness check aborted: {e}")
+        return 1
+    print(f"\ncorrectness: {'all passed' if failures == 0 else f'{failures} FAILED'} "
+          f"({time.time() - t0:.0f} s)")
+    try:
+        timings(kernels, args.quick)
+    except RuntimeError as e:
+        print(f"\ntimings aborted: {e}")
+        return 1
+    print(f"\ntotal {time.time() - t0:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu --canonicalize --cse | FileCheck %s
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="block-k=24" 2>&1 | FileCheck %s --check-prefix=BADK
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
+
+// BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24
+// BADWARPS: kvshift-fuse-attention-gpu: warps must be in [1, 16], found 0
+
+// bf16, GQA (8 query heads over 2 KV heads), causal, D = 64, default tiles:
+// 4 warps, 64 query rows and 64 keys per tile.
+// CHECK-LABEL: module attributes {gpu.container_module}
+// CHECK-LABEL: func.func @bf16_gqa_causal
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x8x100x64xbf16>, %[[K:.*]]: tensor<2x2x100x64xbf16>, %[[V:.*]]: tensor<2x2x100x64xbf16>, %[[KW:.*]]: tensor<2x2xf32>, %[[VW:.*]]: tensor<2x2xf32>)
+// CHECK-DAG: %[[QB:.*]] = bufferization.to_buffer %[[Q]] read_only
+// CHECK-DAG: %[[KB:.*]] = bufferization.to_buffer %[[K]] read_only
+// CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x100x64xbf16>
+// CHECK: call @[[LAUNCH:kvshift_launch_kv_shift_attention_d64_bf16_causal]](%[[QB]], %[[KB]], %{{.*}}, %{{.*}}, %{{.*}}, %[[OUT]])
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: return %[[T]]
+// CHECK: gpu.module @kvshift_kernels
+// Flat buffers and sizes as arguments; K and V tiles in shared memory, rows
+// padded from 64 to 72 elements.
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal(%[[GQ:.*]]: memref<?xbf16>, %[[GK:.*]]: memref<?xbf16>, %[[GV:.*]]: memref<?xbf16>, %[[GKW:.*]]: memref<?xf32>, %[[GVW:.*]]: memref<?xf32>, %[[GO:.*]]: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
+// CHECK-SAME: workgroup(%[[KS:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VS:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// scale * log2(e) = 0.125 * 1.4427 = 0.180336878, folded into exp2.
+// CHECK: %[[SCALE:.*]] = arith.constant 0.180336878 : f32
+// The mixing weights of the block's KV head.
+// CHECK: memref.load %[[GKW]]
+// CHECK: memref.load %[[GVW]]
+// The query tile goes through shared memory once, into ldmatrix fragments.
+// CHECK: vector.load %[[GQ]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %[[KS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64}
+// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvgpu.ldmatrix %[[KS]]{{.*}}transpose = false
+// The loop over key tiles: the mix on the way into shared memory, row j
+// and the halo row j - 1.
+// CHECK: scf.for
+// CHECK: gpu.barrier
+// CHECK: %[[CUR:.*]] = vector.load %[[GK]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: scf.if %{{.*}} -> (vector<8xbf16>) {
+// CHECK: %[[PREV:.*]] = vector.load %[[GK]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: arith.extf %[[CUR]] : vector<8xbf16> to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %[[KS]]
+// CHECK: vector.load %[[GV]]
+// CHECK: vector.store %{{.*}}, %[[VS]]
+// CHECK: gpu.barrier
+// S = Q K^T: 4 k-steps x 8 n-blocks of bf16 mma.sync m16n8k16.
+// CHECK: nvgpu.ldmatrix %[[KS]]{{.*}}transpose = false
+// CHECK-COUNT-32: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// Masking only on partial or diagonal tiles.
+// CHECK: scf.if %{{.*}} -> (f32,
+// CHECK: arith.select
+// CHECK: } else {
+// Row max across the 4 lanes of a row, exp2 with the scale folded in.
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32 : f32
+// CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// O += P V: V fragments by transposed ldmatrix, 4 k-steps x 8 n-blocks.
+// CHECK: nvgpu.ldmatrix %[[VS]]{{.*}}transpose = true
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// Epilogue: row sums across lanes, bf16 pairs stored for rows < Sq.
+// CHECK: gpu.shuffle  xor
+// CHECK: vector.store %{{.*}}, %[[GO]][%{{.*}}] {alignment = 4 : i64} : memref<?xbf16>, vector<2xbf16>
+// CHECK: gpu.return
+// The launcher is a declaration; kvshift-gpu-launchers writes its body.
+// CHECK: func.func private @[[LAUNCH]](memref<2x8x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2x100x64xbf16>, memref<2x2xf32>, memref<2x2xf32>, memref<2x8x100x64xbf16>)
+// CHECK-SAME: kvshift.gpu_block_m = 64 : i64, kvshift.gpu_kernel = @kvshift_kernels::@kv_shift_attention_d64_bf16_causal, kvshift.gpu_threads = 128 : i64
+func.func @bf16_gqa_causal(%q: tensor<2x8x100x64xbf16>, %k: tensor<2x2x100x64xbf16>, %v: tensor<2x2x100x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<2x8x100x64xbf16> {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
+      : (tensor<2x8x100x64xbf16>, tensor<2x2x100x64xbf16>, tensor<2x2x100x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x8x100x64xbf16>
+  return %o : tensor<2x8x100x64xbf16>
+}
+
+// -----
+
+// f16, dynamic B/H/S, not causal: no masking of the diagonal, f16 mma.sync
+// on vector<2xf16> operands.
+// CHECK-LABEL: func.func @f16_dynamic
+// CHECK: call @kvshift_launch_kv_shift_attention_d128_f16
+// CHECK: gpu.func @kv_shift_attention_d128_f16(
+// CHECK-SAME: workgroup(%{{.*}} : memref<64x136xf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.mma.sync {{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: func.func private @kvshift_launch_kv_shift_attention_d128_f16(memref<?x?x?x128xf16>
+func.func @f16_dynamic(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>, %v: tensor<?x?x?x128xf16>, %kw: tensor<?x2xf32>, %vw: tensor<?x2xf32>) -> tensor<?x?x?x128xf16> {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) scale = 0.5
+      : (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x128xf16>
+  return %o : tensor<?x?x?x128xf16>
+}
+
+// -----
+
+// f32: the SIMT kernel, no tensor cores. 32 query rows (4 lanes per row),
+// key tiles of 16 mixed f32 rows, D = 40 padded to 48.
+// CHECK-LABEL: func.func @f32_simt
+// CHECK: gpu.func @kv_shift_attention_d40_f32_causal(
+// CHECK-SAME: workgroup(%{{.*}} : memref<16x48xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<16x48xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-NOT: nvvm.mma.sync
+// CHECK-NOT: nvgpu.ldmatrix
+// CHECK: vector.fma {{.*}} : vector<4xf32>
+// CHECK: vector.reduction <add>
+// CHECK: gpu.shuffle  xor
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: gpu.return
+func.func @f32_simt(%q: tensor<1x2x33x40xf32>, %k: tensor<1x2x33x40xf32>, %v: tensor<1x2x33x40xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x33x40xf32> {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
+      : (tensor<1x2x33x40xf32>, tensor<1x2x33x40xf32>, tensor<1x2x33x40xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x33x40xf32>
+  return %o : tensor<1x2x33x40xf32>
+}
