@@ -15,3 +15,12 @@ func.func @head_dim_too_large(%q: tensor<1x2x16x256xbf16>, %k: tensor<1x2x16x256
       : (tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x256xbf16>
   return %o : tensor<1x2x16x256xbf16>
 }
+
+// -----
+
+func.func @rope(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<1x2x16x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x64xbf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta (RoPE after the mix) is not implemented by the GPU kernels yet; found rope_theta = 1.000000e+04}}
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal rope_theta = 10000.0
+      : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x64xbf16>
+  return %o : tensor<1x2x16x64xbf16>
+}

@@ -784,6 +784,12 @@ struct KVShiftFuseAttentionGPUPass
       return op.emitOpError()
              << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
                 "q) must be static, found ?";
+    if (op.getRopeTheta())
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: rope_theta (RoPE after the mix) "
+                "is not implemented by the GPU kernels yet; found rope_theta "
+                "= "
+             << op.getRopeTheta()->convertToDouble();
     std::optional<double> scale = getStaticAttentionScale(op);
     if (!scale)
       return op.emitOpError()
