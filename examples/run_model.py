@@ -17,6 +17,9 @@ Two models:
    the ``kvshift-raise`` pass of the compile pipeline finds the pattern and
    replaces it with the op, so it gets the fused kernel as well.
 
+3. KVShiftLlama with RoPE: the op carries ``rope_theta`` and the fused
+   kernel rotates q and the mixed keys as it loads them.
+
 For each: the imported IR's size, the number of fused attention ops after
 raising, compile time, run time (median of --repeat runs) against PyTorch
 eager, and the maximum relative error of the logits against PyTorch's own
@@ -152,6 +155,10 @@ def main():
              args)
     ok &= run("the same model with the attention written the paper's way in "
               "plain PyTorch", paper_way(model), tokens, args)
+    cfg.rope_theta = 10000.0
+    rope = KVShiftLlama(cfg).eval()
+    ok &= run("KVShiftLlama with RoPE after the mix (rope_theta = 10000)", rope,
+              tokens, args)
     print("result: %s" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

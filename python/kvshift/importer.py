@@ -53,14 +53,14 @@ Tracing
     ``KVShiftAttention`` calls; also when a model calls the function
     directly) is redirected, through ``kvshift.torch._trace_hook``, to a
     custom operator ``torch.ops.kvshift_importer.kv_shift_attention(q, k, v,
-    kw, vw, scale, causal)`` (``torch.library``; CPU kernel = the PyTorch
-    reference, Meta kernel for fake tensors).  It is one node in the ATen
-    graph and becomes one ``kvshift.kv_shift_attention ... causal scale = S``
-    op (kw/vw cast to f32).  Outside ``import_module`` nothing changes:
-    eager and autograd use run the ordinary PyTorch code.  Left unfused
-    (imported as the reference's ordinary ops: correct, slower), with a
-    ``UserWarning`` naming the reason: calls with ``rope_theta`` (RoPE in the
-    fused op comes in a later issue) and float64 operands.
+    kw, vw, scale, causal, rope_theta=None)`` (``torch.library``; CPU kernel
+    = the PyTorch reference, Meta kernel for fake tensors).  It is one node
+    in the ATen graph and becomes one ``kvshift.kv_shift_attention ...
+    causal scale = S [rope_theta = T]`` op (kw/vw cast to f32).  Outside
+    ``import_module`` nothing changes: eager and autograd use run the
+    ordinary PyTorch code.  Left unfused (imported as the reference's
+    ordinary ops: correct, slower), with a ``UserWarning`` naming the
+    reason: float64 operands (the op takes f32/f16/bf16).
     ``VanillaAttention`` (``kvshift.torch.attention``) becomes the same op
     with constant weights ``[1, 0]``. Hand-written attention imports as
     ordinary ops (the raising pass finds it; ``test/Python/Inputs/plain_*.mlir`` are
@@ -251,15 +251,16 @@ _IN_OP = [False]
 _UNFUSED = []       # why kv_shift_attention calls were left unfused (this import)
 
 
-def _op_cpu(q, k, v, kw, vw, scale, causal):
+def _op_cpu(q, k, v, kw, vw, scale, causal, rope_theta=None):
     _IN_OP[0] = True
     try:
-        return _kt.kv_shift_attention(q, k, v, kw, vw, scale=scale, causal=causal)
+        return _kt.kv_shift_attention(q, k, v, kw, vw, scale=scale, causal=causal,
+                                      rope_theta=rope_theta)
     finally:
         _IN_OP[0] = False
 
 
-def _op_meta(q, k, v, kw, vw, scale, causal):
+def _op_meta(q, k, v, kw, vw, scale, causal, rope_theta=None):
     return torch.empty_like(q)
 
 
@@ -271,7 +272,8 @@ def _define_op():
     try:
         lib = Library(_OP_NS, "DEF")
         lib.define("kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, "
-                   "Tensor vw, float scale, bool causal) -> Tensor")
+                   "Tensor vw, float scale, bool causal, float? rope_theta=None) "
+                   "-> Tensor")
         lib.impl("kv_shift_attention", _op_cpu, "CPU")
         lib.impl("kv_shift_attention", _op_meta, "Meta")
     except RuntimeError:
@@ -285,9 +287,6 @@ def _define_op():
 def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
     if _IN_OP[0]:
         return NotImplemented
-    if rope_theta is not None:
-        _UNFUSED.append("rope_theta=%g" % rope_theta)
-        return NotImplemented
     if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         _UNFUSED.append("dtype %s" % q.dtype)
         return NotImplemented
@@ -295,6 +294,9 @@ def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
         kw = kw.float()
     if vw.dtype != torch.float32:
         vw = vw.float()
+    if rope_theta is not None:
+        return getattr(torch.ops, _OP_NS).kv_shift_attention(
+            q, k, v, kw, vw, scale, causal, float(rope_theta))
     return getattr(torch.ops, _OP_NS).kv_shift_attention(q, k, v, kw, vw, scale, causal)
 
 
@@ -302,7 +304,7 @@ def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
 def kv_shift_attention_as_op():
     """Within the context, kvshift.torch.kv_shift_attention (and so
     KVShiftAttention) calls the single custom op
-    torch.ops.kvshift_importer.kv_shift_attention (RoPE and float64 calls
+    torch.ops.kvshift_importer.kv_shift_attention (float64 calls
     excepted)."""
     _define_op()
     old = _kt._trace_hook
@@ -2527,8 +2529,11 @@ def _lower_fill(em, node, args, kwargs, out_shape, out_dtype):
 def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
     q, k, v, kw, vw = [em.val(a) for a in args[:5]]
     scale, causal = float(args[5]), bool(args[6])
+    rope_theta = args[7] if len(args) > 7 else kwargs.get("rope_theta")
     n = em.res()
     attrs = (" causal" if causal else "") + " scale = %s" % _flit(scale, torch.float32)
+    if rope_theta is not None:
+        attrs += " rope_theta = %s" % _flit(float(rope_theta), torch.float32)
     em.emit("%s = kvshift.kv_shift_attention %s, %s, %s mix(%s, %s)%s : (%s) -> %s"
             % (n, q.ssa, k.ssa, v.ssa, kw.ssa, vw.ssa, attrs,
                ", ".join(t.ty for t in (q, k, v, kw, vw)), _tty(out_shape, out_dtype)))
@@ -2645,17 +2650,10 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             module.train()
     unfused = list(_UNFUSED)
     del _UNFUSED[:]
-    ropes = [u for u in unfused if u.startswith("rope")]
-    if ropes:
-        warnings.warn("kvshift.import_module: %d kv_shift_attention call(s) with %s "
-                      "imported unfused (mix + rotation + attention as ordinary ops; "
-                      "correct, slower): RoPE in the fused kvshift.kv_shift_attention "
-                      "op comes later" % (len(ropes), ropes[0]), UserWarning, stacklevel=_caller_level())
-    others = [u for u in unfused if not u.startswith("rope")]
-    if others:
+    if unfused:
         warnings.warn("kvshift.import_module: %d kv_shift_attention call(s) with %s "
                       "imported unfused (the op takes f32/f16/bf16)"
-                      % (len(others), others[0]), UserWarning, stacklevel=_caller_level())
+                      % (len(unfused), unfused[0]), UserWarning, stacklevel=_caller_level())
 
     em = _Emitter(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]

@@ -11,7 +11,7 @@ own forward in float32 (max relative error below 1e-4):
   find every layer's attention (counted with kvshift.opt), and the compiled
   model must agree;
 - both CPU pipelines (fused, the default, and the reference);
-- a model with RoPE (imported unfused, with a warning) still agrees.
+- a model with RoPE (the op with rope_theta, fused) agrees too.
 """
 
 import os
@@ -91,13 +91,11 @@ for kv_heads in (2, 4):
     check_model("paper-way plain PyTorch, %d KV heads" % kv_heads, plain,
                 tokens, 2, pipelines=(None, "kvshift-to-llvm-cpu"))
 
-# 4. RoPE: imported unfused with a warning until the fused op takes it.
+# 4. RoPE after the mix: the op with rope_theta, both pipelines.
 rope = KVShiftLlama(LlamaConfig(**dict(base, rope_theta=10000.0))).eval()
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    fn = kvshift.compile(rope, example_inputs=(tokens,))
-ref = forward(rope, tokens)
-err = rel_err(fn(tokens), ref)
-c.check(err < 1e-4, "RoPE model: max rel err %.3g" % err)
+text = check_model("KVShiftLlama RoPE", rope, tokens, 2,
+                   pipelines=(None, "kvshift-to-llvm-cpu"))
+c.check(text.count("rope_theta = 1.00000000e+04") == 2,
+        "RoPE model: the ops do not carry rope_theta")
 
 c.finish()

@@ -1,7 +1,8 @@
 """Importer: an unsupported ATen op raises UnsupportedOpError naming the op
 and the model source line (never IR); in-place ops on traced values,
 non-tensor outputs and bad arguments give clear ImporterErrors; RoPE-enabled
-KV shifting attention imports unfused with a warning and still matches."""
+KV shifting attention imports as one op with rope_theta and still matches;
+float64 imports unfused with a warning."""
 
 import warnings
 
@@ -103,27 +104,26 @@ C.raises(ImporterError, lambda: kvshift.import_module(NonTensorOut(), (x,)),
 C.raises(ValueError, lambda: kvshift.import_module(Cumsum(), (x,), params="bogus"),
          "bad params mode", contains="params")
 
-# RoPE: warning + unfused import that matches PyTorch.
+# RoPE: one fused op with rope_theta, no warning, matches PyTorch.
 torch.manual_seed(0)
 att = KVShiftAttention(32, 4, 2, rope_theta=10000.0)
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     text = check_module(C, "KVShiftAttention rope", att, (torch.randn(2, 6, 32),))
 msgs = [str(i.message) for i in w if issubclass(i.category, UserWarning)]
-C.check(any("RoPE" in m and "unfused" in m for m in msgs), "RoPE warning: %s" % msgs)
-C.check("kvshift.kv_shift_attention" not in text and text.fused_attention == 0,
-        "RoPE: no fused op")
-C.check("math.exp" in text and "tensor.pad" in text, "RoPE: mix and softmax as ordinary ops")
+C.check(not any("unfused" in m for m in msgs), "RoPE: no unfused warning: %s" % msgs)
+C.check(text.fused_attention == 1 and "rope_theta = 1.00000000e+04" in text,
+        "RoPE: one fused op with rope_theta")
+C.check("math.cos" not in text and "tensor.pad" not in text,
+        "RoPE: no rotation or mix as ordinary ops")
 
 cfg = LlamaConfig(vocab_size=48, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2,
                   rope_theta=500.0)
 torch.manual_seed(1)
 llama = KVShiftLlama(cfg)
-with warnings.catch_warnings(record=True) as w:
-    warnings.simplefilter("always")
-    text = check_module(C, "KVShiftLlama rope", llama, (torch.randint(0, 48, (1, 8)),))
-C.check(sum("RoPE" in str(i.message) for i in w) >= 1, "Llama RoPE warning")
-C.check(text.fused_attention == 0, "Llama RoPE unfused")
+text = check_module(C, "KVShiftLlama rope", llama, (torch.randint(0, 48, (1, 8)),))
+C.check(text.fused_attention == 2 and text.count("rope_theta = 5.00000000e+02") == 2,
+        "Llama RoPE: two fused ops with rope_theta")
 
 # float64: the op takes f32/f16/bf16, so the module imports unfused (warning).
 torch.manual_seed(2)
@@ -135,10 +135,10 @@ C.check(any("float64" in str(i.message) and "unfused" in str(i.message) for i in
         "float64 warning")
 C.check(t64_.fused_attention == 0 and "xf64>" in t64_, "float64 unfused in f64")
 
-# Without RoPE there is no warning.
+# An f32 module imports without any warning.
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     kvshift.import_module(KVShiftAttention(16, 2), torch.randn(1, 3, 16))
-C.check(not any("RoPE" in str(i.message) for i in w), "no warning without RoPE")
+C.check(not any("unfused" in str(i.message) for i in w), "no warning in f32")
 
 C.finish()
