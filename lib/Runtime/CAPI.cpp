@@ -33,9 +33,9 @@ extern "C" {
 int kvshift_capi_version(void) { return KVSHIFT_CAPI_VERSION; }
 
 int kvshift_executable_create(const char *source, size_t length,
-                              const char *entry, const char *pipeline,
-                              uint64_t memory_limit, kvshift_executable **out,
-                              char **error) {
+                              const char *entry, const char *target,
+                              const char *pipeline, uint64_t memory_limit,
+                              kvshift_executable **out, char **error) {
   if (error)
     *error = nullptr;
   if (!out)
@@ -46,6 +46,7 @@ int kvshift_executable_create(const char *source, size_t length,
   Options options;
   options.entry = entry;
   options.pipeline = pipeline ? pipeline : "";
+  options.target = target && *target ? target : "cpu";
   options.memoryLimit = memory_limit;
   auto exeOrErr = Executable::parse(llvm::StringRef(source, length),
                                     "<source>", options);

@@ -494,8 +494,58 @@ struct FirstError {
 // Executable
 //===----------------------------------------------------------------------===//
 
+/// libkvshift_cuda_runtime, opened for target "cuda".
+struct CudaRuntime {
+  std::string path;
+  int (*probe)(char *, size_t) = nullptr;
+  int (*takeError)(char *, size_t) = nullptr;
+
+  /// Loads the library and checks for a device. The library stays loaded
+  /// for the life of the process (the JIT-compiled code calls into it).
+  llvm::Error load(const std::string &requested) {
+    path = requested;
+    if (path.empty())
+      if (const char *env = std::getenv("KVSHIFT_CUDA_RUNTIME"))
+        path = env;
+#ifdef KVSHIFT_CUDA_RUNTIME_PATH
+    if (path.empty())
+      path = KVSHIFT_CUDA_RUNTIME_PATH;
+#endif
+    if (path.empty())
+      return error("no CUDA device support in this build: it has no CUDA "
+                   "runtime library (the CUDA toolkit was not found when it "
+                   "was configured; see docs/GPU.md)");
+    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!handle)
+      return error("target cuda: cannot load the CUDA runtime library " +
+                   path + ": " + llvm::StringRef(dlerror()));
+    probe = reinterpret_cast<int (*)(char *, size_t)>(
+        dlsym(handle, "kvshift_cuda_probe"));
+    takeError = reinterpret_cast<int (*)(char *, size_t)>(
+        dlsym(handle, "kvshift_cuda_take_error"));
+    if (!probe || !takeError)
+      return error("target cuda: " + path +
+                   " is not kvshift's CUDA runtime (kvshift_cuda_probe or "
+                   "kvshift_cuda_take_error missing)");
+    char msg[512] = {0};
+    if (probe(msg, sizeof(msg)) != 0)
+      return error(llvm::StringRef(msg).empty() ? "no CUDA device"
+                                                : llvm::StringRef(msg));
+    return llvm::Error::success();
+  }
+
+  /// The first CUDA error since the last call, as an llvm::Error.
+  llvm::Error check(llvm::StringRef when) {
+    char msg[512] = {0};
+    if (takeError && takeError(msg, sizeof(msg)) != 0)
+      return error("CUDA error " + when + ": " + llvm::StringRef(msg));
+    return llvm::Error::success();
+  }
+};
+
 struct Executable::Impl {
   Options options;
+  std::optional<CudaRuntime> cuda;
   std::string pipeline;
   MLIRContext context;
   FirstError diag;
@@ -543,11 +593,20 @@ Executable::parse(StringRef source, StringRef bufferName,
   std::unique_ptr<Executable> exe(new Executable());
   Impl &I = *exe->impl;
   I.options = options;
-  I.pipeline = options.pipeline.empty() ? kvshift::kFusedCPUPipeline.str()
-                                        : options.pipeline;
+  bool cuda = options.target == "cuda";
+  if (!cuda && options.target != "cpu")
+    return error("target '" + options.target + "': expected cpu or cuda");
+  I.pipeline = !options.pipeline.empty() ? options.pipeline
+               : cuda                     ? kvshift::kNVVMPipeline.str()
+                                          : kvshift::kFusedCPUPipeline.str();
   const std::string &entryName = options.entry;
   if (entryName.empty())
     return error("no entry function named");
+  if (cuda) {
+    I.cuda.emplace();
+    if (llvm::Error e = I.cuda->load(options.cudaRuntime))
+      return std::move(e);
+  }
 
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
@@ -717,7 +776,7 @@ llvm::Error Executable::compile() {
       return error("pipeline '" + I.pipeline + "': " +
                    StringRef(errStream.str()).trim() +
                    " (registered pipelines: kvshift-to-llvm-cpu, "
-                   "kvshift-to-llvm-cpu-fused)");
+                   "kvshift-to-llvm-cpu-fused, kvshift-to-nvvm)");
     I.diag.text.clear();
     if (failed(pm.run(*I.module)))
       return error("lowering with pipeline '" + I.pipeline + "' failed: " +
@@ -779,6 +838,8 @@ llvm::Error Executable::compile() {
                    openmp + " is missing (apt-get install libomp-22-dev)");
     libs.push_back(openmp);
   }
+  if (I.cuda)
+    libs.push_back(I.cuda->path);
   engineOptions.sharedLibPaths = libs;
   I.diag.text.clear();
   auto engineOrErr = ExecutionEngine::create(*I.module, engineOptions);
@@ -802,6 +863,9 @@ llvm::Error Executable::compile() {
   if (!fnOrErr)
     return error("cannot find the compiled @" + entryName + ": " +
                  llvm::toString(fnOrErr.takeError()));
+  if (I.cuda)
+    if (llvm::Error e = I.cuda->check("while loading the module"))
+      return e;
   I.fn = *fnOrErr;
   // The unlowered copy is still needed by checkShapesFit; the lowered module
   // is not needed any more once the engine holds the code.
@@ -904,6 +968,11 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
       return error(message);
     }
     auto stop = std::chrono::steady_clock::now();
+    if (I.cuda)
+      if (llvm::Error e = I.cuda->check("while running @" + I.options.entry)) {
+        freeResults(I.results, layout, storageBytes, args);
+        return std::move(e);
+      }
     if (times)
       times->milliseconds.push_back(
           std::chrono::duration<double, std::milli>(stop - start).count());

@@ -121,8 +121,8 @@ def _library():
     c = ctypes
     lib.kvshift_capi_version.restype = c.c_int
     lib.kvshift_executable_create.argtypes = [
-        c.c_char_p, c.c_size_t, c.c_char_p, c.c_char_p, c.c_uint64,
-        c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]
+        c.c_char_p, c.c_size_t, c.c_char_p, c.c_char_p, c.c_char_p,
+        c.c_uint64, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]
     lib.kvshift_executable_create.restype = c.c_int
     lib.kvshift_executable_destroy.argtypes = [c.c_void_p]
     lib.kvshift_executable_destroy.restype = None
@@ -189,17 +189,19 @@ class CompiledFunction(object):
     """A compiled entry function; call it with arrays. See the module
     docstring for the calling convention."""
 
-    def __init__(self, text, entry, pipeline, memory_limit, arg_names=None):
+    def __init__(self, text, entry, pipeline, memory_limit, arg_names=None,
+                 target="cpu"):
         lib = _library()
         self._lib = lib
         self._handle = None
         self.entry = entry
         self.pipeline = pipeline
+        self.target = target
         data = text.encode("utf-8")
         handle = ctypes.c_void_p()
         err = ctypes.c_void_p()
         rc = lib.kvshift_executable_create(
-            data, len(data), entry.encode("utf-8"),
+            data, len(data), entry.encode("utf-8"), target.encode("utf-8"),
             (pipeline or "").encode("utf-8"), int(memory_limit),
             ctypes.byref(handle), ctypes.byref(err))
         if rc:
@@ -380,10 +382,14 @@ def compile(text_or_module, target="cpu", pipeline=None, entry=None,
     """Compiles MLIR text, or a torch ``nn.Module`` (imported with
     ``kvshift.import_module(module, example_inputs)``), into a callable.
 
-    ``target``: ``"cpu"`` (the only target with a runtime today; ``"cuda"``
-    is refused with a clear error until the GPU runtime exists).
+    ``target``: ``"cpu"`` or ``"cuda"`` (an NVIDIA GPU through
+    ``libkvshift_cuda_runtime``: arguments are copied to the device and
+    results back on each call; a ``CompileError`` saying "no CUDA device"
+    without a usable GPU and driver. The GPU path has not been run on a GPU
+    yet, see docs/GPU.md).
     ``pipeline``: a registered pipeline (``kvshift-to-llvm-cpu-fused``, the
-    default, or the reference ``kvshift-to-llvm-cpu``) or a textual pass
+    CPU default, the reference ``kvshift-to-llvm-cpu``, or
+    ``kvshift-to-nvvm{chip=...}``, the CUDA default) or a textual pass
     pipeline. ``entry``: the function to run (default: the only public
     function, or ``@forward``). ``memory_limit``: the largest buffer, in
     bytes, the compiled code may allocate (0: physical memory).
@@ -391,10 +397,7 @@ def compile(text_or_module, target="cpu", pipeline=None, entry=None,
     For a module, the returned callable takes the model's inputs only: the
     parameters and buffers are bound from the module's state at compile time.
     """
-    if target == "cuda":
-        raise CompileError("target='cuda': this build of kvshift has no GPU "
-                           "runtime yet; use target='cpu'")
-    if target != "cpu":
+    if target not in ("cpu", "cuda"):
         raise ValueError("target=%r: expected 'cpu' or 'cuda'" % (target,))
     if isinstance(text_or_module, (bytes, bytearray)):
         text_or_module = text_or_module.decode("utf-8")
@@ -402,12 +405,14 @@ def compile(text_or_module, target="cpu", pipeline=None, entry=None,
         text = text_or_module
         if entry is None:
             entry = _default_entry(text)
-        return CompiledFunction(text, entry, pipeline, memory_limit)
+        return CompiledFunction(text, entry, pipeline, memory_limit,
+                                target=target)
     return _compile_module(text_or_module, example_inputs, pipeline, entry,
-                           memory_limit)
+                           memory_limit, target)
 
 
-def _compile_module(module, example_inputs, pipeline, entry, memory_limit):
+def _compile_module(module, example_inputs, pipeline, entry, memory_limit,
+                    target):
     try:
         import torch
     except ImportError:  # pragma: no cover
@@ -420,14 +425,15 @@ def _compile_module(module, example_inputs, pipeline, entry, memory_limit):
                          "tuple of tensors with the shapes to compile for)")
     from . import importer
     imported = importer.import_module(module, example_inputs)
-    return BoundModule(imported, module, pipeline, entry, memory_limit)
+    return BoundModule(imported, module, pipeline, entry, memory_limit, target)
 
 
 class BoundModule(object):
     """A compiled torch module: call it with the model's inputs; its
     parameters and buffers were captured when it was compiled."""
 
-    def __init__(self, imported, module, pipeline, entry, memory_limit):
+    def __init__(self, imported, module, pipeline, entry, memory_limit,
+                 target="cpu"):
         text = str(imported)
         entry = entry or getattr(imported, "func_name", None) or \
             _default_entry(text)
@@ -436,7 +442,7 @@ class BoundModule(object):
         self.function = CompiledFunction(
             text, entry, pipeline, memory_limit,
             arg_names=input_names + param_names
-            if input_names or param_names else None)
+            if input_names or param_names else None, target=target)
         n_inputs = len(self.function.arguments) - len(param_names)
         if input_names and len(input_names) != n_inputs:
             raise CompileError("the imported function takes %d argument(s) "

@@ -55,8 +55,9 @@ static cl::list<std::string>
 static cl::opt<std::string> pipelineName(
     "pipeline",
     cl::desc("Registered pipeline or textual pass pipeline used to lower "
-             "the module (default: kvshift-to-llvm-cpu-fused; the reference "
-             "is kvshift-to-llvm-cpu)"),
+             "the module (default: kvshift-to-llvm-cpu-fused, or "
+             "kvshift-to-nvvm with --target=cuda; the CPU reference is "
+             "kvshift-to-llvm-cpu)"),
     cl::init(kvshift::kFusedCPUPipeline.str()), cl::cat(runCategory));
 static cl::opt<unsigned>
     repeatCount("repeat",
@@ -67,8 +68,11 @@ static cl::opt<uint64_t> memoryLimit(
     cl::desc("Largest buffer, in bytes, the compiled function may allocate "
              "(default: the machine's physical memory)"),
     cl::init(0), cl::value_desc("bytes"), cl::cat(runCategory));
-static cl::opt<std::string> targetName("target",
-                                       cl::desc("Where to run: cpu or cuda"),
+static cl::opt<std::string> targetName(
+    "target",
+    cl::desc("Where to run: cpu, or cuda (NVIDIA GPU through "
+             "libkvshift_cuda_runtime; $KVSHIFT_CUDA_RUNTIME overrides its "
+             "path)"),
                                        cl::init("cpu"), cl::cat(runCategory));
 
 //===----------------------------------------------------------------------===//
@@ -136,10 +140,7 @@ int main(int argc, char **argv) {
       "kvshift-run: run one function of an MLIR file on .npy data\n");
   rt::setFatalErrorPrefix("kvshift-run");
 
-  if (targetName == "cuda")
-    fail("--target=cuda: this build of kvshift has no GPU lowering or CUDA "
-         "runtime yet; use --target=cpu");
-  if (targetName != "cpu")
+  if (targetName != "cpu" && targetName != "cuda")
     fail("--target='" + targetName + "': expected cpu or cuda");
   if (repeatCount == 0)
     fail("--repeat must be at least 1");
@@ -152,7 +153,11 @@ int main(int argc, char **argv) {
     fail("cannot open '" + inputFile + "': " + fileOrErr.getError().message());
   rt::Options options;
   options.entry = entryName;
-  options.pipeline = pipelineName;
+  // Without --pipeline the runtime picks the target's default
+  // (kvshift-to-llvm-cpu-fused, or kvshift-to-nvvm for cuda).
+  options.pipeline =
+      pipelineName.getNumOccurrences() ? pipelineName.getValue() : std::string();
+  options.target = targetName;
   options.memoryLimit = memoryLimit;
   auto exeOrErr =
       rt::Executable::parse((*fileOrErr)->getBuffer(), inputFile, options);

@@ -6,7 +6,8 @@
  *
  *   kvshift_executable *exe = NULL;
  *   char *err = NULL;
- *   if (kvshift_executable_create(text, len, "forward", NULL, 0, &exe, &err))
+ *   if (kvshift_executable_create(text, len, "forward", "cpu", NULL, 0, &exe,
+ *                                 &err))
  *     { puts(err); kvshift_string_free(err); }
  *   ... kvshift_executable_run(exe, inputs, n, 1, &results, &nresults, &ms, &err)
  *   kvshift_results_free(results, nresults);
@@ -70,15 +71,17 @@ typedef struct kvshift_result {
 
 int kvshift_capi_version(void);
 
-/* Parses the MLIR text and reads the signature of `entry`. `pipeline` is a
- * registered pipeline name or a textual pass pipeline (NULL or "" means the
- * fused CPU pipeline). `memory_limit` bounds each buffer the compiled code
- * allocates (0: physical memory). Compilation happens on the first run or on
- * kvshift_executable_compile. */
+/* Parses the MLIR text and reads the signature of `entry`. `target` is
+ * "cpu" (NULL or "" too) or "cuda" (fails with "no CUDA device ..." without
+ * a usable GPU and driver). `pipeline` is a registered pipeline name or a
+ * textual pass pipeline (NULL or "": the target's default,
+ * kvshift-to-llvm-cpu-fused or kvshift-to-nvvm). `memory_limit` bounds each
+ * host buffer the compiled code allocates (0: physical memory). Compilation
+ * happens on the first run or on kvshift_executable_compile. */
 int kvshift_executable_create(const char *source, size_t length,
-                              const char *entry, const char *pipeline,
-                              uint64_t memory_limit, kvshift_executable **out,
-                              char **error);
+                              const char *entry, const char *target,
+                              const char *pipeline, uint64_t memory_limit,
+                              kvshift_executable **out, char **error);
 void kvshift_executable_destroy(kvshift_executable *exe);
 
 /* Lowers and JIT-compiles (once). */

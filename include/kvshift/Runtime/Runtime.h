@@ -81,6 +81,14 @@ struct Options {
   /// Largest buffer, in bytes, the compiled code may allocate; 0 means the
   /// machine's physical memory.
   uint64_t memoryLimit = 0;
+  /// "cpu", or "cuda": the module is lowered with kvshift-to-nvvm (default
+  /// pipeline) and its host code calls libkvshift_cuda_runtime, which copies
+  /// the arguments to the device and the results back. parse() fails with
+  /// "no CUDA device ..." when no usable device or driver is present.
+  std::string target = "cpu";
+  /// The libkvshift_cuda_runtime shared library for target "cuda"; empty
+  /// means $KVSHIFT_CUDA_RUNTIME, else the one this build made.
+  std::string cudaRuntime;
 };
 
 /// Timings of Executable::run.
