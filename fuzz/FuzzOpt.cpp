@@ -1,8 +1,10 @@
 //===- FuzzOpt.cpp - libFuzzer target: the kvshift-opt surface ------------===//
 //
 // Parses arbitrary text as an MLIR module with every dialect kvshift-opt
-// knows, verifies it, and when it verifies and holds a kvshift op, runs each
-// kvshift pass and the two CPU pipelines on a copy. Diagnostics are
+// knows and verifies it; runs kvshift-raise on a copy (plain linalg
+// attention is its input), and when the module (or what raising made of it)
+// holds a kvshift op, runs each kvshift pass, the GPU kernel builder and the
+// two CPU pipelines on copies. Diagnostics are
 // expected; crashes, hangs, sanitizer reports and IR that fails to verify
 // after a kvshift pass (a pass that breaks valid input) are bugs.
 //
@@ -55,30 +57,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
   if (!module || failed(verify(*module)))
     return 0;
-  bool hasKVShift = false;
-  module->walk([&](Operation *op) {
-    if (isa<kvshift::KVShiftDialect>(op->getDialect()))
-      hasKVShift = true;
-  });
-  if (!hasKVShift)
-    return 0;
-
-  static const char *const pipelines[] = {
-      "func.func(kvshift-decompose)",
-      "func.func(kvshift-fuse-attention)",
-      "func.func(kvshift-share-attention-stats)",
-      "canonicalize",
-      "kvshift-to-llvm-cpu",
-      "kvshift-to-llvm-cpu-fused",
+  auto hasKVShift = [](ModuleOp m) {
+    bool found = false;
+    m->walk([&](Operation *op) {
+      if (isa<kvshift::KVShiftDialect>(op->getDialect()))
+        found = true;
+    });
+    return found;
   };
-  for (const char *text : pipelines) {
-    OwningOpRef<ModuleOp> copy = cast<ModuleOp>((*module)->clone());
+  auto run = [&](ModuleOp m, const char *text) {
+    OwningOpRef<ModuleOp> copy = cast<ModuleOp>(m->clone());
     PassManager pm(&ctx);
     if (failed(parsePassPipeline(text, pm)))
       std::abort();
     // A pass may reject its input with a diagnostic; it must never leave
     // invalid IR behind without saying so (the pass manager verifies).
     (void)pm.run(*copy);
-  }
+    return copy;
+  };
+
+  // The raising pass reads plain linalg IR: run it on everything. What it
+  // raises goes on through the lowerings below.
+  OwningOpRef<ModuleOp> raised = run(*module, "func.func(kvshift-raise)");
+  bool viaRaise = !hasKVShift(*module);
+  ModuleOp subject = viaRaise ? *raised : *module;
+  if (!hasKVShift(subject) || (viaRaise && failed(verify(subject))))
+    return 0;
+
+  static const char *const pipelines[] = {
+      "func.func(kvshift-decompose)",
+      "func.func(kvshift-fuse-attention)",
+      "func.func(kvshift-share-attention-stats)",
+      "kvshift-fuse-attention-gpu",
+      "canonicalize",
+      "kvshift-to-llvm-cpu",
+      "kvshift-to-llvm-cpu-fused",
+  };
+  for (const char *text : pipelines)
+    (void)run(subject, text);
   return 0;
 }

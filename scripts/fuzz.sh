@@ -3,7 +3,8 @@
 # own code) into ./build-fuzz and runs each for a bounded time (default 60 s,
 # or the first argument) from the checked-in seed corpus. A crash, a
 # sanitizer report, a leak or a timeout fails the script and leaves the
-# reproducer in build-fuzz/artifacts/.
+# reproducer in build-fuzz/artifacts/. Then runs the importer's property test
+# (random torch programs) for the same time from a random seed.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +33,7 @@ for target in npy opt; do
   echo "== fuzzing $target for $seconds s"
   if "$build/bin/kvshift-fuzz-$target" "$work" "$root/fuzz/corpus/$target" \
       -max_total_time="$seconds" -timeout=30 -rss_limit_mb=6000 \
-      -max_len=8192 -print_final_stats=1 \
+      -max_len=16384 -print_final_stats=1 \
       -artifact_prefix="$build/artifacts/$target-" > "$build/fuzz-$target.log" 2>&1; then
     runs=$(awk '/stat::number_of_executed_units/ {print $NF}' "$build/fuzz-$target.log" | tail -1)
     echo "fuzz-$target: $runs executions, no crash"
@@ -42,4 +43,20 @@ for target in npy opt; do
     grep -E "ERROR|SUMMARY|Test unit written" "$build/fuzz-$target.log" | head -20 || true
   fi
 done
+
+# (3) The Python importer: random small torch programs imported, compiled
+# and run against float64, from a random seed, for the same time. Needs the
+# normal (uninstrumented) build's runtime library.
+normal="${KVSHIFT_BUILD_DIR:-$root/build}"
+KVSHIFT_EXTRA_PACKAGES="python3-torch" bash "$root/scripts/setup.sh" > /dev/null
+seed=$(( $(date +%s) % 1000000 ))
+echo "== importer property test for $seconds s from seed $seed"
+if KVSHIFT_BUILD_DIR="$normal" /usr/bin/python3 "$root/test/Python/importer_property.py" \
+    --seconds "$seconds" --seed "$seed" > "$build/fuzz-importer.log" 2>&1; then
+  echo "fuzz-importer: $(tail -1 "$build/fuzz-importer.log" | sed 's/^importer_property: //')"
+else
+  status=1
+  echo "fuzz-importer: FAILED (replay with test/Python/importer_property.py --replay SEED):"
+  cat "$build/fuzz-importer.log" | tail -20
+fi
 exit "$status"
