@@ -12,6 +12,7 @@
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 #include "kvshift/InitAll.h"
 #include "kvshift/Pipelines/Pipelines.h"
+#include "kvshift/Support/ParserWorkarounds.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -608,6 +609,10 @@ Executable::parse(StringRef source, StringRef bufferName,
       return std::move(e);
   }
 
+  if (auto crash = kvshift::findKnownParserCrash(source))
+    return error("cannot parse '" + bufferName + "': " + bufferName + ":" +
+                 kvshift::lineColumnOf(source, crash->first) + ": " +
+                 crash->second);
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
       llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
@@ -999,6 +1004,10 @@ mlir::kvshift::runtime::runPassPipeline(StringRef source, StringRef bufferName,
     diag.record(d);
     return success();
   });
+  if (auto crash = kvshift::findKnownParserCrash(source))
+    return error("cannot parse '" + bufferName + "': " + bufferName + ":" +
+                 kvshift::lineColumnOf(source, crash->first) + ": " +
+                 crash->second);
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
       llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());

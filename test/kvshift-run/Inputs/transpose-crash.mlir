@@ -1,0 +1,6 @@
+// MLIR 22's linalg.transpose parser crashes on a malformed permutation
+// (found by kvshift-fuzz-opt); kvshift's tools refuse it first.
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %t = linalg.transpose ins(%a : tensor<2x3xf32>) outs(%b : tensor<3x2xf32>) permutation = [1, 0x
+  return %t : tensor<3x2xf32>
+}
