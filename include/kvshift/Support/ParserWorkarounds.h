@@ -55,16 +55,38 @@ findKnownParserCrash(llvm::StringRef text) {
             start, "expected '[' after '" + key.str() +
                        " =' (MLIR 22's linalg parser would crash here)");
       ++i;
-      bool ok = false;
-      for (; i < text.size(); ++i) {
-        char c = text[i];
-        if (c == ']') {
-          ok = true;
-          break;
+      // '[' (int (',' int)*)? ']', int = '-'? digits (at most 18: no i64
+      // overflow), spaces anywhere between tokens.
+      auto skipSpace = [&] {
+        while (i < text.size() && std::isspace((unsigned char)text[i]))
+          ++i;
+      };
+      auto parseInt = [&] {
+        if (i < text.size() && text[i] == '-')
+          ++i;
+        size_t digits = 0;
+        while (i < text.size() && std::isdigit((unsigned char)text[i])) {
+          ++i;
+          ++digits;
         }
-        if (!(std::isdigit((unsigned char)c) || std::isspace((unsigned char)c) ||
-              c == ',' || c == '-'))
-          break;
+        return digits > 0 && digits <= 18;
+      };
+      bool ok = false;
+      skipSpace();
+      if (i < text.size() && text[i] == ']') {
+        ok = true;
+      } else {
+        while (parseInt()) {
+          skipSpace();
+          if (i < text.size() && text[i] == ']') {
+            ok = true;
+            break;
+          }
+          if (i >= text.size() || text[i] != ',')
+            break;
+          ++i;
+          skipSpace();
+        }
       }
       if (!ok)
         return std::make_pair(
