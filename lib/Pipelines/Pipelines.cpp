@@ -135,21 +135,10 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
 
 static void buildCPUBackend(OpPassManager &pm, bool parallel) {
   using namespace mlir::kvshift;
-  // Elementwise arith/math on tensors (common in imported graphs) -> linalg.
-  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-
-  // Tensors -> buffers. Public functions take and return identity-layout
+  // Elementwise arith/math on tensors (common in imported graphs) -> linalg;
+  // tensors -> buffers. Public functions take and return identity-layout
   // memrefs; the caller owns returned buffers.
-  bufferization::OneShotBufferizePassOptions bufOpts;
-  bufOpts.bufferizeFunctionBoundaries = true;
-  bufOpts.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
-  bufferization::BufferDeallocationPipelineOptions deallocOpts;
-  bufferization::buildBufferDeallocationPipeline(pm, deallocOpts);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  buildBufferization(pm);
 
   // Buffers -> loops -> LLVM. Strided copies become loops so that the
   // lowered module needs no MLIR runtime library.

@@ -68,35 +68,7 @@ static std::string str(Type t) {
 // Dtypes
 //===----------------------------------------------------------------------===//
 
-StringRef mlir::kvshift::runtime::dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F16:
-    return "float16";
-  case DType::F32:
-    return "float32";
-  case DType::F64:
-    return "float64";
-  case DType::I32:
-    return "int32";
-  case DType::I64:
-    return "int64";
-  }
-  return "?";
-}
 
-size_t mlir::kvshift::runtime::dtypeSize(DType dtype) {
-  switch (dtype) {
-  case DType::F16:
-    return 2;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  }
-  return 0;
-}
 
 DType mlir::kvshift::runtime::carrierOf(ElementType elt) {
   switch (elt) {
@@ -115,17 +87,6 @@ DType mlir::kvshift::runtime::carrierOf(ElementType elt) {
   return DType::F32;
 }
 
-std::string mlir::kvshift::runtime::shapeString(ArrayRef<int64_t> shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i)
-      s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  if (shape.size() == 1)
-    s += ",";
-  return s + ")";
-}
 
 static size_t elementSize(ElementType e) {
   switch (e) {
@@ -564,13 +525,52 @@ struct Executable::Impl {
   explicit Impl(DialectRegistry &registry) : context(registry) {}
 };
 
-Executable::Executable() {
+/// Registers kvshift's passes and initialises the native target, once per
+/// process.
+static void initializeOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
     kvshift::registerAllPasses();
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
+}
+
+/// Parses `source` into a module of `context`; `diag` collects the first
+/// error. Text that would crash MLIR 22's own parsers is refused first.
+static llvm::Expected<OwningOpRef<ModuleOp>>
+parseModule(StringRef source, StringRef bufferName, MLIRContext &context,
+            FirstError &diag) {
+  if (auto crash = kvshift::findKnownParserCrash(source))
+    return error("cannot parse '" + bufferName + "': " + bufferName + ":" +
+                 kvshift::lineColumnOf(source, crash->first) + ": " +
+                 crash->second);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return error("cannot parse '" + bufferName + "': " +
+                 (diag.text.empty() ? std::string("invalid MLIR") : diag.text));
+  return std::move(module);
+}
+
+/// Parses a registered pipeline name or a textual pipeline onto `pm`, which
+/// is anchored on builtin.module (a `builtin.module(...)` wrapper is
+/// stripped: nesting it again would silently run nothing).
+static llvm::Error addPipeline(PassManager &pm, StringRef pipeline) {
+  StringRef ref = pipeline;
+  if (ref.consume_front("builtin.module(") && ref.consume_back(")"))
+    pipeline = ref;
+  std::string err;
+  llvm::raw_string_ostream errStream(err);
+  if (failed(parsePassPipeline(pipeline, pm, errStream)))
+    return error(StringRef(errStream.str()).trim());
+  return llvm::Error::success();
+}
+
+Executable::Executable() {
+  initializeOnce();
   DialectRegistry registry;
   kvshift::registerAllDialects(registry);
   impl = std::make_unique<Impl>(registry);
@@ -609,18 +609,10 @@ Executable::parse(StringRef source, StringRef bufferName,
       return std::move(e);
   }
 
-  if (auto crash = kvshift::findKnownParserCrash(source))
-    return error("cannot parse '" + bufferName + "': " + bufferName + ":" +
-                 kvshift::lineColumnOf(source, crash->first) + ": " +
-                 crash->second);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  I.module = parseSourceFile<ModuleOp>(sourceMgr, &I.context);
-  if (!I.module)
-    return error("cannot parse '" + bufferName + "': " +
-                 (I.diag.text.empty() ? std::string("invalid MLIR")
-                                      : I.diag.text));
+  auto moduleOrErr = parseModule(source, bufferName, I.context, I.diag);
+  if (!moduleOrErr)
+    return moduleOrErr.takeError();
+  I.module = std::move(*moduleOrErr);
 
   Operation *entry = SymbolTable::lookupSymbolIn(*I.module, entryName);
   if (auto func = dyn_cast_or_null<func::FuncOp>(entry)) {
@@ -769,17 +761,9 @@ llvm::Error Executable::compile() {
   const std::string &entryName = I.options.entry;
   if (!I.lowered) {
     PassManager pm(&I.context);
-    std::string text = I.pipeline;
-    StringRef ref(text);
-    // A full textual pipeline anchored on the module: strip the anchor, the
-    // pass manager is already on builtin.module.
-    if (ref.consume_front("builtin.module(") && ref.consume_back(")"))
-      text = ref.str();
-    std::string err;
-    llvm::raw_string_ostream errStream(err);
-    if (failed(parsePassPipeline(text, pm, errStream)))
-      return error("pipeline '" + I.pipeline + "': " +
-                   StringRef(errStream.str()).trim() +
+    if (llvm::Error e = addPipeline(pm, I.pipeline))
+      return error("pipeline '" + I.pipeline +
+                   "': " + llvm::toString(std::move(e)) +
                    " (registered pipelines: kvshift-to-llvm-cpu, "
                    "kvshift-to-llvm-cpu-fused, kvshift-to-nvvm)");
     I.diag.text.clear();
@@ -993,8 +977,7 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
 llvm::Expected<std::string>
 mlir::kvshift::runtime::runPassPipeline(StringRef source, StringRef bufferName,
                                         StringRef pipeline) {
-  static std::once_flag once;
-  std::call_once(once, [] { kvshift::registerAllPasses(); });
+  initializeOnce();
   DialectRegistry registry;
   kvshift::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -1004,27 +987,13 @@ mlir::kvshift::runtime::runPassPipeline(StringRef source, StringRef bufferName,
     diag.record(d);
     return success();
   });
-  if (auto crash = kvshift::findKnownParserCrash(source))
-    return error("cannot parse '" + bufferName + "': " + bufferName + ":" +
-                 kvshift::lineColumnOf(source, crash->first) + ": " +
-                 crash->second);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return error("cannot parse '" + bufferName + "': " +
-                 (diag.text.empty() ? std::string("invalid MLIR") : diag.text));
+  auto moduleOrErr = parseModule(source, bufferName, context, diag);
+  if (!moduleOrErr)
+    return moduleOrErr.takeError();
+  OwningOpRef<ModuleOp> module = std::move(*moduleOrErr);
   PassManager pm(&context);
-  std::string text = pipeline.str();
-  StringRef ref(text);
-  if (ref.consume_front("builtin.module(") && ref.consume_back(")"))
-    text = ref.str();
-  std::string err;
-  llvm::raw_string_ostream errStream(err);
-  if (failed(parsePassPipeline(text, pm, errStream)))
-    return error("pipeline '" + pipeline + "': " +
-                 StringRef(errStream.str()).trim());
+  if (llvm::Error e = addPipeline(pm, pipeline))
+    return error("pipeline '" + pipeline + "': " + llvm::toString(std::move(e)));
   diag.text.clear();
   if (failed(pm.run(*module)))
     return error("pipeline '" + pipeline + "' failed: " +

@@ -16,35 +16,7 @@ using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
 
-StringRef npyio::dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F16:
-    return "float16";
-  case DType::F32:
-    return "float32";
-  case DType::F64:
-    return "float64";
-  case DType::I32:
-    return "int32";
-  case DType::I64:
-    return "int64";
-  }
-  return "?";
-}
 
-size_t npyio::dtypeSize(DType dtype) {
-  switch (dtype) {
-  case DType::F16:
-    return 2;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  }
-  return 0;
-}
 
 static StringRef descrOf(DType dtype) {
   switch (dtype) {
@@ -69,17 +41,6 @@ int64_t Array::numElements() const {
   return n;
 }
 
-std::string npyio::shapeString(llvm::ArrayRef<int64_t> shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i)
-      s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  if (shape.size() == 1)
-    s += ",";
-  return s + ")";
-}
 
 namespace {
 

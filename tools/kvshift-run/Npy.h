@@ -10,6 +10,8 @@
 #ifndef KVSHIFT_TOOLS_KVSHIFT_RUN_NPY_H
 #define KVSHIFT_TOOLS_KVSHIFT_RUN_NPY_H
 
+#include "kvshift/Runtime/HostArrays.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -20,12 +22,11 @@
 
 namespace npyio {
 
-enum class DType { F16, F32, F64, I32, I64 };
-
-/// NumPy name of a dtype ("float32", ...).
-llvm::StringRef dtypeName(DType dtype);
-/// Size in bytes of one element.
-size_t dtypeSize(DType dtype);
+/// The runtime's host dtypes (kvshift/Runtime/HostArrays.h).
+using DType = mlir::kvshift::runtime::DType;
+using mlir::kvshift::runtime::dtypeName;
+using mlir::kvshift::runtime::dtypeSize;
+using mlir::kvshift::runtime::shapeString;
 
 /// An array read from a .npy file, always in C (row-major) order: a
 /// Fortran-order file is transposed on load.
@@ -46,8 +47,6 @@ llvm::Expected<Array> parse(llvm::StringRef bytes);
 llvm::Error write(llvm::StringRef path, DType dtype,
                   llvm::ArrayRef<int64_t> shape, const void *data);
 
-/// "(2, 3)" style rendering of a shape, as NumPy prints it.
-std::string shapeString(llvm::ArrayRef<int64_t> shape);
 
 } // namespace npyio
 

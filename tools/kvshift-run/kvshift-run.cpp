@@ -92,37 +92,6 @@ static cl::opt<std::string> targetName(
 
 namespace rt = ::mlir::kvshift::runtime;
 
-static rt::DType runtimeDType(npy::DType d) {
-  switch (d) {
-  case npy::DType::F16:
-    return rt::DType::F16;
-  case npy::DType::F32:
-    return rt::DType::F32;
-  case npy::DType::F64:
-    return rt::DType::F64;
-  case npy::DType::I32:
-    return rt::DType::I32;
-  case npy::DType::I64:
-    return rt::DType::I64;
-  }
-  return rt::DType::F32;
-}
-
-static npy::DType npyDType(rt::DType d) {
-  switch (d) {
-  case rt::DType::F16:
-    return npy::DType::F16;
-  case rt::DType::F32:
-    return npy::DType::F32;
-  case rt::DType::F64:
-    return npy::DType::F64;
-  case rt::DType::I32:
-    return npy::DType::I32;
-  case rt::DType::I64:
-    return npy::DType::I64;
-  }
-  return npy::DType::F32;
-}
 int main(int argc, char **argv) {
   llvm::install_fatal_error_handler(
       [](void *, const char *reason, bool) {
@@ -194,7 +163,7 @@ int main(int argc, char **argv) {
       fail(what + ": " + llvm::toString(arrayOrErr.takeError()));
     arrays.push_back(std::move(*arrayOrErr));
     const npy::Array &a = arrays.back();
-    rt::HostArrayRef ref{runtimeDType(a.dtype), a.shape, a.data.data()};
+    rt::HostArrayRef ref{a.dtype, a.shape, a.data.data()};
     if (llvm::Error e = exe.checkInput(i, ref))
       fail(what + ": " + llvm::toString(std::move(e)));
     inputs.push_back(ref);
@@ -232,7 +201,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < outputFiles.size(); ++i) {
     std::string temp = outputFiles[i] + ".kvshift-run.tmp";
     temps.push_back(temp);
-    if (llvm::Error e = npy::write(temp, npyDType(results[i].dtype),
+    if (llvm::Error e = npy::write(temp, results[i].dtype,
                                    results[i].shape, results[i].data.data())) {
       removeTemps();
       fail("--output #" + llvm::Twine(i + 1) + " ('" + outputFiles[i] +

@@ -23,6 +23,8 @@
 #ifndef KVSHIFT_RUNTIME_RUNTIME_H
 #define KVSHIFT_RUNTIME_RUNTIME_H
 
+#include "kvshift/Runtime/HostArrays.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
@@ -36,13 +38,6 @@
 namespace mlir {
 namespace kvshift {
 namespace runtime {
-
-/// The dtype of a host array (bf16 values travel as F32).
-enum class DType { F16, F32, F64, I32, I64 };
-
-/// NumPy's name of a dtype ("float32", ...).
-llvm::StringRef dtypeName(DType dtype);
-size_t dtypeSize(DType dtype);
 
 /// The element type of an argument or result of the entry.
 enum class ElementType { F16, BF16, F32, F64, I32, I64 };
@@ -150,9 +145,6 @@ llvm::Expected<std::string> runPassPipeline(llvm::StringRef source,
 /// that cannot report it through run() (an OpenMP worker), just before the
 /// process exits with status 1. Default: "kvshift runtime".
 void setFatalErrorPrefix(llvm::StringRef prefix);
-
-/// "(2, 3)" style rendering of a shape, as NumPy prints it.
-std::string shapeString(llvm::ArrayRef<int64_t> shape);
 
 } // namespace runtime
 } // namespace kvshift
