@@ -3,9 +3,12 @@
 // RUN:   --kvshift-fuse-attention-gpu="block-k=24" 2>&1 | FileCheck %s --check-prefix=BADK
 // RUN: not kvshift-opt %s --split-input-file \
 // RUN:   --kvshift-fuse-attention-gpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="simt-block-k=0" 2>&1 | FileCheck %s --check-prefix=BADSIMTK
 
 // BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24
 // BADWARPS: kvshift-fuse-attention-gpu: warps must be in [1, 16], found 0
+// BADSIMTK: kvshift-fuse-attention-gpu: simt-block-k must be positive, found 0
 
 // bf16, GQA (8 query heads over 2 KV heads), causal, D = 64, default tiles:
 // 4 warps, 64 query rows and 64 keys per tile.
