@@ -43,6 +43,7 @@ static void buildCPUBackend(OpPassManager &pm, bool parallel);
 void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
   // Keep the tensor-level signature for runners of the lowered module.
   pm.addPass(createKVShiftRecordSignature());
+  pm.addPass(createKVShiftInsertRuntimeChecks());
   // kvshift -> linalg on tensors.
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
   buildCPUBackend(pm, /*parallel=*/false);
@@ -51,6 +52,7 @@ void mlir::kvshift::buildKVShiftToLLVMCPUPipeline(OpPassManager &pm) {
 void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
     OpPassManager &pm, const FusedCPUPipelineOptions &options) {
   pm.addPass(createKVShiftRecordSignature());
+  pm.addPass(createKVShiftInsertRuntimeChecks());
   // Attention written in plain linalg (imported models) -> kv_shift_attention.
   pm.addNestedPass<func::FuncOp>(createKVShiftRaise());
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
@@ -67,7 +69,9 @@ void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
 }
 
 /// Elementwise ops to linalg, one-shot bufferization with identity-layout
-/// function boundaries, buffer deallocation.
+/// function boundaries, buffer deallocation. Results that update an argument
+/// (a KV cache) are written into the argument's buffer and dropped from the
+/// signature; every other argument is read-only.
 static void buildBufferization(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -76,7 +80,9 @@ static void buildBufferization(OpPassManager &pm) {
   bufOpts.bufferizeFunctionBoundaries = true;
   bufOpts.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(kvshift::createKVShiftTieResults());
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  pm.addPass(kvshift::createKVShiftDropTiedResults());
   bufferization::BufferDeallocationPipelineOptions deallocOpts;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOpts);
   pm.addPass(createConvertBufferizationToMemRefPass());
@@ -85,6 +91,7 @@ static void buildBufferization(OpPassManager &pm) {
 void mlir::kvshift::buildKVShiftToNVVMPipeline(
     OpPassManager &pm, const NVVMPipelineOptions &options) {
   pm.addPass(createKVShiftRecordSignature());
+  pm.addPass(createKVShiftInsertRuntimeChecks());
   // kv_shift_attention -> host code + a fused kernel in a gpu.module; any
   // other kvshift op -> linalg (run on the host).
   KVShiftFuseAttentionGPUOptions fuseOptions;

@@ -109,11 +109,10 @@ int kvshift_executable_value(const kvshift_executable *exe, int32_t which,
   return 0;
 }
 
-int kvshift_executable_run(kvshift_executable *exe,
-                           const kvshift_array *inputs, size_t num_inputs,
-                           uint32_t repeat, kvshift_result **results,
-                           size_t *num_results, double *milliseconds,
-                           char **error) {
+static int runCommon(kvshift_executable *exe, const kvshift_array *inputs,
+                     size_t num_inputs, uint32_t repeat,
+                     kvshift_result **results, size_t *num_results,
+                     double *milliseconds, char **error, bool inPlace) {
   if (error)
     *error = nullptr;
   if (!exe || !results || !num_results)
@@ -133,7 +132,8 @@ int kvshift_executable_run(kvshift_executable *exe,
                       llvm::ArrayRef<int64_t>(a.shape, a.rank), a.data});
   }
   RunTimes times;
-  auto resultsOrErr = exe->exe->run(arrays, repeat, &times);
+  auto resultsOrErr = inPlace ? exe->exe->runInPlace(arrays, repeat, &times)
+                              : exe->exe->run(arrays, repeat, &times);
   if (!resultsOrErr)
     return fail(error, resultsOrErr.takeError());
   std::vector<HostArray> &rs = *resultsOrErr;
@@ -165,6 +165,42 @@ int kvshift_executable_run(kvshift_executable *exe,
                     : n % 2 ? sorted[n / 2]
                             : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   }
+  return 0;
+}
+
+int kvshift_executable_run(kvshift_executable *exe,
+                           const kvshift_array *inputs, size_t num_inputs,
+                           uint32_t repeat, kvshift_result **results,
+                           size_t *num_results, double *milliseconds,
+                           char **error) {
+  return runCommon(exe, inputs, num_inputs, repeat, results, num_results,
+                   milliseconds, error, /*inPlace=*/false);
+}
+
+int kvshift_executable_run_in_place(kvshift_executable *exe,
+                                    const kvshift_array *inputs,
+                                    size_t num_inputs, uint32_t repeat,
+                                    kvshift_result **results,
+                                    size_t *num_results, double *milliseconds,
+                                    char **error) {
+  return runCommon(exe, inputs, num_inputs, repeat, results, num_results,
+                   milliseconds, error, /*inPlace=*/true);
+}
+
+int kvshift_executable_tied_arguments(kvshift_executable *exe,
+                                      int64_t *tied, size_t num_results,
+                                      char **error) {
+  if (error)
+    *error = nullptr;
+  if (!exe || (!tied && num_results))
+    return fail(error, "null executable or output pointer");
+  auto tiedOrErr = exe->exe->tiedArguments();
+  if (!tiedOrErr)
+    return fail(error, tiedOrErr.takeError());
+  if (tiedOrErr->size() != num_results)
+    return fail(error, "the entry has " + std::to_string(tiedOrErr->size()) +
+                           " results, not " + std::to_string(num_results));
+  std::copy(tiedOrErr->begin(), tiedOrErr->end(), tied);
   return 0;
 }
 

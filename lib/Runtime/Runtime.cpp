@@ -134,6 +134,9 @@ static std::optional<ValueInfo> valueInfoOf(Type type) {
       shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     return ValueInfo{str(type), *elt, true, shape};
   }
+  // An index scalar travels as i64 (64-bit hosts).
+  if (type.isIndex())
+    return ValueInfo{str(type), ElementType::I64, false, {}};
   auto elt = elementTypeOf(type);
   if (!elt)
     return std::nullopt;
@@ -209,6 +212,7 @@ static bool inOpenMPRegion() {
   return level && level() > 0;
 }
 
+/// Ends the run with `msg` (a failed allocation or run-time check).
 [[noreturn]] static void allocationFailed(const char *msg) {
   if (tlsJump && tlsError && !inOpenMPRegion()) {
     *tlsError = msg;
@@ -245,6 +249,29 @@ extern "C" void *kvshiftCheckedMalloc(size_t n) {
       gLiveAllocs->insert(p);
   }
   return p;
+}
+
+/// The hook of kvshift-insert-runtime-checks: a KV-cache position or length
+/// out of range ends the run with an error.
+extern "C" void kvshiftRuntimeError(int64_t code, int64_t a, int64_t b,
+                                    int64_t c) {
+  char msg[256];
+  if (code == 1)
+    std::snprintf(msg, sizeof(msg),
+                  "kvshift.kv_cache_append: cannot write rows [%lld, %lld) "
+                  "into a cache of %lld rows",
+                  (long long)a, (long long)b, (long long)c);
+  else if (code == 2)
+    std::snprintf(msg, sizeof(msg),
+                  "kvshift.kv_cache_attention: length %lld is outside [%lld, "
+                  "%lld] (at least 1, or the number of queries with causal; "
+                  "at most the cache's rows)",
+                  (long long)a, (long long)b, (long long)c);
+  else
+    std::snprintf(msg, sizeof(msg),
+                  "run-time check %lld failed (%lld, %lld, %lld)",
+                  (long long)code, (long long)a, (long long)b, (long long)c);
+  allocationFailed(msg);
 }
 
 extern "C" void kvshiftCheckedFree(void *p) {
@@ -320,6 +347,9 @@ struct BoundArg {
   const ValueInfo *info;
   std::vector<int64_t> shape;
   AlignedBuffer pristine, work;
+  /// The buffer passed to the function: work.ptr, or the caller's array in
+  /// an in-place run.
+  void *data = nullptr;
   std::vector<int64_t> words;
 };
 
@@ -327,11 +357,11 @@ void buildWords(BoundArg &arg) {
   arg.words.clear();
   if (!arg.info->isBuffer) {
     int64_t bits = 0;
-    std::memcpy(&bits, arg.work.ptr, elementSize(arg.info->element));
+    std::memcpy(&bits, arg.data, elementSize(arg.info->element));
     arg.words.push_back(bits);
     return;
   }
-  int64_t ptr = reinterpret_cast<int64_t>(arg.work.ptr);
+  int64_t ptr = reinterpret_cast<int64_t>(arg.data);
   arg.words = {ptr, ptr, 0};
   for (int64_t d : arg.shape)
     arg.words.push_back(d);
@@ -426,7 +456,7 @@ void freeResults(ArrayRef<ValueInfo> results, const ResultLayout &layout,
     if (!allocated || llvm::is_contained(freed, allocated))
       continue;
     if (llvm::any_of(args,
-                     [&](const BoundArg &a) { return a.work.ptr == allocated; }))
+                     [&](const BoundArg &a) { return a.data == allocated; }))
       continue;
     freed.push_back(allocated);
     std::free(allocated);
@@ -519,6 +549,12 @@ struct Executable::Impl {
   bool lowered = false; // the entry is already an llvm.func
   FunctionType signature;
   std::vector<ValueInfo> arguments, results;
+  /// Per result: the argument whose buffer receives it (kvshift.tied_results
+  /// of the lowered entry), or -1 when the lowered entry returns it.
+  std::vector<int64_t> tied;
+  /// The lowered entry said which results are tied (a kvshift pipeline
+  /// lowered it): its other arguments are read-only.
+  bool hasTieInfo = false;
   std::unique_ptr<ExecutionEngine> engine;
   void (*fn)(void **) = nullptr;
 
@@ -791,6 +827,26 @@ llvm::Error Executable::compile() {
                  notLLVM->getName().getStringRef() +
                  "' ops, which cannot be compiled: the pipeline must lower "
                  "everything to the LLVM dialect");
+  I.tied.assign(I.results.size(), -1);
+  I.hasTieInfo = false;
+  if (auto tied =
+          llvmEntry->getAttrOfType<DenseI64ArrayAttr>(kvshift::kTiedResultsAttrName)) {
+    if (tied.size() != static_cast<int64_t>(I.results.size()))
+      return error("@" + entryName + ": kvshift.tied_results lists " +
+                   llvm::Twine(tied.size()) + " results, the signature has " +
+                   llvm::Twine(I.results.size()));
+    for (auto [r, a] : llvm::enumerate(tied.asArrayRef())) {
+      if (a < 0)
+        continue;
+      if (a >= static_cast<int64_t>(I.arguments.size()) ||
+          I.arguments[a].type != I.results[r].type)
+        return error("@" + entryName + ": kvshift.tied_results ties result #" +
+                     llvm::Twine(r) + " to argument #" + llvm::Twine(a) +
+                     ", which does not have its type");
+      I.tied[r] = a;
+    }
+    I.hasTieInfo = true;
+  }
   size_t expectedParams = 0;
   for (const ValueInfo &v : I.arguments)
     expectedParams += v.isBuffer ? descriptorWords(v) : 1;
@@ -846,6 +902,9 @@ llvm::Error Executable::compile() {
     map[interner("free")] = {
         llvm::orc::ExecutorAddr::fromPtr(&kvshiftCheckedFree),
         llvm::JITSymbolFlags::Exported};
+    map[interner(kvshift::kRuntimeErrorFn)] = {
+        llvm::orc::ExecutorAddr::fromPtr(&kvshiftRuntimeError),
+        llvm::JITSymbolFlags::Exported};
     return map;
   });
   auto fnOrErr = I.engine->lookupPacked(entryName);
@@ -864,6 +923,24 @@ llvm::Error Executable::compile() {
 llvm::Expected<std::vector<HostArray>>
 Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
                 RunTimes *times) {
+  return runImpl(inputs, repeat, times, /*inPlace=*/false);
+}
+
+llvm::Expected<std::vector<HostArray>>
+Executable::runInPlace(ArrayRef<HostArrayRef> inputs, unsigned repeat,
+                       RunTimes *times) {
+  return runImpl(inputs, repeat, times, /*inPlace=*/true);
+}
+
+llvm::Expected<llvm::SmallVector<int64_t>> Executable::tiedArguments() {
+  if (llvm::Error e = compile())
+    return std::move(e);
+  return llvm::SmallVector<int64_t>(impl->tied.begin(), impl->tied.end());
+}
+
+llvm::Expected<std::vector<HostArray>>
+Executable::runImpl(ArrayRef<HostArrayRef> inputs, unsigned repeat,
+                    RunTimes *times, bool inPlace) {
   Impl &I = *impl;
   if (repeat == 0)
     return error("the repeat count must be at least 1");
@@ -880,12 +957,31 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
     return std::move(e);
   if (llvm::Error e = compile())
     return std::move(e);
+  if (inPlace) {
+    if (!I.hasTieInfo)
+      return error("@" + I.options.entry +
+                   " cannot run in place: it was not lowered by a kvshift "
+                   "pipeline (no kvshift.tied_results), so the compiled code "
+                   "may write into any argument");
+    for (auto [i, info] : llvm::enumerate(I.arguments))
+      if (info.element == ElementType::BF16)
+        return error("argument #" + llvm::Twine(i) + " of @" +
+                     I.options.entry + " (" + info.type +
+                     "): an in-place run passes arrays as they are, and bf16 "
+                     "values travel as float32; use a copying run");
+  }
 
   std::vector<BoundArg> args(inputs.size());
   for (auto [i, array] : llvm::enumerate(inputs)) {
     BoundArg &arg = args[i];
     arg.info = &I.arguments[i];
     arg.shape.assign(array.shape.begin(), array.shape.end());
+    if (inPlace) {
+      // Read-only unless tied (kvshift-tie-results): the compiled code only
+      // writes into the buffers of tied arguments.
+      arg.data = const_cast<void *>(array.data);
+      continue;
+    }
     int64_t n = 1;
     for (int64_t d : arg.shape)
       n *= d;
@@ -894,6 +990,7 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
       return std::move(e);
     if (llvm::Error e = arg.work.allocate(bytes))
       return std::move(e);
+    arg.data = arg.work.ptr;
     if (arg.info->element == ElementType::BF16) {
       auto *dst = static_cast<uint16_t *>(arg.pristine.ptr);
       const auto *src = static_cast<const float *>(array.data);
@@ -925,21 +1022,26 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
     }
   } registry(&live);
 
-  ResultLayout layout = layoutResults(I.results);
+  // The lowered entry returns the results that are not tied to an argument.
+  std::vector<ValueInfo> returned;
+  for (auto [r, info] : llvm::enumerate(I.results))
+    if (I.tied[r] < 0)
+      returned.push_back(info);
+  ResultLayout layout = layoutResults(returned);
   std::vector<int64_t> storage(std::max<size_t>(1, layout.size / 8), 0);
   const char *storageBytes = reinterpret_cast<const char *>(storage.data());
   for (unsigned run = 0; run < repeat; ++run) {
     if (run > 0)
-      freeResults(I.results, layout, storageBytes, args);
+      freeResults(returned, layout, storageBytes, args);
     std::vector<void *> packed;
     for (BoundArg &a : args) {
-      if (a.pristine.bytes)
+      if (!inPlace && a.pristine.bytes)
         std::memcpy(a.work.ptr, a.pristine.ptr, a.pristine.bytes);
       buildWords(a);
       for (int64_t &w : a.words)
         packed.push_back(&w);
     }
-    if (!I.results.empty())
+    if (!returned.empty())
       packed.push_back(storage.data());
     std::string message;
     {
@@ -959,7 +1061,7 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
     auto stop = std::chrono::steady_clock::now();
     if (I.cuda)
       if (llvm::Error e = I.cuda->check("while running @" + I.options.entry)) {
-        freeResults(I.results, layout, storageBytes, args);
+        freeResults(returned, layout, storageBytes, args);
         return std::move(e);
       }
     if (times)
@@ -967,10 +1069,20 @@ Executable::run(ArrayRef<HostArrayRef> inputs, unsigned repeat,
           std::chrono::duration<double, std::milli>(stop - start).count());
   }
 
+  // Results in signature order; an in-place run leaves tied results in the
+  // caller's arrays and returns only the others.
   std::vector<HostArray> results;
-  for (auto [info, offset] : llvm::zip(I.results, layout.offsets))
-    results.push_back(readResult(info, storageBytes + offset));
-  freeResults(I.results, layout, storageBytes, args);
+  size_t k = 0;
+  for (auto [r, info] : llvm::enumerate(I.results)) {
+    if (I.tied[r] >= 0) {
+      if (!inPlace)
+        results.push_back(readResult(
+            info, reinterpret_cast<const char *>(args[I.tied[r]].words.data())));
+      continue;
+    }
+    results.push_back(readResult(info, storageBytes + layout.offsets[k++]));
+  }
+  freeResults(returned, layout, storageBytes, args);
   return results;
 }
 

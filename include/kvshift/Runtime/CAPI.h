@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define KVSHIFT_CAPI_VERSION 1
+#define KVSHIFT_CAPI_VERSION 2
 
 typedef enum kvshift_dtype {
   KVSHIFT_F16 = 0,
@@ -105,6 +105,25 @@ int kvshift_executable_run(kvshift_executable *exe,
                            size_t *num_results, double *milliseconds,
                            char **error);
 void kvshift_results_free(kvshift_result *results, size_t num_results);
+
+/* Like kvshift_executable_run without copies (Executable::runInPlace): the
+ * arrays are passed as they are (dtypes must be the element types; no bf16);
+ * results tied to an argument (e.g. a KV cache passed in and returned
+ * updated) are written into that argument's array and not returned; other
+ * arguments are never written. The array of a tied argument must be
+ * writable. */
+int kvshift_executable_run_in_place(kvshift_executable *exe,
+                                    const kvshift_array *inputs,
+                                    size_t num_inputs, uint32_t repeat,
+                                    kvshift_result **results,
+                                    size_t *num_results, double *milliseconds,
+                                    char **error);
+
+/* Per result (num_results of them), the index of the argument it is
+ * written into by an in-place run, or -1. Compiles first. */
+int kvshift_executable_tied_arguments(kvshift_executable *exe,
+                                      int64_t *tied, size_t num_results,
+                                      char **error);
 
 /* Runs a pass pipeline on MLIR text and returns the printed result in
  * *output (free it with kvshift_string_free). */

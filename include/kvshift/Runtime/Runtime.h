@@ -128,7 +128,25 @@ public:
   run(llvm::ArrayRef<HostArrayRef> inputs, unsigned repeat = 1,
       RunTimes *times = nullptr);
 
+  /// Like run(), without copies: every argument's array is passed to the
+  /// compiled code as it is (dtypes must be the element types: no bf16),
+  /// results tied to an argument (kvshift-tie-results: a KV cache passed in
+  /// and returned updated) are written into that argument's array and not
+  /// returned, and the other results are returned in order. Arguments that
+  /// are not tied are never written. Needs an entry lowered by a kvshift
+  /// pipeline (which records the ties).
+  llvm::Expected<std::vector<HostArray>>
+  runInPlace(llvm::ArrayRef<HostArrayRef> inputs, unsigned repeat = 1,
+             RunTimes *times = nullptr);
+
+  /// Per result, the argument it is written into in place, or -1 (compiles
+  /// first).
+  llvm::Expected<llvm::SmallVector<int64_t>> tiedArguments();
+
 private:
+  llvm::Expected<std::vector<HostArray>>
+  runImpl(llvm::ArrayRef<HostArrayRef> inputs, unsigned repeat,
+          RunTimes *times, bool inPlace);
   Executable();
   struct Impl;
   std::unique_ptr<Impl> impl;

@@ -148,6 +148,38 @@ private:
   Operation *op;
 };
 
+/// RoPE after the mix: theta finite and > 0, an even head dim (`d`, dim 3
+/// of `dName`); a scale finite and non-zero.
+LogicalResult verifyRopeAndScale(Operation *op, int64_t d, StringRef dName,
+                                 std::optional<APFloat> scale) {
+  if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta")) {
+    double t = theta.getValueAsDouble();
+    if (!std::isfinite(t) || !(t > 0.0)) {
+      std::string str;
+      llvm::raw_string_ostream os(str);
+      os << t;
+      return op->emitOpError()
+             << "attribute 'rope_theta' must be finite and > 0, found " << str;
+    }
+    if (!ShapedType::isDynamic(d) && d % 2 != 0)
+      return op->emitOpError()
+             << "attribute 'rope_theta' requires an even head_dim (dim 3 of '"
+             << dName << "'), found D = " << d;
+  }
+  if (scale) {
+    double s = scale->convertToDouble();
+    if (!std::isfinite(s) || s == 0.0) {
+      std::string str;
+      llvm::raw_string_ostream os(str);
+      os << s;
+      return op->emitOpError()
+             << "attribute 'scale' must be finite and non-zero, found "
+             << str;
+    }
+  }
+  return success();
+}
+
 /// The checks shared by kv_shift_attention and kv_shift_attention_grad:
 /// q, k, v, kw, vw and the attributes.
 struct AttentionTypes {
@@ -209,35 +241,8 @@ FailureOr<AttentionTypes> verifyAttentionOperands(Operation *op, Value q,
            << "causal attention requires Sq <= Sk, found Sq = " << sq
            << " (dim 2 of 'q') and Sk = " << sk << " (dim 2 of 'k')";
 
-  // RoPE after the mix: theta finite and > 0, an even head dim.
-  if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta")) {
-    double t = theta.getValueAsDouble();
-    if (!std::isfinite(t) || !(t > 0.0)) {
-      std::string str;
-      llvm::raw_string_ostream os(str);
-      os << t;
-      return op->emitOpError()
-             << "attribute 'rope_theta' must be finite and > 0, found " << str;
-    }
-    int64_t d = qt->getDimSize(3);
-    if (!ShapedType::isDynamic(d) && d % 2 != 0)
-      return op->emitOpError()
-             << "attribute 'rope_theta' requires an even head_dim (dim 3 of "
-                "'q'), found D = "
-             << d;
-  }
-
-  if (scale) {
-    double s = scale->convertToDouble();
-    if (!std::isfinite(s) || s == 0.0) {
-      std::string str;
-      llvm::raw_string_ostream os(str);
-      os << s;
-      return op->emitOpError()
-             << "attribute 'scale' must be finite and non-zero, found "
-             << str;
-    }
-  }
+  if (failed(verifyRopeAndScale(op, qt->getDimSize(3), "q", scale)))
+    return failure();
   return AttentionTypes{*qt, *kt, *vt};
 }
 
@@ -488,6 +493,150 @@ LogicalResult KVShiftAttentionGradWithLSEOp::verify() {
     return failure();
   return verifyGradResults(*this, *types, getDq(), getDk(), getDv(), getDkw(),
                            getDvw());
+}
+
+//===----------------------------------------------------------------------===//
+// KV cache ops
+//===----------------------------------------------------------------------===//
+
+/// `type` (operand `name`) must have the element type of `ref` (operand
+/// `refName`) and its batch, heads and head_dim (dims 0, 1, 3) where static.
+static LogicalResult sameRowsAs(Checker &c, Operation *op,
+                                RankedTensorType type, StringRef name,
+                                RankedTensorType ref, StringRef refName,
+                                StringRef headsName) {
+  if (type.getElementType() != ref.getElementType())
+    return op->emitOpError()
+           << "operand '" << name << "' must have the element type of '"
+           << refName << "' (" << ref.getElementType() << "), found "
+           << type.getElementType();
+  if (failed(c.sameDim(type, name, 0, ref, refName, 0, "batch size")) ||
+      failed(c.sameDim(type, name, 1, ref, refName, 1, headsName)) ||
+      failed(c.sameDim(type, name, 3, ref, refName, 3, "head_dim")))
+    return failure();
+  return success();
+}
+
+/// Operands `a` and `b` (names `an`, `bn`) must have the same type.
+static LogicalResult samePair(Operation *op, RankedTensorType a, StringRef an,
+                              RankedTensorType b, StringRef bn) {
+  if (a.getElementType() != b.getElementType() ||
+      failed(verifyCompatibleShape(a, b)))
+    return op->emitOpError() << "operands '" << an << "' and '" << bn
+                             << "' must have the same type, found " << a
+                             << " and " << b;
+  return success();
+}
+
+LogicalResult KVCacheAppendOp::verify() {
+  Operation *op = *this;
+  Checker c(op);
+  auto kn = c.dataTensor(getKNew(), "k_new");
+  if (failed(kn))
+    return failure();
+  auto vn = c.dataTensor(getVNew(), "v_new");
+  if (failed(vn) || failed(samePair(op, *kn, "k_new", *vn, "v_new")))
+    return failure();
+  if (failed(c.nonEmpty(*kn, "k_new", 2, "number of new rows (T)")) ||
+      failed(c.nonEmpty(*kn, "k_new", 3, "head_dim")))
+    return failure();
+
+  auto kl = c.dataTensor(getKLast(), "k_last");
+  if (failed(kl) ||
+      failed(sameRowsAs(c, op, *kl, "k_last", *kn, "k_new", "KV heads")))
+    return failure();
+  int64_t one = kl->getDimSize(2);
+  if (!ShapedType::isDynamic(one) && one != 1)
+    return emitOpError() << "operand 'k_last' must hold one row (dim 2 = 1: "
+                            "the raw row of the token before 'pos'), found "
+                         << one;
+  auto vl = c.dataTensor(getVLast(), "v_last");
+  if (failed(vl) || failed(samePair(op, *kl, "k_last", *vl, "v_last")))
+    return failure();
+
+  int64_t hkv = kn->getDimSize(1);
+  if (failed(c.weightTensor(getKw(), "kw", hkv, "Hkv")) ||
+      failed(c.weightTensor(getVw(), "vw", hkv, "Hkv")))
+    return failure();
+
+  auto kc = c.dataTensor(getKCache(), "k_cache");
+  if (failed(kc) ||
+      failed(sameRowsAs(c, op, *kc, "k_cache", *kn, "k_new", "KV heads")))
+    return failure();
+  auto vc = c.dataTensor(getVCache(), "v_cache");
+  if (failed(vc) || failed(samePair(op, *kc, "k_cache", *vc, "v_cache")))
+    return failure();
+  int64_t t = kn->getDimSize(2), smax = kc->getDimSize(2);
+  if (!ShapedType::isDynamic(t) && !ShapedType::isDynamic(smax) && t > smax)
+    return emitOpError() << "cannot append " << t
+                         << " rows (dim 2 of 'k_new') to a cache of " << smax
+                         << " rows (dim 2 of 'k_cache')";
+  if (failed(verifyRopeAndScale(op, kn->getDimSize(3), "k_new",
+                                std::nullopt)))
+    return failure();
+
+  struct Expected {
+    Value result;
+    StringRef name;
+    RankedTensorType ref;
+    StringRef refName;
+  };
+  for (const Expected &e :
+       {Expected{getNewKCache(), "new_k_cache", *kc, "k_cache"},
+        Expected{getNewVCache(), "new_v_cache", *kc, "k_cache"},
+        Expected{getNewKLast(), "new_k_last", *kl, "k_last"},
+        Expected{getNewVLast(), "new_v_last", *kl, "k_last"}}) {
+    auto rt = c.dataTensor(e.result, e.name, "result");
+    if (failed(rt) ||
+        failed(c.sameTensorType(*rt, e.name, e.ref, e.refName, "result")))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult KVCacheAttentionOp::verify() {
+  Operation *op = *this;
+  Checker c(op);
+  auto qt = c.dataTensor(getQ(), "q");
+  if (failed(qt) || failed(c.nonEmpty(*qt, "q", 3, "head_dim")))
+    return failure();
+  auto kc = c.dataTensor(getKCache(), "k_cache");
+  if (failed(kc))
+    return failure();
+  if (kc->getElementType() != qt->getElementType())
+    return emitOpError() << "operand 'k_cache' must have the element type of "
+                            "'q' ("
+                         << qt->getElementType() << "), found "
+                         << kc->getElementType();
+  if (failed(c.sameDim(*kc, "k_cache", 0, *qt, "q", 0, "batch size")) ||
+      failed(c.sameDim(*kc, "k_cache", 3, *qt, "q", 3, "head_dim")))
+    return failure();
+  int64_t hq = qt->getDimSize(1), hkv = kc->getDimSize(1);
+  if (!ShapedType::isDynamic(hkv) && hkv == 0)
+    return emitOpError() << "operand 'k_cache' must have at least one KV "
+                            "head (dim 1), found 0";
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      hq % hkv != 0)
+    return emitOpError() << "query heads (Hq = " << hq
+                         << ", dim 1 of 'q') must be a multiple of KV heads "
+                            "(Hkv = "
+                         << hkv << ", dim 1 of 'k_cache')";
+  auto vc = c.dataTensor(getVCache(), "v_cache");
+  if (failed(vc) || failed(samePair(op, *kc, "k_cache", *vc, "v_cache")))
+    return failure();
+  int64_t sq = qt->getDimSize(2), smax = kc->getDimSize(2);
+  if (getCausal() && !ShapedType::isDynamic(sq) &&
+      !ShapedType::isDynamic(smax) && sq > smax)
+    return emitOpError() << "causal attention of " << sq
+                         << " queries (dim 2 of 'q') needs at least as many "
+                            "valid cache rows, but the cache holds only "
+                         << smax << " (dim 2 of 'k_cache')";
+  if (failed(verifyRopeAndScale(op, qt->getDimSize(3), "q", getScale())))
+    return failure();
+  auto ot = c.dataTensor(getOut(), "out", "result");
+  if (failed(ot))
+    return failure();
+  return c.sameTensorType(*ot, "out", *qt, "q", "result");
 }
 
 #define GET_OP_CLASSES

@@ -731,6 +731,251 @@ struct DecomposeAttentionWithLSE
   }
 };
 
+//===----------------------------------------------------------------------===//
+// KV cache ops
+//===----------------------------------------------------------------------===//
+
+/// A tensor of `x`'s shape converted elementwise to `elt`.
+Value convertElements(OpBuilder &b, Location loc, Value x, Type elt) {
+  auto xt = cast<RankedTensorType>(x.getType());
+  if (xt.getElementType() == elt)
+    return x;
+  int64_t rank = xt.getRank();
+  Value init = emptyTensor(b, loc, tensor::getMixedSizes(b, loc, x), elt);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{x}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id}, iterators(rank),
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(nb, nl,
+                                       convertFloat(nb, nl, args[0], elt));
+             })
+      .getResult(0);
+}
+
+/// max(lo, min(v, hi)) on index values (signed).
+Value clampIndex(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
+  return arith::MaxSIOp::create(b, loc, lo,
+                                arith::MinSIOp::create(b, loc, v, hi));
+}
+
+/// x[:, :, offset : offset + size, :] for a rank-4 tensor.
+Value sliceRows(OpBuilder &b, Location loc, Value x, OpFoldResult offset,
+                OpFoldResult size) {
+  auto xt = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                       offset, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  sizes[2] = size;
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  std::optional<int64_t> staticSize = getConstantIntValue(size);
+  auto type = RankedTensorType::get(
+      {xt.getDimSize(0), xt.getDimSize(1),
+       staticSize ? *staticSize : ShapedType::kDynamic, xt.getDimSize(3)},
+      xt.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, type, x, offsets, sizes,
+                                        strides);
+}
+
+/// The rows of `cache` with `rows` inserted at row `offset`.
+Value insertRows(OpBuilder &b, Location loc, Value rows, Value cache,
+                 Value offset) {
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                       offset, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, rows);
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
+                                       strides);
+}
+
+/// The [B, Hkv, T, D] rows the mix pairs with k_new: row t - 1 of k_new for
+/// t > 0; for t = 0 the last row, or zeros when pos == 0.
+Value previousRows(OpBuilder &b, Location loc, Value kNew, Value kLast,
+                   Value pos) {
+  auto nt = cast<RankedTensorType>(kNew.getType());
+  Type elt = nt.getElementType();
+  // The first row: k_last, or zeros at pos 0.
+  Value zero = arith::ConstantOp::create(b, loc, elt, b.getFloatAttr(elt, 0));
+  Value atStart = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq, pos,
+      arith::ConstantIndexOp::create(b, loc, 0));
+  Value first = arith::SelectOp::create(
+      b, loc, atStart,
+      linalg::FillOp::create(
+          b, loc, ValueRange{zero},
+          ValueRange{emptyTensor(b, loc, tensor::getMixedSizes(b, loc, kLast),
+                                 elt)})
+          .getResult(0),
+      kLast);
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, kNew);
+  Value prev = emptyTensor(b, loc, sizes, elt);
+  prev = insertRows(b, loc, first, prev,
+                    arith::ConstantIndexOp::create(b, loc, 0));
+  // Rows 0 .. T-2 of k_new at rows 1 .. T-1.
+  Value t = getValueOrCreateConstantIndexOp(b, loc, sizes[2]);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  OpFoldResult tm1 =
+      nt.isDynamicDim(2)
+          ? OpFoldResult(arith::SubIOp::create(b, loc, t, one).getResult())
+          : OpFoldResult(b.getIndexAttr(nt.getDimSize(2) - 1));
+  Value head = sliceRows(b, loc, kNew, b.getIndexAttr(0), tm1);
+  return insertRows(b, loc, head, prev, one);
+}
+
+/// k_new mixed with its previous rows: w[h,0] * cur + w[h,1] * prev, in f32.
+Value mixRows(OpBuilder &b, Location loc, Value cur, Value prev, Value w) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  Value w0 = weightColumn(b, loc, w, 0);
+  Value w1 = weightColumn(b, loc, w, 1);
+  Value init =
+      emptyTensor(b, loc, tensor::getMixedSizes(b, loc, cur), f32);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+  AffineMap head = dimsMap(ctx, 4, {1});
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{cur, prev, w0, w1},
+             ValueRange{init}, ArrayRef<AffineMap>{id, id, head, head, id},
+             iterators(4),
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value c = convertFloat(nb, nl, args[0], f32);
+               Value p = convertFloat(nb, nl, args[1], f32);
+               Value sum = arith::AddFOp::create(
+                   nb, nl, arith::MulFOp::create(nb, nl, args[2], c),
+                   arith::MulFOp::create(nb, nl, args[3], p));
+               linalg::YieldOp::create(nb, nl, sum);
+             })
+      .getResult(0);
+}
+
+struct DecomposeCacheAppend : OpRewritePattern<KVCacheAppendOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KVCacheAppendOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    auto cacheType = cast<RankedTensorType>(op.getKCache().getType());
+    Type elt = cacheType.getElementType();
+    // Rows pos .. pos + T - 1; the run-time check (kvshift-insert-runtime-
+    // checks) reports an overflow, the clamp keeps the write in bounds.
+    Value t = getValueOrCreateConstantIndexOp(
+        b, loc, tensor::getMixedSize(b, loc, op.getKNew(), 2));
+    Value smax = getValueOrCreateConstantIndexOp(
+        b, loc, tensor::getMixedSize(b, loc, op.getKCache(), 2));
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value pos = clampIndex(b, loc, op.getPos(), zero,
+                           arith::SubIOp::create(b, loc, smax, t));
+
+    SmallVector<Value> results;
+    for (auto [x, last, w, cache, rotate] :
+         {std::make_tuple(op.getKNew(), op.getKLast(), op.getKw(),
+                          op.getKCache(), true),
+          std::make_tuple(op.getVNew(), op.getVLast(), op.getVw(),
+                          op.getVCache(), false)}) {
+      // The mix pairs row 0 with the raw last row (at the unclamped pos:
+      // the clamp only matters after a reported error).
+      Value prev = previousRows(b, loc, x, last, op.getPos());
+      Value mixed = mixRows(b, loc, x, prev, w);
+      if (rotate && op.getRopeTheta())
+        mixed = buildRope(b, loc, mixed, /*seqDim=*/2, pos,
+                          op.getRopeTheta()->convertToDouble(),
+                          /*inverse=*/false);
+      mixed = convertElements(b, loc, mixed, elt);
+      results.push_back(insertRows(b, loc, mixed, cache, pos));
+    }
+    for (Value x : {op.getKNew(), op.getVNew()}) {
+      Value tm1 = arith::SubIOp::create(
+          b, loc, t, arith::ConstantIndexOp::create(b, loc, 1));
+      Value last = sliceRows(b, loc, x, tm1, b.getIndexAttr(1));
+      if (last.getType() != op.getNewKLast().getType())
+        last = tensor::CastOp::create(b, loc, op.getNewKLast().getType(),
+                                      last);
+      results.push_back(last);
+    }
+    for (auto [i, r] : llvm::enumerate(results))
+      if (r.getType() != op->getResult(i).getType())
+        results[i] =
+            tensor::CastOp::create(b, loc, op->getResult(i).getType(), r);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// The [Hkv, 2] f32 weights [1, 0] per head (no mix).
+Value identityMixWeights(OpBuilder &b, Location loc, OpFoldResult hkv) {
+  Type f32 = b.getF32Type();
+  Value init = emptyTensor(b, loc, {hkv, b.getIndexAttr(2)}, f32);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, b.getContext());
+  Value w = linalg::GenericOp::create(
+                b, loc, init.getType(), ValueRange{}, ValueRange{init},
+                ArrayRef<AffineMap>{id}, iterators(2),
+                [&](OpBuilder &nb, Location nl, ValueRange) {
+                  Value col = linalg::IndexOp::create(nb, nl, 1);
+                  Value isFirst = arith::CmpIOp::create(
+                      nb, nl, arith::CmpIPredicate::eq, col,
+                      arith::ConstantIndexOp::create(nb, nl, 0));
+                  Value one = arith::ConstantOp::create(
+                      nb, nl, f32, nb.getF32FloatAttr(1.0));
+                  Value zero = arith::ConstantOp::create(
+                      nb, nl, f32, nb.getF32FloatAttr(0.0));
+                  linalg::YieldOp::create(
+                      nb, nl,
+                      arith::SelectOp::create(nb, nl, isFirst, one, zero)
+                          .getResult());
+                })
+                .getResult(0);
+  return w;
+}
+
+struct DecomposeCacheAttention : OpRewritePattern<KVCacheAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KVCacheAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    auto outType = cast<RankedTensorType>(op.getOut().getType());
+    Value sq = getValueOrCreateConstantIndexOp(
+        b, loc, tensor::getMixedSize(b, loc, op.getQ(), 2));
+    Value smax = getValueOrCreateConstantIndexOp(
+        b, loc, tensor::getMixedSize(b, loc, op.getKCache(), 2));
+    // Valid rows: clamped into [causal ? Sq : 1, Smax] (the run-time check
+    // reports a length outside it).
+    Value lo = op.getCausal() ? sq : arith::ConstantIndexOp::create(b, loc, 1);
+    Value len = clampIndex(b, loc, op.getLength(), lo, smax);
+    Value k = sliceRows(b, loc, op.getKCache(), b.getIndexAttr(0), len);
+    Value v = sliceRows(b, loc, op.getVCache(), b.getIndexAttr(0), len);
+    Value q = op.getQ();
+    if (auto theta = op.getRopeTheta()) {
+      // Query i at position len - Sq + i, rotated here in f32; the cache's
+      // keys are rotated already, so the attention runs in f32 without RoPE.
+      Value offset = arith::SubIOp::create(b, loc, len, sq);
+      q = buildRope(b, loc, q, /*seqDim=*/2, offset, theta->convertToDouble(),
+                    /*inverse=*/false);
+      k = convertElements(b, loc, k, b.getF32Type());
+      v = convertElements(b, loc, v, b.getF32Type());
+    }
+    Value w = identityMixWeights(b, loc,
+                                 tensor::getMixedSize(b, loc, op.getKCache(),
+                                                      1));
+    auto attnType = RankedTensorType::get(
+        qType.getShape(), cast<RankedTensorType>(q.getType()).getElementType());
+    Value out = KVShiftAttentionOp::create(
+        b, loc, attnType, q, k, v, w, w,
+        op.getScaleAttr() ? op.getScaleAttr()
+                          : (qType.isDynamicDim(3)
+                                 ? FloatAttr()
+                                 : b.getF32FloatAttr(
+                                       1.0 / std::sqrt(static_cast<double>(
+                                                 qType.getDimSize(3))))),
+        op.getCausal(), FloatAttr());
+    out = convertElements(b, loc, out, outType.getElementType());
+    if (out.getType() != outType)
+      out = tensor::CastOp::create(b, loc, outType, out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
 struct KVShiftDecomposePass
     : kvshift::impl::KVShiftDecomposeBase<KVShiftDecomposePass> {
   void runOnOperation() override {
@@ -748,5 +993,6 @@ void mlir::kvshift::populateKVShiftDecomposePatterns(
   patterns.add<DecomposeKVShift, DecomposeAttention,
                DecomposeAttentionGrad<KVShiftAttentionGradOp>,
                DecomposeAttentionGrad<KVShiftAttentionGradWithLSEOp>,
-               DecomposeAttentionWithLSE>(patterns.getContext());
+               DecomposeAttentionWithLSE, DecomposeCacheAppend,
+               DecomposeCacheAttention>(patterns.getContext());
 }

@@ -163,6 +163,129 @@ def KVShift_KVShiftAttentionOp : KVShift_Op<"kv_shift_attention", [
 }
 
 //===----------------------------------------------------------------------===//
+// KV cache: kv_cache_append, kv_cache_attention
+//===----------------------------------------------------------------------===//
+
+def KVShift_KVCacheAppendOp : KVShift_Op<"kv_cache_append", [Pure]> {
+  let summary = "mix (and rotate) new key/value rows into a KV cache";
+  let description = [{
+    Appends `T` new tokens to the KV cache of one layer. The cache holds the
+    mixed rows `K^`, `V^` (keys rotated too, with `rope_theta`); the only
+    other state is the raw (unmixed, unrotated) key and value row of the
+    last token, which the next append mixes with its first row.
+
+    Operands: `k_new`, `v_new` (`[B, Hkv, T, D]`, the raw rows of tokens
+    `pos .. pos + T - 1`), `k_last`, `v_last` (`[B, Hkv, 1, D]`, the raw
+    rows of token `pos - 1`; not read when `pos == 0`), the mixing weights
+    `kw`, `vw` (`[Hkv, 2]`, f32), the caches `k_cache`, `v_cache`
+    (`[B, Hkv, Smax, D]`) and `pos` (index: the number of rows already in
+    the cache). For `t = 0 .. T-1`:
+
+    ```
+    prev[t]          = t > 0 ? k_new[t - 1] : (pos > 0 ? k_last[0] : 0)
+    k_cache[pos + t] = rot(kw[h, 0] * k_new[t] + kw[h, 1] * prev[t], pos + t)
+    v_cache[pos + t] = vw[h, 0] * v_new[t] + vw[h, 1] * vprev[t]
+    ```
+
+    (`rot` only with `rope_theta`, as in `kv_shift_attention`; in f32,
+    rounded once to the cache's element type). The other rows of the caches
+    are unchanged. Results: the updated caches and the new last rows,
+    `k_new[T - 1]` and `v_new[T - 1]`, raw. Element types: `k_new`, `v_new`,
+    the last rows and the caches share one of f32, f16, bf16.
+
+    `pos + T <= Smax` is checked at run time: the compiled code reports
+    "kvshift.kv_cache_append: cannot write rows [pos, pos + T) into a cache
+    of Smax rows" through the kvshift runtime (`kvshift-run`, the Python
+    API) and writes nothing out of bounds.
+
+    With one-shot bufferization and the caches passed in and returned by a
+    function, the update happens in place: a decode step writes `T` rows
+    and never copies the cache (see the `kvshift-tie-results` pass).
+
+    Example:
+
+    ```mlir
+    %kc1, %vc1, %kl1, %vl1 = kvshift.kv_cache_append %k, %v last(%kl, %vl)
+        mix(%kw, %vw) into(%kc, %vc) at %pos rope_theta = 1.0e4
+        : (tensor<1x2x1x64xf32>, tensor<1x2x1x64xf32>, tensor<1x2x1x64xf32>,
+           tensor<1x2x1x64xf32>, tensor<2x2xf32>, tensor<2x2xf32>,
+           tensor<1x2x512x64xf32>, tensor<1x2x512x64xf32>, index)
+        -> (tensor<1x2x512x64xf32>, tensor<1x2x512x64xf32>,
+            tensor<1x2x1x64xf32>, tensor<1x2x1x64xf32>)
+    ```
+  }];
+
+  let arguments = (ins AnyType:$k_new, AnyType:$v_new, AnyType:$k_last,
+                       AnyType:$v_last, AnyType:$kw, AnyType:$vw,
+                       AnyType:$k_cache, AnyType:$v_cache, Index:$pos,
+                       OptionalAttr<F32Attr>:$rope_theta);
+  let results = (outs AnyType:$new_k_cache, AnyType:$new_v_cache,
+                      AnyType:$new_k_last, AnyType:$new_v_last);
+
+  let assemblyFormat = [{
+    $k_new `,` $v_new `last` `(` $k_last `,` $v_last `)`
+    `mix` `(` $kw `,` $vw `)` `into` `(` $k_cache `,` $v_cache `)`
+    `at` $pos (`rope_theta` `=` $rope_theta^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+}
+
+def KVShift_KVCacheAttentionOp : KVShift_Op<"kv_cache_attention", [Pure]> {
+  let summary = "attention of new queries over the valid rows of a KV cache";
+  let description = [{
+    Attention of `Sq` queries over the first `length` rows of a cache that
+    `kv_cache_append` filled (mixed, and rotated with `rope_theta`):
+
+    ```
+    out[i] = sum_{j < length, visible} softmax_j(scale * rot(q[i], p_i) . k_cache[j]) * v_cache[j]
+    p_i    = length - Sq + i
+    ```
+
+    Operands: `q` (`[B, Hq, Sq, D]`), `k_cache`, `v_cache`
+    (`[B, Hkv, Smax, D]`, the element type of `q`), `length` (index: the
+    valid rows, the `Sq` new tokens included). Attributes as
+    `kv_shift_attention`: `scale` (default `1/sqrt(D)`), `causal` (key `j`
+    visible to query `i` iff `j <= p_i`, bottom-right aligned), `rope_theta`
+    (query `i` rotated at position `p_i`; the cache's keys are already
+    rotated). Query head `h` reads KV head `h / (Hq / Hkv)`. A query with no
+    visible key (`length == 0`) gives zeros.
+
+    `length <= Smax`, and `Sq <= length` with `causal`, are checked at run
+    time (reported through the kvshift runtime, as for `kv_cache_append`).
+
+    The fused CPU lowering is a flash-decoding kernel: each work item reads
+    a chunk of cache rows once for all query heads of a KV-head group and
+    keeps a partial softmax state; the partial states are merged at the end.
+
+    Example:
+
+    ```mlir
+    %o = kvshift.kv_cache_attention %q, %kc, %vc length %len causal
+        : (tensor<1x8x1x64xf32>, tensor<1x2x512x64xf32>,
+           tensor<1x2x512x64xf32>, index) -> tensor<1x8x1x64xf32>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$q, AnyType:$k_cache, AnyType:$v_cache,
+                       Index:$length,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$rope_theta);
+  let results = (outs AnyType:$out);
+
+  let assemblyFormat = [{
+    $q `,` $k_cache `,` $v_cache `length` $length
+    (`causal` $causal^)? (`scale` `=` $scale^)?
+    (`rope_theta` `=` $rope_theta^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // kv_shift_attention_grad
 //===----------------------------------------------------------------------===//
 

@@ -24,6 +24,12 @@ namespace kvshift {
 
 /// Name of the function attribute written by --kvshift-record-signature.
 constexpr llvm::StringLiteral kSignatureAttrName = "kvshift.signature";
+/// Per result, the index of the argument it updates in place, or -1
+/// (written by --kvshift-tie-results, read by the kvshift runtime).
+constexpr llvm::StringLiteral kTiedResultsAttrName = "kvshift.tied_results";
+/// The run-time error hook the KV-cache checks call (provided by the kvshift
+/// runtime): kvshift_runtime_error(code, a, b, c).
+constexpr llvm::StringLiteral kRuntimeErrorFn = "kvshift_runtime_error";
 
 #define GEN_PASS_DECL
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h.inc"

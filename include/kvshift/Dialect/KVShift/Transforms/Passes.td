@@ -136,6 +136,105 @@ def KVShiftRecordSignature
   }];
 }
 
+def KVShiftInsertRuntimeChecks
+    : Pass<"kvshift-insert-runtime-checks", "::mlir::ModuleOp"> {
+  let summary = "Check the positions and lengths of KV-cache ops at run time";
+  let description = [{
+    Before every `kvshift.kv_cache_append`, checks `0 <= pos` and
+    `pos + T <= Smax`; before every `kvshift.kv_cache_attention`, checks
+    `lo <= length <= Smax` (`lo` is `Sq` with `causal`, else 1). A failed
+    check calls
+
+    ```
+    void kvshift_runtime_error(int64_t code, int64_t a, int64_t b, int64_t c)
+    ```
+
+    (declared in the module; code 1: append of rows `[a, b)` to a cache of
+    `c` rows; code 2: a length `a` outside `[b, c]`), which the kvshift
+    runtime provides: the run ends with a one-line error instead of writing
+    or reading out of bounds. The lowerings clamp the position and length as
+    well, so code built without the runtime never accesses memory out of
+    bounds either. The registered CPU pipelines run this pass first.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-insert-runtime-checks
+    %r:4 = kvshift.kv_cache_append ... at %pos ...
+    // becomes
+    %end = arith.addi %pos, %c1 : index
+    %bad = arith.cmpi ugt, %end, %c512 : index
+    scf.if %bad {
+      func.call @kvshift_runtime_error(%c1_i64, %pos_i64, %end_i64, %c512_i64)
+          : (i64, i64, i64, i64) -> ()
+    }
+    %r:4 = kvshift.kv_cache_append ... at %pos ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KVShiftTieResults : Pass<"kvshift-tie-results", "::mlir::ModuleOp"> {
+  let summary = "Find results that update an argument, for in-place state";
+  let description = [{
+    Run on tensors, just before one-shot bufferization. For every function
+    with a body, a result that is an argument updated through destination
+    operands (`tensor.insert_slice`, `tensor.insert`, destination-style ops
+    such as `linalg.generic` outs, `scf.for` iteration arguments) and has the
+    argument's type is *tied* to that argument: a KV cache passed in and
+    returned updated is the typical case. The function gets
+    `kvshift.tied_results = array<i64: ...>` (per result: the argument index,
+    or -1), tied arguments stay writable and every other tensor argument is
+    marked `bufferization.writable = false`, so that the compiled code never
+    writes into a buffer the caller did not hand over as state.
+
+    Together with `kvshift-drop-tied-results` after bufferization, a decode
+    step updates its caches in place, and the kvshift runtime can pass
+    parameters and caches without copying them (`run_in_place`).
+
+    Example:
+
+    ```mlir
+    func.func @step(%w: tensor<8xf32>, %cache: tensor<64x8xf32>, %i: index)
+        -> tensor<64x8xf32> {
+      %r = tensor.insert_slice %w into %cache[%i, 0] [1, 8] [1, 1]
+          : tensor<8xf32> into tensor<64x8xf32>
+      return %r : tensor<64x8xf32>
+    }
+    // gets {kvshift.tied_results = array<i64: 1>} and
+    // %w: tensor<8xf32> {bufferization.writable = false}
+    ```
+  }];
+}
+
+def KVShiftDropTiedResults
+    : Pass<"kvshift-drop-tied-results", "::mlir::ModuleOp"> {
+  let summary = "Return tied results through their argument's buffer";
+  let description = [{
+    Run on buffers, after one-shot bufferization and before buffer
+    deallocation. For every result listed in `kvshift.tied_results`, the
+    returned buffer is the tied argument's buffer when bufferization updated
+    it in place (the usual case); otherwise it is copied into that buffer
+    (`memref.copy`). Either way the result is then removed from the function:
+    the caller finds the value in the argument's buffer. The attribute stays,
+    for runners (the kvshift runtime reads it from the lowered function).
+
+    Example:
+
+    ```mlir
+    func.func @step(%w: memref<8xf32>, %cache: memref<64x8xf32>, %i: index)
+        -> memref<64x8xf32> attributes {kvshift.tied_results = array<i64: 1>}
+    // becomes
+    func.func @step(%w: memref<8xf32>, %cache: memref<64x8xf32>, %i: index)
+        attributes {kvshift.tied_results = array<i64: 1>}
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def KVShiftStridedCopyToLinalg : Pass<"kvshift-strided-copy-to-linalg"> {
   let summary = "Rewrite memref.copy between non-identity layouts as linalg.copy";
   let description = [{
