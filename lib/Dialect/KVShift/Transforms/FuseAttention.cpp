@@ -1342,14 +1342,29 @@ struct KVShiftFuseAttentionPass
           << kTileCols << ", found " << blockK.getValue();
       return signalPassFailure();
     }
+    if (decodeChunk < 16 || decodeChunk % 16 != 0) {
+      getOperation()->emitError()
+          << "kvshift-fuse-attention: decode-chunk must be a positive "
+             "multiple of 16, found "
+          << decodeChunk.getValue();
+      return signalPassFailure();
+    }
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
       if (isa<KVShiftAttentionOp, KVShiftAttentionWithLSEOp,
-              KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op))
+              KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp,
+              KVCacheAttentionOp>(op))
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (Operation *op : ops) {
+      if (auto cacheOp = dyn_cast<KVCacheAttentionOp>(op)) {
+        rewriter.setInsertionPoint(op);
+        ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+        rewriter.replaceOp(op, emitFusedCacheAttention(b, cacheOp,
+                                                       decodeChunk));
+        continue;
+      }
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op->getLoc(), rewriter);
       FusedAttentionEmitter emitter(b, blockRows, blockK);

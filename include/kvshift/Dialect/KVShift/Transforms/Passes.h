@@ -20,6 +20,10 @@
 
 namespace mlir {
 class RewritePatternSet;
+class ImplicitLocOpBuilder;
+namespace kvshift {
+class KVCacheAttentionOp;
+} // namespace kvshift
 namespace kvshift {
 
 /// Name of the function attribute written by --kvshift-record-signature.
@@ -33,6 +37,12 @@ constexpr llvm::StringLiteral kRuntimeErrorFn = "kvshift_runtime_error";
 
 #define GEN_PASS_DECL
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h.inc"
+
+/// The flash-decoding lowering of one kv_cache_attention at the builder's
+/// insertion point (kvshift-fuse-attention): returns the output tensor.
+/// `chunk`: cache rows per work item.
+Value emitFusedCacheAttention(ImplicitLocOpBuilder &b, KVCacheAttentionOp op,
+                              int64_t chunk);
 
 /// Patterns rewriting kv_shift and kv_shift_attention into linalg on tensors.
 void populateKVShiftDecomposePatterns(RewritePatternSet &patterns);

@@ -298,6 +298,16 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
       accumulated `dq` and `dK^` back by `-p` before storing `dq` and before
       the transpose of the mix.
 
+    `kvshift.kv_cache_attention` becomes a flash-decoding kernel
+    (FuseCacheAttention.cpp): the cache rows `[0, length)` are split into
+    chunks of `decode-chunk` rows; one work item per (batch, KV head, chunk)
+    reads its rows once for all `G * Sq` query rows of the KV-head group,
+    16 keys at a time (16-lane dot products along D, one vector exp per row
+    and block), and keeps a partial softmax state per row; a last parallel
+    loop merges the chunks' states. Queries are rotated (`rope_theta`) and
+    scaled once, before the split loop; the cache already holds mixed,
+    rotated keys.
+
     Per work item the scratch is `O((block-k + 2 D) * rows + 2 block-k D)`
     floats on the stack (`memref.alloca` in a `memref.alloca_scope`):
     about 80 KiB for D = 64 and the default tiles.
@@ -322,6 +332,9 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
            "KV-head group (at least 1)">,
     Option<"blockK", "block-k", "int64_t", /*default=*/"64",
            "Keys per key tile (a positive multiple of 4)">,
+    Option<"decodeChunk", "decode-chunk", "int64_t", /*default=*/"256",
+           "kv_cache_attention: cache rows per work item of the split-K "
+           "(flash-decoding) kernel (a positive multiple of 16)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
