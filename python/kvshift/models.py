@@ -285,8 +285,8 @@ def generate_eager(model, prompt, n_new, max_len, dtype=None):
     P + n_new > max_len."""
     if not isinstance(prompt, torch.Tensor) or prompt.dim() != 2 or prompt.shape[1] < 1:
         raise ValueError("prompt must be a [B, P] tensor with P >= 1, found %s"
-                         % (tuple(prompt.shape) if isinstance(prompt, torch.Tensor)
-                            else type(prompt).__name__))
+                         % (list(prompt.shape) if isinstance(prompt, torch.Tensor)
+                            else type(prompt).__name__,))
     n_new = int(n_new)
     if n_new < 0:
         raise ValueError("n_new must be >= 0, found %d" % n_new)
