@@ -534,13 +534,16 @@ def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
     vc = v_cache[:, :, :L].to(cdt)
     if rope_theta is not None:
         qc = _rotate(qc, *_rope_rows(L - Sq, Sq, D, rope_theta, Smax, dev, cdt))
+    # The g query heads of a KV head are rows of one matrix: [B, Hkv, g*Sq, D]
+    # against the cache rows as they are (no broadcast copy of K or V).
     g = Hq // Hkv
-    qg = qc.reshape(B, Hkv, g, Sq, D)
-    s = torch.matmul(qg, kc.unsqueeze(2).transpose(-1, -2)) * float(scale)  # [B,Hkv,g,Sq,L]
+    qg = qc.reshape(B, Hkv, g * Sq, D)
+    s = torch.matmul(qg, kc.transpose(-1, -2)) * float(scale)             # [B,Hkv,g*Sq,L]
     if causal and Sq > 1:
-        s = s.masked_fill(~causal_mask(Sq, L, device=dev), float("-inf"))
+        s = s.reshape(B, Hkv, g, Sq, L).masked_fill(
+            ~causal_mask(Sq, L, device=dev), float("-inf")).reshape(B, Hkv, g * Sq, L)
     p = torch.softmax(s, dim=-1)
-    out = torch.matmul(p, vc.unsqueeze(2))                                 # [B,Hkv,g,Sq,D]
+    out = torch.matmul(p, vc)                                              # [B,Hkv,g*Sq,D]
     return out.reshape(B, Hq, Sq, D).to(q.dtype)
 
 
