@@ -39,6 +39,7 @@ import (Python 3) and gets the real PyTorch as long as the package directory
 """
 
 import math
+import numbers
 
 import torch
 
@@ -337,7 +338,7 @@ def _check_index(p, name):
                              "tensor of shape %s and dtype %s"
                              % (name, list(p.shape), p.dtype))
         return
-    if isinstance(p, bool) or not isinstance(p, int):
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral):
         raise ValueError("'%s' must be a python int or a 0-d integer tensor, found %r"
                          % (name, p))
 
