@@ -10,6 +10,9 @@ Python side.
   traces a torch module at the ATen level and returns its MLIR (upstream
   dialects; ``KVShiftAttention`` becomes ``kvshift.kv_shift_attention``) as a
   ``str`` that also records the argument order (``arg_names``, ``bind``).
+* ``kvshift.import_step(model, batch, new_tokens, max_len)``: a
+  ``KVShiftLlama.step`` with a KV cache (prefill or decode) as one function
+  with ``kvshift.kv_cache_append`` / ``kv_cache_attention`` ops.
 * ``kvshift.compile(text_or_module, target="cpu")`` (``kvshift.runtime``):
   MLIR text or a torch module -> a callable on numpy arrays, through the
   project's C++ runtime (``libKVShiftRuntimeC.so``, ctypes);
@@ -24,7 +27,7 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 from .runtime import (compile, opt, CompiledFunction, Error, CompileError,
                       ExecutionError)
 
-__all__ = ["torch", "models", "import_module", "compile", "opt",
+__all__ = ["torch", "models", "import_module", "import_step", "compile", "opt",
            "CompiledFunction", "Error", "CompileError", "ExecutionError"]
 
 
@@ -32,3 +35,10 @@ def import_module(module, example_inputs, **kwargs):
     """torch module -> MLIR text; see kvshift.importer.import_module."""
     from .importer import import_module as _import_module
     return _import_module(module, example_inputs, **kwargs)
+
+
+def import_step(model, batch, new_tokens, max_len, **kwargs):
+    """KVShiftLlama.step (KV-cache prefill/decode) -> MLIR text; see
+    kvshift.importer.import_step."""
+    from .importer import import_step as _import_step
+    return _import_step(model, batch, new_tokens, max_len, **kwargs)

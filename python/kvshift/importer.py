@@ -29,6 +29,16 @@ comments=True) -> ImportedModule``
 Errors: ``ImporterError`` (base); ``UnsupportedOpError(ImporterError)``,
     with ``.op`` (e.g. ``'aten.cumsum.default'``) and ``.source``
     (``'model.py:42: return x.cumsum(-1)'``).  No IR is returned then.
+``import_step(model, batch, new_tokens, max_len, params="args", dtype=None,
+func_name="step", comments=True) -> ImportedStep``
+    ``KVShiftLlama.step`` (KV-cache inference: ``tokens [B, T]``, ``pos``,
+    ``*cache`` -> ``(logits, *new_cache)``) as ``func.func @step(params...,
+    %tokens: tensor<BxTxi64>, %pos: tensor<i64>, caches...) -> (logits, new
+    caches...)``; T = 1 is a decode step, T = P a prefill.  ``ImportedStep``
+    adds the roles: ``param_args``, ``tokens_arg``, ``pos_arg``,
+    ``cache_args`` (argument indices), ``logits_result``, ``cache_results``
+    (``cache_results[i]`` is the new ``cache_args[i]``), ``cache_names``,
+    ``cache_ops``; ``bind(model, tokens, pos, *cache)``.
 ``kv_shift_attention_as_op()``: the context manager used while tracing.
 
 Design
@@ -62,7 +72,25 @@ Tracing
     ordinary ops: correct, slower), with a ``UserWarning`` naming the
     reason: float64 operands (the op takes f32/f16/bf16).
     ``VanillaAttention`` (``kvshift.torch.attention``) becomes the same op
-    with constant weights ``[1, 0]``. Hand-written attention imports as
+    with constant weights ``[1, 0]``.
+
+KV cache ops
+    ``kvshift.torch.kv_cache_append`` and ``kv_cache_attention`` (which
+    ``forward_cached`` / ``KVShiftLlama.step`` call) are redirected through
+    ``kvshift.torch._cache_trace_hook`` to the functional custom operators
+    ``kvshift_importer.kv_cache_append(k_new, v_new, k_last, v_last, kw, vw,
+    k_cache, v_cache, Tensor pos, rope_theta=None) -> 4 tensors`` and
+    ``kvshift_importer.kv_cache_attention(q, k_cache, v_cache, Tensor length,
+    scale, causal, rope_theta=None)`` (new tensors, not in-place updates) and
+    become ``kvshift.kv_cache_append ... at %pos [rope_theta = T]`` and
+    ``kvshift.kv_cache_attention ... length %len [causal] scale = S
+    [rope_theta = T]``.  The index operands: a 0-d integer tensor is read
+    by ``tensor.extract`` + ``arith.index_cast`` (once per value), a python
+    int is an ``arith.constant`` index, and 0-d integer ``add``/``sub``
+    nodes used only as index operands (``pos + T``) become
+    ``arith.addi``/``subi`` on index.  VanillaAttention appends with the
+    constant weights ``[1, 0]``.  float64 operands raise ``ImporterError``
+    (no ordinary-op fallback: the write position is a traced value). Hand-written attention imports as
     ordinary ops (the raising pass finds it; ``test/Python/Inputs/plain_*.mlir`` are
     the forms of the paper-way attention).
 
@@ -158,7 +186,8 @@ import torch
 
 from . import torch as _kt
 
-__all__ = ["import_module", "ImportedModule", "ImporterError",
+__all__ = ["import_module", "import_step", "ImportedModule", "ImportedStep",
+           "ImporterError",
            "UnsupportedOpError", "kv_shift_attention_as_op"]
 
 
@@ -188,7 +217,8 @@ class ImportedModule(str):
     the inputs; empty with params="constants"); arg_names (input_names +
     param_names); arg_types / result_types (MLIR tensor types); params
     ("args" or "constants"); fused_attention (number of
-    kvshift.kv_shift_attention ops emitted)."""
+    kvshift.kv_shift_attention ops emitted); cache_ops (number of
+    kvshift.kv_cache_append and kv_cache_attention ops emitted)."""
 
     def bind(self, params_from, *inputs):
         """The arrays for the function's arguments, in order: the inputs
@@ -264,6 +294,53 @@ def _op_meta(q, k, v, kw, vw, scale, causal, rope_theta=None):
     return torch.empty_like(q)
 
 
+def _append_cpu(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                rope_theta=None):
+    # Functional: the eager kv_cache_append updates copies in place.
+    _IN_OP[0] = True
+    try:
+        return _kt.kv_cache_append(k_new, v_new, k_last.clone(), v_last.clone(), kw, vw,
+                                   k_cache.clone(), v_cache.clone(), pos,
+                                   rope_theta=rope_theta)
+    finally:
+        _IN_OP[0] = False
+
+
+def _append_meta(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                 rope_theta=None):
+    return (torch.empty_like(k_cache), torch.empty_like(v_cache),
+            torch.empty_like(k_last), torch.empty_like(v_last))
+
+
+def _cache_attention_cpu(q, k_cache, v_cache, length, scale, causal, rope_theta=None):
+    _IN_OP[0] = True
+    try:
+        return _kt.kv_cache_attention(q, k_cache, v_cache, length, scale=scale,
+                                      causal=causal, rope_theta=rope_theta)
+    finally:
+        _IN_OP[0] = False
+
+
+def _cache_attention_meta(q, k_cache, v_cache, length, scale, causal, rope_theta=None):
+    return torch.empty_like(q)
+
+
+_OPS = {
+    "kv_shift_attention": (
+        "kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, Tensor vw, "
+        "float scale, bool causal, float? rope_theta=None) -> Tensor", _op_cpu, _op_meta),
+    "kv_cache_append": (
+        "kv_cache_append(Tensor k_new, Tensor v_new, Tensor k_last, Tensor v_last, "
+        "Tensor kw, Tensor vw, Tensor k_cache, Tensor v_cache, Tensor pos, "
+        "float? rope_theta=None) -> (Tensor, Tensor, Tensor, Tensor)",
+        _append_cpu, _append_meta),
+    "kv_cache_attention": (
+        "kv_cache_attention(Tensor q, Tensor k_cache, Tensor v_cache, Tensor length, "
+        "float scale, bool causal, float? rope_theta=None) -> Tensor",
+        _cache_attention_cpu, _cache_attention_meta),
+}
+
+
 def _define_op():
     global _LIB
     if _LIB is not None:
@@ -271,15 +348,15 @@ def _define_op():
     from torch.library import Library
     try:
         lib = Library(_OP_NS, "DEF")
-        lib.define("kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, "
-                   "Tensor vw, float scale, bool causal, float? rope_theta=None) "
-                   "-> Tensor")
-        lib.impl("kv_shift_attention", _op_cpu, "CPU")
-        lib.impl("kv_shift_attention", _op_meta, "Meta")
+        for name, (schema, cpu, meta) in _OPS.items():
+            lib.define(schema)
+            lib.impl(name, cpu, "CPU")
+            lib.impl(name, meta, "Meta")
     except RuntimeError:
         # Defined by an earlier load of this module (importlib.reload): its
         # kernels behave the same.
-        getattr(torch.ops, _OP_NS).kv_shift_attention
+        for name in _OPS:
+            getattr(getattr(torch.ops, _OP_NS), name)
         lib = True
     _LIB = lib
 
@@ -300,19 +377,66 @@ def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
     return getattr(torch.ops, _OP_NS).kv_shift_attention(q, k, v, kw, vw, scale, causal)
 
 
+_CACHE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _cache_hook(op, *args):
+    """kvshift.torch._cache_trace_hook while importing: kv_cache_append and
+    kv_cache_attention become the functional custom ops (kw/vw f32; None
+    weights are the constant [1, 0]; a python int pos/length a constant
+    0-d int64 tensor).  Other dtypes than f32/f16/bf16 are refused: a cache
+    update at a traced position has no ordinary-op form to fall back to."""
+    if _IN_OP[0]:
+        return NotImplemented
+    ns = getattr(torch.ops, _OP_NS)
+
+    def index(x):
+        if isinstance(x, torch.Tensor):
+            return x
+        return torch.tensor(int(x), dtype=torch.int64)
+
+    def theta(t):
+        return None if t is None else float(t)
+    if op == "kv_cache_append":
+        k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos, rope_theta = args
+        if k_cache.dtype not in _CACHE_DTYPES:
+            raise ImporterError("kv_cache_append with %s operands cannot be imported: the "
+                                "kvshift cache ops take f32, f16 or bf16" % k_cache.dtype)
+        if kw is None:
+            kw = vw = torch.tensor([[1.0, 0.0]], dtype=torch.float32,
+                                   device=k_new.device).expand(k_new.shape[1], 2)
+        kw = kw if kw.dtype == torch.float32 else kw.float()
+        vw = vw if vw.dtype == torch.float32 else vw.float()
+        return tuple(ns.kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache,
+                                        v_cache, index(pos), theta(rope_theta)))
+    if op == "kv_cache_attention":
+        q, k_cache, v_cache, length, scale, causal, rope_theta = args
+        if q.dtype not in _CACHE_DTYPES:
+            raise ImporterError("kv_cache_attention with %s operands cannot be imported: the "
+                                "kvshift cache ops take f32, f16 or bf16" % q.dtype)
+        return ns.kv_cache_attention(q, k_cache, v_cache, index(length), float(scale),
+                                     bool(causal), theta(rope_theta))
+    return NotImplemented
+
+
 @contextlib.contextmanager
 def kv_shift_attention_as_op():
     """Within the context, kvshift.torch.kv_shift_attention (and so
     KVShiftAttention) calls the single custom op
     torch.ops.kvshift_importer.kv_shift_attention (float64 calls
-    excepted)."""
+    excepted), and kv_cache_append / kv_cache_attention call
+    torch.ops.kvshift_importer.kv_cache_append / kv_cache_attention
+    (functional: new tensors; float64 refused with an ImporterError)."""
     _define_op()
     old = _kt._trace_hook
+    old_cache = _kt._cache_trace_hook
     _kt._trace_hook = _hook
+    _kt._cache_trace_hook = _cache_hook
     try:
         yield
     finally:
         _kt._trace_hook = old
+        _kt._cache_trace_hook = old_cache
 
 
 # ---------------------------------------------------------------------------
@@ -409,9 +533,9 @@ def _source_line(node):
         return os.path.abspath(fr[0]) == _THIS_FILE
 
     # The importer's frame that calls the model ("run") splits the stack;
-    # "import_module" (outside the model) says which side is the model's.
+    # "_import_traced" (outside the model) says which side is the model's.
     run = [i for i, fr in enumerate(frames) if is_mine(fr) and fr[2] == "run"]
-    top = [i for i, fr in enumerate(frames) if is_mine(fr) and fr[2] == "import_module"]
+    top = [i for i, fr in enumerate(frames) if is_mine(fr) and fr[2] == "_import_traced"]
     if run and top:
         r = run[0]
         inner_first = top[0] > r
@@ -684,6 +808,8 @@ class _Emitter(object):
         self.counter = {}
         self.nconst = 0
         self.fused = 0
+        self.cache_ops = 0
+        self.index_memo = {}
         self.node_names = set(n.name for n in gm.graph.nodes)
 
     # -- naming and emission ------------------------------------------------
@@ -2541,6 +2667,134 @@ def _lower_kv_shift_attention(em, node, args, kwargs, out_shape, out_dtype):
     return V(n, out_shape, out_dtype)
 
 
+# Index operands of the cache ops: (op, argument position).
+_INDEX_OPERANDS = {"kv_cache_append": 8, "kv_cache_attention": 3}
+
+
+def _index_only_nodes(gm, dynamic):
+    """0-d integer add/sub nodes (``pos + T``) whose values are used only as
+    index operands of the cache ops (directly or through other such nodes):
+    they become arith.addi/subi on index, not tensor arithmetic."""
+    out = set()
+    for n in reversed(list(gm.graph.nodes)):
+        if n.op != "call_function" or n not in dynamic or _packet(n) not in ("add", "sub"):
+            continue
+        meta = _meta(n)
+        if meta is None or meta[0] != () or _isf(meta[1]) or meta[1] == torch.bool:
+            continue
+        alpha = n.kwargs.get("alpha", n.args[2] if len(n.args) > 2 else 1)
+        if alpha != 1 or len(n.args) < 2:
+            continue
+        ok = True
+        for a in n.args[:2]:
+            if isinstance(a, torch.fx.Node):
+                m = _meta(a)
+                ok = ok and m is not None and m[0] == () and not _isf(m[1]) \
+                    and m[1] != torch.bool
+            elif isinstance(a, bool) or not isinstance(a, int):
+                ok = False
+        if not ok or not n.users:
+            continue
+        for u in n.users:
+            if u in out:
+                continue
+            pos = _INDEX_OPERANDS.get(_packet(u)) if u.op == "call_function" else None
+            if pos is None or n in _flatten([list(u.args[:pos]), list(u.args[pos + 1:]),
+                                             u.kwargs]) \
+                    or len(u.args) <= pos or u.args[pos] is not n:
+                ok = False
+                break
+        if ok:
+            out.add(n)
+    return out
+
+
+class _IndexOnly(object):
+    """The env value of an index-only node (see _index_only_nodes)."""
+    __slots__ = ()
+
+
+def _index_value(em, a):
+    """An SSA value of type index for a (0-d integer tensor) FX node or a
+    python int: tensor.extract + arith.index_cast of a tensor value (once
+    per value), arith.constant for constants, arith.addi/subi for
+    index-only add/sub nodes."""
+    memo = em.index_memo
+    if isinstance(a, torch.fx.Node) and a in memo:
+        return memo[a]
+    if isinstance(a, bool) or isinstance(a, int):
+        n = em.fresh()
+        em.emit("%s = arith.constant %d : index" % (n, int(a)))
+        return n
+    v = em.env[a]
+    if isinstance(v, _IndexOnly):
+        x = _index_value(em, a.args[0])
+        y = _index_value(em, a.args[1])
+        n = em.fresh()
+        em.emit("%s = arith.%s %s, %s : index"
+                % (n, "addi" if _packet(a) == "add" else "subi", x, y))
+    elif isinstance(v, Const) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        t = v.t if isinstance(v, Const) else torch.tensor(v)
+        if t.numel() != 1 or _isf(t.dtype) or t.dtype == torch.bool:
+            raise ImporterError("%s: expected an integer scalar, found %s of %s"
+                                % (a.name, list(t.shape), t.dtype))
+        n = em.fresh()
+        em.emit("%s = arith.constant %d : index" % (n, int(t.reshape(-1)[0])))
+    elif isinstance(v, V):
+        if v.shape != () or _isf(v.dtype) or v.dtype == torch.bool:
+            raise ImporterError("%s: expected a 0-d integer tensor, found %s"
+                                % (a.name, v.ty))
+        if v.ssa in memo:
+            return memo[v.ssa]
+        e = em.fresh()
+        em.emit("%s = tensor.extract %s[] : %s" % (e, v.ssa, v.ty))
+        n = em.fresh()
+        em.emit("%s = arith.index_cast %s : %s to index" % (n, e, _elt(v.dtype)))
+        memo[v.ssa] = n
+    else:
+        raise ImporterError("%s: expected an integer scalar, found %r" % (a.name, v))
+    memo[a] = n
+    return n
+
+
+def _theta_attr(rope_theta):
+    if rope_theta is None:
+        return ""
+    return " rope_theta = %s" % _flit(float(rope_theta), torch.float32)
+
+
+@_reg("kv_cache_append")
+def _lower_kv_cache_append(em, node, args, kwargs, out_shape, out_dtype):
+    k, v, kl, vl, kw, vw, kc, vc = [em.val(a) for a in args[:8]]
+    pos = _index_value(em, node.args[8])
+    rope_theta = args[9] if len(args) > 9 else kwargs.get("rope_theta")
+    res = (V(em.fresh(), kc.shape, kc.dtype), V(em.fresh(), vc.shape, vc.dtype),
+           V(em.fresh(), kl.shape, kl.dtype), V(em.fresh(), vl.shape, vl.dtype))
+    em.emit("%s = kvshift.kv_cache_append %s, %s last(%s, %s) mix(%s, %s) into(%s, %s) "
+            "at %s%s : (%s, index) -> (%s)"
+            % (", ".join(r.ssa for r in res), k.ssa, v.ssa, kl.ssa, vl.ssa, kw.ssa, vw.ssa,
+               kc.ssa, vc.ssa, pos, _theta_attr(rope_theta),
+               ", ".join(t.ty for t in (k, v, kl, vl, kw, vw, kc, vc)),
+               ", ".join(r.ty for r in res)))
+    em.cache_ops += 1
+    return res
+
+
+@_reg("kv_cache_attention")
+def _lower_kv_cache_attention(em, node, args, kwargs, out_shape, out_dtype):
+    q, kc, vc = [em.val(a) for a in args[:3]]
+    length = _index_value(em, node.args[3])
+    scale, causal = float(args[4]), bool(args[5])
+    rope_theta = args[6] if len(args) > 6 else kwargs.get("rope_theta")
+    n = em.res()
+    attrs = (" causal" if causal else "") + " scale = %s" % _flit(scale, torch.float32)
+    em.emit("%s = kvshift.kv_cache_attention %s, %s, %s length %s%s%s : (%s, index) -> %s"
+            % (n, q.ssa, kc.ssa, vc.ssa, length, attrs, _theta_attr(rope_theta),
+               ", ".join(t.ty for t in (q, kc, vc)), q.ty))
+    em.cache_ops += 1
+    return V(n, q.shape, q.dtype)
+
+
 # Ops that create tensors whose values do not depend on their tensor
 # arguments (only on shapes/dtypes): folded even when the argument is traced.
 _LIKE = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
@@ -2623,7 +2877,16 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     except (TypeError, ValueError):
         pnames = []
     in_names = [pnames[i] if i < len(pnames) else "input%d" % i for i in tensor_pos]
+    return _import_traced(module, module, inputs, tensor_pos, in_names, func_name, params,
+                          comments)
 
+
+def _import_traced(module, call, inputs, tensor_pos, in_names, func_name, params,
+                   comments, params_first=False, cls=None):
+    """Trace call(*inputs) (parameters and buffers of module become
+    arguments or constants) and emit the function; in_names name the
+    tensor inputs. params_first: the parameter arguments come before the
+    inputs. cls: the ImportedModule subclass of the result."""
     was_training = getattr(module, "training", False)
     if isinstance(module, torch.nn.Module):
         module.eval()
@@ -2639,12 +2902,12 @@ def import_module(module, example_inputs, func_name="forward", params="args",
         for n, t in _all_tensors(module):
             pmap.setdefault(id(t), (n, t))
     try:
-        gm = _trace(module, inputs, tensor_pos)
+        gm = _trace(call, inputs, tensor_pos)
         if _has_dynamic_mutation(gm, pmap) and _functionalize() is not None:
             # In-place ops on traced values (masked_fill_, x[:, 0] = ...):
             # trace again through functionalize (out-of-place + *_scatter).
             del _UNFUSED[:]
-            gm = _trace(module, inputs, tensor_pos, functionalize=True)
+            gm = _trace(call, inputs, tensor_pos, functionalize=True)
     finally:
         if isinstance(module, torch.nn.Module) and was_training:
             module.train()
@@ -2713,6 +2976,7 @@ def import_module(module, example_inputs, func_name="forward", params="args",
 
     # Which nodes depend on inputs/parameters.
     dynamic = _dynamic_nodes(gm, pmap)
+    index_only = _index_only_nodes(gm, dynamic)
     out_node = None
     for n in gm.graph.nodes:
         if n.op == "get_attr":
@@ -2729,6 +2993,9 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             continue
         em.cur = n.name
         name = _packet(n)
+        if n in index_only:                 # emitted on index by its user (_index_value)
+            em.env[n] = _IndexOnly()
+            continue
         if n not in dynamic:
             em.env[n] = _fold(em, n, name)
             continue
@@ -2793,6 +3060,8 @@ def import_module(module, example_inputs, func_name="forward", params="args",
             keep.append(n_in + k)
     param_names = [param_names[k - n_in] for k in keep[n_in:]]
     arg_decls = [arg_decls[k] for k in keep]
+    if params_first:
+        arg_decls = arg_decls[n_in:] + arg_decls[:n_in]
 
     header = "func.func @%s(%s) -> (%s) {" % (
         func_name, ", ".join("%s: %s" % a for a in arg_decls),
@@ -2800,17 +3069,122 @@ def import_module(module, example_inputs, func_name="forward", params="args",
     ret = "    return %s : %s" % (", ".join(r.ssa for r in results),
                                   ", ".join(r.ty for r in results))
     text = "module {\n  " + header + "\n" + "\n".join(em.lines) + "\n" + ret + "\n  }\n}\n"
-    out = ImportedModule(text)
+    out = (cls or ImportedModule)(text)
     out.func_name = func_name
     out.input_names = list(in_names)
     out.param_names = param_names
-    out.arg_names = list(in_names) + param_names
+    out.arg_names = (param_names + list(in_names)) if params_first else \
+        (list(in_names) + param_names)
     out.arg_types = [a[1] for a in arg_decls]
     out.result_types = [r.ty for r in results]
     out.params = params
     out.fused_attention = em.fused
+    out.cache_ops = em.cache_ops
     out._tensor_positions = list(tensor_pos)
     out._n_example_inputs = len(inputs)
+    return out
+
+
+class ImportedStep(ImportedModule):
+    """The MLIR text of a KV-cache inference step (import_step): one
+    function ``@step(params..., %tokens, %pos, caches...) -> (logits,
+    new caches...)``.
+
+    Argument roles (indices into the function's arguments):
+    ``param_args`` (list; empty with params="constants"), ``tokens_arg``,
+    ``pos_arg``, ``cache_args`` (list, 4 per layer: k_cache, v_cache,
+    k_last, v_last of layer 0, then layer 1, ...).  Result roles:
+    ``logits_result`` (0) and ``cache_results`` (list):
+    ``cache_results[i]`` is the new value of argument ``cache_args[i]``.
+    Also ``cache_names`` (``k_cache.0``, ``v_cache.0``, ``k_last.0``, ...,
+    the SSA names of the cache arguments), ``batch``, ``new_tokens`` (T),
+    ``max_len`` (Smax), ``n_layers`` and the ImportedModule attributes
+    (``arg_names`` in argument order, ``cache_ops``: the number of kvshift
+    cache ops, 2 per layer)."""
+
+    def bind(self, params_from, tokens, pos, *cache):
+        """The arrays for the function's arguments, in order: parameters
+        from params_from (a module or a state_dict-like mapping), tokens,
+        pos (an int becomes a 0-d int64 array) and the cache tensors."""
+        if len(cache) != len(self.cache_args):
+            raise ValueError("expected %d cache tensors, got %d"
+                             % (len(self.cache_args), len(cache)))
+        if not isinstance(pos, torch.Tensor):
+            pos = torch.tensor(int(pos), dtype=torch.int64)
+        if isinstance(params_from, torch.nn.Module):
+            sd = dict(_all_tensors(params_from))
+        else:
+            sd = params_from if params_from is not None else {}
+        out = []
+        for n in self.param_names:
+            if n not in sd:
+                raise KeyError("parameter '%s' not found" % n)
+            out.append(_to_numpy(sd[n]))
+        return out + [_to_numpy(x) for x in (tokens, pos) + tuple(cache)]
+
+
+def import_step(model, batch, new_tokens, max_len, params="args", dtype=None,
+                func_name="step", comments=True):
+    """Import ``model.step`` (KVShiftLlama.step: tokens [B, T], pos, *cache
+    -> (logits, *new_cache)) as one MLIR function for a fixed batch B, T =
+    new_tokens new tokens (1: a decode step; P: a prefill) and a cache of
+    max_len rows.  Returns an ImportedStep (a str) whose function is
+
+        func.func @step(params..., %tokens: tensor<BxTxi64>, %pos: tensor<i64>,
+                        caches...) -> (logits, new caches...)
+
+    with the new caches in the order of the cache arguments (see
+    ImportedStep for the role attributes).  Each layer's attention is one
+    ``kvshift.kv_cache_append`` and one ``kvshift.kv_cache_attention``; pos
+    is read with tensor.extract + arith.index_cast, the attention length
+    pos + T is an arith.addi on index.
+
+    params: "args" (parameters are function arguments, before the inputs;
+    "arguments" is accepted as a synonym) or "constants" (embedded).
+    dtype: of the cache (default: the dtype of model.embed.weight); f32,
+    f16 or bf16: float64 models raise ImporterError (the cache ops take no
+    f64).  Raises ValueError for a model without step/new_cache, batch or
+    new_tokens < 1, or new_tokens > max_len."""
+    if params == "arguments":
+        params = "args"
+    if params not in ("args", "constants"):
+        raise ValueError("params must be 'args' or 'constants', found %r" % (params,))
+    if not hasattr(model, "step") or not hasattr(model, "new_cache"):
+        raise ValueError("import_step needs a model with step() and new_cache() "
+                         "(kvshift.models.KVShiftLlama), found %s" % type(model).__name__)
+    batch, new_tokens, max_len = int(batch), int(new_tokens), int(max_len)
+    if batch < 1 or new_tokens < 1:
+        raise ValueError("batch and new_tokens must be >= 1, found %d, %d"
+                         % (batch, new_tokens))
+    if new_tokens > max_len:
+        raise ValueError("new_tokens (%d) exceeds max_len (%d)" % (new_tokens, max_len))
+    if dtype is None:
+        dtype = model.embed.weight.dtype
+    cache = tuple(t.cpu() for t in model.new_cache(batch, max_len, dtype=dtype))
+    n_layers = len(cache) // 4
+    tokens = torch.zeros(batch, new_tokens, dtype=torch.int64)
+    pos = torch.tensor(0, dtype=torch.int64)
+    inputs = (tokens, pos) + cache
+    cache_names = ["%s.%d" % (kind, i) for i in range(n_layers)
+                   for kind in ("k_cache", "v_cache", "k_last", "v_last")]
+    in_names = ["tokens", "pos"] + cache_names
+
+    def step(*args):
+        return model.step(*args)
+    out = _import_traced(model, step, inputs, list(range(len(inputs))), in_names,
+                         func_name, params, comments, params_first=True, cls=ImportedStep)
+    n_p = len(out.param_names)
+    out.param_args = list(range(n_p))
+    out.tokens_arg = n_p
+    out.pos_arg = n_p + 1
+    out.cache_args = list(range(n_p + 2, n_p + 2 + len(cache)))
+    out.logits_result = 0
+    out.cache_results = list(range(1, 1 + len(cache)))
+    out.cache_names = cache_names
+    out.batch, out.new_tokens, out.max_len, out.n_layers = batch, new_tokens, max_len, n_layers
+    if len(out.result_types) != 1 + len(cache):
+        raise ImporterError("step returned %d results, expected logits and %d cache tensors"
+                            % (len(out.result_types), len(cache)))
     return out
 
 
@@ -2835,7 +3209,7 @@ def _dynamic_nodes(gm, pmap):
             if name in _LIKE and name not in _NONDETERMINISTIC:
                 # values independent of the first argument's values
                 ins = [a for a in _flatten([n.args[1:], n.kwargs]) if isinstance(a, torch.fx.Node)]
-            if any(a in dynamic for a in ins) or name == "kv_shift_attention":
+            if any(a in dynamic for a in ins) or name in _OPS:
                 dynamic.add(n)
         elif n.op != "output":
             raise ImporterError("unexpected FX node %s (%s)" % (n.name, n.op))

@@ -5,6 +5,10 @@
     model = KVShiftLlama(cfg)                    # or attention_impl="vanilla"
     logits = model(tokens)                       # tokens [B, S] int64 -> [B, S, vocab]
 
+    cache = model.new_cache(batch=1, max_len=64)  # KV cache inference
+    logits, *cache = model.step(prompt, 0, *cache)
+    tokens, seconds = generate_eager(model, prompt, n_new=16, max_len=64)
+
 Each block: x = x + attn(RMSNorm(x)); x = x + SwiGLU(RMSNorm(x)). Then a final
 RMSNorm and the LM head (tied to the token embedding or not). Attention is
 causal; ``attention_impl="kvshift"`` uses KVShiftAttention, ``"vanilla"`` the
@@ -12,6 +16,7 @@ same attention without the shift (no kw/vw parameters), for comparisons.
 """
 
 import math
+import time
 import dataclasses
 from dataclasses import dataclass
 from typing import Optional
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from .torch import KVShiftAttention, VanillaAttention
 
 __all__ = ["LlamaConfig", "RMSNorm", "SwiGLU", "LlamaBlock", "KVShiftLlama",
-           "ATTENTION_IMPLS", "rms_norm"]
+           "ATTENTION_IMPLS", "rms_norm", "generate_eager"]
 
 ATTENTION_IMPLS = {"kvshift": KVShiftAttention, "vanilla": VanillaAttention}
 
@@ -145,13 +150,22 @@ class LlamaBlock(nn.Module):
         x = x + self.attn(self.attn_norm(x))
         return x + self.mlp(self.mlp_norm(x))
 
+    def forward_cached(self, x, pos, cache):
+        """x [B, T, d_model] at positions pos .. pos+T-1 with this block's
+        cache (k_cache, v_cache, k_last, v_last) -> (y, new_cache)."""
+        h, cache = self.attn.forward_cached(self.attn_norm(x), pos, cache)
+        x = x + h
+        return x + self.mlp(self.mlp_norm(x)), cache
+
 
 class KVShiftLlama(nn.Module):
     """Llama-style decoder: embedding, n_layers LlamaBlocks, RMSNorm, LM head.
 
     KVShiftLlama(config, attention_impl=None): attention_impl overrides
     config.attention_impl ("kvshift" or "vanilla").
-    forward(tokens [B, S] int64, S <= max_seq_len) -> logits [B, S, vocab]."""
+    forward(tokens [B, S] int64, S <= max_seq_len) -> logits [B, S, vocab].
+    new_cache(batch, max_len=None, dtype=float32) and step(tokens, pos,
+    *cache) -> (logits, *new_cache): inference with a KV cache."""
 
     def __init__(self, config, attention_impl=None):
         super().__init__()
@@ -198,8 +212,106 @@ class KVShiftLlama(nn.Module):
             x = layer(x)
         return self.lm_head(self.norm(x))
 
+    def new_cache(self, batch, max_len=None, dtype=torch.float32, device=None):
+        """A zero KV cache for step(): a tuple of 4 * n_layers tensors, per
+        layer (k_cache, v_cache [batch, n_kv_heads, max_len, head_dim],
+        k_last, v_last [batch, n_kv_heads, 1, head_dim]) of dtype, on
+        device (default: the device of the model's parameters).  max_len
+        defaults to config.max_seq_len."""
+        if max_len is None:
+            max_len = self.config.max_seq_len
+        if int(batch) < 1 or int(max_len) < 1:
+            raise ValueError("new_cache needs batch >= 1 and max_len >= 1, found %r, %r"
+                             % (batch, max_len))
+        if device is None:
+            device = self.embed.weight.device
+        out = ()
+        for layer in self.layers:
+            out += layer.attn.new_cache(int(batch), int(max_len), dtype, device)
+        return out
+
+    def step(self, tokens, pos, *cache):
+        """One inference step with a KV cache: T new tokens at positions
+        pos .. pos+T-1 (a prefill when pos == 0 and T is the prompt length,
+        a decode step when T == 1).
+
+        tokens: [B, T] int64; pos: python int or 0-d int64 tensor (tokens
+        already in the cache); cache: the 4 * n_layers tensors of
+        new_cache() or of the previous step.  Every layer appends its k, v
+        (kv_cache_append) and attends over length = pos + T cache rows
+        (kv_cache_attention, causal).  Returns (logits [B, T, vocab],
+        *new_cache) with new_cache in the order of cache.  Eagerly the
+        cache tensors are updated in place and returned; under
+        kvshift.importer the ops are functional, so use the returned ones.
+        Raises ValueError for tokens that are not [B, T], a wrong number of
+        cache tensors, or a cache too short for pos + T."""
+        n = 4 * len(self.layers)
+        if isinstance(tokens, torch.Tensor) and tokens.dim() != 2:
+            raise ValueError("tokens must be [B, T], found shape %s" % (tuple(tokens.shape),))
+        if len(cache) != n:
+            raise ValueError("step needs %d cache tensors (4 per layer: k_cache, v_cache, "
+                             "k_last, v_last), found %d" % (n, len(cache)))
+        x = self.embed(tokens)
+        new = ()
+        for i, layer in enumerate(self.layers):
+            x, c = layer.forward_cached(x, pos, tuple(cache[4 * i:4 * i + 4]))
+            new += tuple(c)
+        return (self.lm_head(self.norm(x)),) + new
+
     def loss(self, tokens):
         """Mean next-token cross entropy of tokens [B, S] (S >= 2)."""
         logits = self.forward(tokens[:, :-1])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                tokens[:, 1:].reshape(-1))
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def generate_eager(model, prompt, n_new, max_len, dtype=None):
+    """Greedy decoding with KVShiftLlama.step and an in-place KV cache (the
+    PyTorch eager baseline of cached inference).
+
+    prompt: [B, P] int64 (P >= 1); n_new >= 0 tokens are generated; the
+    cache has max_len rows (dtype: default the dtype of the model's
+    embedding).  One prefill step over the prompt gives the first new token
+    (argmax of the last logits), then n_new - 1 decode steps of one token
+    each, under torch.no_grad().  Returns (tokens [B, P + n_new], seconds):
+    seconds is the wall time of the decode steps only (prefill excluded;
+    CUDA synchronised), 0.0 when n_new <= 1.
+    Raises ValueError when prompt is not [B, P] with P >= 1, n_new < 0, or
+    P + n_new > max_len."""
+    if not isinstance(prompt, torch.Tensor) or prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ValueError("prompt must be a [B, P] tensor with P >= 1, found %s"
+                         % (list(prompt.shape) if isinstance(prompt, torch.Tensor)
+                            else type(prompt).__name__,))
+    n_new = int(n_new)
+    if n_new < 0:
+        raise ValueError("n_new must be >= 0, found %d" % n_new)
+    B, P = prompt.shape
+    if P + n_new > max_len:
+        raise ValueError("a prompt of %d tokens plus %d new tokens does not fit in "
+                         "max_len = %d" % (P, n_new, max_len))
+    if n_new == 0:
+        return prompt.clone(), 0.0
+    if dtype is None:
+        dtype = model.embed.weight.dtype
+    dev = prompt.device
+    with torch.no_grad():
+        cache = model.new_cache(B, max_len, dtype=dtype, device=dev)
+        out = model.step(prompt, 0, *cache)
+        cache = out[1:]
+        nxt = out[0][:, -1].argmax(dim=-1, keepdim=True)
+        toks = [prompt, nxt]
+        _sync(dev)
+        t0 = time.perf_counter()
+        for i in range(n_new - 1):
+            out = model.step(nxt, P + i, *cache)
+            cache = out[1:]
+            nxt = out[0][:, -1].argmax(dim=-1, keepdim=True)
+            toks.append(nxt)
+        _sync(dev)
+        seconds = time.perf_counter() - t0
+    return torch.cat(toks, dim=1), seconds

@@ -13,11 +13,18 @@ Functional ops on ``[batch, heads, seq, head_dim]`` tensors:
     importer maps to the op.
 ``attention(q, k, v, scale=None, causal=False, rope_theta=None)``
     The same attention without the shift (``kw = vw = [1, 0]``).
+``kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos, rope_theta=None)``
+    ``kvshift.kv_cache_append``: mix (and rotate) T new rows into a KV cache
+    in place; the cache keeps the mixed K^, V^ and the RAW last k, v row.
+``kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True, rope_theta=None)``
+    ``kvshift.kv_cache_attention``: the new queries against the first
+    ``length`` cache rows.
 ``apply_rope(x, theta, positions=None)``, ``rope_inv_freq(dim, theta)``
     The "rotate half" rotary embedding of SPEC.md section 2.
 
 Modules: ``KVShiftAttention`` (projections + ``kv_shift_attention``) and
-``VanillaAttention`` (the same without the shift, for comparisons).
+``VanillaAttention`` (the same without the shift, for comparisons); both
+have ``forward_cached(x, pos, cache)`` for decoding with a KV cache.
 
 Numerics follow the op: q, k, v of float16/bfloat16/float32 are computed in
 float32 (the mixing weights are cast to float32) and the result is rounded
@@ -32,6 +39,7 @@ import (Python 3) and gets the real PyTorch as long as the package directory
 """
 
 import math
+import numbers
 
 import torch
 
@@ -47,6 +55,8 @@ __all__ = [
     "kv_shift",
     "kv_shift_attention",
     "attention",
+    "kv_cache_append",
+    "kv_cache_attention",
     "apply_rope",
     "rope_inv_freq",
     "causal_mask",
@@ -275,6 +285,269 @@ def attention(q, k, v, scale=None, causal=False, rope_theta=None):
     return out.to(q.dtype)
 
 
+# ---------------------------------------------------------------------------
+# KV cache (inference): kv_cache_append, kv_cache_attention
+# ---------------------------------------------------------------------------
+
+# Set by kvshift.importer while it traces a model: called as
+# hook("kv_cache_append", k_new, v_new, k_last, v_last, kw, vw, k_cache,
+# v_cache, pos, rope_theta) or hook("kv_cache_attention", q, k_cache,
+# v_cache, length, scale, causal, rope_theta) after the static operand
+# checks (before pos/length are read), it returns the result (one traced op)
+# or NotImplemented (run the eager code below).
+_cache_trace_hook = None
+
+_CACHE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _cache_check_rank4(t, name, what):
+    if not isinstance(t, torch.Tensor):
+        raise ValueError("operand '%s' must be a tensor %s, found %s"
+                         % (name, what, type(t).__name__))
+    if t.dim() != 4:
+        raise ValueError("operand '%s' must be rank 4 %s, found shape %s"
+                         % (name, what, list(t.shape)))
+
+
+def _cache_check_dtype(t, name, dtype, ref_name):
+    if t.dtype not in _CACHE_DTYPES:
+        raise ValueError("operand '%s' must be float32, float16, bfloat16 (or float64), "
+                         "found %s" % (name, t.dtype))
+    if t.dtype != dtype:
+        raise ValueError("operand '%s' must have the dtype of '%s' (%s), found %s"
+                         % (name, ref_name, dtype, t.dtype))
+
+
+def _cache_check_weights(w, name, hkv):
+    if w is None:
+        return
+    if not isinstance(w, torch.Tensor) or tuple(w.shape) != (hkv, 2):
+        raise ValueError("operand '%s' must have shape [Hkv, 2] = [%d, 2], found %s"
+                         % (name, hkv, list(w.shape) if isinstance(w, torch.Tensor)
+                            else type(w).__name__))
+    if not w.is_floating_point():
+        raise ValueError("operand '%s' must be a floating-point tensor, found %s"
+                         % (name, w.dtype))
+
+
+def _check_index(p, name):
+    """p: a python int or a 0-d integer tensor (not read here)."""
+    if isinstance(p, torch.Tensor):
+        if p.dim() != 0 or p.is_floating_point() or p.is_complex() or p.dtype == torch.bool:
+            raise ValueError("'%s' must be a python int or a 0-d integer tensor, found a "
+                             "tensor of shape %s and dtype %s"
+                             % (name, list(p.shape), p.dtype))
+        return
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral):
+        raise ValueError("'%s' must be a python int or a 0-d integer tensor, found %r"
+                         % (name, p))
+
+
+_ROPE_TABLES = {}
+
+
+def _rope_table(dim, theta, n, device, dtype):
+    """cos, sin [n, dim/2] of positions 0 .. n-1 (the values _rope_cos_sin
+    gives for those positions), memoised per (dim, theta, n, device, dtype):
+    a decode step slices them instead of recomputing angles."""
+    key = (dim, float(theta), n, str(device), dtype)
+    tab = _ROPE_TABLES.get(key)
+    if tab is None:
+        if len(_ROPE_TABLES) >= 32:
+            _ROPE_TABLES.clear()
+        tab = _rope_cos_sin(torch.arange(n, device=device), dim, theta, device, dtype)
+        _ROPE_TABLES[key] = tab
+    return tab
+
+
+def _rope_rows(start, count, dim, theta, n, device, dtype):
+    """cos, sin of positions start .. start+count-1 (0 <= start, start+count <= n
+    from the table; otherwise computed directly)."""
+    if start >= 0 and start + count <= n:
+        cos, sin = _rope_table(dim, theta, n, device, dtype)
+        return cos[start:start + count], sin[start:start + count]
+    pos = torch.arange(start, start + count, device=device)
+    return _rope_cos_sin(pos, dim, theta, device, dtype)
+
+
+def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                    rope_theta=None):
+    """kvshift.kv_cache_append: mix (and rotate) T new key/value rows into a
+    KV cache, in place.
+
+    k_new, v_new: [B, Hkv, T, D] raw (unmixed, unrotated) rows of tokens
+    pos .. pos+T-1 (T >= 1); k_last, v_last: [B, Hkv, 1, D] raw rows of
+    token pos-1 (not read when pos == 0); kw, vw: [Hkv, 2] mixing weights
+    ([a1, a2], [b1, b2] per KV head), or None for no shift (weights
+    [1, 0]: VanillaAttention); k_cache, v_cache: [B, Hkv, Smax, D]; pos: a
+    python int or a 0-d integer tensor, the number of rows already in the
+    cache; rope_theta: rotate the mixed keys (SPEC.md section 2) at their
+    positions pos+t.  For t = 0 .. T-1, with prev_0 = k_last (0 if pos == 0)
+    and prev_t = k_new[t-1]:
+
+        k_cache[pos+t] = rot(a1 k_new[t] + a2 prev_t, pos+t)
+        v_cache[pos+t] = b1 v_new[t] + b2 vprev_t
+
+    computed in float32 (float64 for float64 operands) and stored in the
+    cache dtype.  Rows outside pos .. pos+T-1 are not touched.
+
+    Returns (k_cache, v_cache, k_last, v_last): the argument tensors
+    themselves, updated in place (the caches by a slice assignment, the
+    last rows set to the RAW k_new[:, :, T-1:T], v_new[:, :, T-1:T]).
+    While kvshift.importer traces, it is one functional op instead (new
+    tensors), so models should use the returned tensors.
+
+    Errors (ValueError): an operand of the wrong rank, shape or dtype
+    (k_new, v_new, the last rows and the caches share one dtype of float32,
+    float16, bfloat16, float64); pos not an int / 0-d integer tensor, or
+    negative; "cannot append T rows at position p to a cache of Smax rows"
+    when pos + T > Smax; rope_theta <= 0 or an odd D with rope_theta."""
+    _cache_check_rank4(k_new, "k_new", "[B, Hkv, T, D]")
+    _cache_check_rank4(v_new, "v_new", "[B, Hkv, T, D]")
+    _cache_check_rank4(k_last, "k_last", "[B, Hkv, 1, D]")
+    _cache_check_rank4(v_last, "v_last", "[B, Hkv, 1, D]")
+    _cache_check_rank4(k_cache, "k_cache", "[B, Hkv, Smax, D]")
+    _cache_check_rank4(v_cache, "v_cache", "[B, Hkv, Smax, D]")
+    B, Hkv, T, D = k_new.shape
+    Smax = k_cache.shape[2]
+    if T < 1:
+        raise ValueError("operand 'k_new' must hold at least one row (T >= 1), found "
+                         "shape %s" % list(k_new.shape))
+    if tuple(v_new.shape) != tuple(k_new.shape):
+        raise ValueError("operand 'v_new' must have the shape of 'k_new' %s, found %s"
+                         % (list(k_new.shape), list(v_new.shape)))
+    for name, t in (("k_last", k_last), ("v_last", v_last)):
+        if tuple(t.shape) != (B, Hkv, 1, D):
+            raise ValueError("operand '%s' must have shape [B, Hkv, 1, D] = %s, found %s"
+                             % (name, [B, Hkv, 1, D], list(t.shape)))
+    for name, t in (("k_cache", k_cache), ("v_cache", v_cache)):
+        if (t.shape[0], t.shape[1], t.shape[3]) != (B, Hkv, D) or t.shape[2] != Smax:
+            raise ValueError("operand '%s' must have shape [B, Hkv, Smax, D] = %s, found %s"
+                             % (name, [B, Hkv, Smax, D], list(t.shape)))
+    dt = k_cache.dtype
+    for name, t in (("k_cache", k_cache), ("v_cache", v_cache), ("k_new", k_new),
+                    ("v_new", v_new), ("k_last", k_last), ("v_last", v_last)):
+        _cache_check_dtype(t, name, dt, "k_cache")
+    if (kw is None) != (vw is None):
+        raise ValueError("kw and vw must both be tensors or both be None")
+    _cache_check_weights(kw, "kw", Hkv)
+    _cache_check_weights(vw, "vw", Hkv)
+    _check_index(pos, "pos")
+    if rope_theta is not None:
+        _check_theta(rope_theta)
+        if D % 2 != 0:
+            raise ValueError("rope_theta needs an even head dim, found D = %d" % D)
+    if _cache_trace_hook is not None:   # kvshift.importer is tracing
+        out = _cache_trace_hook("kv_cache_append", k_new, v_new, k_last, v_last, kw, vw,
+                                k_cache, v_cache, pos, rope_theta)
+        if out is not NotImplemented:
+            return out
+    p = int(pos)
+    if p < 0:
+        raise ValueError("'pos' must be >= 0, found %d" % p)
+    if p + T > Smax:
+        raise ValueError("cannot append %d rows at position %d to a cache of %d rows"
+                         % (T, p, Smax))
+    cdt = torch.float64 if dt == torch.float64 else torch.float32
+    dev = k_cache.device
+
+    def mixed(x_new, x_last, w):
+        x = x_new.to(cdt)
+        if w is None:
+            return x
+        w = w.to(device=dev, dtype=cdt)
+        a = w[:, 0].reshape(1, -1, 1, 1)
+        b = w[:, 1].reshape(1, -1, 1, 1)
+        out = a * x                                   # a fresh tensor
+        if T > 1:
+            out[:, :, 1:] += b * x[:, :, :-1]
+        if p > 0:
+            out[:, :, :1] += b * x_last.to(cdt)
+        return out
+
+    kh = mixed(k_new, k_last, kw)
+    vh = mixed(v_new, v_last, vw)
+    if rope_theta is not None:
+        kh = _rotate(kh, *_rope_rows(p, T, D, rope_theta, Smax, dev, cdt))
+    k_cache[:, :, p:p + T] = kh
+    v_cache[:, :, p:p + T] = vh
+    k_last.copy_(k_new[:, :, T - 1:T])
+    v_last.copy_(v_new[:, :, T - 1:T])
+    return k_cache, v_cache, k_last, v_last
+
+
+def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
+                       rope_theta=None):
+    """kvshift.kv_cache_attention: attention of Sq new queries over the
+    first ``length`` rows of a KV cache filled by kv_cache_append.
+
+    q: [B, Hq, Sq, D]; k_cache, v_cache: [B, Hkv, Smax, D] (mixed rows;
+    keys already rotated with rope_theta), of q's dtype; length: a python
+    int or a 0-d integer tensor, the number of valid rows (the Sq new ones
+    included).  Query i sits at position length - Sq + i; key j < length is
+    visible to it (with causal: iff j <= length - Sq + i).  rope_theta:
+    rotate q row i at its position.  scale defaults to 1/sqrt(D).  Query
+    head h reads KV head h // (Hq / Hkv).  A query with no visible key
+    (length == 0) gives zeros.  Reads only cache[:, :, :length]; computed
+    in float32 (float64 for float64 q) and returned in q's dtype.
+
+    Errors (ValueError): wrong ranks, shapes or dtypes; Hq not a multiple of
+    Hkv; length not an int / 0-d integer tensor; length < 0 or
+    length > Smax; causal with Sq > length; rope_theta <= 0 or odd D."""
+    _cache_check_rank4(q, "q", "[B, Hq, Sq, D]")
+    _cache_check_rank4(k_cache, "k_cache", "[B, Hkv, Smax, D]")
+    _cache_check_rank4(v_cache, "v_cache", "[B, Hkv, Smax, D]")
+    B, Hq, Sq, D = q.shape
+    Hkv, Smax = k_cache.shape[1], k_cache.shape[2]
+    if k_cache.shape[0] != B or k_cache.shape[3] != D:
+        raise ValueError("operand 'k_cache' must have shape [B, Hkv, Smax, D] with B = %d "
+                         "and D = %d of 'q', found %s" % (B, D, list(k_cache.shape)))
+    if tuple(v_cache.shape) != tuple(k_cache.shape):
+        raise ValueError("operand 'v_cache' must have the shape of 'k_cache' %s, found %s"
+                         % (list(k_cache.shape), list(v_cache.shape)))
+    if Hkv == 0 or Hq % Hkv != 0:
+        raise ValueError("query heads (Hq = %d, dim 1 of 'q') must be a multiple of "
+                         "KV heads (Hkv = %d, dim 1 of 'k_cache')" % (Hq, Hkv))
+    for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
+        _cache_check_dtype(t, name, q.dtype, "q")
+    _check_index(length, "length")
+    if rope_theta is not None:
+        _check_theta(rope_theta)
+        if D % 2 != 0:
+            raise ValueError("rope_theta needs an even head dim, found D = %d" % D)
+    if scale is None:
+        scale = 1.0 / math.sqrt(D)
+    if _cache_trace_hook is not None:   # kvshift.importer is tracing
+        out = _cache_trace_hook("kv_cache_attention", q, k_cache, v_cache, length,
+                                float(scale), bool(causal), rope_theta)
+        if out is not NotImplemented:
+            return out
+    L = int(length)
+    if L < 0 or L > Smax:
+        raise ValueError("'length' must be in [0, Smax = %d], found %d" % (Smax, L))
+    if causal and Sq > L:
+        raise ValueError("causal requires Sq <= length (found Sq = %d, length = %d)"
+                         % (Sq, L))
+    cdt = torch.float64 if q.dtype == torch.float64 else torch.float32
+    dev = q.device
+    qc = q.to(cdt)
+    kc = k_cache[:, :, :L].to(cdt)
+    vc = v_cache[:, :, :L].to(cdt)
+    if rope_theta is not None:
+        qc = _rotate(qc, *_rope_rows(L - Sq, Sq, D, rope_theta, Smax, dev, cdt))
+    # The g query heads of a KV head are rows of one matrix: [B, Hkv, g*Sq, D]
+    # against the cache rows as they are (no broadcast copy of K or V).
+    g = Hq // Hkv
+    qg = qc.reshape(B, Hkv, g * Sq, D)
+    s = torch.matmul(qg, kc.transpose(-1, -2)) * float(scale)             # [B,Hkv,g*Sq,L]
+    if causal and Sq > 1:
+        s = s.reshape(B, Hkv, g, Sq, L).masked_fill(
+            ~causal_mask(Sq, L, device=dev), float("-inf")).reshape(B, Hkv, g * Sq, L)
+    p = torch.softmax(s, dim=-1)
+    out = torch.matmul(p, vc)                                              # [B,Hkv,g*Sq,D]
+    return out.reshape(B, Hq, Sq, D).to(q.dtype)
+
+
 # Under torch.fx symbolic tracing the functional ops are leaves (one
 # call_function node each, with their keyword arguments), so an importer
 # can map them to kvshift ops; their bodies are not traceable anyway
@@ -284,6 +557,8 @@ try:
     _fx.wrap("kv_shift")
     _fx.wrap("kv_shift_attention")
     _fx.wrap("attention")
+    _fx.wrap("kv_cache_append")
+    _fx.wrap("kv_cache_attention")
 except Exception:  # pragma: no cover - fx missing or changed
     pass
 
@@ -349,6 +624,48 @@ class _AttentionBase(nn.Module):
         o = self.attend(q, k, v)                      # [B, Hq, S, Dh]
         return self.o_proj(o.transpose(1, 2).flatten(2))
 
+    def _cache_mix_weights(self):
+        """(kw, vw) for kv_cache_append; None, None means no shift."""
+        return None, None
+
+    def new_cache(self, batch, max_len, dtype=torch.float32, device=None):
+        """Zero cache state of this layer: (k_cache, v_cache [batch, Hkv,
+        max_len, Dh], k_last, v_last [batch, Hkv, 1, Dh]) of dtype."""
+        shape = (batch, self.n_kv_heads, max_len, self.head_dim)
+        last = (batch, self.n_kv_heads, 1, self.head_dim)
+        return (torch.zeros(shape, dtype=dtype, device=device),
+                torch.zeros(shape, dtype=dtype, device=device),
+                torch.zeros(last, dtype=dtype, device=device),
+                torch.zeros(last, dtype=dtype, device=device))
+
+    def forward_cached(self, x, pos, cache):
+        """Attention of T new tokens x [B, T, d_model] at positions
+        pos .. pos+T-1 with a KV cache.
+
+        cache = (k_cache, v_cache, k_last, v_last) (see new_cache and
+        kv_cache_append); pos: python int or 0-d integer tensor, the number
+        of tokens already in the cache.  Projects x, appends k, v to the
+        cache (kv_cache_append with this module's mixing weights and
+        rope_theta), then kv_cache_attention over length = pos + T rows
+        (this module's scale, causal flag and rope_theta) and o_proj.
+        Returns (y [B, T, d_model], new_cache): eagerly new_cache holds the
+        argument tensors updated in place; under the importer, new tensors.
+        Raises ValueError for a cache that is not 4 tensors or does not fit
+        (see kv_cache_append, kv_cache_attention)."""
+        if not isinstance(cache, (tuple, list)) or len(cache) != 4:
+            raise ValueError("cache must be (k_cache, v_cache, k_last, v_last), found %s"
+                             % (type(cache).__name__ if not isinstance(cache, (tuple, list))
+                                else "%d values" % len(cache)))
+        k_cache, v_cache, k_last, v_last = cache
+        q, k, v = self.project(x)
+        kw, vw = self._cache_mix_weights()
+        kc, vc, kl, vl = kv_cache_append(k, v, k_last, v_last, kw, vw, k_cache, v_cache,
+                                         pos, rope_theta=self.rope_theta)
+        length = pos + x.shape[1]
+        o = kv_cache_attention(q, kc, vc, length, scale=self.scale, causal=self.causal,
+                               rope_theta=self.rope_theta)
+        return self.o_proj(o.transpose(1, 2).flatten(2)), (kc, vc, kl, vl)
+
     def extra_repr(self):
         return ("d_model=%d, n_heads=%d, n_kv_heads=%d, head_dim=%d, causal=%s, "
                 "rope_theta=%s" % (self.d_model, self.n_heads, self.n_kv_heads,
@@ -368,7 +685,11 @@ class KVShiftAttention(_AttentionBase):
 
     forward(x [B, S, d_model]) -> [B, S, d_model]: project, reshape to
     [B, H, S, Dh], then kv_shift_attention(q, k, v, kw, vw, causal=causal,
-    rope_theta=rope_theta) with scale 1/sqrt(Dh), then o_proj."""
+    rope_theta=rope_theta) with scale 1/sqrt(Dh), then o_proj.
+
+    forward_cached(x, pos, cache) -> (y, new_cache): the same for T new
+    tokens with a KV cache (kv_cache_append with kw, vw, then
+    kv_cache_attention); new_cache(batch, max_len, dtype) makes one."""
 
     def __init__(self, d_model, n_heads, n_kv_heads=None, head_dim=None,
                  causal=True, rope_theta=None, bias=False):
@@ -388,10 +709,16 @@ class KVShiftAttention(_AttentionBase):
         return kv_shift_attention(q, k, v, self.kw, self.vw, scale=self.scale,
                                   causal=self.causal, rope_theta=self.rope_theta)
 
+    def _cache_mix_weights(self):
+        return self.kw, self.vw
+
 
 class VanillaAttention(_AttentionBase):
     """The same module without the shift (no kw/vw): plain grouped-query
-    attention, for comparisons. Same arguments as KVShiftAttention."""
+    attention, for comparisons. Same arguments as KVShiftAttention.
+    forward_cached appends with weights [1, 0] (kw = vw = None), so the
+    cache holds the plain (rotated) keys and values and the last rows are
+    never read."""
 
     def attend(self, q, k, v):
         return attention(q, k, v, scale=self.scale, causal=self.causal,
