@@ -24,6 +24,15 @@ Calling convention
     One result is returned as a numpy array, several as a tuple; bf16 results
     come back as float32.
 
+In-place state
+    A function that returns an updated argument (a KV cache passed in and
+    returned by ``kvshift.kv_cache_append``) has that result *tied* to the
+    argument (``fn.tied_results``). A normal call copies the inputs and
+    returns every result. ``fn.run_in_place(*arrays)`` (or
+    ``fn.prepare_in_place(*arrays)`` for repeated runs) passes the arrays
+    without copying, writes tied results into their arguments' arrays and
+    returns the others; arguments that are not tied are never written.
+
 Errors
     ``CompileError``: the text does not parse or verify, the entry is
     missing, lowering fails. ``ExecutionError``: the compiled function failed
@@ -41,8 +50,8 @@ import re
 
 import numpy as np
 
-__all__ = ["compile", "opt", "CompiledFunction", "Error", "CompileError",
-           "ExecutionError", "runtime_library_path"]
+__all__ = ["compile", "opt", "CompiledFunction", "InPlaceCall", "Error",
+           "CompileError", "ExecutionError", "runtime_library_path"]
 
 
 class Error(Exception):
@@ -61,7 +70,7 @@ class ExecutionError(Error):
 # The C API (include/kvshift/Runtime/CAPI.h)
 # ---------------------------------------------------------------------------
 
-_CAPI_VERSION = 1
+_CAPI_VERSION = 2
 
 # kvshift_dtype codes <-> numpy dtypes.
 _DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64),
@@ -141,6 +150,12 @@ def _library():
         c.POINTER(c.POINTER(_Result)), c.POINTER(c.c_size_t),
         c.POINTER(c.c_double), c.POINTER(c.c_void_p)]
     lib.kvshift_executable_run.restype = c.c_int
+    lib.kvshift_executable_run_in_place.argtypes = \
+        lib.kvshift_executable_run.argtypes
+    lib.kvshift_executable_run_in_place.restype = c.c_int
+    lib.kvshift_executable_tied_arguments.argtypes = [
+        c.c_void_p, c.POINTER(c.c_int64), c.c_size_t, c.POINTER(c.c_void_p)]
+    lib.kvshift_executable_tied_arguments.restype = c.c_int
     lib.kvshift_results_free.argtypes = [c.POINTER(_Result), c.c_size_t]
     lib.kvshift_results_free.restype = None
     lib.kvshift_run_pass_pipeline.argtypes = [
@@ -214,6 +229,16 @@ class CompiledFunction(object):
         err = ctypes.c_void_p()
         if lib.kvshift_executable_compile(self._handle, ctypes.byref(err)):
             raise CompileError(_take_error(lib, err))
+        tied = (ctypes.c_int64 * max(1, len(self.results)))()
+        err = ctypes.c_void_p()
+        if lib.kvshift_executable_tied_arguments(
+                self._handle, tied, len(self.results), ctypes.byref(err)):
+            raise CompileError(_take_error(lib, err))
+        #: Per result: the index of the argument an in-place run writes it
+        #: into (a state such as a KV cache passed in and returned updated),
+        #: or None.
+        self.tied_results = [None if tied[i] < 0 else int(tied[i])
+                             for i in range(len(self.results))]
 
     def _values(self, which):
         out = []
@@ -275,8 +300,7 @@ class CompiledFunction(object):
             arrays.append(a if a.flags["C_CONTIGUOUS"] else a.copy(order="C"))
         return arrays
 
-    def _call(self, args, repeat):
-        arrays = self._prepare(args)
+    def _c_arrays(self, arrays):
         c_arrays = (_Array * max(1, len(arrays)))()
         shapes = []
         for i, a in enumerate(arrays):
@@ -286,13 +310,18 @@ class CompiledFunction(object):
             c_arrays[i].rank = a.ndim
             c_arrays[i].shape = shape
             c_arrays[i].data = a.ctypes.data
+        return c_arrays, shapes
+
+    def _run(self, c_arrays, n_arrays, repeat, in_place):
         results = ctypes.POINTER(_Result)()
         n = ctypes.c_size_t()
         ms = ctypes.c_double()
         err = ctypes.c_void_p()
-        rc = self._lib.kvshift_executable_run(
-            self._handle, c_arrays, len(arrays), repeat, ctypes.byref(results),
-            ctypes.byref(n), ctypes.byref(ms), ctypes.byref(err))
+        run = self._lib.kvshift_executable_run_in_place if in_place \
+            else self._lib.kvshift_executable_run
+        rc = run(self._handle, c_arrays, n_arrays, repeat,
+                 ctypes.byref(results), ctypes.byref(n), ctypes.byref(ms),
+                 ctypes.byref(err))
         if rc:
             msg = _take_error(self._lib, err)
             # Input mismatches the runtime found (e.g. dynamic shapes that do
@@ -320,6 +349,50 @@ class CompiledFunction(object):
             self._lib.kvshift_results_free(results, n.value)
         return outs, ms.value
 
+    def _call(self, args, repeat):
+        arrays = self._prepare(args)
+        c_arrays, _shapes = self._c_arrays(arrays)
+        return self._run(c_arrays, len(arrays), repeat, in_place=False)
+
+    def prepare_in_place(self, *args):
+        """Binds arrays for repeated in-place runs without copies; returns an
+        ``InPlaceCall`` (call it to run). Every argument must be a numpy
+        array of exactly the argument's dtype (no bf16), C-contiguous;
+        arguments in ``tied_results`` must be writable and receive their
+        results. The caller may change the arrays' contents between calls
+        (e.g. the next token), never their shape or storage."""
+        if len(args) != len(self.arguments):
+            raise TypeError("@%s takes %d argument(s), got %d"
+                            % (self.entry, len(self.arguments), len(args)))
+        tied = set(t for t in self.tied_results if t is not None)
+        for i, (a, info) in enumerate(zip(args, self.arguments)):
+            name = self.arg_names[i]
+            what = "argument %s of @%s (%s)" % (
+                name if name.startswith("#") else "'%s' (#%d)" % (name, i),
+                self.entry, info.type)
+            if not isinstance(a, np.ndarray):
+                raise TypeError("%s: an in-place run takes numpy arrays, found "
+                                "%s" % (what, type(a).__name__))
+            if info.element == "bf16":
+                raise ValueError("%s: bf16 values travel as float32 and need "
+                                 "a copying call" % what)
+            if a.dtype != info.dtype:
+                raise ValueError("%s: expected dtype %s, found %s"
+                                 % (what, info.dtype.name, a.dtype.name))
+            if not a.flags["C_CONTIGUOUS"]:
+                raise ValueError("%s: the array must be C-contiguous" % what)
+            if i in tied and not a.flags["WRITEABLE"]:
+                raise ValueError("%s: the function updates this argument in "
+                                 "place; the array must be writable" % what)
+        return InPlaceCall(self, list(args))
+
+    def run_in_place(self, *args):
+        """One in-place run (see ``prepare_in_place``): tied results land in
+        their arguments' arrays; the other results are returned (one array,
+        or a tuple)."""
+        outs = self.prepare_in_place(*args)()
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     def __call__(self, *args):
         outs, _ = self._call(args, 1)
         if len(outs) == 1:
@@ -332,6 +405,30 @@ class CompiledFunction(object):
         if repeat < 1:
             raise ValueError("repeat must be at least 1")
         _, ms = self._call(args, int(repeat))
+        return ms
+
+
+class InPlaceCall(object):
+    """Arrays bound to a CompiledFunction for repeated in-place runs
+    (``CompiledFunction.prepare_in_place``). ``call()`` returns the results
+    that are not tied to an argument, as a list; ``call.time(repeat)`` the
+    median time of one run in milliseconds."""
+
+    def __init__(self, function, arrays):
+        self.function = function
+        self.arrays = arrays  # kept alive: the C structures point into them
+        self._c_arrays, self._shapes = function._c_arrays(arrays)
+
+    def __call__(self):
+        outs, _ = self.function._run(self._c_arrays, len(self.arrays), 1,
+                                     in_place=True)
+        return outs
+
+    def time(self, repeat=10):
+        if repeat < 1:
+            raise ValueError("repeat must be at least 1")
+        _, ms = self.function._run(self._c_arrays, len(self.arrays),
+                                   int(repeat), in_place=True)
         return ms
 
 

@@ -20,7 +20,7 @@
 // CHECK-LABEL: llvm.func @attention_static(
 // CHECK-SAME: %{{.*}}: !llvm.ptr
 // CHECK-SAME: -> !llvm.struct<(ptr, ptr, i64, array<4 x i64>, array<4 x i64>)>
-// CHECK-SAME: attributes {kvshift.signature = (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x4x8x16xf32>}
+// CHECK-SAME: attributes {kvshift.signature = (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x4x8x16xf32>, kvshift.tied_results = array<i64: -1>}
 // CHECK-DAG: llvm.mlir.constant(2.500000e-01 : f32) : f32
 // CHECK-DAG: llvm.mlir.constant(0xFF800000 : f32) : f32
 // CHECK: llvm.icmp "sgt"
@@ -41,7 +41,7 @@ func.func @attention_static(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, 
 
 // Every dimension dynamic: the scale is 1/sqrt(D) at run time.
 // CHECK-LABEL: llvm.func @attention_dynamic(
-// CHECK-SAME: attributes {kvshift.signature = (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x?xf32>}
+// CHECK-SAME: attributes {kvshift.signature = (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x?xf32>, kvshift.tied_results = array<i64: -1>}
 // CHECK: llvm.intr.sqrt
 // CHECK: llvm.icmp "sgt"
 // CHECK: llvm.intr.exp
@@ -62,7 +62,7 @@ func.func @attention_dynamic(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %
 // f16 with static heads (GQA 6 on 2) and dynamic batch and sequence, explicit
 // scale: extended to f32 for the arithmetic, rounded back once.
 // CHECK-LABEL: llvm.func @attention_gqa_f16(
-// CHECK-SAME: attributes {kvshift.signature = (tensor<?x6x?x32xf16>, tensor<?x2x?x32xf16>, tensor<?x2x?x32xf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<?x6x?x32xf16>}
+// CHECK-SAME: attributes {kvshift.signature = (tensor<?x6x?x32xf16>, tensor<?x2x?x32xf16>, tensor<?x2x?x32xf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<?x6x?x32xf16>, kvshift.tied_results = array<i64: -1>}
 // CHECK-DAG: llvm.mlir.constant(5.000000e-01 : f32) : f32
 // CHECK: llvm.fpext %{{.*}} : f16 to f32
 // CHECK: llvm.intr.exp
@@ -84,7 +84,7 @@ func.func @attention_gqa_f16(%q: tensor<?x6x?x32xf16>, %k: tensor<?x2x?x32xf16>,
 
 // The mix alone, bf16, partly dynamic.
 // CHECK-LABEL: llvm.func @kv_shift_bf16(
-// CHECK-SAME: attributes {kvshift.signature = (tensor<1x?x?x8xbf16>, tensor<?x2xf32>) -> tensor<1x?x?x8xbf16>}
+// CHECK-SAME: attributes {kvshift.signature = (tensor<1x?x?x8xbf16>, tensor<?x2xf32>) -> tensor<1x?x?x8xbf16>, kvshift.tied_results = array<i64: -1>}
 // CHECK: llvm.fpext %{{.*}} : bf16 to f32
 // CHECK: llvm.fmul
 // CHECK: llvm.fadd
@@ -104,7 +104,7 @@ func.func @kv_shift_bf16(%x: tensor<1x?x?x8xbf16>, %w: tensor<?x2xf32>) -> tenso
 
 // Plain linalg on tensors (no kvshift op) goes through the same pipeline.
 // CHECK-LABEL: llvm.func @plain_linalg(
-// CHECK-SAME: attributes {kvshift.signature = (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>}
+// CHECK-SAME: attributes {kvshift.signature = (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>, kvshift.tied_results = array<i64: -1>}
 // CHECK: llvm.fadd
 // CHECK: llvm.return
 

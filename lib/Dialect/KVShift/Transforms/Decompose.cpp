@@ -882,14 +882,30 @@ struct DecomposeCacheAppend : OpRewritePattern<KVCacheAppendOp> {
       mixed = convertElements(b, loc, mixed, elt);
       results.push_back(insertRows(b, loc, mixed, cache, pos));
     }
-    for (Value x : {op.getKNew(), op.getVNew()}) {
-      Value tm1 = arith::SubIOp::create(
-          b, loc, t, arith::ConstantIndexOp::create(b, loc, 1));
-      Value last = sliceRows(b, loc, x, tm1, b.getIndexAttr(1));
-      if (last.getType() != op.getNewKLast().getType())
-        last = tensor::CastOp::create(b, loc, op.getNewKLast().getType(),
-                                      last);
-      results.push_back(last);
+    // The new last rows are written over the old ones (a linalg.generic
+    // with k_last / v_last as its destination, reading row T - 1 of the new
+    // rows), so that a function that passes them in and returns them updates
+    // them in place (kvshift-tie-results), like the caches.
+    Value tm1 =
+        arith::SubIOp::create(b, loc, t, arith::ConstantIndexOp::create(b, loc, 1));
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, b.getContext());
+    for (auto [x, last] : {std::make_pair(op.getKNew(), op.getKLast()),
+                           std::make_pair(op.getVNew(), op.getVLast())}) {
+      Value src = x;
+      results.push_back(
+          linalg::GenericOp::create(
+              b, loc, last.getType(), ValueRange{}, ValueRange{last},
+              ArrayRef<AffineMap>{id}, iterators(4),
+              [&](OpBuilder &nb, Location nl, ValueRange) {
+                SmallVector<Value> at = {linalg::IndexOp::create(nb, nl, 0),
+                                         linalg::IndexOp::create(nb, nl, 1),
+                                         tm1,
+                                         linalg::IndexOp::create(nb, nl, 3)};
+                linalg::YieldOp::create(
+                    nb, nl,
+                    tensor::ExtractOp::create(nb, nl, src, at).getResult());
+              })
+              .getResult(0));
     }
     for (auto [i, r] : llvm::enumerate(results))
       if (r.getType() != op->getResult(i).getType())
