@@ -142,6 +142,7 @@ def run_decode(model, tokens, args):
     gen = Generator(model, max_len=max_len, batch=tokens.shape[0])
     gen._prefill_call(tokens.shape[1])
     compile_s = time.perf_counter() - t0
+    gen.generate(tokens, args.new_tokens)  # warm-up (threads, first touches)
     out, stats = gen.generate(tokens, args.new_tokens)
     # Every step's logits against PyTorch's forward over the whole prefix.
     with torch.no_grad():
@@ -185,7 +186,8 @@ def main():
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cfg = LlamaConfig(vocab_size=args.vocab, d_model=args.dim,
                       n_layers=args.layers, n_heads=args.heads,
-                      n_kv_heads=args.kv_heads, max_seq_len=max(args.seq, 8),
+                      n_kv_heads=args.kv_heads,
+                      max_seq_len=max(args.seq + args.new_tokens, 8),
                       rope_theta=None)
     model = KVShiftLlama(cfg).eval()
     tokens = torch.randint(0, args.vocab, (args.batch, args.seq))

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Runtime/Runtime.h"
+#include "kvshift/Runtime/RuntimeErrors.h"
 
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 #include "kvshift/InitAll.h"
@@ -256,21 +257,7 @@ extern "C" void *kvshiftCheckedMalloc(size_t n) {
 extern "C" void kvshiftRuntimeError(int64_t code, int64_t a, int64_t b,
                                     int64_t c) {
   char msg[256];
-  if (code == 1)
-    std::snprintf(msg, sizeof(msg),
-                  "kvshift.kv_cache_append: cannot write rows [%lld, %lld) "
-                  "into a cache of %lld rows",
-                  (long long)a, (long long)b, (long long)c);
-  else if (code == 2)
-    std::snprintf(msg, sizeof(msg),
-                  "kvshift.kv_cache_attention: length %lld is outside [%lld, "
-                  "%lld] (at least 1, or the number of queries with causal; "
-                  "at most the cache's rows)",
-                  (long long)a, (long long)b, (long long)c);
-  else
-    std::snprintf(msg, sizeof(msg),
-                  "run-time check %lld failed (%lld, %lld, %lld)",
-                  (long long)code, (long long)a, (long long)b, (long long)c);
+  mlir::kvshift::runtime::formatRuntimeError(code, a, b, c, msg, sizeof(msg));
   allocationFailed(msg);
 }
 

@@ -3,9 +3,11 @@
 
 // BADCHUNK: kvshift-fuse-attention: decode-chunk must be a positive multiple of 16, found 24
 
-// kv_cache_attention -> the flash-decoding kernel: three parallel loops
+// kv_cache_attention -> the flash-decoding kernel: three loop nests
 // (queries; partial states per (batch, KV head, chunk); merge), no
-// materialised scores, no mix.
+// materialised scores, no mix. Each nest is an scf.parallel when its work
+// (multiply-adds) reaches 2^16, else sequential scf.for loops on the calling
+// thread; with static sizes the choice folds.
 // CHECK-LABEL: func.func @decode
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x4x1x8xf32>, %[[KC:.*]]: tensor<1x2x64x8xf32>, %[[VC:.*]]: tensor<1x2x64x8xf32>, %[[LEN:.*]]: index)
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
@@ -15,16 +17,19 @@
 // The valid length, clamped to [Sq, Smax] (causal).
 // CHECK: %[[MIN:.*]] = arith.minsi %[[LEN]], %c64 : index
 // CHECK: %[[N:.*]] = arith.maxsi %[[MIN]], %c1 : index
-// 1. Scaled queries, padded to 16 lanes: [B * Hkv * G * Sq * 16] f32.
+// 1. Scaled queries, padded to 16 lanes: [B * Hkv * G * Sq * 16] f32; 64
+// multiply-adds here: sequential.
 // CHECK: %[[QS:.*]] = memref.alloc() : memref<64xf32>
-// CHECK: scf.parallel
+// CHECK-NOT: scf.parallel
 // CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
-// CHECK: scf.reduce
-// 2. One work item per (batch, KV head, chunk of 32 rows).
+// 2. One work item per (batch, KV head, chunk of 32 rows); parallel only
+// for at least 2^16 multiply-adds (length x rows x 16 here).
 // CHECK: %[[SPLITS:.*]] = arith.ceildivui %[[N]], %[[C32]] : index
 // CHECK: %[[O:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
 // CHECK: %[[M:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
 // CHECK: %[[L:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c65536 : index
+// CHECK: scf.if %[[BIG]] {
 // CHECK: scf.parallel (%[[B:.*]], %[[H:.*]]) = (%c0, %c0) to (%c2, %[[SPLITS]])
 // Blocks of 16 keys; one score per key: a 16-lane dot product along D
 // (D = 8: masked loads) reduced once.
@@ -49,9 +54,14 @@
 // CHECK: vector.maskedload %[[V]][%c0, %[[B]], %{{.*}}, %c0]
 // CHECK: vector.fma
 // CHECK: vector.store %{{.*}}, %[[O]]
+// The same nest, sequential.
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 {
+// CHECK: scf.for %{{.*}} = %c0 to %[[SPLITS]] step %c1 {
+// CHECK: vector.reduction <maxnumf>
 // 3. Merge of the chunks' states into the output.
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<1x4x1x8xf32>
-// CHECK: scf.parallel
+// CHECK: scf.if
 // CHECK: arith.maxnumf
 // CHECK: math.exp
 // CHECK: vector.maskedstore %[[OUT]]
@@ -66,11 +76,10 @@ func.func @decode(%q: tensor<1x4x1x8xf32>, %kc: tensor<1x2x64x8xf32>, %vc: tenso
 // cache's keys are not touched. bf16: widened on load, rounded on store;
 // D = 64: full vectors, no masks.
 // CHECK-LABEL: func.func @decode_rope_bf16
-// CHECK: scf.parallel
 // CHECK: math.powf %{{.*}} : f64
 // CHECK: math.cos %{{.*}} : f64
 // CHECK: math.sin %{{.*}} : f64
-// CHECK: scf.reduce
+// CHECK: arith.ceildivui
 // CHECK-NOT: math.cos
 // CHECK: vector.load %{{.*}} : memref<2x2x512x64xbf16>, vector<16xbf16>
 // CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Runtime/CudaRuntime.h"
+#include "kvshift/Runtime/RuntimeErrors.h"
 
 #include <cuda.h>
 #include <dlfcn.h>
@@ -198,6 +199,20 @@ extern "C" int kvshift_cuda_take_error(char *msg, size_t n) {
   copyMessage(errorText(), msg, n);
   errorText().clear();
   return 1;
+}
+
+// --- the hook of kvshift-insert-runtime-checks ----------------------------
+
+/// A KV-cache position or length out of range in host code compiled ahead
+/// of time: recorded like a CUDA error (kvshift_cuda_take_error); the
+/// lowering clamps the access, so the run goes on without touching memory
+/// out of bounds. (Under the JIT, kvshift's CPU runtime provides its own
+/// definition, which ends the run.)
+extern "C" void kvshift_runtime_error(int64_t code, int64_t a, int64_t b,
+                                      int64_t c) {
+  char msg[256];
+  mlir::kvshift::runtime::formatRuntimeError(code, a, b, c, msg, sizeof(msg));
+  record(msg);
 }
 
 // --- the functions gpu-to-llvm calls ------------------------------------

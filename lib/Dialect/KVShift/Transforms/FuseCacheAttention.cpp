@@ -34,6 +34,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 using namespace mlir;
@@ -43,6 +44,8 @@ namespace {
 
 constexpr int64_t kLanes = 16; // f32 lanes of one vector
 constexpr int64_t kBlock = 16; // keys per block (one score vector per row)
+/// Loop nests with fewer multiply-adds than this run on the calling thread.
+constexpr int64_t kParallelWork = 1 << 16;
 
 class CacheAttentionEmitter {
 public:
@@ -112,16 +115,46 @@ private:
       v = arith::ExtFOp::create(bb, vecType, v);
     return v;
   }
-  /// A parallel loop over [0, ub_i) with the body given the induction vars.
-  void parallel(ArrayRef<Value> ubs,
+  /// A loop nest over [0, ub_i) with the body given the induction vars:
+  /// parallel (scf.parallel, OpenMP after the pipeline) when `work` (an
+  /// estimate of the multiply-adds of the whole nest) is at least
+  /// kParallelWork, else sequential scf.for loops. A decode step of a small
+  /// model is a few thousand multiply-adds per loop: forking and joining a
+  /// thread team would cost more than the loop itself.
+  void parallel(ArrayRef<Value> ubs, Value work,
                 function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
-    SmallVector<Value> lbs(ubs.size(), idx(b, 0)), steps(ubs.size(), idx(b, 1));
-    scf::ParallelOp::create(
-        b, lbs, ubs, steps,
-        [&](OpBuilder &nb, Location loc, ValueRange ivs) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          body(ib, ivs);
-        });
+    Value big = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, work,
+                                      idx(b, kParallelWork));
+    auto ifOp = scf::IfOp::create(b, big, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      SmallVector<Value> lbs(ubs.size(), idx(b, 0)),
+          steps(ubs.size(), idx(b, 1));
+      scf::ParallelOp::create(
+          b, lbs, ubs, steps,
+          [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            body(ib, ivs);
+          });
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      SmallVector<Value> ivs;
+      std::function<void(ImplicitLocOpBuilder &, size_t)> nest =
+          [&](ImplicitLocOpBuilder &nb, size_t d) {
+            if (d == ubs.size()) {
+              body(nb, ivs);
+              return;
+            }
+            forLoop(nb, idx(nb, 0), ubs[d], idx(nb, 1), {},
+                    [&](ImplicitLocOpBuilder &lb, Value iv, ValueRange) {
+                      ivs.push_back(iv);
+                      nest(lb, d + 1);
+                      ivs.pop_back();
+                      return SmallVector<Value>{};
+                    });
+          };
+      nest(b, 0);
+    }
   }
   /// scf.for [lb, ub) step `step` with iteration values.
   static SmallVector<Value>
@@ -216,7 +249,9 @@ Value CacheAttentionEmitter::emit() {
 
 void CacheAttentionEmitter::emitQueries(Value qRot) {
   std::optional<APFloat> theta = op.getRopeTheta();
-  parallel({dimB, dimHkv, rows}, [&](ImplicitLocOpBuilder &pb, ValueRange iv) {
+  Value work = mul(b, mul(b, mul(b, dimB, dimHkv), rows), dimDp);
+  parallel({dimB, dimHkv, rows}, work,
+           [&](ImplicitLocOpBuilder &pb, ValueRange iv) {
     Value bi = iv[0], hk = iv[1], r = iv[2];
     Value g = arith::DivUIOp::create(pb, r, dimSq);
     Value i = arith::RemUIOp::create(pb, r, dimSq);
@@ -290,8 +325,10 @@ void CacheAttentionEmitter::emitQueries(Value qRot) {
 void CacheAttentionEmitter::emitSplits(Value qRot, Value oPart, Value mPart,
                                        Value lPart, Value splits) {
   bool causal = op.getCausal();
-  parallel({dimB, dimHkv, splits}, [&](ImplicitLocOpBuilder &pb,
-                                       ValueRange iv) {
+  Value work = mul(b, mul(b, mul(b, mul(b, dimB, dimHkv), rows), len),
+                   dimDp);
+  parallel({dimB, dimHkv, splits}, work, [&](ImplicitLocOpBuilder &pb,
+                                             ValueRange iv) {
     Value bi = iv[0], hk = iv[1], s = iv[2];
     Value zero = idx(pb, 0), one = idx(pb, 1), lanes = idx(pb, kLanes);
     Value j0 = mul(pb, s, idx(pb, chunk));
@@ -401,7 +438,10 @@ void CacheAttentionEmitter::emitSplits(Value qRot, Value oPart, Value mPart,
 
 void CacheAttentionEmitter::emitMerge(Value oPart, Value mPart, Value lPart,
                                       Value splits, Value out) {
-  parallel({dimB, dimHkv, rows}, [&](ImplicitLocOpBuilder &pb, ValueRange iv) {
+  Value work =
+      mul(b, mul(b, mul(b, mul(b, dimB, dimHkv), rows), splits), dimDp);
+  parallel({dimB, dimHkv, rows}, work,
+           [&](ImplicitLocOpBuilder &pb, ValueRange iv) {
     Value bi = iv[0], hk = iv[1], r = iv[2];
     Value zero = idx(pb, 0), one = idx(pb, 1), lanes = idx(pb, kLanes);
     Value g = arith::DivUIOp::create(pb, r, dimSq);
