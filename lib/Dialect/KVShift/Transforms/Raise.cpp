@@ -11,6 +11,8 @@
 //   P    = softmax(S'') along the last dimension (max, exp(x - max), sum, div)
 //   out  = expand(bmm(collapse(P), collapse(v^)))
 //
+// and, optionally, RoPE after the mix on q and k^ written as
+// x * cos + rotate_half(x) * sin with constant RoPE tables (-> rope_theta).
 // The scale and the mask may come in either order. Every piece is checked
 // exactly; anything that merely looks similar (a shift of two rows, a mask
 // that is not the bottom-right causal one, weights that vary along anything
@@ -449,6 +451,199 @@ bool matchMix(Value v, Mix &mix) {
   return true;
 }
 
+
+//===----------------------------------------------------------------------===//
+// RoPE written out: x * cos + rotate_half(x) * sin
+//===----------------------------------------------------------------------===//
+
+/// A rotation recognised in the IR: `x` rotated with the cos/sin tables of
+/// `theta`, row r of x at position `offset + r`.
+struct Rope {
+  Value x;
+  double theta = 0.0;
+  int64_t offset = 0;
+};
+
+/// rotate_half(x) = cat(-x[..., half:], x[..., :half]) as the importer emits
+/// it: two insert_slices (the negated upper half at column 0, the lower half
+/// at column half) into a tensor.empty. Returns x.
+bool matchRotateHalf(Value v, Value &x) {
+  auto upper = v.getDefiningOp<tensor::InsertSliceOp>();
+  if (!upper)
+    return false;
+  auto lower = upper.getDest().getDefiningOp<tensor::InsertSliceOp>();
+  if (!lower || !lower.getDest().getDefiningOp<tensor::EmptyOp>())
+    return false;
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getRank() != 4 || !type.hasStaticShape())
+    return false;
+  int64_t d = type.getDimSize(3);
+  if (d % 2)
+    return false;
+  int64_t half = d / 2;
+  SmallVector<int64_t> halfShape(type.getShape());
+  halfShape[3] = half;
+  auto isSlice = [&](tensor::InsertSliceOp ins, int64_t col) {
+    return ins.hasUnitStride() &&
+           ins.getStaticOffsets() == ArrayRef<int64_t>{0, 0, 0, col} &&
+           ins.getStaticSizes() == ArrayRef<int64_t>(halfShape);
+  };
+  if (!isSlice(lower, 0) || !isSlice(upper, half))
+    return false;
+  // Column 0..half: -x[..., half:].
+  auto neg = lower.getSource().getDefiningOp<linalg::GenericOp>();
+  if (!isElementwise(neg, 1) || !neg.getIndexingMapsArray()[0].isIdentity())
+    return false;
+  auto negOp = dyn_cast_or_null<arith::NegFOp>(singleBodyOp(neg));
+  if (!negOp || inputIndex(neg, negOp.getOperand()) != 0)
+    return false;
+  auto hi = neg.getDpsInputs()[0].getDefiningOp<tensor::ExtractSliceOp>();
+  auto lo = upper.getSource().getDefiningOp<tensor::ExtractSliceOp>();
+  auto isHalfOf = [&](tensor::ExtractSliceOp e, int64_t col) {
+    return e && e.hasUnitStride() &&
+           e.getStaticOffsets() == ArrayRef<int64_t>{0, 0, 0, col} &&
+           e.getStaticSizes() == ArrayRef<int64_t>(halfShape) &&
+           e.getSource().getType() == type;
+  };
+  if (!isHalfOf(hi, half) || !isHalfOf(lo, 0) || hi.getSource() != lo.getSource())
+    return false;
+  x = lo.getSource();
+  return true;
+}
+
+/// A [S, D] f32 table broadcast along batch and heads (map (d0..d3) ->
+/// (d2, d3)) that is a constant, or rows [offset, offset + S) of one.
+/// Returns the whole constant and the row offset.
+bool matchTable(Value v, AffineMap map, int64_t rows, int64_t d,
+                DenseFPElementsAttr &table, int64_t &offset) {
+  MLIRContext *ctx = v.getContext();
+  if (map != AffineMap::get(4, 0,
+                            {getAffineDimExpr(2, ctx), getAffineDimExpr(3, ctx)},
+                            ctx))
+    return false;
+  offset = 0;
+  Value src = v;
+  if (auto slice = v.getDefiningOp<tensor::ExtractSliceOp>()) {
+    if (!slice.hasUnitStride() || slice.getStaticOffsets().size() != 2 ||
+        slice.getStaticOffsets()[1] != 0 ||
+        ShapedType::isDynamic(slice.getStaticOffsets()[0]))
+      return false;
+    offset = slice.getStaticOffsets()[0];
+    src = slice.getSource();
+  }
+  if (!matchPattern(src, m_Constant(&table)))
+    return false;
+  auto t = cast<RankedTensorType>(table.getType());
+  auto vt = cast<RankedTensorType>(v.getType());
+  return t.getRank() == 2 && t.getElementType().isF32() &&
+         t.getDimSize(1) == d && vt.getDimSize(0) == rows &&
+         vt.getDimSize(1) == d;
+}
+
+/// The RoPE table value at (p, col) for theta, as SPEC.md defines it.
+double ropeTableValue(bool isSin, int64_t p, int64_t col, int64_t d,
+                      double theta) {
+  int64_t i = col % (d / 2);
+  double angle = static_cast<double>(p) *
+                 std::pow(theta, -2.0 * static_cast<double>(i) /
+                                     static_cast<double>(d));
+  return isSin ? std::sin(angle) : std::cos(angle);
+}
+
+/// Checks that `cos`/`sin` hold RoPE tables of `theta` (rows at positions 0,
+/// 1, ...): every entry within what computing the angle in f32 can cost
+/// (4 ulp of the angle, plus 4 ulp of the value).
+bool tablesMatch(DenseFPElementsAttr cos, DenseFPElementsAttr sin,
+                 double theta) {
+  auto t = cast<RankedTensorType>(cos.getType());
+  int64_t rows = t.getDimSize(0), d = t.getDimSize(1);
+  auto c = cos.getValues<APFloat>(), s = sin.getValues<APFloat>();
+  const double eps = std::ldexp(1.0, -23);
+  for (int64_t p = 0; p < rows; ++p)
+    for (int64_t col = 0; col < d; ++col) {
+      int64_t i = col % (d / 2);
+      double angle = static_cast<double>(p) *
+                     std::pow(theta, -2.0 * static_cast<double>(i) /
+                                         static_cast<double>(d));
+      double tol = 4 * eps * (1.0 + std::fabs(angle));
+      if (std::fabs(c[p * d + col].convertToDouble() -
+                    ropeTableValue(false, p, col, d, theta)) > tol ||
+          std::fabs(s[p * d + col].convertToDouble() -
+                    ropeTableValue(true, p, col, d, theta)) > tol)
+        return false;
+    }
+  return true;
+}
+
+/// theta from the tables' row at position 1 (angle_i = theta^(-2i/D) there,
+/// below pi, so atan2 recovers it), snapped to an integer when that fits
+/// the tables too; nullopt when the tables are not RoPE tables.
+std::optional<double> inferTheta(DenseFPElementsAttr cos,
+                                 DenseFPElementsAttr sin) {
+  auto t = cast<RankedTensorType>(cos.getType());
+  int64_t rows = t.getDimSize(0), d = t.getDimSize(1);
+  if (rows < 2 || d < 4 || d % 2)
+    return std::nullopt;
+  auto c = cos.getValues<APFloat>(), s = sin.getValues<APFloat>();
+  double inv1 = std::atan2(s[d + 1].convertToDouble(),
+                           c[d + 1].convertToDouble()); // theta^(-2/D)
+  if (!(inv1 > 0.0 && inv1 < 1.0))
+    return std::nullopt;
+  double theta = std::pow(inv1, -static_cast<double>(d) / 2.0);
+  if (!std::isfinite(theta) || !std::isfinite(static_cast<float>(theta)))
+    return std::nullopt;
+  double snapped = std::round(theta);
+  if (snapped > 0 && std::fabs(snapped - theta) <= 1e-3 * theta &&
+      tablesMatch(cos, sin, snapped))
+    return snapped;
+  if (tablesMatch(cos, sin, theta))
+    return theta;
+  return std::nullopt;
+}
+
+/// v = x * cos + rotate_half(x) * sin with constant RoPE tables.
+bool matchRope(Value v, Rope &rope) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || type.getRank() != 4 || !type.hasStaticShape() ||
+      !type.getElementType().isF32())
+    return false;
+  Value a, b;
+  AffineMap ma, mb;
+  if (!matchBinary<arith::AddFOp>(v, a, ma, b, mb, /*commutative=*/true) ||
+      !ma.isIdentity() || !mb.isIdentity())
+    return false;
+  int64_t rows = type.getDimSize(2), d = type.getDimSize(3);
+  for (int order = 0; order < 2; ++order) {
+    Value cosTerm = order ? b : a, sinTerm = order ? a : b;
+    Value c1, c2, s1, s2;
+    AffineMap mc1, mc2, ms1, ms2;
+    if (!matchBinary<arith::MulFOp>(cosTerm, c1, mc1, c2, mc2, true) ||
+        !matchBinary<arith::MulFOp>(sinTerm, s1, ms1, s2, ms2, true))
+      continue;
+    for (int co = 0; co < 2; ++co)
+      for (int so = 0; so < 2; ++so) {
+        Value x = co ? c2 : c1, cosV = co ? c1 : c2;
+        AffineMap xm = co ? mc2 : mc1, cm = co ? mc1 : mc2;
+        Value rot = so ? s2 : s1, sinV = so ? s1 : s2;
+        AffineMap rm = so ? ms2 : ms1, sm = so ? ms1 : ms2;
+        Value rx;
+        DenseFPElementsAttr cosT, sinT;
+        int64_t cOff, sOff;
+        if (!xm.isIdentity() || !rm.isIdentity() || !matchRotateHalf(rot, rx) ||
+            rx != x || !matchTable(cosV, cm, rows, d, cosT, cOff) ||
+            !matchTable(sinV, sm, rows, d, sinT, sOff) || cOff != sOff ||
+            cosT.getType() != sinT.getType())
+          continue;
+        std::optional<double> theta = inferTheta(cosT, sinT);
+        if (!theta)
+          continue;
+        rope = Rope{x, *theta, cOff};
+        return true;
+      }
+  }
+  return false;
+}
+
 /// Grouped-query attention written out: `x` with Hq heads made from `src`
 /// with Hkv heads, head h reading head h / g (g = Hq / Hkv), as the op does.
 /// Two forms: repeat_interleave (a gather generic reading
@@ -653,14 +848,39 @@ struct RaiseAttention : OpRewritePattern<tensor::ExpandShapeOp> {
       return rewriter.notifyMatchFailure(root, "k^T is not a transpose");
     Value khat = transpose.getInput();
 
+    // RoPE written out (x * cos + rotate_half(x) * sin with constant
+    // tables), after the mix as the op defines it: keys at positions j,
+    // queries at Sk - Sq + i, one theta for both. Otherwise the rotations
+    // stay as they are and only the attention over their results is raised.
+    std::optional<double> ropeTheta;
+    auto matchBothRotated = [&](Value keys, Value &unrotated) {
+      Rope kRope, qRope;
+      int64_t sk = cast<RankedTensorType>(keys.getType()).getDimSize(2);
+      int64_t sq = cast<RankedTensorType>(q.getType()).getDimSize(2);
+      if (!matchRope(keys, kRope) || !matchRope(q, qRope) ||
+          qRope.theta != kRope.theta || kRope.offset != 0 ||
+          qRope.offset != sk - sq)
+        return false;
+      unrotated = kRope.x;
+      q = qRope.x;
+      ropeTheta = kRope.theta;
+      return true;
+    };
+    // The rotation after the GQA repeat ...
+    Value kIn = khat;
+    matchBothRotated(khat, kIn);
+
     // GQA written out (repeat_interleave or repeat_kv) on k^ and v^.
-    auto [kBase, kGroup] = peelHeadRepeat(khat);
+    auto [kBase, kGroup] = peelHeadRepeat(kIn);
     auto [vBase, vGroup] = peelHeadRepeat(vhat);
     if (kGroup != vGroup) {
-      kBase = khat;
+      kBase = kIn;
       vBase = vhat;
       kGroup = 1;
     }
+    // ... or before it.
+    if (!ropeTheta)
+      matchBothRotated(kBase, kBase);
 
     Mix kmix, vmix;
     matchMix(kBase, kmix);
@@ -703,7 +923,8 @@ struct RaiseAttention : OpRewritePattern<tensor::ExpandShapeOp> {
         rewriter, loc, outType, q, kmix.raw, vmix.raw, kw, vw,
         rewriter.getF32FloatAttr(static_cast<float>(scale)),
         causal ? rewriter.getUnitAttr() : UnitAttr(),
-        /*rope_theta=*/FloatAttr());
+        ropeTheta ? rewriter.getF32FloatAttr(static_cast<float>(*ropeTheta))
+                  : FloatAttr());
     rewriter.replaceOp(root, op.getResult());
     return success();
   }

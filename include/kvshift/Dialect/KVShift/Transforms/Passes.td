@@ -82,7 +82,19 @@ def KVShiftRaise : Pass<"kvshift-raise"> {
       dimension only (e.g. `[H, 1, 1]`) or a scalar constant;
     * grouped-query attention written out on `k^` and `v^` after the mix:
       `repeat_interleave(x, g, dim=1)` or Llama's `repeat_kv` (expand +
-      reshape); the op then gets the KV heads themselves.
+      reshape); the op then gets the KV heads themselves;
+    * RoPE after the mix written the plain-PyTorch way, on `q` and on `k^`
+      (before or after the GQA repeat): `x * cos + rotate_half(x) * sin`
+      with `rotate_half(x)` the insert_slices of `-x[..., D/2:]` and
+      `x[..., :D/2]` and `cos`, `sin` constant `[rows, D]` f32 tables (or
+      row slices of them) broadcast along batch and heads. theta is read
+      from the tables' row at position 1 (angle `theta^(-2i/D)`, snapped to
+      an integer when that fits) and every entry of both tables is checked
+      against SPEC.md's formula within what an f32 angle costs
+      (`4 ulp * (1 + |angle|)`); keys must sit at positions `j` and queries
+      at `Sk - Sq + i`, with one theta. The op then gets `rope_theta`.
+      Tables passed as function arguments cannot be checked: such rotations
+      stay, and the attention over the rotated `q` and `k^` is raised.
 
     Anything that differs is left alone: a shift by two rows, a mask that is
     not causal (or top-left aligned when `Sq < Sk`), weights that vary along
