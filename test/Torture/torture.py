@@ -82,8 +82,10 @@ def report(ok, text):
 class Case:
     """One problem: shapes, attributes and the float32 inputs."""
 
-    def __init__(self, name, q, k, v, kw, vw, dout=None, scale=None, causal=False):
+    def __init__(self, name, q, k, v, kw, vw, dout=None, scale=None, causal=False,
+                 rope_theta=None):
         self.name = name
+        self.rope_theta = None if rope_theta is None else float(np.float32(rope_theta))
         self.q, self.k, self.v = (np.ascontiguousarray(x, np.float32) for x in (q, k, v))
         self.kw = np.ascontiguousarray(kw, np.float32)
         self.vw = np.ascontiguousarray(vw, np.float32)
@@ -104,19 +106,24 @@ class Case:
             s += " causal"
         if self.scale is not None:
             s += " scale=%g" % self.scale
+        if self.rope_theta is not None:
+            s += " rope=%g" % self.rope_theta
         return s
 
     # float64 references on the exact values the tool sees.
     def ref_forward(self):
-        return ref.kv_shift_attention(*self.args64(), scale=self.scale, causal=self.causal)
+        return ref.kv_shift_attention(*self.args64(), scale=self.scale, causal=self.causal,
+                                      rope_theta=self.rope_theta)
 
     def ref_grad(self):
         return ref.kv_shift_attention_grad(*self.args64(), self.dout.astype(np.float64),
-                                           scale=self.scale, causal=self.causal)
+                                           scale=self.scale, causal=self.causal,
+                                           rope_theta=self.rope_theta)
 
     def grad_mag(self):
         return grad_magnitude(*self.args64(), self.dout.astype(np.float64),
-                              scale=self.scale, causal=self.causal)
+                              scale=self.scale, causal=self.causal,
+                              rope_theta=self.rope_theta)
 
     def args64(self):
         return tuple(x.astype(np.float64) for x in (self.q, self.k, self.v, self.kw, self.vw))
@@ -137,6 +144,8 @@ def program(c, kind):
         attrs += " causal"
     if c.scale is not None:
         attrs += " scale = %.9e" % c.scale
+    if c.rope_theta is not None:
+        attrs += " rope_theta = %.9e" % c.rope_theta
     args = "%%q: %s, %%k: %s, %%v: %s, %%kw: %s, %%vw: %s" % (qt, kt, kt, wt, wt)
     fin = "(%s, %s, %s, %s, %s)" % (qt, kt, kt, wt, wt)
     gin = "(%s, %s, %s, %s, %s, %s)" % (qt, kt, kt, wt, wt, qt)
@@ -263,7 +272,9 @@ def split(outs, kind):
 # Mode 1: random shapes
 # ---------------------------------------------------------------------------
 
-def random_case(seed):
+def random_case(seed, force_rope=False):
+    """Seed -> (Case, pipelines). force_rope (--rope): D rounded up to even
+    and rope_theta always set."""
     rng = np.random.default_rng(1000 + seed)
     B = int(rng.integers(1, 4))
     Hkv = int(rng.integers(1, 4))
@@ -274,6 +285,8 @@ def random_case(seed):
     if rng.random() < 0.5:
         Sq, Sk = Sk, Sq
     D = D_CHOICES[(5 * seed) % len(D_CHOICES)]
+    if force_rope:
+        D += D % 2
     causal = bool(rng.integers(0, 2))
     if causal and Sq > Sk:
         Sq, Sk = Sk, Sq
@@ -294,7 +307,14 @@ def random_case(seed):
     v = rng.standard_normal((B, Hkv, Sk, D))
     kw, vw = weights(), weights()
     dout = rng.standard_normal((B, Hq, Sq, D))
-    c = Case("random seed=%d w=%s" % (seed, wmode), q, k, v, kw, vw, dout, scale, causal)
+    # RoPE after the mix for even D, from a generator of its own so that the
+    # shapes above stay what they were before RoPE existed.
+    rope_rng = np.random.default_rng(5000 + seed)
+    rope_theta = None
+    if D % 2 == 0 and (force_rope or rope_rng.random() < 0.5):
+        rope_theta = float(rope_rng.choice([3.5, 10000.0, 500000.0]))
+    c = Case("random seed=%d w=%s" % (seed, wmode), q, k, v, kw, vw, dout, scale, causal,
+             rope_theta)
     pipes = list(PIPELINES)
     if seed % 4 == 3 and FUSED_PIPE in PIPELINES:
         br = int(rng.choice([1, 5, 16, 24, 100]))
@@ -322,7 +342,7 @@ def check_grads(c, pipeline, outs, expected, mags, tol=GRAD_TOL, label=""):
         e, vanishing = grad_error(o, want, mag)
         errs.append(e)
         if vanishing:
-            van.append(g)
+            van.append(g if vanishing is True else "%s ill-conditioned" % g)
         if not e <= tol:
             problems.append("%s error %.3e > %.0e (%d non-finite)"
                             % (g, e, tol, int(np.count_nonzero(~np.isfinite(o)))))
@@ -335,9 +355,9 @@ def check_grads(c, pipeline, outs, expected, mags, tol=GRAD_TOL, label=""):
     return report(True, "[%s%s] [%s] gradient %s" % (c.name, label, pipeline, line))
 
 
-def mode_random(seeds):
+def mode_random(seeds, force_rope=False):
     for seed in seeds:
-        c, pipes = random_case(seed)
+        c, pipes = random_case(seed, force_rope)
         c.name += " " + c.shape_text()
         kinds = ["both"] if seed % 2 == 0 else ["fwd", "grad"]
         exp_out = c.ref_forward()
@@ -510,7 +530,7 @@ def _check_grad_rules(c, pipe, grads, exp, mags, names=GRADS, tol=GRAD_TOL, spec
         e, vn = grad_error(o, want, mag)
         errs.append("%s=%.3e" % (g, e))
         if vn:
-            van.append(g)
+            van.append(g if vn is True else "%s ill-conditioned" % g)
         if not e <= tol:
             probs.append("%s error %.3e > %.0e (%d non-finite)"
                          % (g, e, tol, int(np.count_nonzero(~np.isfinite(o)))))
@@ -1378,15 +1398,17 @@ def main(argv):
     p.add_argument("mode", choices=["random", "extreme", "nonfinite", "determinism"])
     p.add_argument("cases", nargs="*", help="seeds (random; N or N-M) or case names")
     p.add_argument("--list", action="store_true", help="list the cases of the mode")
+    p.add_argument("--rope", action="store_true",
+                   help="random: every case with rope_theta (D rounded up to even)")
     a = p.parse_intermixed_args(argv)
     t0 = time.time()
     if a.mode == "random":
         if a.list:
             for s in parse_seeds(a.cases or ["0-19"]):
-                c, pipes = random_case(s)
+                c, pipes = random_case(s, a.rope)
                 print(s, c.shape_text(), c.name, pipes)
             return 0
-        mode_random(parse_seeds(a.cases))
+        mode_random(parse_seeds(a.cases), a.rope)
     else:
         table = {"extreme": EXTREME, "nonfinite": NONFINITE,
                  "determinism": DETERMINISM}[a.mode]
