@@ -5,7 +5,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KVSHIFT_BUILD_DIR:-$root/build}"
-KVSHIFT_EXTRA_PACKAGES="python3-torch ${KVSHIFT_EXTRA_PACKAGES:-}" bash "$root/scripts/setup.sh"
+KVSHIFT_EXTRA_PACKAGES="python3-torch python3-matplotlib ${KVSHIFT_EXTRA_PACKAGES:-}" bash "$root/scripts/setup.sh"
 
 echo "== running the tests"
 start=$(date +%s)
