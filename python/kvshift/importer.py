@@ -3082,7 +3082,9 @@ def _lower_nll_loss_forward(em, node, args, kwargs, out_shape, out_dtype):
         return fn
     picked = em.generic((N,), cdt, [(t.ssa, t.ty, t.dtype)], [tmap], ["parallel"], body(True))
     if red == 0:
-        out = em.reshape(em.cast(picked, dt), out_shape)
+        out = em.cast(picked, dt)
+        if em.val(a["self"]).rank == 1:
+            out = em.reshape(out, ())
         return (out, V(em.filled((), dt, 0), (), dt))
     weights = em.generic((N,), cdt, [(t.ssa, t.ty, t.dtype)], [tmap], ["parallel"], body(False))
     total = em.reduce(weights, [0], "sum", False)
