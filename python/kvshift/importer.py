@@ -40,6 +40,10 @@ func_name="step", comments=True) -> ImportedStep``
     (``cache_results[i]`` is the new ``cache_args[i]``), ``cache_names``,
     ``cache_ops``; ``bind(model, tokens, pos, *cache)``.
 ``kv_shift_attention_as_op()``: the context manager used while tracing.
+``trace_function(fn, tensors) -> torch.fx.GraphModule``: make_fx of fn with
+    gradients recorded (what ``kvshift.train`` imports; see "Training
+    graphs" below); ``attention_grad_reference(q, k, v, kw, vw, dout, scale,
+    causal, rope_theta=None)``: the attention's five gradients in closed form.
 
 Design
 ======
@@ -93,6 +97,32 @@ KV cache ops
     (no ordinary-op fallback: the write position is a traced value). Hand-written attention imports as
     ordinary ops (the raising pass finds it; ``test/Python/Inputs/plain_*.mlir`` are
     the forms of the paper-way attention).
+
+Training graphs (gradients)
+    ``kvshift.train`` imports a whole train step (forward, loss,
+    ``torch.autograd.grad``, AdamW) through ``trace_function(fn, tensors)``:
+    ``make_fx`` with gradients recorded, so the graph holds PyTorch's own
+    backward formulas decomposed at the ATen level (what autograd's
+    derivatives.yaml calls: ``mm``/``t``, ``sum``/``expand``,
+    ``embedding_dense_backward``, ``_log_softmax_backward_data``,
+    ``nll_loss_backward``, ``rsqrt``/``pow`` products, silu's formula...).
+    The one exception is attention: while gradients are recorded,
+    ``kv_shift_attention`` is an ``autograd.Function`` around the custom op
+    whose backward is a second custom op
+    ``kvshift_importer.kv_shift_attention_grad(q, k, v, kw, vw, dout, scale,
+    causal, rope_theta=None) -> (dq, dk, dv, dkw, dvw)`` (CPU kernel: the
+    closed-form backward ``attention_grad_reference``), emitted as one
+    ``kvshift.kv_shift_attention_grad`` op with the forward's attributes on
+    the forward's operands (so ``kvshift-share-attention-stats`` pairs them).
+    float64 attention is left unfused, so its gradient is PyTorch's autograd
+    of the reference.  In-place ops of autograd on intermediates nothing
+    reads afterwards (``empty_like(x).fill_(1).sub_(x)``) are made
+    out-of-place.  ``_import_traced(..., destinations={result: input})``
+    makes the last op of a result that is the new value of an input (a
+    parameter, an optimizer moment) write through that argument
+    (``outs(%arg)`` of its elementwise ``linalg.generic``, whose body does
+    not read it), which is what ``kvshift-tie-results`` follows to update
+    the argument in place.
 
 Parameters
     ``params="args"`` (default): after the inputs, one argument per
@@ -162,6 +192,16 @@ ATen ops (the overload packets; ``*_copy`` variants of views too)
     other op on constants (folded), scaled_dot_product_attention and
     _scaled_dot_product_flash_attention(_for_cpu) (torch 2.x; f32 softmax,
     top-left causal as PyTorch, GQA), kvshift_importer.kv_shift_attention.
+    Backward ops (autograd's ATen-level formulas, see "Training graphs"):
+    _softmax_backward_data _log_softmax_backward_data nll_loss_forward
+    (weight, ignore_index, reduction none/mean/sum) nll_loss_backward
+    embedding_dense_backward (an ``scf.for`` scatter-add over the tokens;
+    padding_idx; no scale_grad_by_freq) select_backward slice_backward
+    threshold_backward silu_backward sigmoid_backward tanh_backward
+    gelu_backward(none, tanh) empty_like/new_empty (``tensor.empty``),
+    kvshift_importer.kv_shift_attention_grad (``kvshift.kv_shift_attention_grad``).
+    Not yet: native_layer_norm_backward, the *_backward of pooling,
+    convolution, dropout and the other losses.
 
 Limitations
     Static shapes (one function per example shape); control flow is
