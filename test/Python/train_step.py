@@ -79,6 +79,15 @@ model = make_model()
 ts, ref = compare("f32 kvshift GQA RoPE", model, 2, 8, 20, hyper, 1e-4, 1e-3)
 C.check(ts.imported.grad_ops == 2 and ts.imported.fused_attention == 2,
         "one kv_shift_attention and one kv_shift_attention_grad per layer")
+imp, n = ts.imported, len(ts.names)
+C.check(imp.arg_names[0] == "embed.weight" and imp.arg_names[n] == "m.embed.weight" and
+        imp.arg_names[2 * n] == "v.embed.weight" and imp.arg_names[3 * n:] == ["step", "tokens"]
+        and imp.arg_types[3 * n:] == ["tensor<i64>", "tensor<2x9xi64>"] and
+        imp.result_types[0] == "tensor<f32>" and imp.result_types[1:] == imp.arg_types[:3 * n],
+        "@train_step(params, m, v, step, tokens) -> (loss, new params, m, v): %s"
+        % imp.arg_names[3 * n:])
+C.check("func.func @train_step(" in imp and imp.state_results == list(range(1, 3 * n + 1)),
+        "roles of the results")
 back = make_model(seed=5)
 ts.copy_to(back)
 tokens = torch.randint(0, 32, (2, 9))
@@ -120,5 +129,21 @@ C.raises(ValueError, lambda: TrainStep(m, 2, 8), "a frozen parameter",
          "parameter 'norm.weight' does not require grad")
 C.raises(ValueError, lambda: TrainStep(make_model(layers=1).half(), 2, 8), "a float16 model",
          "the train step takes float32 or float64 models")
+
+
+class WithLayerNorm(torch.nn.Module):     # a backward op the importer does not lower
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(32, 8)
+        self.norm = torch.nn.LayerNorm(8)
+        self.head = torch.nn.Linear(8, 32)
+
+    def forward(self, tokens):
+        return self.head(self.norm(self.embed(tokens)))
+
+
+from kvshift.importer import UnsupportedOpError  # noqa: E402
+C.raises(UnsupportedOpError, lambda: TrainStep(WithLayerNorm(), 2, 8),
+         "an unsupported backward op is named", "aten.native_layer_norm_backward")
 
 C.finish()
