@@ -105,7 +105,7 @@ Training graphs (gradients)
     backward formulas decomposed at the ATen level (what autograd's
     derivatives.yaml calls: ``mm``/``t``, ``sum``/``expand``,
     ``embedding_dense_backward``, ``_log_softmax_backward_data``,
-    ``nll_loss_backward``, ``rsqrt``/``pow`` products, silu's formula...).
+    ``nll_loss_backward``, ``rsqrt``/``pow`` (``x^3`` as ``math.fpowi``), silu's formula...).
     The one exception is attention: while gradients are recorded,
     ``kv_shift_attention`` is an ``autograd.Function`` around the custom op
     whose backward is a second custom op
@@ -1678,15 +1678,9 @@ def _lower_pow(em, node, args, kwargs, out_shape, out_dtype):
             if e == -1.0:
                 one = bd.const(1.0, cdt)
                 return bd("arith.divf %s, %s : %s" % (one, v, ety))
-            if e == int(e) and 2 < abs(e) <= 4:
-                # x^3 (rsqrt's gradient), x^4, x^-3...: products (the CPU
-                # pipelines do not lower math.fpowi).
-                r = v
-                for _ in range(int(abs(e)) - 1):
-                    r = bd("arith.mulf %s, %s : %s" % (r, v, ety))
-                if e < 0:
-                    r = bd("arith.divf %s, %s : %s" % (bd.const(1.0, cdt), r, ety))
-                return r
+            if e == int(e) and abs(e) <= 64:
+                c = bd.const(int(e), torch.int32)
+                return bd("math.fpowi %s, %s : %s, i32" % (v, c, ety))
             c = bd.const(e, cdt)
             return bd("math.powf %s, %s : %s" % (v, c, ety))
         return em.ew(out_shape, out_dtype, [base], fn)

@@ -81,7 +81,7 @@ CASES = [
     ("gelu_backward (none, tanh)",
      Fn(lambda g, x: (aten.gelu_backward(g, x), aten.gelu_backward(g, x, approximate="tanh"))),
      (r(4, 6), 2 * r(4, 6))),
-    ("pow with integer exponents (x^3: rsqrt's gradient; x^-3, x^4)",
+    ("pow with integer exponents (x^3: rsqrt's gradient; x^-3, x^4; math.fpowi)",
      Fn(lambda x: (x.pow(3), x.pow(-3), x.pow(4), torch.rsqrt(x.abs() + 1).pow(3))),
      (r(4, 5) + 3,)),
 ]
