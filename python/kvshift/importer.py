@@ -105,7 +105,8 @@ Training graphs (gradients)
     backward formulas decomposed at the ATen level (what autograd's
     derivatives.yaml calls: ``mm``/``t``, ``sum``/``expand``,
     ``embedding_dense_backward``, ``_log_softmax_backward_data``,
-    ``nll_loss_backward``, ``rsqrt``/``pow`` (``x^3`` as ``math.fpowi``), silu's formula...).
+    ``nll_loss_backward``, ``rsqrt``/``pow`` (``x^3`` as ``math.fpowi``),
+    silu's formula...).
     The one exception is attention: while gradients are recorded,
     ``kv_shift_attention`` is an ``autograd.Function`` around the custom op
     whose backward is a second custom op
