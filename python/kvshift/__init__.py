@@ -13,6 +13,10 @@ Python side.
 * ``kvshift.import_step(model, batch, new_tokens, max_len)``: a
   ``KVShiftLlama.step`` with a KV cache (prefill or decode) as one function
   with ``kvshift.kv_cache_append`` / ``kv_cache_attention`` ops.
+* ``kvshift.train``: a whole AdamW train step (forward, cross entropy,
+  gradients, update) as one function (``import_train_step``) and
+  ``TrainStep``, which compiles it and owns the parameters and optimizer
+  state it updates in place; ``kvshift.import_train_step`` is a shortcut.
 * ``kvshift.compile(text_or_module, target="cpu")`` (``kvshift.runtime``):
   MLIR text or a torch module -> a callable on numpy arrays, through the
   project's C++ runtime (``libKVShiftRuntimeC.so``, ctypes);
@@ -27,7 +31,8 @@ Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 from .runtime import (compile, opt, CompiledFunction, Error, CompileError,
                       ExecutionError)
 
-__all__ = ["torch", "models", "import_module", "import_step", "compile", "opt",
+__all__ = ["torch", "models", "train", "import_module", "import_step", "import_train_step",
+           "compile", "opt",
            "CompiledFunction", "Error", "CompileError", "ExecutionError"]
 
 
@@ -42,3 +47,10 @@ def import_step(model, batch, new_tokens, max_len, **kwargs):
     kvshift.importer.import_step."""
     from .importer import import_step as _import_step
     return _import_step(model, batch, new_tokens, max_len, **kwargs)
+
+
+def import_train_step(model, batch, seq, **kwargs):
+    """One AdamW train step of model (forward, cross entropy, gradients,
+    update) -> MLIR text; see kvshift.train.import_train_step."""
+    from .train import import_train_step as _import_train_step
+    return _import_train_step(model, batch, seq, **kwargs)

@@ -40,6 +40,10 @@ func_name="step", comments=True) -> ImportedStep``
     (``cache_results[i]`` is the new ``cache_args[i]``), ``cache_names``,
     ``cache_ops``; ``bind(model, tokens, pos, *cache)``.
 ``kv_shift_attention_as_op()``: the context manager used while tracing.
+``trace_function(fn, tensors) -> torch.fx.GraphModule``: make_fx of fn with
+    gradients recorded (what ``kvshift.train`` imports; see "Training
+    graphs" below); ``attention_grad_reference(q, k, v, kw, vw, dout, scale,
+    causal, rope_theta=None)``: the attention's five gradients in closed form.
 
 Design
 ======
@@ -93,6 +97,33 @@ KV cache ops
     (no ordinary-op fallback: the write position is a traced value). Hand-written attention imports as
     ordinary ops (the raising pass finds it; ``test/Python/Inputs/plain_*.mlir`` are
     the forms of the paper-way attention).
+
+Training graphs (gradients)
+    ``kvshift.train`` imports a whole train step (forward, loss,
+    ``torch.autograd.grad``, AdamW) through ``trace_function(fn, tensors)``:
+    ``make_fx`` with gradients recorded, so the graph holds PyTorch's own
+    backward formulas decomposed at the ATen level (what autograd's
+    derivatives.yaml calls: ``mm``/``t``, ``sum``/``expand``,
+    ``embedding_dense_backward``, ``_log_softmax_backward_data``,
+    ``nll_loss_backward``, ``rsqrt``/``pow`` (``x^3`` as ``math.fpowi``),
+    silu's formula...).
+    The one exception is attention: while gradients are recorded,
+    ``kv_shift_attention`` is an ``autograd.Function`` around the custom op
+    whose backward is a second custom op
+    ``kvshift_importer.kv_shift_attention_grad(q, k, v, kw, vw, dout, scale,
+    causal, rope_theta=None) -> (dq, dk, dv, dkw, dvw)`` (CPU kernel: the
+    closed-form backward ``attention_grad_reference``), emitted as one
+    ``kvshift.kv_shift_attention_grad`` op with the forward's attributes on
+    the forward's operands (so ``kvshift-share-attention-stats`` pairs them).
+    float64 attention is left unfused, so its gradient is PyTorch's autograd
+    of the reference.  In-place ops of autograd on intermediates nothing
+    reads afterwards (``empty_like(x).fill_(1).sub_(x)``) are made
+    out-of-place.  ``_import_traced(..., destinations={result: input})``
+    makes the last op of a result that is the new value of an input (a
+    parameter, an optimizer moment) write through that argument
+    (``outs(%arg)`` of its elementwise ``linalg.generic``, whose body does
+    not read it), which is what ``kvshift-tie-results`` follows to update
+    the argument in place.
 
 Parameters
     ``params="args"`` (default): after the inputs, one argument per
@@ -162,6 +193,16 @@ ATen ops (the overload packets; ``*_copy`` variants of views too)
     other op on constants (folded), scaled_dot_product_attention and
     _scaled_dot_product_flash_attention(_for_cpu) (torch 2.x; f32 softmax,
     top-left causal as PyTorch, GQA), kvshift_importer.kv_shift_attention.
+    Backward ops (autograd's ATen-level formulas, see "Training graphs"):
+    _softmax_backward_data _log_softmax_backward_data nll_loss_forward
+    (weight, ignore_index, reduction none/mean/sum) nll_loss_backward
+    embedding_dense_backward (an ``scf.for`` scatter-add over the tokens;
+    padding_idx; no scale_grad_by_freq) select_backward slice_backward
+    threshold_backward silu_backward sigmoid_backward tanh_backward
+    gelu_backward(none, tanh) empty_like/new_empty (``tensor.empty``),
+    kvshift_importer.kv_shift_attention_grad (``kvshift.kv_shift_attention_grad``).
+    Not yet: native_layer_norm_backward, the *_backward of pooling,
+    convolution, dropout and the other losses.
 
 Limitations
     Static shapes (one function per example shape); control flow is
@@ -325,6 +366,73 @@ def _cache_attention_meta(q, k_cache, v_cache, length, scale, causal, rope_theta
     return torch.empty_like(q)
 
 
+def _grad_cpu(q, k, v, kw, vw, dout, scale, causal, rope_theta=None):
+    """The exact gradients of sum(out * dout) (SPEC.md, kv_shift_attention_grad)
+    in closed form (a custom op's kernel runs below autograd): see
+    attention_grad_reference."""
+    _IN_OP[0] = True
+    try:
+        return attention_grad_reference(q, k, v, kw, vw, dout, scale, causal, rope_theta)
+    finally:
+        _IN_OP[0] = False
+
+
+def attention_grad_reference(q, k, v, kw, vw, dout, scale, causal, rope_theta=None):
+    """(dq, dk, dv, dkw, dvw) of sum(kv_shift_attention(q, k, v, kw, vw) * dout)
+    by the backward formulas, without autograd, in float32 (float64 for
+    float64 q): P = softmax(S), dP = dO V^T, dS = P (dP - rowsum(dP P)),
+    dq = scale dS K^, dK^ = scale dS^T q, dV^ = P^T dO (grouped query heads
+    summed into their KV head), RoPE's transpose (the rotation by minus the
+    angle), then the mix's transpose dk_t = a1 dK^_t + a2 dK^_{t+1},
+    da1 = sum dK^_t . k_t, da2 = sum dK^_t . k_{t-1} (the same for v)."""
+    cdt = torch.float64 if q.dtype == torch.float64 else torch.float32
+    B, Hq, Sq, D = q.shape
+    Hkv, Sk = k.shape[1], k.shape[2]
+    g = Hq // Hkv
+    dev = q.device
+    qc, kc, vc, do = q.to(cdt), k.to(cdt), v.to(cdt), dout.to(cdt)
+    kwc, vwc = kw.to(cdt), vw.to(cdt)
+    kh, vh = _kt._mix(kc, kwc), _kt._mix(vc, vwc)
+    if rope_theta is not None:
+        kcs = _kt._rope_cos_sin(torch.arange(Sk, device=dev), D, rope_theta, dev, cdt)
+        qcs = _kt._rope_cos_sin(torch.arange(Sk - Sq, Sk, device=dev), D, rope_theta, dev, cdt)
+        qr, khr = _kt._rotate(qc, *qcs), _kt._rotate(kh, *kcs)
+    else:
+        qr, khr = qc, kh
+    qg = qr.reshape(B, Hkv, g, Sq, D)
+    dog = do.reshape(B, Hkv, g, Sq, D)
+    s = torch.matmul(qg, khr.unsqueeze(2).transpose(-1, -2)) * scale
+    if causal:
+        s = s.masked_fill(~_kt.causal_mask(Sq, Sk, device=dev), float("-inf"))
+    p = torch.softmax(s, dim=-1)                                   # [B,Hkv,g,Sq,Sk]
+    dp = torch.matmul(dog, vh.unsqueeze(2).transpose(-1, -2))
+    ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+    dqr = (torch.matmul(ds, khr.unsqueeze(2)) * scale).reshape(B, Hq, Sq, D)
+    dkhr = (torch.matmul(ds.transpose(-1, -2), qg) * scale).sum(2)  # [B,Hkv,Sk,D]
+    dvh = torch.matmul(p.transpose(-1, -2), dog).sum(2)
+    if rope_theta is not None:
+        dq = _kt._rotate(dqr, qcs[0], -qcs[1])
+        dkh = _kt._rotate(dkhr, kcs[0], -kcs[1])
+    else:
+        dq, dkh = dqr, dkhr
+
+    def unmix(dxh, x, w):
+        nxt = torch.nn.functional.pad(dxh, (0, 0, 0, 1))[:, :, 1:, :]   # dX^_{t+1}, 0 at the end
+        prev = torch.nn.functional.pad(x, (0, 0, 1, 0))[:, :, :-1, :]   # x_{t-1}, 0 at t = 0
+        dx = w[:, 0].reshape(1, -1, 1, 1) * dxh + w[:, 1].reshape(1, -1, 1, 1) * nxt
+        dw = torch.stack([(dxh * x).sum((0, 2, 3)), (dxh * prev).sum((0, 2, 3))], dim=1)
+        return dx, dw
+    dk, dkw = unmix(dkh, kc, kwc)
+    dv, dvw = unmix(dvh, vc, vwc)
+    return (dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dkw.to(kw.dtype),
+            dvw.to(vw.dtype))
+
+
+def _grad_meta(q, k, v, kw, vw, dout, scale, causal, rope_theta=None):
+    return (torch.empty_like(q), torch.empty_like(k), torch.empty_like(v),
+            torch.empty_like(kw), torch.empty_like(vw))
+
+
 _OPS = {
     "kv_shift_attention": (
         "kv_shift_attention(Tensor q, Tensor k, Tensor v, Tensor kw, Tensor vw, "
@@ -338,7 +446,43 @@ _OPS = {
         "kv_cache_attention(Tensor q, Tensor k_cache, Tensor v_cache, Tensor length, "
         "float scale, bool causal, float? rope_theta=None) -> Tensor",
         _cache_attention_cpu, _cache_attention_meta),
+    "kv_shift_attention_grad": (
+        "kv_shift_attention_grad(Tensor q, Tensor k, Tensor v, Tensor kw, Tensor vw, "
+        "Tensor dout, float scale, bool causal, float? rope_theta=None) "
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)", _grad_cpu, _grad_meta),
 }
+
+
+class _AttentionFunction(torch.autograd.Function):
+    """kv_shift_attention as one custom op whose gradient is one custom op
+    (kvshift_importer.kv_shift_attention_grad): what a traced train step
+    (kvshift.train) records instead of the reference's forward and backward
+    ops.  Used by the tracing hook only while gradients are being recorded."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, kw, vw, scale, causal, rope_theta):
+        ctx.save_for_backward(q, k, v, kw, vw)
+        ctx.attrs = (scale, causal, rope_theta)
+        return _attention_op(q, k, v, kw, vw, scale, causal, rope_theta)
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, kw, vw = ctx.saved_tensors
+        scale, causal, rope_theta = ctx.attrs
+        ns = getattr(torch.ops, _OP_NS)
+        if rope_theta is not None:
+            grads = ns.kv_shift_attention_grad(q, k, v, kw, vw, dout, scale, causal,
+                                               rope_theta)
+        else:
+            grads = ns.kv_shift_attention_grad(q, k, v, kw, vw, dout, scale, causal)
+        return tuple(grads) + (None, None, None)
+
+
+def _attention_op(q, k, v, kw, vw, scale, causal, rope_theta):
+    ns = getattr(torch.ops, _OP_NS)
+    if rope_theta is not None:
+        return ns.kv_shift_attention(q, k, v, kw, vw, scale, causal, float(rope_theta))
+    return ns.kv_shift_attention(q, k, v, kw, vw, scale, causal)
 
 
 def _define_op():
@@ -371,10 +515,11 @@ def _hook(q, k, v, kw, vw, scale, causal, rope_theta):
         kw = kw.float()
     if vw.dtype != torch.float32:
         vw = vw.float()
-    if rope_theta is not None:
-        return getattr(torch.ops, _OP_NS).kv_shift_attention(
-            q, k, v, kw, vw, scale, causal, float(rope_theta))
-    return getattr(torch.ops, _OP_NS).kv_shift_attention(q, k, v, kw, vw, scale, causal)
+    theta = None if rope_theta is None else float(rope_theta)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, kw, vw)):
+        # Tracing a training step: the op and its gradient op.
+        return _AttentionFunction.apply(q, k, v, kw, vw, scale, causal, theta)
+    return _attention_op(q, k, v, kw, vw, scale, causal, theta)
 
 
 _CACHE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -499,6 +644,67 @@ def _trace(module, inputs, tensor_pos, functionalize=False):
         pass
     with kv_shift_attention_as_op(), torch.no_grad(), _record_stack_traces():
         return make_fx(run, **kw)(*tensors)
+
+
+def trace_function(fn, tensors):
+    """make_fx of fn(*tensors) with gradients recorded (torch.autograd.grad
+    inside fn traces PyTorch's backward at the ATen level), the attention
+    ops as custom ops (kv_shift_attention_as_op: with gradients, the op and
+    kv_shift_attention_grad) and stack traces for comments and errors.
+    Then in-place ops on intermediates that nothing reads afterwards
+    (autograd's ``empty_like(x).fill_(1).sub_(x)``) become out-of-place
+    (_out_of_place).  Returns the GraphModule, whose placeholders are the
+    tensors."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def run(*ts):
+        return fn(*ts)
+    kw = {}
+    try:
+        sig = inspect.signature(make_fx).parameters
+        if "record_stack_traces" in sig:
+            kw["record_stack_traces"] = True
+        if "record_module_stack" in sig:
+            kw["record_module_stack"] = True
+    except (TypeError, ValueError):
+        pass
+    with kv_shift_attention_as_op(), torch.enable_grad(), _record_stack_traces():
+        gm = make_fx(run, **kw)(*tensors)
+    _out_of_place(gm)
+    return gm
+
+
+def _is_view(n):
+    schema = getattr(n.target, "_schema", None)
+    return schema is not None and any(r.alias_info is not None for r in schema.returns)
+
+
+def _out_of_place(gm):
+    """x.op_(...) -> op(...) where x is made by an op of the graph (not an
+    input, parameter or view) and no node other than this one uses x after
+    it: the out-of-place result is then the value x would have."""
+    order = dict((n, i) for i, n in enumerate(gm.graph.nodes))
+    changed = False
+    for n in list(gm.graph.nodes):
+        if n.op != "call_function" or not _mutates(n) or not n.args:
+            continue
+        name = _packet(n)
+        x = n.args[0]
+        if not name.endswith("_") or not isinstance(x, torch.fx.Node) or \
+                x.op != "call_function" or _is_view(x):
+            continue
+        others = [u for u in x.users if u is not n]
+        if any(order[u] > order[n] or (u.op == "call_function" and _is_view(u))
+               for u in others):
+            continue
+        packet = getattr(torch.ops.aten, name[:-1], None)
+        target = getattr(packet, n.target._overloadname, None) if packet else None
+        if target is None:
+            continue
+        n.target = target
+        changed = True
+    if changed:
+        gm.recompile()
 
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -809,6 +1015,7 @@ class _Emitter(object):
         self.nconst = 0
         self.fused = 0
         self.cache_ops = 0
+        self.grad_ops = 0
         self.index_memo = {}
         self.node_names = set(n.name for n in gm.graph.nodes)
 
@@ -2795,6 +3002,331 @@ def _lower_kv_cache_attention(em, node, args, kwargs, out_shape, out_dtype):
     return V(n, q.shape, q.dtype)
 
 
+@_reg("kv_shift_attention_grad")
+def _lower_kv_shift_attention_grad(em, node, args, kwargs, out_shape, out_dtype):
+    """kvshift_importer.kv_shift_attention_grad (the backward of the
+    attention op in a traced train step) -> kvshift.kv_shift_attention_grad
+    (dq, dk, dv, dkw, dvw), with the forward's attributes."""
+    q, k, v, kw, vw, do = [em.val(a) for a in args[:6]]
+    scale, causal = float(args[6]), bool(args[7])
+    rope_theta = args[8] if len(args) > 8 else kwargs.get("rope_theta")
+    n = em.fresh()
+    attrs = (" causal" if causal else "") + " scale = %s" % _flit(scale, torch.float32)
+    ins = (q, k, v, kw, vw, do)
+    outs = (q, k, v, kw, vw)
+    em.emit("%s:5 = kvshift.kv_shift_attention_grad %s, %s, %s mix(%s, %s) dout(%s)%s%s "
+            ": (%s) -> (%s)"
+            % (n, q.ssa, k.ssa, v.ssa, kw.ssa, vw.ssa, do.ssa, attrs, _theta_attr(rope_theta),
+               ", ".join(t.ty for t in ins), ", ".join(t.ty for t in outs)))
+    em.grad_ops += 1
+    return tuple(V("%s#%d" % (n, i), t.shape, t.dtype) for i, t in enumerate(outs))
+
+
+# ---------------------------------------------------------------------------
+# Backward ops (what PyTorch's autograd records at the ATen level)
+# ---------------------------------------------------------------------------
+
+def _acc_dtype(dtype):
+    """The compute dtype of a float dtype: f32 for f16/bf16."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+@_reg("_softmax_backward_data", "_log_softmax_backward_data")
+def _lower_softmax_backward(em, node, args, kwargs, out_shape, out_dtype):
+    """softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g), over dim,
+    in f32 for f16/bf16; the row sums broadcast by the maps."""
+    go, y = em.val(args[0]), em.val(args[1])
+    dim = _norm_dim(args[2], go.rank)
+    log = node.target.overloadpacket.__name__.startswith("_log")
+    cdt = _acc_dtype(go.dtype)
+    ety = _elt(cdt)
+    rmap = _reduced_map(go.rank, [dim])
+    if log:
+        s = em.reduce(go, [dim], "sum", False, cdt)
+
+        def fn(bd, xs):
+            g = bd.cast(xs[0][0], xs[0][1], cdt)
+            e = bd("math.exp %s : %s" % (bd.cast(xs[1][0], xs[1][1], cdt), ety))
+            r = bd("arith.subf %s, %s : %s" % (g, bd("arith.mulf %s, %s : %s" % (
+                e, xs[2][0], ety)), ety))
+            return bd.cast(r, cdt, out_dtype)
+        return em.ew(out_shape, out_dtype, [go, y, (s, rmap)], fn)
+    gy = em.ew(go.shape, cdt, [go, y], lambda bd, xs: bd("arith.mulf %s, %s : %s" % (
+        bd.cast(xs[0][0], xs[0][1], cdt), bd.cast(xs[1][0], xs[1][1], cdt), ety)))
+    s = em.reduce(gy, [dim], "sum", False)
+
+    def fn2(bd, xs):
+        g = bd.cast(xs[0][0], xs[0][1], cdt)
+        o = bd.cast(xs[1][0], xs[1][1], cdt)
+        r = bd("arith.mulf %s, %s : %s" % (o, bd("arith.subf %s, %s : %s" % (
+            g, xs[2][0], ety)), ety))
+        return bd.cast(r, cdt, out_dtype)
+    return em.ew(out_shape, out_dtype, [go, y, (s, rmap)], fn2)
+
+
+def _nll_parts(em, node, a):
+    """Common operands of nll_loss_forward/backward: x [N, C], target [N]
+    (1-D inputs as one row), weight, reduction, ignore_index."""
+    x, t = em.val(a["self"]), em.val(a["target"])
+    if x.rank == 1:
+        x = em.reshape(x, (1, x.shape[0]))
+        t = em.reshape(t, (1,))
+    if x.rank != 2:
+        em.unsupported(node, "input of rank %d (only [N, C] and [C])" % x.rank)
+    if _isf(t.dtype) or t.dtype == torch.bool:
+        em.unsupported(node, "target of dtype %s" % t.dtype)
+    w = a.get("weight")
+    w = em.val(w) if w is not None else None
+    return x, t, w, int(a["reduction"]), int(a["ignore_index"])
+
+
+def _nll_target_index(bd, tv, tdt, ign):
+    """(ignored?, the target as an index, 0 when ignored: no out-of-bounds
+    read) in a generic body."""
+    ig = bd("arith.cmpi eq, %s, %s : %s" % (tv, bd.const(ign, tdt), _elt(tdt)))
+    i = _index_to_index(bd, tv, tdt)
+    z = bd("arith.constant 0 : index")
+    return ig, bd("arith.select %s, %s, %s : index" % (ig, z, i))
+
+
+@_reg("nll_loss_forward")
+def _lower_nll_loss_forward(em, node, args, kwargs, out_shape, out_dtype):
+    """(output, total_weight): the picked -w[t] x[i, t] per row (0 where
+    t == ignore_index) -> none: per row; sum; mean: divided by the summed
+    weights of the rows not ignored (total_weight)."""
+    a = _named_args(node, args, kwargs)
+    x, t, w, red, ign = _nll_parts(em, node, a)
+    N = x.shape[0]
+    dt = x.dtype
+    cdt = _acc_dtype(dt)
+    ety = _elt(cdt)
+    tmap = _amap(1, ["d0"])
+
+    def body(picked):
+        def fn(bd, args_, out):
+            ig, i = _nll_target_index(bd, args_[0], t.dtype, ign)
+            if w is not None:
+                wv = bd.cast(bd("tensor.extract %s[%s] : %s" % (w.ssa, i, w.ty)), w.dtype, cdt)
+            else:
+                wv = bd.const(1.0, cdt)
+            if picked:
+                r = bd("linalg.index 0 : index")
+                e = bd.cast(bd("tensor.extract %s[%s, %s] : %s" % (x.ssa, r, i, x.ty)), dt, cdt)
+                wv = bd("arith.negf %s : %s" % (bd("arith.mulf %s, %s : %s" % (e, wv, ety)), ety))
+            return bd("arith.select %s, %s, %s : %s" % (ig, bd.const(0.0, cdt), wv, ety))
+        return fn
+    picked = em.generic((N,), cdt, [(t.ssa, t.ty, t.dtype)], [tmap], ["parallel"], body(True))
+    if red == 0:
+        out = em.cast(picked, dt)
+        if em.val(a["self"]).rank == 1:
+            out = em.reshape(out, ())
+        return (out, V(em.filled((), dt, 0), (), dt))
+    weights = em.generic((N,), cdt, [(t.ssa, t.ty, t.dtype)], [tmap], ["parallel"], body(False))
+    total = em.reduce(weights, [0], "sum", False)
+    s = em.reduce(picked, [0], "sum", False)
+    if red == 1:
+        s = em.ew((), cdt, [s, total], lambda bd, xs: bd("arith.divf %s, %s : %s" % (
+            xs[0][0], xs[1][0], ety)))
+    elif red != 2:
+        em.unsupported(node, "reduction %d" % red)
+    return (em.cast(s, dt), em.cast(total, dt))
+
+
+@_reg("nll_loss_backward")
+def _lower_nll_loss_backward(em, node, args, kwargs, out_shape, out_dtype):
+    """grad[i, c] = -g_i w[t_i] (/ total_weight for mean) where c == t_i and
+    t_i != ignore_index, else 0: one generic over [N, C]."""
+    a = _named_args(node, args, kwargs)
+    x, t, w, red, ign = _nll_parts(em, node, a)
+    go, tw = em.val(a["grad_output"]), em.val(a["total_weight"])
+    N, C = x.shape
+    dt = out_dtype
+    cdt = _acc_dtype(dt)
+    ety = _elt(cdt)
+    if go.rank == 1 and go.shape[0] != N:
+        em.unsupported(node, "grad_output of shape %s" % (go.shape,))
+    if go.rank == 1 and N == 1 and red != 0:
+        go = em.reshape(go, ())
+    gmap = _amap(2, ["d0"] if (red == 0 and go.rank == 1) else [])
+    go = go if go.rank <= 1 else em.reshape(go, (N,))
+    ins = [(t.ssa, t.ty, t.dtype), (go.ssa, go.ty, go.dtype), (tw.ssa, tw.ty, tw.dtype)]
+    maps = [_amap(2, ["d0"]), gmap, _amap(2, [])]
+
+    def fn(bd, args_, out):
+        ig, i = _nll_target_index(bd, args_[0], t.dtype, ign)
+        c = bd("linalg.index 1 : index")
+        hit = bd("arith.cmpi eq, %s, %s : index" % (c, i))
+        nig = bd("arith.xori %s, %s : i1" % (ig, bd.const(True, torch.bool)))
+        hit = bd("arith.andi %s, %s : i1" % (hit, nig))
+        g = bd("arith.negf %s : %s" % (bd.cast(args_[1], go.dtype, cdt), ety))
+        if w is not None:
+            wv = bd.cast(bd("tensor.extract %s[%s] : %s" % (w.ssa, i, w.ty)), w.dtype, cdt)
+            g = bd("arith.mulf %s, %s : %s" % (g, wv, ety))
+        if red == 1:
+            g = bd("arith.divf %s, %s : %s" % (g, bd.cast(args_[2], tw.dtype, cdt), ety))
+        r = bd("arith.select %s, %s, %s : %s" % (hit, g, bd.const(0.0, cdt), ety))
+        return bd.cast(r, cdt, dt)
+    r = em.generic((N, C), dt, ins, maps, ["parallel", "parallel"], fn)
+    return em.reshape(r, out_shape)
+
+
+@_reg("embedding_dense_backward")
+def _lower_embedding_backward(em, node, args, kwargs, out_shape, out_dtype):
+    """The embedding's weight gradient, a scatter-add of grad_output's rows
+    into the rows their indices name: an scf.for over the N positions whose
+    body adds one row (tensor.extract_slice, linalg.generic,
+    tensor.insert_slice on the iteration argument, which bufferizes in
+    place), in f32 for f16/bf16; padding_idx's row is zero."""
+    a = _named_args(node, args, kwargs)
+    go, idx = em.val(a["grad_output"]), em.val(a["indices"])
+    if a.get("scale_grad_by_freq"):
+        em.unsupported(node, "scale_grad_by_freq=True")
+    if _isf(idx.dtype) or idx.dtype == torch.bool:
+        em.unsupported(node, "indices of dtype %s" % idx.dtype)
+    nw, pad = int(a["num_weights"]), int(a["padding_idx"])
+    D = go.shape[-1]
+    N = int(np.prod(idx.shape)) if idx.shape else 1
+    cdt = _acc_dtype(go.dtype)
+    g2 = em.reshape(em.cast(go, cdt), (N, D))
+    i1 = em.reshape(idx, (N,))
+    acc0 = V(em.filled((nw, D), cdt, 0), (nw, D), cdt)
+    c0, c1, cn = em.fresh(), em.fresh(), em.fresh()
+    em.emit("%s = arith.constant 0 : index" % c0)
+    em.emit("%s = arith.constant 1 : index" % c1)
+    em.emit("%s = arith.constant %d : index" % (cn, N))
+    r, p, acc = em.fresh(), em.fresh(), em.fresh()
+    em.emit("%s = scf.for %s = %s to %s step %s iter_args(%s = %s) -> (%s) {"
+            % (r, p, c0, cn, c1, acc, acc0.ssa, acc0.ty))
+    e, i = em.fresh(), em.fresh()
+    em.emit("%s = tensor.extract %s[%s] : %s" % (e, i1.ssa, p, i1.ty))
+    em.emit("%s = arith.index_cast %s : %s to index" % (i, e, _elt(idx.dtype)))
+    accv = V(acc, (nw, D), cdt)
+    row = em.extract_slice(accv, [i, 0], [1, D], [1, 1], (1, D), name=em.fresh())
+    gr = em.extract_slice(g2, [p, 0], [1, D], [1, 1], (1, D), name=em.fresh())
+    ety = _elt(cdt)
+    idm = _amap(2, ["d0", "d1"])
+    s = em.generic((1, D), cdt, [(gr.ssa, gr.ty, cdt)], [idm], ["parallel", "parallel"],
+                   lambda bd, args_, out: bd("arith.addf %s, %s : %s" % (args_[0], out, ety)),
+                   init=row.ssa, name=em.fresh())
+    ins = em.fresh()
+    em.emit("%s = tensor.insert_slice %s into %s[%s, 0] [1, %d] [1, 1] : %s into %s"
+            % (ins, s.ssa, acc, i, D, s.ty, acc0.ty))
+    em.emit("scf.yield %s : %s" % (ins, acc0.ty))
+    em.emit("}")
+    out = V(r, (nw, D), cdt)
+    if 0 <= pad < nw:
+        z = V(em.filled((1, D), cdt, 0), (1, D), cdt)
+        out = _insert(em, z, out, [pad, 0], [1, D], [1, 1])
+    return em.cast(out, out_dtype)
+
+
+@_reg("empty_like", "new_empty")
+def _lower_empty_like(em, node, args, kwargs, out_shape, out_dtype):
+    """Undefined values, as in PyTorch: a tensor.empty (autograd's
+    ``empty_like(x).fill_(1)`` only needs the shape; the fill is folded)."""
+    return V(em.empty(out_shape, out_dtype), out_shape, out_dtype)
+
+
+@_reg("select_backward")
+def _lower_select_backward(em, node, args, kwargs, out_shape, out_dtype):
+    """Zeros of the input's shape with grad_output inserted at index."""
+    a = _named_args(node, args, kwargs)
+    g = em.val(a["grad_output"])
+    sizes = [int(s_) for s_ in a["input_sizes"]]
+    dim = _norm_dim(a["dim"], len(sizes))
+    i = int(a["index"])
+    if i < 0:
+        i += sizes[dim]
+    base = V(em.filled(sizes, g.dtype, 0), sizes, g.dtype)
+    offs = [0] * len(sizes)
+    offs[dim] = i
+    szs = list(sizes)
+    szs[dim] = 1
+    return _insert(em, g, base, offs, szs, [1] * len(sizes))
+
+
+@_reg("slice_backward")
+def _lower_slice_backward(em, node, args, kwargs, out_shape, out_dtype):
+    """Zeros of the input's shape with grad_output inserted at the slice
+    (start, step) along dim."""
+    a = _named_args(node, args, kwargs)
+    g = em.val(a["grad_output"])
+    sizes = [int(s_) for s_ in a["input_sizes"]]
+    dim = _norm_dim(a["dim"], len(sizes))
+    n = sizes[dim]
+    start = int(a["start"])
+    if start < 0:
+        start += n
+    start = min(max(start, 0), n)
+    if tuple(g.shape) == tuple(sizes):
+        return g
+    base = V(em.filled(sizes, g.dtype, 0), sizes, g.dtype)
+    offs = [0] * len(sizes)
+    offs[dim] = start
+    strides = [1] * len(sizes)
+    strides[dim] = int(a["step"])
+    return _insert(em, g, base, offs, list(g.shape), strides)
+
+
+def _bin(bd, op, x, y, ety):
+    return bd("arith.%s %s, %s : %s" % (op, x, y, ety))
+
+
+_reg("threshold_backward")(_ew_named(lambda bd, v, a, cdt, ety: bd(
+    "arith.select %s, %s, %s : %s" % (
+        bd("arith.cmpf ule, %s, %s : %s" % (v["self"], v["threshold"], ety)),
+        _c(bd, 0.0, cdt), v["grad_output"], ety))))
+
+
+def _silu_backward(bd, v, a, cdt, ety):
+    # g s (1 + x (1 - s)), s = sigmoid(x)
+    x = v["self"]
+    s = _sigmoid_of(bd, x, ety, cdt)
+    one = _c(bd, 1.0, cdt)
+    t = _bin(bd, "addf", one, _bin(bd, "mulf", x, _bin(bd, "subf", one, s, ety), ety), ety)
+    return _bin(bd, "mulf", v["grad_output"], _bin(bd, "mulf", s, t, ety), ety)
+
+
+_reg("silu_backward")(_ew_named(_silu_backward))
+# g y (1 - y) and g (1 - y^2), y the forward's output.
+_reg("sigmoid_backward")(_ew_named(lambda bd, v, a, cdt, ety: _bin(
+    bd, "mulf", v["grad_output"], _bin(bd, "mulf", v["output"], _bin(
+        bd, "subf", _c(bd, 1.0, cdt), v["output"], ety), ety), ety)))
+_reg("tanh_backward")(_ew_named(lambda bd, v, a, cdt, ety: _bin(
+    bd, "mulf", v["grad_output"], _bin(bd, "subf", _c(bd, 1.0, cdt), _bin(
+        bd, "mulf", v["output"], v["output"], ety), ety), ety)))
+
+
+def _gelu_backward(bd, v, a, cdt, ety):
+    x, g = v["self"], v["grad_output"]
+    c = lambda z: _c(bd, z, cdt)  # noqa: E731
+    if a.get("approximate", "none") == "tanh":
+        beta, kappa = math.sqrt(2.0 / math.pi), 0.044715
+        x2 = _bin(bd, "mulf", x, x, ety)
+        x3 = _bin(bd, "mulf", x2, x, ety)
+        inner = _bin(bd, "mulf", c(beta), _bin(bd, "addf", x, _bin(
+            bd, "mulf", c(kappa), x3, ety), ety), ety)
+        th = bd("math.tanh %s : %s" % (inner, ety))
+        left = _bin(bd, "mulf", c(0.5), x, ety)
+        right = _bin(bd, "addf", c(1.0), th, ety)
+        dleft = _bin(bd, "mulf", c(0.5), right, ety)
+        sech2 = _bin(bd, "subf", c(1.0), _bin(bd, "mulf", th, th, ety), ety)
+        dinner = _bin(bd, "mulf", c(beta), _bin(bd, "addf", c(1.0), _bin(
+            bd, "mulf", c(3.0 * kappa), x2, ety), ety), ety)
+        dright = _bin(bd, "mulf", left, _bin(bd, "mulf", sech2, dinner, ety), ety)
+        return _bin(bd, "mulf", g, _bin(bd, "addf", dleft, dright, ety), ety)
+    # cdf(x) + x pdf(x)
+    cdf = _bin(bd, "mulf", c(0.5), _bin(bd, "addf", c(1.0), _erf_of(
+        bd, _bin(bd, "mulf", x, c(1.0 / math.sqrt(2.0)), ety), ety, cdt), ety), ety)
+    e = bd("math.exp %s : %s" % (_bin(bd, "mulf", c(-0.5), _bin(
+        bd, "mulf", x, x, ety), ety), ety))
+    pdf = _bin(bd, "mulf", e, c(1.0 / math.sqrt(2.0 * math.pi)), ety)
+    return _bin(bd, "mulf", g, _bin(bd, "addf", cdf, _bin(bd, "mulf", x, pdf, ety), ety), ety)
+
+
+_reg("gelu_backward")(_ew_named(_gelu_backward))
+
+
 # Ops that create tensors whose values do not depend on their tensor
 # arguments (only on shapes/dtypes): folded even when the argument is traced.
 _LIKE = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
@@ -2882,15 +3414,20 @@ def import_module(module, example_inputs, func_name="forward", params="args",
 
 
 def _import_traced(module, call, inputs, tensor_pos, in_names, func_name, params,
-                   comments, params_first=False, cls=None):
+                   comments, params_first=False, cls=None, trace=None, destinations=None):
     """Trace call(*inputs) (parameters and buffers of module become
     arguments or constants) and emit the function; in_names name the
     tensor inputs. params_first: the parameter arguments come before the
-    inputs. cls: the ImportedModule subclass of the result."""
+    inputs. cls: the ImportedModule subclass of the result. trace: a
+    callable returning the FX graph (its placeholders are the tensor
+    inputs), used instead of tracing call (see trace_function). destinations: {result index: input index}: results that are the
+    new value of an input (state updated in place) are written through
+    that argument as their destination (see _write_through)."""
     was_training = getattr(module, "training", False)
     if isinstance(module, torch.nn.Module):
         module.eval()
-    del _UNFUSED[:]
+    if trace is None:
+        del _UNFUSED[:]
     # Parameters and buffers by identity.
     pmap = {}
     order = {}
@@ -2902,8 +3439,13 @@ def _import_traced(module, call, inputs, tensor_pos, in_names, func_name, params
         for n, t in _all_tensors(module):
             pmap.setdefault(id(t), (n, t))
     try:
-        gm = _trace(call, inputs, tensor_pos)
-        if _has_dynamic_mutation(gm, pmap) and _functionalize() is not None:
+        if trace is None:
+            gm = _trace(call, inputs, tensor_pos)
+            retrace = _has_dynamic_mutation(gm, pmap) and _functionalize() is not None
+        else:
+            gm = trace()
+            retrace = False
+        if retrace:
             # In-place ops on traced values (masked_fill_, x[:, 0] = ...):
             # trace again through functionalize (out-of-place + *_scatter).
             del _UNFUSED[:]
@@ -3049,6 +3591,9 @@ def _import_traced(module, call, inputs, tensor_pos, in_names, func_name, params
             raise ImporterError("output %s is not a tensor" % o.name)
         em.cur = "ret"
         results.append(em.val(v))
+    written = {}
+    for ri, ai in sorted((destinations or {}).items()):
+        written[ri] = _write_through(em, results[ri], em.env[placeholders[ai]])
 
     # Parameters whose values the function does not read (only their shape
     # was used, e.g. by zeros_like) are not arguments.
@@ -3080,9 +3625,51 @@ def _import_traced(module, call, inputs, tensor_pos, in_names, func_name, params
     out.params = params
     out.fused_attention = em.fused
     out.cache_ops = em.cache_ops
+    out.grad_ops = em.grad_ops
+    out.written_through = written
     out._tensor_positions = list(tensor_pos)
     out._n_example_inputs = len(inputs)
     return out
+
+
+def _write_through(em, v, arg):
+    """Make the op that computes result v write into argument arg: when v
+    is the result of an elementwise linalg.generic (identity output map,
+    a body that does not read %out) whose init is a tensor.empty of v's
+    type, the init becomes arg.  kvshift-tie-results follows destination
+    operands, so the result is then tied to arg (updated in place by
+    CompiledFunction.run_in_place).  Returns whether it could."""
+    if not isinstance(arg, V) or arg.ty != v.ty:
+        return False
+    head = re.compile(r"^\s*" + re.escape(v.ssa) + r" = linalg\.generic ")
+    idx = [i for i, l in enumerate(em.lines) if head.match(l)]
+    if len(idx) != 1:
+        return False
+    i = idx[0]
+    line = em.lines[i]
+    m = re.search(r"outs\((%[^ :]+) : ([^)]+)\) \{$", line)
+    maps = re.search(r"indexing_maps = \[(.*)\], iterator_types", line)
+    if not m or m.group(2) != v.ty or not maps:
+        return False
+    out_map = maps.group(1).split("affine_map")[-1]
+    dims = ", ".join("d%d" % k for k in range(v.rank))
+    if out_map != "<(%s) -> (%s)>" % (dims, dims):
+        return False
+    init = m.group(1)
+    j = i + 1
+    while j < len(em.lines) and not em.lines[j].lstrip().startswith("} -> "):
+        body = em.lines[j].lstrip()
+        if not body.startswith("^bb0") and re.search(r"%out(?![A-Za-z0-9_$.\-])", body):
+            return False                       # the body reads the init
+        j += 1
+    use = re.compile(re.escape(init) + r"(?![A-Za-z0-9_$.\-])")
+    defs = [k for k, l in enumerate(em.lines)
+            if l.lstrip().startswith(init + " = tensor.empty() : " + v.ty)]
+    if len(defs) != 1 or sum(len(use.findall(l)) for l in em.lines) != 2:
+        return False
+    em.lines[i] = line[:m.start(1)] + arg.ssa + line[m.end(1):]
+    del em.lines[defs[0]]
+    return True
 
 
 class ImportedStep(ImportedModule):
