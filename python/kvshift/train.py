@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from . import importer as _imp
 from . import runtime as _rt
 
-__all__ = ["TrainStep", "ImportedTrainStep", "import_train_step",
+__all__ = ["TrainStep", "CompiledTrainer", "ImportedTrainStep", "import_train_step",
            "import_loss_and_grad", "adamw_update", "train_step_function",
            "next_token_loss"]
 
@@ -356,3 +356,51 @@ class TrainStep(object):
                                      % (tuple(p.shape), a.shape))
                 p.copy_(torch.from_numpy(a))
         return model
+
+
+class CompiledTrainer(object):
+    """kvshift.harness's trainer protocol over a compiled TrainStep:
+    ``train_step(tokens) -> loss``, ``state()`` / ``load_state()`` (the
+    parameters, AdamW moments and step count, for checkpoints) and
+    ``logits(tokens)`` (the model's forward in PyTorch with the trained
+    parameters, for evaluation).
+
+    CompiledTrainer(model, batch, seq, lr=1e-3, betas=(0.9, 0.999),
+                    eps=1e-8, weight_decay=1e-2, pipeline=None)"""
+
+    def __init__(self, model, batch, seq, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=1e-2, pipeline=None):
+        self.model = model
+        self.step_fn = TrainStep(model, batch, seq, lr=lr, betas=betas, eps=eps,
+                                 weight_decay=weight_decay, pipeline=pipeline)
+
+    def train_step(self, tokens):
+        return self.step_fn.step(tokens)
+
+    def state(self):
+        ts = self.step_fn
+        out = {"step": np.asarray(ts.steps, dtype=np.int64)}
+        for n, p, m, v in zip(ts.names, ts._params, ts._m, ts._v):
+            out["param/" + n] = p.copy()
+            out["opt/exp_avg/" + n] = m.copy()
+            out["opt/exp_avg_sq/" + n] = v.copy()
+        return out
+
+    def load_state(self, state):
+        ts = self.step_fn
+        for n, p, m, v in zip(ts.names, ts._params, ts._m, ts._v):
+            for key, dst in (("param/", p), ("opt/exp_avg/", m), ("opt/exp_avg_sq/", v)):
+                if key + n not in state:
+                    raise KeyError("checkpoint lacks %r" % (key + n))
+                src = np.asarray(state[key + n])
+                if src.shape != dst.shape:
+                    raise ValueError("checkpoint's %s has shape %s, expected %s"
+                                     % (key + n, src.shape, dst.shape))
+                np.copyto(dst, src)  # in place: the compiled step holds these arrays
+        ts.steps = int(state["step"])
+
+    def logits(self, tokens):
+        self.step_fn.copy_to(self.model)
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(torch.as_tensor(np.asarray(tokens), dtype=torch.int64)).numpy()

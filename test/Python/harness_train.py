@@ -1,10 +1,12 @@
 """kvshift.harness: a run killed mid-way and resumed from its last checkpoint
-reaches bit-identical parameters and the same losses as an uninterrupted run;
+reaches bit-identical parameters and the same losses as an uninterrupted run
+(PyTorch eager trainer, and kvshift's compiled train step);
 the metrics log holds every step once; the checkpoint is replaced atomically
 (no temporary files left); the progress bar and the plot; bad arguments.
 
-Usage: harness_train.py            (the test)
-       harness_train.py child DIR  (a run that kills itself at step 17)
+Usage: harness_train.py                      (the test)
+       harness_train.py child DIR KIND       (a run that kills itself at step
+                                              KILL_AT; KIND: eager or compiled)
 """
 
 import io
@@ -30,11 +32,15 @@ def make_batch(rng):
     return rng.integers(0, 37, size=(4, 17), dtype=np.int64)
 
 
-def new_trainer():
+def new_trainer(kind="eager"):
     torch.manual_seed(3)
     cfg = LlamaConfig(vocab_size=37, d_model=16, n_layers=1, n_heads=2,
                       n_kv_heads=1, max_seq_len=32)
-    return EagerTrainer(KVShiftLlama(cfg), lr=3e-3, weight_decay=0.1)
+    model = KVShiftLlama(cfg)
+    if kind == "compiled":
+        from kvshift.train import CompiledTrainer
+        return CompiledTrainer(model, batch=4, seq=16, lr=3e-3, weight_decay=0.1)
+    return EagerTrainer(model, lr=3e-3, weight_decay=0.1)
 
 
 def accuracy(trainer, step):
@@ -43,11 +49,11 @@ def accuracy(trainer, step):
     return {"accuracy": float((pred == toks[:, 1:]).mean())}
 
 
-if len(sys.argv) == 3 and sys.argv[1] == "child":
+if len(sys.argv) == 4 and sys.argv[1] == "child":
     def die(step):
         if step == KILL_AT:
             os._exit(137)  # killed: no cleanup, no final checkpoint
-    train(new_trainer(), Batches(make_batch, seed=5), STEPS, sys.argv[2],
+    train(new_trainer(sys.argv[3]), Batches(make_batch, seed=5), STEPS, sys.argv[2],
           checkpoint_every=EVERY, evaluate=accuracy, eval_every=5,
           progress=False, on_step=die)
     sys.exit(0)
@@ -71,7 +77,8 @@ try:
     # Killed at step 17 in another process, then resumed here (from step 10).
     b_dir = os.path.join(tmp, "b")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, os.path.abspath(__file__), "child", b_dir], env=env)
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "child", b_dir, "eager"],
+                       env=env)
     c.check(p.returncode == 137, "the child run was killed (exit %d)" % p.returncode)
     c.check(len(read_metrics(os.path.join(b_dir, METRICS))) == KILL_AT,
             "the killed run logged %d steps" % KILL_AT)
@@ -101,6 +108,30 @@ try:
     rec_c = train(t_b, Batches(make_batch, seed=5), STEPS, b_dir, progress=False,
                   stream=io.StringIO())
     c.check(len(rec_c) == STEPS, "a finished run is not rerun")
+
+    # The same with kvshift's compiled train step (its state: parameters,
+    # AdamW moments, step count, in the arrays the compiled code updates).
+    ca_dir, cb_dir = os.path.join(tmp, "ca"), os.path.join(tmp, "cb")
+    t_ca = new_trainer("compiled")
+    rec_ca = train(t_ca, Batches(make_batch, seed=5), STEPS, ca_dir,
+                   checkpoint_every=EVERY, evaluate=accuracy, eval_every=5,
+                   progress=False)
+    c.check(rec_ca[-1]["loss"] < rec_ca[0]["loss"], "compiled: the loss went down")
+    lea = [r["loss"] for r in rec_a]
+    lca = [r["loss"] for r in rec_ca]
+    c.check(max(abs(x - y) / abs(y) for x, y in zip(lca, lea)) < 1e-4,
+            "compiled and eager losses agree to 1e-4")
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "child", cb_dir,
+                        "compiled"], env=env)
+    c.check(p.returncode == 137, "the compiled child run was killed (exit %d)" % p.returncode)
+    t_cb = new_trainer("compiled")
+    train(t_cb, Batches(make_batch, seed=5), STEPS, cb_dir, checkpoint_every=EVERY,
+          evaluate=accuracy, eval_every=5, progress=False, stream=io.StringIO())
+    sa, sb = t_ca.state(), t_cb.state()
+    c.check(sorted(sa) == sorted(sb) and all(np.array_equal(sa[k], sb[k]) for k in sa),
+            "compiled: parameters, moments and step bit-identical after resumption")
+    c.check([r["loss"] for r in read_metrics(os.path.join(cb_dir, METRICS))] == lca,
+            "compiled: losses of the resumed run equal the uninterrupted run's")
 
     # Plot.
     try:
