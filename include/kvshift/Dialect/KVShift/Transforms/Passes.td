@@ -613,7 +613,7 @@ def KVShiftVectorizeContractions : Pass<"kvshift-vectorize-contractions"> {
     ```
   }];
   let options = [
-    Option<"rowTileRows", "row-tile-rows", "int64_t", /*default=*/"4",
+    Option<"rowTileRows", "row-tile-rows", "int64_t", /*default=*/"6",
            "Row kernel: rows of C per register tile">,
     Option<"rowTileVectors", "row-tile-vectors", "int64_t", /*default=*/"4",
            "Row kernel: 16-lane vectors of C per tile row (rows x vectors "
@@ -624,7 +624,7 @@ def KVShiftVectorizeContractions : Pass<"kvshift-vectorize-contractions"> {
            "Dot kernel: columns of C per register tile (rows x columns at "
            "most 16)">,
     Option<"minParallelWork", "min-parallel-work", "int64_t",
-           /*default=*/"65536",
+           /*default=*/"1048576",
            "Multiply-adds from which the tile loop is an scf.parallel">,
   ];
   let dependentDialects = [
