@@ -47,11 +47,11 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def bench_model(name, cfg, batch, prompt_len, n_new, max_len, repeat):
+def bench_model(name, cfg, batch, prompt_len, n_new, max_len, repeat, pipeline=None):
     torch.manual_seed(0)
     model = KVShiftLlama(cfg).eval()
     t0 = time.perf_counter()
-    gen = Generator(model, max_len=max_len, batch=batch)
+    gen = Generator(model, max_len=max_len, batch=batch, pipeline=pipeline)
     gen._prefill_call(prompt_len)
     compile_s = time.perf_counter() - t0
     prompt = torch.randint(0, cfg.vocab_size, (batch, prompt_len))
@@ -132,6 +132,12 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--pipeline", default=None,
+                   help="pipeline of the generation table's compiled graphs "
+                        "(default kvshift-to-llvm-cpu-fused; "
+                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false}' "
+                        "runs the matmuls as scalar loops, as before "
+                        "kvshift-vectorize-contractions)")
     a = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count())
     print("# KV-cache decoding on the CPU: kvshift vs PyTorch eager\n")
@@ -153,7 +159,7 @@ def main(argv):
                  ("d64 L2 H4/2, long", small, 1, 512, 256, 1024)]
     for r in runs:
         log("model", r[0], "batch", r[2])
-        print(bench_model(*r, repeat=a.repeat), flush=True)
+        print(bench_model(*r, repeat=a.repeat, pipeline=a.pipeline), flush=True)
     print("\n## Decode kernel alone: kv_cache_attention, one query per head, f32, causal\n")
     print("| B | Hq/Hkv | D | length | kvshift (ms) | torch eager (ms) | speedup | kvshift GB/s | numpy copy GB/s | of copy | max rel err |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

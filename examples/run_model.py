@@ -114,7 +114,7 @@ def run(name, model, tokens, args):
           % (t_import, text.count("\n"), len(text.arg_names),
              len(text.param_names), n_ops))
     t0 = time.perf_counter()
-    fn = kvshift.compile(model, example_inputs=(tokens,))
+    fn = kvshift.compile(model, example_inputs=(tokens,), pipeline=args.pipeline)
     t_compile = time.perf_counter() - t0
     logits = fn(tokens)
     err = float(np.abs(logits - ref).max() / np.abs(ref).max())
@@ -139,7 +139,8 @@ def run_decode(model, tokens, args):
                                                     args.new_tokens - 1))
     max_len = tokens.shape[1] + args.new_tokens
     t0 = time.perf_counter()
-    gen = Generator(model, max_len=max_len, batch=tokens.shape[0])
+    gen = Generator(model, max_len=max_len, batch=tokens.shape[0],
+                    pipeline=args.pipeline)
     gen._prefill_call(tokens.shape[1])
     compile_s = time.perf_counter() - t0
     gen.generate(tokens, args.new_tokens)  # warm-up (threads, first touches)
@@ -180,6 +181,10 @@ def main():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--pipeline", default=None,
+                   help="compile pipeline (default: kvshift-to-llvm-cpu-fused; "
+                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false}' "
+                        "leaves the matmuls to scalar loops)")
     args = p.parse_args()
 
     torch.manual_seed(args.seed)
@@ -187,6 +192,8 @@ def main():
     cfg = LlamaConfig(vocab_size=args.vocab, d_model=args.dim,
                       n_layers=args.layers, n_heads=args.heads,
                       n_kv_heads=args.kv_heads,
+                      # The generation check runs the full forward over the
+                      # prompt and the generated tokens.
                       max_seq_len=max(args.seq + args.new_tokens, 8),
                       rope_theta=None)
     model = KVShiftLlama(cfg).eval()

@@ -65,6 +65,15 @@ void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
   fuseOptions.blockK = options.blockK;
   pm.addNestedPass<func::FuncOp>(createKVShiftFuseAttention(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
+  // Matmuls and the like (projections, MLPs of imported models) ->
+  // register-tiled vector micro-kernels on buffers, parallel when large.
+  if (options.vectorizeContractions) {
+    KVShiftVectorizeContractionsOptions vecOptions;
+    if (options.contractionMinParallelWork >= 0)
+      vecOptions.minParallelWork = options.contractionMinParallelWork;
+    pm.addNestedPass<func::FuncOp>(
+        createKVShiftVectorizeContractions(vecOptions));
+  }
   buildCPUBackend(pm, /*parallel=*/true);
 }
 

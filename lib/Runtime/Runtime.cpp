@@ -31,6 +31,8 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -845,8 +847,23 @@ llvm::Error Executable::compile() {
                  " (expanded memref descriptors)");
 
   ExecutionEngineOptions engineOptions;
+  // The host target machine gives LLVM's optimizer the target's vector
+  // registers (TargetTransformInfo): without it the loop vectorizer leaves
+  // the scalar loops of the lowered module scalar. Null if the host cannot
+  // be described (the optimizer then runs target-independent, as before).
+  std::unique_ptr<llvm::TargetMachine> hostMachine;
+  if (auto builder = llvm::orc::JITTargetMachineBuilder::detectHost()) {
+    builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    if (auto tm = builder->createTargetMachine())
+      hostMachine = std::move(*tm);
+    else
+      llvm::consumeError(tm.takeError());
+  } else {
+    llvm::consumeError(builder.takeError());
+  }
   auto transformer = makeOptimizingTransformer(/*optLevel=*/3,
-                                               /*sizeLevel=*/0, nullptr);
+                                               /*sizeLevel=*/0,
+                                               hostMachine.get());
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   SmallVector<StringRef> libs;

@@ -29,6 +29,18 @@ struct FusedCPUPipelineOptions
   Option<int64_t> blockK{*this, "block-k",
                          llvm::cl::desc("Keys per key tile (multiple of 4)"),
                          llvm::cl::init(64)};
+  Option<bool> vectorizeContractions{
+      *this, "vectorize-contractions",
+      llvm::cl::desc("Lower matmuls and other f32 contractions to vectorised "
+                     "micro-kernels (kvshift-vectorize-contractions); false "
+                     "leaves them to scalar loops"),
+      llvm::cl::init(true)};
+  Option<int64_t> contractionMinParallelWork{
+      *this, "contraction-min-parallel-work",
+      llvm::cl::desc("Multiply-adds from which a vectorised contraction's "
+                     "tile loop runs in parallel (kvshift-vectorize-"
+                     "contractions' min-parallel-work)"),
+      llvm::cl::init(-1)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect with kv_shift_attention lowered

@@ -559,4 +559,93 @@ def KVShiftApproximateMath : Pass<"kvshift-approximate-math"> {
   ];
 }
 
+def KVShiftVectorizeContractions : Pass<"kvshift-vectorize-contractions"> {
+  let summary = "Lower matmuls on static tensors to register-tiled, "
+                "vectorised (AVX-512) and OpenMP-parallel micro-kernels";
+  let description = [{
+    Rewrites every contraction on static tensors that accumulates in f32 --
+    `linalg.matmul`, `linalg.batch_matmul`, and any linalg op (named or
+    `linalg.generic`) with two inputs, one init, projected-permutation maps,
+    one reduction dimension and the body `acc + a * b` (operands optionally
+    widened by `arith.extf` from f16/bf16) -- into a loop nest of 16-lane
+    f32 FMA micro-kernels on buffers, like `kvshift-fuse-attention` does for
+    attention: the inputs are read with `bufferization.to_buffer`, the
+    result is a new `memref.alloc` returned through
+    `bufferization.to_tensor`. Run it on tensors, after
+    `kvshift-fuse-attention` and `kvshift-decompose` (the fused attention
+    kernels are no linalg ops and are not touched) and before bufferization.
+
+    Loop dimensions of size 1 are dropped (a decode step's `[1, K] x [K, N]`
+    is a matrix-vector product); the others are classified as batch (in A, B
+    and C), m (A and C), n (B and C) and k (A and B, reduction): at most one
+    each of m, n and k, any number of batch dimensions.
+
+    * `linalg.transpose` producers of A and B are folded into the maps (the
+      importer emits `x @ W^T` for `nn.Linear` as a transpose of the weight
+      and a matmul; after folding the weight is read in place).
+    * A `linalg.fill` init is folded: the accumulators start at its value
+      and the init is never read.
+    * Row kernel (outer product), when B and C are contiguous along n: a
+      register tile of `row-tile-rows` rows x `row-tile-vectors` 16-lane
+      vectors of C; per k, the vectors of B's row k are loaded once and each
+      A[m, k] is broadcast and FMAed into them (A may have any layout).
+      The last, partial vector of a row uses masked loads and stores.
+    * Dot kernel, when A and B are contiguous along k (`A W^T`): a tile of
+      `dot-tile-rows` x `dot-tile-cols` outputs, each a 16-lane accumulator
+      along k (16 products per FMA); a partial last k chunk uses masked
+      loads; at the end a shuffle tree sums all the tile's accumulators at
+      once (lane i of the result = output i).
+    * Single rows (M = 1, decode) get wider tiles (4 vectors, or 8 dot
+      columns) to keep enough FMA chains in flight.
+    * Partial row and column tiles are handled by a second, statically sized
+      kernel (shapes are static), chosen by an `scf.if` on the tile index.
+    * The tile loop (batch, n tiles, m tiles) is an `scf.parallel` (OpenMP
+      after `convert-scf-to-openmp`) when the op has at least
+      `min-parallel-work` multiply-adds and more than one tile, and is not
+      already inside an `scf.parallel`; otherwise a nest of `scf.for`.
+
+    Contractions with dynamic shapes, integer or f64 types, other bodies, or
+    layouts where neither B and C along n nor A and B along k are contiguous
+    (with and without the transposes folded) are left alone (scalar loops
+    later).
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-vectorize-contractions
+    %t = linalg.transpose ins(%w : tensor<64x32xf32>) outs(%e : tensor<32x64xf32>)
+        permutation = [1, 0]
+    %z = linalg.fill ins(%cst : f32) outs(%e2 : tensor<5x64xf32>) -> tensor<5x64xf32>
+    %y = linalg.matmul ins(%x, %t : tensor<5x32xf32>, tensor<32x64xf32>)
+        outs(%z : tensor<5x64xf32>) -> tensor<5x64xf32>
+    // becomes bufferization.to_buffer of %x and %w (the transpose and the
+    // fill are gone), a memref.alloc for the result, scf.for loops over the
+    // tiles with vector.load/vector.fma dot kernels along k, a vector.shuffle
+    // reduction tree, and a bufferization.to_tensor of the result.
+    ```
+  }];
+  let options = [
+    Option<"rowTileRows", "row-tile-rows", "int64_t", /*default=*/"6",
+           "Row kernel: rows of C per register tile">,
+    Option<"rowTileVectors", "row-tile-vectors", "int64_t", /*default=*/"4",
+           "Row kernel: 16-lane vectors of C per tile row (rows x vectors "
+           "at most 24)">,
+    Option<"dotTileRows", "dot-tile-rows", "int64_t", /*default=*/"4",
+           "Dot kernel: rows of C per register tile">,
+    Option<"dotTileCols", "dot-tile-cols", "int64_t", /*default=*/"4",
+           "Dot kernel: columns of C per register tile (rows x columns at "
+           "most 16)">,
+    Option<"minParallelWork", "min-parallel-work", "int64_t",
+           /*default=*/"1048576",
+           "Multiply-adds from which the tile loop is an scf.parallel">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_TD
