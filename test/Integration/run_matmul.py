@@ -41,8 +41,8 @@ import numpy as np  # noqa: E402
 
 import kvshift_ref as ref  # noqa: E402
 
-PIPELINES = ("kvshift-to-llvm-cpu-fused;"
-             "kvshift-to-llvm-cpu-fused{vectorize-contractions=false}")
+PIPELINES = ("kvshift-to-llvm-cpu-fused{vectorize-contractions=true};"
+             "kvshift-to-llvm-cpu-fused")
 
 
 def find_tool(name):
