@@ -21,9 +21,9 @@ the models have no absolute positions at all.
 Models (same width): 1-layer vanilla, 1-layer KV-shift, 2-layer vanilla
 (kvshift.models.KVShiftLlama), trained with the same budget (steps, batch,
 AdamW) and several seeds each, through kvshift.harness (checkpoints in
---out). The default trainer is PyTorch eager (``--trainer eager``);
-``--trainer compiled`` uses kvshift's compiled train step when it is
-available.
+--out). The default trainer is kvshift's compiled train step
+(``kvshift.train.CompiledTrainer``); ``--trainer eager`` uses PyTorch eager
+with AdamW instead, for comparison.
 
     /usr/bin/python3 examples/induction.py                  # the full run
     /usr/bin/python3 examples/induction.py --quick          # a smoke test
@@ -133,7 +133,7 @@ def main(argv):
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--trainer", choices=["eager", "compiled"], default="eager")
+    p.add_argument("--trainer", choices=["eager", "compiled"], default="compiled")
     p.add_argument("--out", default=os.path.join("runs", "induction"))
     p.add_argument("--docs", default=None, help="write Induction.md and induction.png here")
     p.add_argument("--quick", action="store_true", help="60 steps, 1 seed")
