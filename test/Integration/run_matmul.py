@@ -40,18 +40,10 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import kvshift_ref as ref  # noqa: E402
+from run_attention import find_tool  # noqa: E402
 
 PIPELINES = ("kvshift-to-llvm-cpu-fused{vectorize-contractions=true};"
              "kvshift-to-llvm-cpu-fused")
-
-
-def find_tool(name):
-    d = os.environ.get("KVSHIFT_TOOLS_DIR")
-    if d:
-        p = os.path.join(d, name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-    return shutil.which(name)
 
 
 def tt(shape, elt):
