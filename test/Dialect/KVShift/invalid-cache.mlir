@@ -273,3 +273,20 @@ func.func @attn_out_type(%a0: tensor<1x4x1x8xf32>, %a1: tensor<1x2x16x8xf32>, %a
   %r = kvshift.kv_cache_attention %a0, %a1, %a2 length %a3 : (tensor<1x4x1x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, index) -> tensor<1x4x2x8xf32>
   return
 }
+
+// -----
+
+// pos and length are index values (ODS type constraint).
+func.func @append_pos_i64(%k: tensor<1x2x3x8xf32>, %kl: tensor<1x2x1x8xf32>, %w: tensor<2x2xf32>, %kc: tensor<1x2x16x8xf32>, %pos: i64) {
+  // expected-error @+1 {{'kvshift.kv_cache_append' op operand #8 must be index, but got 'i64'}}
+  %r:4 = "kvshift.kv_cache_append"(%k, %k, %kl, %kl, %w, %w, %kc, %kc, %pos) : (tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>, tensor<1x2x1x8xf32>, tensor<1x2x1x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, i64) -> (tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x1x8xf32>, tensor<1x2x1x8xf32>)
+  return
+}
+
+// -----
+
+func.func @attn_length_i32(%q: tensor<1x4x1x8xf32>, %kc: tensor<1x2x16x8xf32>, %len: i32) {
+  // expected-error @+1 {{'kvshift.kv_cache_attention' op operand #3 must be index, but got 'i32'}}
+  %o = "kvshift.kv_cache_attention"(%q, %kc, %kc, %len) : (tensor<1x4x1x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, i32) -> tensor<1x4x1x8xf32>
+  return
+}
