@@ -15,11 +15,11 @@
 // CHECK-LABEL: module attributes {gpu.container_module}
 // CHECK-LABEL: func.func @bf16_gqa_causal
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x8x100x64xbf16>, %[[K:.*]]: tensor<2x2x100x64xbf16>, %[[V:.*]]: tensor<2x2x100x64xbf16>, %[[KW:.*]]: tensor<2x2xf32>, %[[VW:.*]]: tensor<2x2xf32>)
-// CHECK-DAG: %[[QB:.*]] = bufferization.to_buffer %[[Q]] read_only
-// CHECK-DAG: %[[KB:.*]] = bufferization.to_buffer %[[K]] read_only
+// CHECK: %[[T:.*]] = kvshift.kernel ins(%[[Q]], %[[K]], %[[V]], %[[KW]], %[[VW]] : {{.*}}) -> tensor<2x8x100x64xbf16> {
+// CHECK-NEXT: ^bb0(%[[QB:[a-z0-9]+]]: memref<2x8x100x64xbf16>, %[[KB:[a-z0-9]+]]: memref<2x2x100x64xbf16>,
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x100x64xbf16>
 // CHECK: call @[[LAUNCH:kvshift_launch_kv_shift_attention_d64_bf16_causal]](%[[QB]], %[[KB]], %{{.*}}, %{{.*}}, %{{.*}}, %[[OUT]])
-// CHECK: %[[T:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: kvshift.kernel_yield %[[OUT]] : memref<2x8x100x64xbf16>
 // CHECK: return %[[T]]
 // CHECK: gpu.module @kvshift_kernels
 // Flat buffers and sizes as arguments; K and V tiles in shared memory, rows

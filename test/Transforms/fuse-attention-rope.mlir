@@ -7,7 +7,8 @@
 // CHECK-LABEL: func.func @rope_gqa_causal
 // CHECK-NOT: 2048x2048
 // CHECK-DAG: %[[THETA:.*]] = arith.constant 1.000000e+04 : f64
-// CHECK-DAG: %[[KB:.*]] = bufferization.to_buffer %arg1 read_only
+// CHECK: kvshift.kernel ins(%arg0, %arg1,
+// CHECK-NEXT: ^bb0(%{{[a-z0-9]+}}: memref<{{[^>]*}}>, %[[KB:[a-z0-9]+]]: memref<
 // CHECK: %[[COS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2048x32xf32>
 // CHECK: %[[SIN:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2048x32xf32>
 // inv_freq = theta^(-2i/D) in f64.

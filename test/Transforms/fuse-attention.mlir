@@ -15,8 +15,9 @@
 // No score matrix, no mixed K^/V^ of full size, at any point.
 // CHECK-NOT: 2048x2048
 // CHECK-NOT: memref.alloc{{.*}}1x2x2048x64
-// CHECK-DAG: %[[KB:.*]] = bufferization.to_buffer %[[K]] read_only
-// CHECK-DAG: %[[VB:.*]] = bufferization.to_buffer %[[V]] read_only
+// The loops work on buffers inside a kvshift.kernel that reads the tensors.
+// CHECK: %[[T:.*]] = kvshift.kernel ins(%[[Q]], %[[K]], %[[V]], %{{.*}}, %{{.*}} : {{.*}}) -> tensor<1x8x2048x64xf32> {
+// CHECK-NEXT: ^bb0(%{{.*}}: memref<1x8x2048x64xf32>, %[[KB:[a-z0-9]+]]: memref<1x2x2048x64xf32>, %[[VB:[a-z0-9]+]]: memref<1x2x2048x64xf32>, %{{.*}}: memref<2x2xf32>, %{{.*}}: memref<2x2xf32>):
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x8x2048x64xf32>
 // One parallel loop over B x Hkv x (2048 / 16) work items.
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c256) step
@@ -49,7 +50,7 @@
 // CHECK-COUNT-16: vector.fma
 // The normalised rows are stored into the result.
 // CHECK: memref.store %{{.*}}, %[[OUT]]
-// CHECK: %[[T:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: kvshift.kernel_yield %[[OUT]] : memref<1x8x2048x64xf32>
 // CHECK: return %[[T]]
 func.func @gqa_causal(%q: tensor<1x8x2048x64xf32>, %k: tensor<1x2x2048x64xf32>, %v: tensor<1x2x2048x64xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x8x2048x64xf32> {
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal : (tensor<1x8x2048x64xf32>, tensor<1x2x2048x64xf32>, tensor<1x2x2048x64xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x8x2048x64xf32>
@@ -81,7 +82,7 @@ func.func @not_causal(%q: tensor<2x4x100x32xf32>, %k: tensor<2x4x100x32xf32>, %w
 // CHECK: vector.maskedload {{.*}} : memref<?x?x?x?xbf16>, vector<16xi1>, vector<16xbf16> into vector<16xbf16>
 // CHECK: arith.extf {{.*}} : vector<16xbf16> to vector<16xf32>
 // CHECK: arith.truncf {{.*}} : f32 to bf16
-// CHECK: bufferization.to_tensor
+// CHECK: kvshift.kernel_yield %{{.*}} : memref<?x?x?x?xbf16>
 func.func @bf16_dynamic(%q: tensor<?x?x?x?xbf16>, %k: tensor<?x?x?x?xbf16>, %w: tensor<?x2xf32>) -> tensor<?x?x?x?xbf16> {
   %o = kvshift.kv_shift_attention %q, %k, %k mix(%w, %w) causal : (tensor<?x?x?x?xbf16>, tensor<?x?x?x?xbf16>, tensor<?x?x?x?xbf16>, tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x?xbf16>
   return %o : tensor<?x?x?x?xbf16>

@@ -12,8 +12,8 @@
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x4x1x8xf32>, %[[KC:.*]]: tensor<1x2x64x8xf32>, %[[VC:.*]]: tensor<1x2x64x8xf32>, %[[LEN:.*]]: index)
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
 // CHECK-DAG: %[[SCALE:.*]] = arith.constant 0.353553{{[0-9]*}} : f32
-// CHECK: %[[K:.*]] = bufferization.to_buffer %[[KC]] read_only
-// CHECK: %[[V:.*]] = bufferization.to_buffer %[[VC]] read_only
+// CHECK: %[[R:.*]] = kvshift.kernel ins(%[[Q]], %[[KC]], %[[VC]] : {{.*}}) -> tensor<1x4x1x8xf32> {
+// CHECK-NEXT: ^bb0(%{{[a-z0-9]+}}: memref<1x4x1x8xf32>, %[[K:[a-z0-9]+]]: memref<1x2x64x8xf32>, %[[V:[a-z0-9]+]]: memref<1x2x64x8xf32>):
 // The valid length, clamped to [Sq, Smax] (causal).
 // CHECK: %[[MIN:.*]] = arith.minsi %[[LEN]], %c64 : index
 // CHECK: %[[N:.*]] = arith.maxsi %[[MIN]], %c1 : index
@@ -65,8 +65,9 @@
 // CHECK: arith.maxnumf
 // CHECK: math.exp
 // CHECK: vector.maskedstore %[[OUT]]
-// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
-// CHECK-NOT: kvshift.
+// CHECK: kvshift.kernel_yield %[[OUT]] : memref<1x4x1x8xf32>
+// CHECK: return %[[R]]
+// CHECK-NOT: kvshift.kv_
 func.func @decode(%q: tensor<1x4x1x8xf32>, %kc: tensor<1x2x64x8xf32>, %vc: tensor<1x2x64x8xf32>, %len: index) -> tensor<1x4x1x8xf32> {
   %o = kvshift.kv_cache_attention %q, %kc, %vc length %len causal : (tensor<1x4x1x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, index) -> tensor<1x4x1x8xf32>
   return %o : tensor<1x4x1x8xf32>

@@ -15,9 +15,10 @@
 // CHECK-SAME: (%[[X:.*]]: tensor<1x37xf32>, %[[W:.*]]: tensor<20x37xf32>)
 // CHECK-NOT: linalg.
 // CHECK-DAG: %[[MASK5:.*]] = arith.constant dense<[true, true, true, true, true, false, false, false, false, false, false, false, false, false, false, false]> : vector<16xi1>
-// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only : tensor<1x37xf32> to memref<1x37xf32>
-// CHECK-DAG: %[[XV:.*]] = memref.collapse_shape %[[XB]] {{\[}}[0, 1]] : memref<1x37xf32> into memref<37xf32>
-// CHECK-DAG: %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<20x37xf32> to memref<20x37xf32>
+// The loops work on buffers inside a kvshift.kernel that reads the tensors.
+// CHECK: %[[Y:.*]] = kvshift.kernel ins(%[[X]], %[[W]] : tensor<1x37xf32>, tensor<20x37xf32>) -> tensor<1x20xf32> {
+// CHECK-NEXT: ^bb0(%[[XB:[a-z0-9]+]]: memref<1x37xf32>, %[[WB:[a-z0-9]+]]: memref<20x37xf32>):
+// CHECK: %[[XV:.*]] = memref.collapse_shape %[[XB]] {{\[}}[0, 1]] : memref<1x37xf32> into memref<37xf32>
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<1x20xf32>
 // CHECK: %[[OUTV:.*]] = memref.collapse_shape %[[OUT]]
 // CHECK: scf.for %[[NT:.*]] = %{{.*}} to %c3 step %c1 {
@@ -38,7 +39,8 @@
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // CHECK: vector.extract %{{.*}}[3] : f32 from vector<16xf32>
 // CHECK-NOT: vector.extract %{{.*}}[4]
-// CHECK: bufferization.to_tensor %[[OUT]] restrict writable : memref<1x20xf32> to tensor<1x20xf32>
+// CHECK: kvshift.kernel_yield %[[OUT]] : memref<1x20xf32>
+// CHECK: return %[[Y]]
 func.func @linear_decode(%x: tensor<1x37xf32>, %w: tensor<20x37xf32>) -> tensor<1x20xf32> {
   %zero = arith.constant 0.0 : f32
   %et = tensor.empty() : tensor<37x20xf32>
@@ -57,9 +59,8 @@ func.func @linear_decode(%x: tensor<1x37xf32>, %w: tensor<20x37xf32>) -> tensor<
 // CHECK-SAME: (%[[A:.*]]: tensor<7x33xf32>, %[[B:.*]]: tensor<33x50xf32>, %[[C:.*]]: tensor<7x50xf32>)
 // CHECK-NOT: linalg.
 // CHECK-DAG: %[[MASK2:.*]] = arith.constant dense<[true, true, false, false, false, false, false, false, false, false, false, false, false, false, false, false]> : vector<16xi1>
-// CHECK-DAG: %[[AB:.*]] = bufferization.to_buffer %[[A]] read_only
-// CHECK-DAG: %[[BB:.*]] = bufferization.to_buffer %[[B]] read_only
-// CHECK-DAG: %[[CB:.*]] = bufferization.to_buffer %[[C]] read_only
+// CHECK: kvshift.kernel ins(%[[A]], %[[B]], %[[C]] : tensor<7x33xf32>, tensor<33x50xf32>, tensor<7x50xf32>)
+// CHECK-NEXT: ^bb0(%[[AB:[a-z0-9]+]]: memref<7x33xf32>, %[[BB:[a-z0-9]+]]: memref<33x50xf32>, %[[CB:[a-z0-9]+]]: memref<7x50xf32>):
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<7x50xf32>
 // CHECK: scf.for %[[MT:.*]] = %c0 to %c2 step %c1 {
 // CHECK: %[[M0:.*]] = arith.muli %[[MT]], %c6
@@ -113,7 +114,8 @@ func.func @bmm_parallel(%a: tensor<4x64x64xbf16>, %b: tensor<4x64x64xbf16>) -> t
 // CHECK-LABEL: func.func @generic_tn
 // CHECK-SAME: (%[[XT:.*]]: tensor<9x5xf32>, %[[B:.*]]: tensor<9x16xf32>)
 // CHECK-NOT: linalg.
-// CHECK: %[[AB:.*]] = bufferization.to_buffer %[[XT]] read_only : tensor<9x5xf32> to memref<9x5xf32>
+// CHECK: kvshift.kernel ins(%[[XT]], %[[B]] : tensor<9x5xf32>, tensor<9x16xf32>) -> tensor<5x16xf32> {
+// CHECK-NEXT: ^bb0(%[[AB:[a-z0-9]+]]: memref<9x5xf32>,
 // CHECK: scf.for %[[K:.*]] = %c0 to %c9 step %c1
 // CHECK: memref.load %[[AB]][%[[K]], %{{.*}}] : memref<9x5xf32>
 // CHECK: vector.fma

@@ -26,3 +26,30 @@ func.func @rope_internal(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %w: t
   %g:5 = kvshift.kv_shift_attention_grad_with_lse %q, %k, %k mix(%w, %w) dout(%q) stats(%o, %l) causal rope_theta = 10000.0 : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
   return %g#3 : tensor<2x2xf32>
 }
+
+// kvshift.kernel (made by the fused lowerings): inputs as buffers, results
+// as yielded buffers; none, one and several results.
+// CHECK-LABEL: func.func @kernel
+// CHECK: %[[R:.*]]:2 = kvshift.kernel ins(%arg0, %arg1 : tensor<4x?xf32>, tensor<2xf32>) -> tensor<4x?xf32>, tensor<f32> {
+// CHECK-NEXT: ^bb0(%[[A:.*]]: memref<4x?xf32>, %[[B:.*]]: memref<2xf32>):
+// CHECK: kvshift.kernel_yield %{{.*}}, %{{.*}} : memref<4x?xf32>, memref<f32>
+// CHECK: kvshift.kernel {
+// CHECK-NEXT: kvshift.kernel_yield
+// CHECK-NEXT: }
+func.func @kernel(%x: tensor<4x?xf32>, %w: tensor<2xf32>) -> (tensor<4x?xf32>, tensor<f32>) {
+  %r:2 = kvshift.kernel ins(%x, %w : tensor<4x?xf32>, tensor<2xf32>) -> tensor<4x?xf32>, tensor<f32> {
+  ^bb0(%a: memref<4x?xf32>, %b: memref<2xf32>):
+    %c1 = arith.constant 1 : index
+    %n = memref.dim %a, %c1 : memref<4x?xf32>
+    %o = memref.alloc(%n) : memref<4x?xf32>
+    memref.copy %a, %o : memref<4x?xf32> to memref<4x?xf32>
+    %s = memref.alloc() : memref<f32>
+    %e = memref.load %b[%c1] : memref<2xf32>
+    memref.store %e, %s[] : memref<f32>
+    kvshift.kernel_yield %o, %s : memref<4x?xf32>, memref<f32>
+  }
+  kvshift.kernel {
+    kvshift.kernel_yield
+  }
+  return %r#0, %r#1 : tensor<4x?xf32>, tensor<f32>
+}

@@ -8,6 +8,8 @@
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -641,3 +643,127 @@ LogicalResult KVCacheAttentionOp::verify() {
 
 #define GET_OP_CLASSES
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// kernel
+//===----------------------------------------------------------------------===//
+
+MemRefType KernelOp::bufferTypeOf(Type tensorType) {
+  auto t = cast<RankedTensorType>(tensorType);
+  return MemRefType::get(t.getShape(), t.getElementType());
+}
+
+void KernelOp::build(OpBuilder &builder, OperationState &state,
+                     TypeRange resultTypes, ValueRange inputs) {
+  state.addOperands(inputs);
+  state.addTypes(resultTypes);
+  Region *body = state.addRegion();
+  Block *block = new Block();
+  body->push_back(block);
+  for (Value in : inputs)
+    block->addArgument(bufferTypeOf(in.getType()), state.location);
+}
+
+LogicalResult KernelOp::verifyRegions() {
+  Block &block = getBody().front();
+  if (block.getNumArguments() != getInputs().size())
+    return emitOpError() << "expects one block argument per input ("
+                         << getInputs().size() << "), found "
+                         << block.getNumArguments();
+  for (auto [i, in, arg] : llvm::enumerate(getInputs(), block.getArguments())) {
+    MemRefType expected = bufferTypeOf(in.getType());
+    if (arg.getType() != expected)
+      return emitOpError() << "expects block argument " << i << " of type "
+                           << expected << " (input " << i << "'s buffer), found "
+                           << arg.getType();
+  }
+  auto yield = dyn_cast<KernelYieldOp>(block.getTerminator());
+  if (!yield)
+    return emitOpError() << "expects its body to end with kvshift.kernel_yield";
+  if (yield.getBuffers().size() != getNumResults())
+    return emitOpError() << "expects kvshift.kernel_yield to give one buffer "
+                            "per result ("
+                         << getNumResults() << "), found "
+                         << yield.getBuffers().size();
+  for (auto [i, res, buf] :
+       llvm::enumerate(getResults(), yield.getBuffers())) {
+    MemRefType expected = bufferTypeOf(res.getType());
+    if (buf.getType() != expected)
+      return emitOpError() << "expects yielded buffer " << i << " of type "
+                           << expected << " (result " << i
+                           << "'s buffer), found " << buf.getType();
+  }
+  // Tensors must come in as inputs: a tensor read inside the body would not
+  // be ordered with respect to in-place writes by the bufferization.
+  WalkResult walk = getBody().walk([&](Operation *op) {
+    for (Value v : op->getOperands())
+      if (isa<TensorType>(v.getType()) &&
+          !getBody().isAncestor(v.getParentRegion())) {
+        op->emitOpError() << "inside kvshift.kernel uses a tensor defined "
+                             "outside it; pass it as an input";
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+bool KernelOp::bufferizesToAllocation(Value value) { return true; }
+
+bool KernelOp::bufferizesToMemoryRead(
+    OpOperand &operand, const bufferization::AnalysisState &state) {
+  return true;
+}
+
+bool KernelOp::bufferizesToMemoryWrite(
+    OpOperand &operand, const bufferization::AnalysisState &state) {
+  return false;
+}
+
+bufferization::AliasingValueList
+KernelOp::getAliasingValues(OpOperand &operand,
+                            const bufferization::AnalysisState &state) {
+  return {};
+}
+
+FailureOr<bufferization::BufferLikeType>
+KernelOp::getBufferType(Value value,
+                        const bufferization::BufferizationOptions &options,
+                        const bufferization::BufferizationState &state,
+                        SmallVector<Value> &invocationStack) {
+  return cast<bufferization::BufferLikeType>(bufferTypeOf(value.getType()));
+}
+
+LogicalResult
+KernelOp::bufferize(RewriterBase &rewriter,
+                    const bufferization::BufferizationOptions &options,
+                    bufferization::BufferizationState &state) {
+  SmallVector<Value> buffers;
+  for (Value in : getInputs()) {
+    FailureOr<Value> buf = bufferization::getBuffer(rewriter, in, options,
+                                                    state);
+    if (failed(buf))
+      return failure();
+    MemRefType want = bufferTypeOf(in.getType());
+    if (buf->getType() != want) {
+      // Another layout (a strided view): cast where that is valid, else copy
+      // into an identity-layout buffer.
+      rewriter.setInsertionPoint(*this);
+      FailureOr<Value> cast =
+          bufferization::castOrReallocMemRefValue(rewriter, *buf, want,
+                                                  options);
+      if (failed(cast))
+        return emitOpError() << "cannot pass input of buffer type "
+                             << buf->getType() << " as " << want;
+      buf = cast;
+    }
+    buffers.push_back(*buf);
+  }
+  Block &block = getBody().front();
+  auto yield = cast<KernelYieldOp>(block.getTerminator());
+  SmallVector<Value> results(yield.getBuffers());
+  rewriter.eraseOp(yield);
+  rewriter.inlineBlockBefore(&block, *this, buffers);
+  bufferization::replaceOpWithBufferizedValues(rewriter, *this, results);
+  return success();
+}

@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -61,7 +62,7 @@ public:
         vecType(VectorType::get({kLanes}, f32)),
         limType(VectorType::get({kLanes}, b.getI32Type())) {}
 
-  /// Reads the operands (to_buffer), sizes and scale. Must come first.
+  /// Reads the operands' buffers, sizes and scale. Must come first.
   void setup(Operation *op, Value q, Value k, Value v, Value kw, Value vw,
              std::optional<double> staticScale, bool causal,
              std::optional<double> ropeTheta);
@@ -69,18 +70,14 @@ public:
   /// when `withLSE`, the row log-sum-exp buffer [B, Hq, Sq] f32.
   std::pair<Value, Value> emitForward(RankedTensorType outType, bool withLSE);
   /// The fused backward given dout (tensor), the forward's output and lse
-  /// (buffers); returns dq, dk, dv, dkw, dvw as tensors of `resultTypes`.
+  /// (buffers); returns the buffers of dq, dk, dv, dkw, dvw (of the shapes
+  /// and element types of `resultTypes`).
   SmallVector<Value> emitBackward(Value dout, Value fwdOut, Value lse,
                                   TypeRange resultTypes);
-  Value toTensor(Value buf, Type type) {
-    return bufferization::ToTensorOp::create(b, type, buf, /*restrict=*/true,
-                                             /*writable=*/true);
-  }
-  Value toBuffer(Value t) {
-    auto tt = cast<RankedTensorType>(t.getType());
-    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-    return bufferization::ToBufferOp::create(b, mt, t, /*read_only=*/true);
-  }
+  /// The kernel the code is emitted into (set before setup()).
+  KernelScope *scope = nullptr;
+  /// The kernel's buffer of input tensor `t`.
+  Value toBuffer(Value t) { return scope->buffer(t); }
 
 private:
   ImplicitLocOpBuilder &b;
@@ -1319,11 +1316,7 @@ FusedAttentionEmitter::emitBackward(Value dout, Value fwdOut, Value lse,
     memref::StoreOp::create(hb, sums[3], dvwBuf, ValueRange{h, idx(1)});
   });
 
-  SmallVector<Value> results;
-  for (auto [buf, type] : llvm::zip(
-           SmallVector<Value>{dqBuf, dkBuf, dvBuf, dkwBuf, dvwBuf}, resultTypes))
-    results.push_back(toTensor(buf, type));
-  return results;
+  return {dqBuf, dkBuf, dvBuf, dkwBuf, dvwBuf};
 }
 
 struct KVShiftFuseAttentionPass
@@ -1367,8 +1360,10 @@ struct KVShiftFuseAttentionPass
       }
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op->getLoc(), rewriter);
-      FusedAttentionEmitter emitter(b, blockRows, blockK);
       ValueRange in = op->getOperands();
+      KernelScope scope(b, SmallVector<Value>(in), op->getResultTypes());
+      FusedAttentionEmitter emitter(b, blockRows, blockK);
+      emitter.scope = &scope;
       bool causal = op->hasAttr("causal");
       std::optional<double> ropeTheta;
       if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta"))
@@ -1376,16 +1371,16 @@ struct KVShiftFuseAttentionPass
       emitter.setup(op, in[0], in[1], in[2], in[3], in[4],
                     getStaticAttentionScale(op), causal, ropeTheta);
       auto qType = cast<RankedTensorType>(in[0].getType());
-      SmallVector<Value> results;
+      SmallVector<Value> buffers;
       if (auto fwd = dyn_cast<KVShiftAttentionOp>(op)) {
         auto outType = cast<RankedTensorType>(fwd.getOut().getType());
         auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/false);
-        results.push_back(emitter.toTensor(out, outType));
+        buffers.push_back(out);
       } else if (auto fwd = dyn_cast<KVShiftAttentionWithLSEOp>(op)) {
         auto outType = cast<RankedTensorType>(fwd.getOut().getType());
         auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/true);
-        results.push_back(emitter.toTensor(out, outType));
-        results.push_back(emitter.toTensor(lse, fwd.getLse().getType()));
+        buffers.push_back(out);
+        buffers.push_back(lse);
       } else if (auto grad = dyn_cast<KVShiftAttentionGradOp>(op)) {
         // No forward to share statistics with: run the fused forward for
         // its output (kept in f32, so that D = rowsum(dO * O) is not
@@ -1394,15 +1389,16 @@ struct KVShiftFuseAttentionPass
         auto outType =
             RankedTensorType::get(qType.getShape(), rewriter.getF32Type());
         auto [out, lse] = emitter.emitForward(outType, /*withLSE=*/true);
-        results = emitter.emitBackward(grad.getDout(), out, lse,
+        buffers = emitter.emitBackward(grad.getDout(), out, lse,
                                        grad->getResultTypes());
       } else {
         auto gradLSE = cast<KVShiftAttentionGradWithLSEOp>(op);
-        results = emitter.emitBackward(gradLSE.getDout(),
+        buffers = emitter.emitBackward(gradLSE.getDout(),
                                        emitter.toBuffer(gradLSE.getFwdOut()),
                                        emitter.toBuffer(gradLSE.getLse()),
                                        gradLSE->getResultTypes());
       }
+      ValueRange results = scope.finish(buffers);
       rewriter.replaceOp(op, results);
     }
   }

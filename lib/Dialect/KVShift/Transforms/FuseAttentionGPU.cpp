@@ -32,6 +32,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -914,15 +915,12 @@ struct KVShiftFuseAttentionGPUPass
   /// buffer.
   void emitCall(ImplicitLocOpBuilder &b, ModuleOp module, KVShiftAttentionOp op,
                 gpu::GPUFuncOp kernel, const KernelConfig &cfg) {
-    auto toBuffer = [&](Value t) -> Value {
-      auto tt = cast<RankedTensorType>(t.getType());
-      auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-      return bufferization::ToBufferOp::create(b, mt, t, /*read_only=*/true);
-    };
-    SmallVector<Value> args;
-    for (Value t : op->getOperands())
-      args.push_back(toBuffer(t));
     auto outType = cast<RankedTensorType>(op.getOut().getType());
+    SmallVector<Value> operands(op->getOperands());
+    KernelScope scope(b, operands, TypeRange{outType});
+    SmallVector<Value> args;
+    for (Value t : operands)
+      args.push_back(scope.buffer(t));
     SmallVector<Value> outDyn;
     for (int64_t i = 0; i < 4; ++i)
       if (outType.isDynamicDim(i))
@@ -951,8 +949,7 @@ struct KVShiftFuseAttentionGPUPass
     SymbolTable(module).insert(launcher); // renames on a clash
     func::CallOp::create(b, launcher, args);
 
-    Value result = bufferization::ToTensorOp::create(
-        b, outType, outHost, /*restrict=*/true, /*writable=*/true);
+    Value result = scope.finish(outHost)[0];
     op.getOut().replaceAllUsesWith(result);
     op.erase();
   }

@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -187,15 +188,11 @@ Value CacheAttentionEmitter::emit() {
   eltVecType = VectorType::get({kLanes}, elt);
   int64_t staticD = qType.getDimSize(3);
   fullVectors = !ShapedType::isDynamic(staticD) && staticD % kLanes == 0;
-  auto toBuffer = [&](Value t) -> Value {
-    auto tt = cast<RankedTensorType>(t.getType());
-    return bufferization::ToBufferOp::create(
-        b, MemRefType::get(tt.getShape(), tt.getElementType()), t,
-        /*read_only=*/true);
-  };
-  qBuf = toBuffer(op.getQ());
-  kBuf = toBuffer(op.getKCache());
-  vBuf = toBuffer(op.getVCache());
+  KernelScope scope(b, {op.getQ(), op.getKCache(), op.getVCache()},
+                    TypeRange{outType});
+  qBuf = scope.buffer(op.getQ());
+  kBuf = scope.buffer(op.getKCache());
+  vBuf = scope.buffer(op.getVCache());
   auto dim = [&](Value buf, int64_t i) -> Value {
     return memref::DimOp::create(b, buf, i);
   };
@@ -243,8 +240,7 @@ Value CacheAttentionEmitter::emit() {
   Value out = memref::AllocOp::create(
       b, MemRefType::get(outType.getShape(), elt), dynSizes);
   emitMerge(oPart, mPart, lPart, splits, out);
-  return bufferization::ToTensorOp::create(b, outType, out, /*restrict=*/true,
-                                           /*writable=*/true);
+  return scope.finish(out)[0];
 }
 
 void CacheAttentionEmitter::emitQueries(Value qRot) {

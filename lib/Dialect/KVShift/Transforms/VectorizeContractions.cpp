@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -38,6 +39,7 @@ namespace mlir::kvshift {
 } // namespace mlir::kvshift
 
 using namespace mlir;
+using mlir::kvshift::KernelScope;
 
 namespace {
 
@@ -294,13 +296,9 @@ private:
     return m;
   }
 
-  /// Reads `t` as a buffer with its unit dimensions dropped.
-  Value buffer(const Operand &o) {
-    auto tt = cast<RankedTensorType>(o.tensor.getType());
-    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-    Value buf = bufferization::ToBufferOp::create(b, mt, o.tensor,
-                                                  /*read_only=*/true);
-    return collapse(buf, o);
+  /// The kernel's buffer of `o` with its unit dimensions dropped.
+  Value buffer(KernelScope &scope, const Operand &o) {
+    return collapse(scope.buffer(o.tensor), o);
   }
   Value collapse(Value buf, const Operand &o) {
     if (static_cast<int64_t>(o.dims.size()) ==
@@ -586,11 +584,15 @@ Value ContractionEmitter::emit() {
   }
   int64_t colElems = p.kind == Kind::Row ? tileCols * kLanes : tileCols;
 
-  bufA = buffer(p.a);
-  bufB = buffer(p.b);
-  if (!p.fill)
-    bufInit = buffer(p.c);
   auto ct = cast<RankedTensorType>(p.op->getResult(0).getType());
+  SmallVector<Value> inputs{p.a.tensor, p.b.tensor};
+  if (!p.fill)
+    inputs.push_back(p.c.tensor);
+  KernelScope scope(b, inputs, TypeRange{ct});
+  bufA = buffer(scope, p.a);
+  bufB = buffer(scope, p.b);
+  if (!p.fill)
+    bufInit = buffer(scope, p.c);
   Value out = memref::AllocOp::create(
       b, MemRefType::get(ct.getShape(), ct.getElementType()));
   bufC = collapse(out, p.c);
@@ -657,8 +659,7 @@ Value ContractionEmitter::emit() {
         };
     nest(b, 0, {});
   }
-  return bufferization::ToTensorOp::create(b, ct, out, /*restrict=*/true,
-                                           /*writable=*/true);
+  return scope.finish(out)[0];
 }
 
 struct KVShiftVectorizeContractionsPass

@@ -12,6 +12,7 @@ include "kvshift/Dialect/KVShift/IR/KVShiftDialect.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.td"
 
 //===----------------------------------------------------------------------===//
 // kv_shift
@@ -418,6 +419,79 @@ def KVShift_KVShiftAttentionGradWithLSEOp
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// kernel (internal: the fused lowerings' code on buffers, inside the tensor
+// program)
+//===----------------------------------------------------------------------===//
+
+def KVShift_KernelOp : KVShift_Op<"kernel", [
+    RecursiveMemoryEffects, SingleBlock,
+    DeclareOpInterfaceMethods<BufferizableOpInterface, [
+        "bufferizesToAllocation", "bufferizesToMemoryRead",
+        "bufferizesToMemoryWrite", "getAliasingValues", "bufferize",
+        "getBufferType"]>]> {
+  let summary = "code on buffers that reads tensors and makes new tensors";
+  let description = [{
+    Internal to the fused lowerings (`kvshift-fuse-attention`,
+    `kvshift-vectorize-contractions`, `kvshift-fuse-attention-gpu`): their
+    loop nests work on buffers, but run before bufferization, in a program
+    of tensors. The body sees each input tensor as a buffer (a block
+    argument, a memref of the tensor's shape and element type with the
+    identity layout) that it only reads, allocates its results and yields
+    them (memrefs of the results' shapes, identity layout).
+
+    ```mlir
+    %out = kvshift.kernel ins(%a, %b : tensor<64x16xf32>, tensor<16x48xf32>)
+        -> tensor<64x48xf32> {
+    ^bb0(%ma: memref<64x16xf32>, %mb: memref<16x48xf32>):
+      %c = memref.alloc() : memref<64x48xf32>
+      // ... reads %ma and %mb, writes %c
+      kvshift.kernel_yield %c : memref<64x48xf32>
+    }
+    ```
+
+    One-shot bufferization sees every input read at the op (so an in-place
+    write to an input's buffer can only come after the kernel) and every
+    result as a new allocation; it then inlines the body, passing the
+    inputs' buffers (copied where a buffer does not have the identity
+    layout). Why not `bufferization.to_buffer`/`to_tensor` around the
+    loops: CSE merges two equal `to_buffer` ops into the first, and
+    canonicalization folds `to_buffer(to_tensor(%m))` to `%m`, after which
+    a later kernel's reads are invisible to the bufferization analysis,
+    which may then reuse the buffer in place before them.
+
+    The body may use scalars and other non-tensor values defined above it,
+    but no tensor: tensors come in as inputs.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    (`ins` `(` $inputs^ `:` type($inputs) `)`)? (`->` type($results)^)?
+    attr-dict-with-keyword $body
+  }];
+  let hasRegionVerifier = 1;
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "TypeRange":$resultTypes, "ValueRange":$inputs)>
+  ];
+  let extraClassDeclaration = [{
+    /// The identity-layout memref type of a ranked tensor type.
+    static MemRefType bufferTypeOf(Type tensorType);
+  }];
+}
+
+def KVShift_KernelYieldOp : KVShift_Op<"kernel_yield", [
+    Pure, Terminator, HasParent<"KernelOp">]> {
+  let summary = "the buffers of a kvshift.kernel's results";
+  let description = [{
+    Ends the body of `kvshift.kernel` with one memref per result, of the
+    result's shape and element type with the identity layout.
+  }];
+  let arguments = (ins Variadic<AnyMemRef>:$buffers);
+  let assemblyFormat = [{ attr-dict ($buffers^ `:` type($buffers))? }];
 }
 
 #endif // KVSHIFT_DIALECT_KVSHIFT_IR_KVSHIFTOPS_TD
