@@ -74,6 +74,10 @@ void mlir::kvshift::buildKVShiftToLLVMCPUFusedPipeline(
     pm.addNestedPass<func::FuncOp>(
         createKVShiftVectorizeContractions(vecOptions));
   }
+  // Elementwise generics (norm scaling, SiLU, residual adds, RoPE on
+  // imported tensors) -> loops over 16-lane vectors.
+  if (options.vectorizeElementwise)
+    pm.addNestedPass<func::FuncOp>(createKVShiftVectorizeElementwise());
   buildCPUBackend(pm, /*parallel=*/true);
 }
 

@@ -32,12 +32,15 @@ struct FusedCPUPipelineOptions
   Option<bool> vectorizeContractions{
       *this, "vectorize-contractions",
       llvm::cl::desc("Lower matmuls and other f32 contractions to vectorised "
-                     "micro-kernels (kvshift-vectorize-contractions). Off by "
-                     "default: with it, the compiled train step of "
-                     "KVShiftLlama computes wrong gradients (a contraction "
-                     "form of the backward graph is mis-lowered; not yet "
-                     "found); forward and decode graphs pass their tests"),
-      llvm::cl::init(false)};
+                     "micro-kernels (kvshift-vectorize-contractions); false "
+                     "leaves them to scalar loops"),
+      llvm::cl::init(true)};
+  Option<bool> vectorizeElementwise{
+      *this, "vectorize-elementwise",
+      llvm::cl::desc("Lower elementwise linalg.generic ops to loops over "
+                     "16-lane vectors (kvshift-vectorize-elementwise); false "
+                     "leaves them to scalar loops"),
+      llvm::cl::init(true)};
   Option<int64_t> contractionMinParallelWork{
       *this, "contraction-min-parallel-work",
       llvm::cl::desc("Multiply-adds from which a vectorised contraction's "

@@ -220,7 +220,8 @@ static std::optional<Plan> analyse(linalg::LinalgOp op, bool foldA,
     return std::nullopt;
   p.kind = row ? Kind::Row : Kind::Dot;
   Value init = op.getDpsInitOperand(0)->get();
-  if (auto fill = init.getDefiningOp<linalg::FillOp>())
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  if (fill && fill.getInputs()[0].getType().isF32())
     p.fill = fill.getInputs()[0];
   else
     p.init = init;

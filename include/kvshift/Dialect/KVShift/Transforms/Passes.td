@@ -648,4 +648,77 @@ def KVShiftVectorizeContractions : Pass<"kvshift-vectorize-contractions"> {
   ];
 }
 
+def KVShiftVectorizeElementwise : Pass<"kvshift-vectorize-elementwise"> {
+  let summary = "Lower elementwise and row-reduction linalg.generic ops on "
+                "static tensors to loops over 16-lane vectors";
+  let description = [{
+    Rewrites every `linalg.generic` on static tensors whose iterators are
+    all parallel, whose one output is indexed by every non-unit loop
+    dimension, and whose body holds only elementwise `arith` and `math` ops
+    on integers and floats, into a loop nest on buffers (inputs read with
+    `bufferization.to_buffer`, the result a new `memref.alloc` returned
+    through `bufferization.to_tensor`): `scf.for` loops over the output's
+    outer dimensions and, along its innermost dimension, chunks of 16 lanes
+    in which the body is cloned once with vector types. A last partial
+    chunk uses masked loads and stores with a constant mask.
+
+    Reductions along one dimension, the innermost of the inputs that read
+    it (a norm's row sum of squares, softmax's row max and row sum), are
+    vectorised along that dimension when the body is `yield op(x, out)`
+    with `op` one of `arith.addf`, `mulf`, `maximumf`, `maxnumf`,
+    `minimumf`, `minnumf` and `out` used nowhere else: a 16-lane
+    accumulator starting at the identity (the masked last chunk blended
+    with it), one `vector.reduction` (reassociated for sums and products:
+    the only results that are not bit-identical to the scalar loop's), and
+    `op(total, init)`.
+
+    Inputs must be contiguous along the vector dimension or not depend on it
+    (broadcasts such as a `[H, 1, 1]` weight against `[B, H, S, D]`, or a
+    row statistic against its row: loaded as a scalar and splat); unit
+    dimensions and constant-0 map results are dropped. Constants in the
+    body become splat vectors; scalars from outside the op are broadcast.
+    Each lane computes exactly what the scalar loop computed, in the same
+    order (math functions without a vector lowering are unrolled by LLVM
+    into the same scalar calls), so elementwise results are unchanged;
+    `math.exp` then stays in registers through `kvshift-approximate-math`.
+
+    Left alone (scalar loops later): reductions over an outer dimension or
+    with any other body, gathers (`tensor.extract`
+    or `linalg.index` in the body), transposed reads, `i1` operands (a
+    vector of `i1` is bit-packed in memory, a buffer of `i1` is not),
+    dynamic shapes, multiple outputs, and ops whose vector dimension is
+    shorter than `min-length`.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-vectorize-elementwise
+    %silu = linalg.generic {indexing_maps = [#id, #id],
+        iterator_types = ["parallel", "parallel"]}
+        ins(%x : tensor<32x688xf32>) outs(%e : tensor<32x688xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %n = arith.negf %in : f32
+      %ex = math.exp %n : f32
+      ...
+    } -> tensor<32x688xf32>
+    // becomes an scf.for over the 32 rows, an scf.for over 43 chunks of 16
+    // lanes with vector.load, arith.negf/math.exp/... on vector<16xf32> and
+    // vector.store, then the same body on the masked chunk (688 = 43 x 16,
+    // no tail here).
+    ```
+  }];
+  let options = [
+    Option<"minLength", "min-length", "int64_t", /*default=*/"8",
+           "Shortest innermost output dimension that is vectorised">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // KVSHIFT_DIALECT_KVSHIFT_TRANSFORMS_PASSES_TD
