@@ -7,7 +7,8 @@
 // CHECK-SAME: (%[[X:.*]]: tensor<1x32x688xf32>)
 // CHECK-NOT: linalg.generic
 // CHECK-DAG: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<16xf32>
-// CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only
+// CHECK: %[[R0:.*]] = kvshift.kernel ins(%[[X]] : tensor<1x32x688xf32>) -> tensor<1x32x688xf32> {
+// CHECK-NEXT: ^bb0(%[[XB:[a-z0-9]+]]: memref<1x32x688xf32>):
 // CHECK: %[[XV:.*]] = memref.collapse_shape %[[XB]] {{\[}}[0, 1], [2]] : memref<1x32x688xf32> into memref<32x688xf32>
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<1x32x688xf32>
 // CHECK: %[[OV:.*]] = memref.collapse_shape %[[OUT]]
@@ -21,7 +22,8 @@
 // CHECK: %[[Y:.*]] = arith.mulf %[[V]], %[[R]] : vector<16xf32>
 // CHECK: vector.store %[[Y]], %[[OV]][%[[I]], %[[J]]] : memref<32x688xf32>, vector<16xf32>
 // CHECK-NOT: vector.maskedstore
-// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: kvshift.kernel_yield %[[OUT]] : memref<1x32x688xf32>
+// CHECK: return %[[R0]]
 func.func @silu(%x: tensor<1x32x688xf32>) -> tensor<1x32x688xf32> {
   %e = tensor.empty() : tensor<1x32x688xf32>
   %y = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<1x32x688xf32>) outs(%e : tensor<1x32x688xf32>) {

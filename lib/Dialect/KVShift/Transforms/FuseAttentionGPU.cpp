@@ -917,7 +917,7 @@ struct KVShiftFuseAttentionGPUPass
                 gpu::GPUFuncOp kernel, const KernelConfig &cfg) {
     auto outType = cast<RankedTensorType>(op.getOut().getType());
     SmallVector<Value> operands(op->getOperands());
-    KernelScope scope(b, operands, TypeRange{outType});
+    KernelScope scope(b, operands, SmallVector<Type>{outType});
     SmallVector<Value> args;
     for (Value t : operands)
       args.push_back(scope.buffer(t));

@@ -189,7 +189,7 @@ Value CacheAttentionEmitter::emit() {
   int64_t staticD = qType.getDimSize(3);
   fullVectors = !ShapedType::isDynamic(staticD) && staticD % kLanes == 0;
   KernelScope scope(b, {op.getQ(), op.getKCache(), op.getVCache()},
-                    TypeRange{outType});
+                    SmallVector<Type>{outType});
   qBuf = scope.buffer(op.getQ());
   kBuf = scope.buffer(op.getKCache());
   vBuf = scope.buffer(op.getVCache());

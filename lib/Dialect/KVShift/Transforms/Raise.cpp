@@ -771,7 +771,7 @@ Value buildWeights(PatternRewriter &rewriter, Location loc, const Mix &mix,
   maps.push_back(rewriter.getMultiDimIdentityMap(2));
   Value init = tensor::EmptyOp::create(rewriter, loc, outType.getShape(), f32);
   auto generic = linalg::GenericOp::create(
-      rewriter, loc, TypeRange{outType}, inputs, ValueRange{init}, maps,
+      rewriter, loc, SmallVector<Type>{outType}, inputs, ValueRange{init}, maps,
       {utils::IteratorType::parallel, utils::IteratorType::parallel},
       [&](OpBuilder &b, Location l, ValueRange args) {
         unsigned next = 0;

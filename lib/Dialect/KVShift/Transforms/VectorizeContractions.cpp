@@ -589,7 +589,7 @@ Value ContractionEmitter::emit() {
   SmallVector<Value> inputs{p.a.tensor, p.b.tensor};
   if (!p.fill)
     inputs.push_back(p.c.tensor);
-  KernelScope scope(b, inputs, TypeRange{ct});
+  KernelScope scope(b, inputs, SmallVector<Type>{ct});
   bufA = buffer(scope, p.a);
   bufB = buffer(scope, p.b);
   if (!p.fill)

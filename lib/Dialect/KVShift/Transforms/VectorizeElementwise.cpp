@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -28,6 +29,7 @@ namespace mlir::kvshift {
 } // namespace mlir::kvshift
 
 using namespace mlir;
+using mlir::kvshift::KernelScope;
 
 namespace {
 
@@ -263,14 +265,11 @@ private:
     return arith::ConstantOp::create(
         consts(), vec(elt), DenseElementsAttr::get(vec(elt), z));
   }
-  Value buffer(Value tensor, const Operand &o, bool readOnly) {
-    auto tt = cast<RankedTensorType>(tensor.getType());
-    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-    Value buf =
-        readOnly ? Value(bufferization::ToBufferOp::create(b, mt, tensor,
-                                                           /*read_only=*/true))
-                 : Value(memref::AllocOp::create(b, mt));
-    if (static_cast<int64_t>(o.dims.size()) == mt.getRank())
+  /// The kernel's buffer of `tensor` with `o`'s unit dimensions dropped.
+  Value buffer(KernelScope &scope, Value tensor, const Operand &o) {
+    Value buf = scope.buffer(tensor);
+    if (static_cast<int64_t>(o.dims.size()) ==
+        cast<MemRefType>(buf.getType()).getRank())
       return buf;
     return memref::CollapseShapeOp::create(b, buf, o.collapse);
   }
@@ -432,12 +431,19 @@ void ElementwiseEmitter::emitReduction(ImplicitLocOpBuilder &bb,
 }
 
 Value ElementwiseEmitter::emit() {
-  for (const Operand &o : p.ins)
-    inBufs.push_back(buffer(o.tensor, o, /*readOnly=*/true));
-  Block *body = linalg::GenericOp(p.op).getBody();
-  if (!body->getArgument(p.ins.size()).use_empty())
-    initBuf = buffer(p.out.tensor, p.out, /*readOnly=*/true);
   auto ct = cast<RankedTensorType>(p.op->getResult(0).getType());
+  Block *body = linalg::GenericOp(p.op).getBody();
+  bool readsInit = !body->getArgument(p.ins.size()).use_empty();
+  SmallVector<Value> inputs;
+  for (const Operand &o : p.ins)
+    inputs.push_back(o.tensor);
+  if (readsInit)
+    inputs.push_back(p.out.tensor);
+  KernelScope scope(b, inputs, SmallVector<Type>{ct});
+  for (const Operand &o : p.ins)
+    inBufs.push_back(buffer(scope, o.tensor, o));
+  if (readsInit)
+    initBuf = buffer(scope, p.out.tensor, p.out);
   auto outType = MemRefType::get(ct.getShape(), ct.getElementType());
   Value out = memref::AllocOp::create(b, outType);
   outBuf = static_cast<int64_t>(p.out.dims.size()) == outType.getRank()
@@ -464,8 +470,7 @@ Value ElementwiseEmitter::emit() {
             });
       };
   nest(b, 0, SmallVector<Value>(p.sizes.size(), Value()));
-  return bufferization::ToTensorOp::create(b, ct, out, /*restrict=*/true,
-                                           /*writable=*/true);
+  return scope.finish(out)[0];
 }
 
 struct KVShiftVectorizeElementwisePass
