@@ -184,3 +184,21 @@ func.func @not_handled(%t: tensor<64x32xf32>, %idx: tensor<4xi64>, %x: tensor<16
   } -> tensor<16x4xf32>
   return %g, %tr, %sel, %two#0, %two#1, %cols, %sub, %short : tensor<4x32xf32>, tensor<32x16xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16x4xf32>
 }
+
+// -----
+
+// math.fpowi (AdamW's bias correction beta^step, written per element by
+// the importer) is left alone: llvm.intr.powi takes a scalar exponent.
+// CHECK-LABEL: func.func @powi_left_alone
+// CHECK: linalg.generic
+// CHECK: math.fpowi %{{.*}}, %{{.*}} : f32, i32
+// CHECK-NOT: vector<16xi32>
+func.func @powi_left_alone(%x: tensor<4x32xf32>, %n: i32) -> tensor<4x32xf32> {
+  %e = tensor.empty() : tensor<4x32xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x32xf32>) outs(%e : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %p = math.fpowi %a, %n : f32, i32
+    linalg.yield %p : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}

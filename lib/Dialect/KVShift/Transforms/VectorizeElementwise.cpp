@@ -105,6 +105,9 @@ static bool isVectorizableBody(linalg::GenericOp op) {
     }
     if (!OpTrait::hasElementwiseMappableTraits(&o))
       return false;
+    // llvm.intr.powi takes a scalar exponent: a vector one does not lower.
+    if (isa<math::FPowIOp, math::IPowIOp>(o))
+      return false;
     for (Type t : llvm::concat<Type>(o.getOperandTypes(), o.getResultTypes()))
       if (!isa<FloatType, IntegerType>(t))
         return false;
