@@ -56,8 +56,9 @@ func.func @linear_decode(%x: tensor<1x37xf32>, %w: tensor<20x37xf32>) -> tensor<
 // one column tile of 3 full vectors and a masked one (2 lanes). The init is
 // an argument: read (masked where partial), never written.
 // CHECK-LABEL: func.func @row_tails
-// CHECK-SAME: (%[[A:.*]]: tensor<7x33xf32>, %[[B:.*]]: tensor<33x50xf32>, %[[C:.*]]: tensor<7x50xf32>)
-// CHECK-NOT: linalg.
+// CHECK-SAME: (%[[A:.*]]: tensor<7x33xf32>, %[[B:.*]]: tensor<33x50xf32>, %{{.*}}: tensor<7x50xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK-DAG: %[[C:.*]] = linalg.copy
 // CHECK-DAG: %[[MASK2:.*]] = arith.constant dense<[true, true, false, false, false, false, false, false, false, false, false, false, false, false, false, false]> : vector<16xi1>
 // CHECK: kvshift.kernel ins(%[[A]], %[[B]], %[[C]] : tensor<7x33xf32>, tensor<33x50xf32>, tensor<7x50xf32>)
 // CHECK-NEXT: ^bb0(%[[AB:[a-z0-9]+]]: memref<7x33xf32>, %[[BB:[a-z0-9]+]]: memref<33x50xf32>, %[[CB:[a-z0-9]+]]: memref<7x50xf32>):
@@ -80,7 +81,11 @@ func.func @linear_decode(%x: tensor<1x37xf32>, %w: tensor<20x37xf32>) -> tensor<
 // The tail: 1 row x 4 vectors.
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 func.func @row_tails(%a: tensor<7x33xf32>, %b: tensor<33x50xf32>, %c: tensor<7x50xf32>) -> tensor<7x50xf32> {
-  %y = linalg.matmul ins(%a, %b : tensor<7x33xf32>, tensor<33x50xf32>) outs(%c : tensor<7x50xf32>) -> tensor<7x50xf32>
+  // The init through a copy: computed into the argument %c itself, the
+  // result would be tied to it and the op left alone (@accumulate_into_arg).
+  %e = tensor.empty() : tensor<7x50xf32>
+  %ci = linalg.copy ins(%c : tensor<7x50xf32>) outs(%e : tensor<7x50xf32>) -> tensor<7x50xf32>
+  %y = linalg.matmul ins(%a, %b : tensor<7x33xf32>, tensor<33x50xf32>) outs(%ci : tensor<7x50xf32>) -> tensor<7x50xf32>
   return %y : tensor<7x50xf32>
 }
 
@@ -175,4 +180,15 @@ func.func @not_handled(%a: tensor<?x8xf32>, %b: tensor<8x8xf32>, %c: tensor<?x8x
 func.func @attention_untouched(%q: tensor<1x2x16x8xf32>, %k: tensor<1x2x16x8xf32>, %v: tensor<1x2x16x8xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x8xf32> {
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal : (tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x8xf32>
   return %o : tensor<1x2x16x8xf32>
+}
+
+// A matmul accumulating into an argument that the function returns updates
+// the argument in place (kvshift-tie-results ties the result to it): left
+// to bufferization, since kernels write new buffers.
+// CHECK-LABEL: func.func @accumulate_into_arg
+// CHECK: linalg.matmul
+// CHECK-NOT: kvshift.kernel
+func.func @accumulate_into_arg(%a: tensor<7x33xf32>, %b: tensor<33x50xf32>, %c: tensor<7x50xf32>) -> tensor<7x50xf32> {
+  %y = linalg.matmul ins(%a, %b : tensor<7x33xf32>, tensor<33x50xf32>) outs(%c : tensor<7x50xf32>) -> tensor<7x50xf32>
+  return %y : tensor<7x50xf32>
 }

@@ -111,7 +111,11 @@ func.func @head_weights(%x: tensor<1x4x8x32xf32>, %w: tensor<4x1x1xf32>) -> tens
 // CHECK: vector.reduction <maximumf>, %{{.*}} : vector<16xf32> into f32
 // CHECK: arith.maximumf {{.*}} : f32
 func.func @row_sum(%x: tensor<5x70xf32>, %init: tensor<5xf32>) -> tensor<5xf32> {
-  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<5x70xf32>) outs(%init : tensor<5xf32>) {
+  // The init through a copy: computed into the argument %init itself, the
+  // result would be tied to it and the op left alone.
+  %e0 = tensor.empty() : tensor<5xf32>
+  %i = linalg.copy ins(%init : tensor<5xf32>) outs(%e0 : tensor<5xf32>) -> tensor<5xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<5x70xf32>) outs(%i : tensor<5xf32>) {
   ^bb0(%a: f32, %out: f32):
     %sq = arith.mulf %a, %a : f32
     %s = arith.addf %sq, %out : f32
@@ -120,7 +124,11 @@ func.func @row_sum(%x: tensor<5x70xf32>, %init: tensor<5xf32>) -> tensor<5xf32> 
   return %y : tensor<5xf32>
 }
 func.func @row_max(%x: tensor<5x70xf32>, %init: tensor<5xf32>) -> tensor<5xf32> {
-  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<5x70xf32>) outs(%init : tensor<5xf32>) {
+  // The init through a copy: computed into the argument %init itself, the
+  // result would be tied to it and the op left alone.
+  %e0 = tensor.empty() : tensor<5xf32>
+  %i = linalg.copy ins(%init : tensor<5xf32>) outs(%e0 : tensor<5xf32>) -> tensor<5xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<5x70xf32>) outs(%i : tensor<5xf32>) {
   ^bb0(%a: f32, %out: f32):
     %s = arith.maximumf %out, %a : f32
     linalg.yield %s : f32
@@ -201,4 +209,29 @@ func.func @powi_left_alone(%x: tensor<4x32xf32>, %n: i32) -> tensor<4x32xf32> {
     linalg.yield %p : f32
   } -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
+}
+
+// -----
+
+// An op whose destination is a function argument (an optimizer update of a
+// parameter, a cache write) is left alone: kernels write new buffers, and
+// kvshift-tie-results ties the result to the argument through the
+// destination. The same op on a fresh destination is vectorised.
+// CHECK-LABEL: func.func @update_of_argument
+// CHECK: linalg.generic {{.*}} outs(%arg1 : tensor<4x32xf32>)
+// CHECK: kvshift.kernel
+// CHECK-NOT: linalg.generic
+func.func @update_of_argument(%x: tensor<4x32xf32>, %p: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %u = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x32xf32>) outs(%p : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %s = arith.subf %out, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4x32xf32>
+  %e = tensor.empty() : tensor<4x32xf32>
+  %v = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x32xf32>) outs(%e : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %s = arith.negf %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4x32xf32>
+  return %u, %v : tensor<4x32xf32>, tensor<4x32xf32>
 }

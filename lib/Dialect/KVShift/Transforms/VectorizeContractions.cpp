@@ -690,6 +690,12 @@ struct KVShiftVectorizeContractionsPass
     SmallVector<linalg::LinalgOp> ops;
     getOperation()->walk([&](linalg::LinalgOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
+    // Ops that update a function argument in place are left alone.
+    llvm::DenseSet<Operation *> updates;
+    getOperation()->walk([&](FunctionOpInterface func) {
+      llvm::DenseSet<Operation *> ops = kvshift::opsUpdatingArguments(func);
+      updates.insert(ops.begin(), ops.end());
+    });
     for (linalg::LinalgOp op : ops) {
       // Transposes of the inputs are folded when the kernels can read the
       // untransposed layout (both, else one, else neither).
@@ -698,7 +704,7 @@ struct KVShiftVectorizeContractionsPass
                                   {false, true}, {false, false}})
         if (!plan)
           plan = analyse(op, foldA, foldB);
-      if (!plan)
+      if (!plan || updates.contains(op))
         continue;
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op->getLoc(), rewriter);

@@ -484,9 +484,15 @@ struct KVShiftVectorizeElementwisePass
     SmallVector<linalg::GenericOp> ops;
     getOperation()->walk([&](linalg::GenericOp op) { ops.push_back(op); });
     IRRewriter rewriter(&getContext());
+    // Ops that update a function argument in place are left alone.
+    llvm::DenseSet<Operation *> updates;
+    getOperation()->walk([&](FunctionOpInterface func) {
+      llvm::DenseSet<Operation *> ops = kvshift::opsUpdatingArguments(func);
+      updates.insert(ops.begin(), ops.end());
+    });
     for (linalg::GenericOp op : ops) {
       std::optional<Plan> plan = analyse(op, minLength);
-      if (!plan)
+      if (!plan || updates.contains(op))
         continue;
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op->getLoc(), rewriter);

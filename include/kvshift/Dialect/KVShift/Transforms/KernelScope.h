@@ -13,7 +13,12 @@
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/ErrorHandling.h"
 
@@ -66,6 +71,48 @@ private:
   KernelOp op;
   OpBuilder::InsertPoint after;
 };
+
+/// The ops through which a result of `func` updates one of its arguments:
+/// for each returned tensor, the chain of ops that compute it into their
+/// destination operand (DPS ops, tensor.insert/insert_slice, scf.for init
+/// args), when that chain starts at an entry-block argument. That is the
+/// chain kvshift-tie-results follows to tie the result to the argument, and
+/// bufferization then writes the argument in place. Kernels write new
+/// buffers, so the vectorizing passes leave these ops alone.
+inline llvm::DenseSet<Operation *> opsUpdatingArguments(Operation *func) {
+  llvm::DenseSet<Operation *> result;
+  auto fn = dyn_cast<FunctionOpInterface>(func);
+  if (!fn || fn.isExternal() || !fn.getFunctionBody().hasOneBlock())
+    return result;
+  Block &entry = fn.getFunctionBody().front();
+  Operation *ret = entry.getTerminator();
+  if (!ret || !ret->hasTrait<OpTrait::ReturnLike>())
+    return result;
+  for (Value v : ret->getOperands()) {
+    SmallVector<Operation *> chain;
+    for (int steps = 0; steps < 10000; ++steps) {
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        if (arg.getOwner() == &entry)
+          result.insert(chain.begin(), chain.end());
+        break;
+      }
+      auto res = cast<OpResult>(v);
+      Operation *op = res.getOwner();
+      chain.push_back(op);
+      if (auto insert = dyn_cast<tensor::InsertSliceOp>(op))
+        v = insert.getDest();
+      else if (auto insert = dyn_cast<tensor::InsertOp>(op))
+        v = insert.getDest();
+      else if (auto loop = dyn_cast<scf::ForOp>(op))
+        v = loop.getInitArgs()[res.getResultNumber()];
+      else if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+        v = dps.getTiedOpOperand(res)->get();
+      else
+        break;
+    }
+  }
+  return result;
+}
 
 } // namespace mlir::kvshift
 

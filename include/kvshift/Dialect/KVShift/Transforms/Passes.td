@@ -607,7 +607,13 @@ def KVShiftVectorizeContractions : Pass<"kvshift-vectorize-contractions"> {
     Contractions with dynamic shapes, integer or f64 types, other bodies, or
     layouts where neither B and C along n nor A and B along k are contiguous
     (with and without the transposes folded) are left alone (scalar loops
-    later).
+    later), and so is a contraction through whose destination a returned
+    result updates a function argument (`kvshift-tie-results` ties that
+    result to the argument and bufferization writes the argument in place;
+    the kernels write new buffers).
+
+    The kernel is emitted inside a `kvshift.kernel` that reads the operand
+    tensors, so bufferization orders every read before any in-place write.
 
     Example:
 
@@ -686,8 +692,12 @@ def KVShiftVectorizeElementwise : Pass<"kvshift-vectorize-elementwise"> {
     with any other body, gathers (`tensor.extract`
     or `linalg.index` in the body), transposed reads, `i1` operands (a
     vector of `i1` is bit-packed in memory, a buffer of `i1` is not),
-    dynamic shapes, multiple outputs, and ops whose vector dimension is
-    shorter than `min-length`.
+    dynamic shapes, multiple outputs, ops whose vector dimension is
+    shorter than `min-length`, `math.fpowi`/`math.ipowi` (LLVM's powi
+    takes a scalar exponent), and ops through whose destination a returned
+    result updates a function argument (an optimizer update of a parameter:
+    `kvshift-tie-results` ties it, and the kernels write new buffers). Each
+    vectorised op becomes a `kvshift.kernel`.
 
     Example:
 
