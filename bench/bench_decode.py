@@ -135,9 +135,10 @@ def main(argv):
     p.add_argument("--pipeline", default=None,
                    help="pipeline of the generation table's compiled graphs "
                         "(default kvshift-to-llvm-cpu-fused; "
-                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false}' "
-                        "runs the matmuls as scalar loops, as before "
-                        "kvshift-vectorize-contractions)")
+                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false "
+                        "vectorize-elementwise=false}' runs the matmuls and "
+                        "elementwise ops as scalar loops, as before "
+                        "kvshift-vectorize-contractions/-elementwise)")
     a = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count())
     print("# KV-cache decoding on the CPU: kvshift vs PyTorch eager\n")

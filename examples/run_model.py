@@ -183,8 +183,9 @@ def main():
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--pipeline", default=None,
                    help="compile pipeline (default: kvshift-to-llvm-cpu-fused; "
-                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false}' "
-                        "leaves the matmuls to scalar loops)")
+                        "'kvshift-to-llvm-cpu-fused{vectorize-contractions=false "
+                        "vectorize-elementwise=false}' leaves the matmuls and "
+                        "elementwise ops to scalar loops)")
     args = p.parse_args()
 
     torch.manual_seed(args.seed)
