@@ -127,10 +127,16 @@ class EagerTrainer(object):
                 params[n].copy_(torch.from_numpy(np.asarray(state[key])))
         for n in self.names:
             p = params[n]
-            if "opt/step/" + n not in state:
+            if "opt/step/" + n in state:
+                step = float(state["opt/step/" + n])
+            elif "step" in state and "opt/exp_avg/" + n in state:
+                step = float(state["step"])  # a CompiledTrainer's checkpoint
+            else:
+                continue
+            if step == 0:
                 continue
             self.opt.state[p] = {
-                "step": torch.tensor(float(state["opt/step/" + n])),
+                "step": torch.tensor(step),
                 "exp_avg": torch.from_numpy(np.array(state["opt/exp_avg/" + n])),
                 "exp_avg_sq": torch.from_numpy(np.array(state["opt/exp_avg_sq/" + n])),
             }

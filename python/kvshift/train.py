@@ -389,7 +389,11 @@ class CompiledTrainer(object):
     def load_state(self, state):
         ts = self.step_fn
         for n, p, m, v in zip(ts.names, ts._params, ts._m, ts._v):
+            fresh = "step" not in state and "opt/step/" + n not in state
             for key, dst in (("param/", p), ("opt/exp_avg/", m), ("opt/exp_avg_sq/", v)):
+                if key + n not in state and key != "param/" and fresh:
+                    dst.fill(0)  # an EagerTrainer's checkpoint before its first step
+                    continue
                 if key + n not in state:
                     raise KeyError("checkpoint lacks %r" % (key + n))
                 src = np.asarray(state[key + n])
@@ -397,7 +401,17 @@ class CompiledTrainer(object):
                     raise ValueError("checkpoint's %s has shape %s, expected %s"
                                      % (key + n, src.shape, dst.shape))
                 np.copyto(dst, src)  # in place: the compiled step holds these arrays
-        ts.steps = int(state["step"])
+        if "step" in state:
+            ts.steps = int(state["step"])
+        else:
+            # An EagerTrainer's checkpoint: torch.optim.AdamW's per-parameter
+            # step counts (all equal), absent before the first step.
+            steps = {int(float(state["opt/step/" + n])) for n in ts.names
+                     if "opt/step/" + n in state}
+            if len(steps) > 1:
+                raise ValueError("checkpoint's per-parameter step counts differ: %s"
+                                 % sorted(steps))
+            ts.steps = steps.pop() if steps else 0
 
     def logits(self, tokens):
         self.step_fn.copy_to(self.model)

@@ -133,6 +133,25 @@ try:
     c.check([r["loss"] for r in read_metrics(os.path.join(cb_dir, METRICS))] == lca,
             "compiled: losses of the resumed run equal the uninterrupted run's")
 
+    # Checkpoints move between trainers: an eager run's checkpoint resumed
+    # by the compiled step, and a compiled run's by the eager one, continue
+    # the uninterrupted eager run's losses (1e-4) and step count.
+    for first, second in (("eager", "compiled"), ("compiled", "eager")):
+        x_dir = os.path.join(tmp, "x-%s-%s" % (first, second))
+        train(new_trainer(first), Batches(make_batch, seed=5), EVERY, x_dir,
+              checkpoint_every=EVERY, progress=False)
+        t_x = new_trainer(second)
+        rec_x = train(t_x, Batches(make_batch, seed=5), STEPS, x_dir,
+                      checkpoint_every=EVERY, progress=False, stream=io.StringIO())
+        lx = [r["loss"] for r in rec_x]
+        c.check(len(lx) == STEPS and
+                max(abs(x - y) / abs(y) for x, y in zip(lx[EVERY:], lea[EVERY:])) < 1e-4,
+                "%s checkpoint resumed by the %s trainer continues the run" % (first, second))
+        st = t_x.state()
+        steps = int(st["step"]) if "step" in st else int(float(next(
+            v for k, v in st.items() if k.startswith("opt/step/"))))
+        c.check(steps == STEPS, "%s -> %s: %d steps counted" % (first, second, steps))
+
     # Plot.
     try:
         import matplotlib  # noqa: F401
