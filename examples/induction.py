@@ -120,7 +120,7 @@ def first_step(records, threshold):
 
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
