@@ -25,7 +25,7 @@ AdamW) and several seeds each, through kvshift.harness (checkpoints in
 (``kvshift.train.CompiledTrainer``); ``--trainer eager`` uses PyTorch eager
 with AdamW instead, for comparison.
 
-    /usr/bin/python3 examples/induction.py                  # the full run
+    /usr/bin/python3 examples/induction.py                  # the full run (about 15 min)
     /usr/bin/python3 examples/induction.py --quick          # a smoke test
     /usr/bin/python3 examples/induction.py --docs docs      # also write docs/Induction.md
                                                             # and docs/induction.png
