@@ -66,10 +66,23 @@ func.func @tensor_from_above(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf
   %c0 = arith.constant 0 : index
   %r = kvshift.kernel ins(%x : tensor<4xf32>) -> tensor<4xf32> {
   ^bb0(%a: memref<4xf32>):
-    // expected-error @+1 {{'tensor.extract' op inside kvshift.kernel uses a tensor defined outside it; pass it as an input}}
+    // expected-error @+1 {{'tensor.extract' op inside kvshift.kernel has a tensor operand or result; the body works on buffers (pass tensors as inputs)}}
     %e = tensor.extract %y[%c0] : tensor<4xf32>
     %o = memref.alloc() : memref<4xf32>
     memref.store %e, %o[%c0] : memref<4xf32>
+    kvshift.kernel_yield %o : memref<4xf32>
+  }
+  return %r : tensor<4xf32>
+}
+
+// -----
+
+func.func @tensor_inside(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %r = kvshift.kernel ins(%x : tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: memref<4xf32>):
+    // expected-error @+1 {{'tensor.empty' op inside kvshift.kernel has a tensor operand or result; the body works on buffers (pass tensors as inputs)}}
+    %t = tensor.empty() : tensor<4xf32>
+    %o = memref.alloc() : memref<4xf32>
     kvshift.kernel_yield %o : memref<4xf32>
   }
   return %r : tensor<4xf32>

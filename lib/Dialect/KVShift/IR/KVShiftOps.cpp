@@ -693,16 +693,18 @@ LogicalResult KernelOp::verifyRegions() {
                            << expected << " (result " << i
                            << "'s buffer), found " << buf.getType();
   }
-  // Tensors must come in as inputs: a tensor read inside the body would not
-  // be ordered with respect to in-place writes by the bufferization.
+  // The body works on buffers: tensors come in as inputs. (A tensor read
+  // inside would not be ordered with respect to in-place writes by the
+  // bufferization, and tensor ops inside are not bufferized with the body.)
   WalkResult walk = getBody().walk([&](Operation *op) {
-    for (Value v : op->getOperands())
-      if (isa<TensorType>(v.getType()) &&
-          !getBody().isAncestor(v.getParentRegion())) {
-        op->emitOpError() << "inside kvshift.kernel uses a tensor defined "
-                             "outside it; pass it as an input";
-        return WalkResult::interrupt();
-      }
+    auto isTensor = [](Type t) { return isa<TensorType>(t); };
+    if (llvm::any_of(op->getOperandTypes(), isTensor) ||
+        llvm::any_of(op->getResultTypes(), isTensor)) {
+      op->emitOpError() << "inside kvshift.kernel has a tensor operand or "
+                           "result; the body works on buffers (pass tensors "
+                           "as inputs)";
+      return WalkResult::interrupt();
+    }
     return WalkResult::advance();
   });
   return failure(walk.wasInterrupted());

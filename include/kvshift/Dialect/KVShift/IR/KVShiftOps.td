@@ -462,8 +462,9 @@ def KVShift_KernelOp : KVShift_Op<"kernel", [
     a later kernel's reads are invisible to the bufferization analysis,
     which may then reuse the buffer in place before them.
 
-    The body may use scalars and other non-tensor values defined above it,
-    but no tensor: tensors come in as inputs.
+    The body works on buffers: no op inside has a tensor operand or result
+    (tensors come in as inputs); it may use scalars and other non-tensor
+    values defined above it. It must not write its input buffers.
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
   let results = (outs Variadic<AnyRankedTensor>:$results);
