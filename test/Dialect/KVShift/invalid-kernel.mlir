@@ -7,7 +7,8 @@ func.func @too_few_block_args(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4x
   // expected-error @+1 {{'kvshift.kernel' op expects one block argument per input (2), found 1}}
   %r = kvshift.kernel ins(%x, %y : tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
   ^bb0(%a: memref<4xf32>):
-    kvshift.kernel_yield %a : memref<4xf32>
+    %o = memref.alloc() : memref<4xf32>
+    kvshift.kernel_yield %o : memref<4xf32>
   }
   return %r : tensor<4xf32>
 }
@@ -86,6 +87,29 @@ func.func @tensor_inside(%x: tensor<4xf32>) -> tensor<4xf32> {
     kvshift.kernel_yield %o : memref<4xf32>
   }
   return %r : tensor<4xf32>
+}
+
+// -----
+
+func.func @yield_input(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kvshift.kernel' op expects yielded buffer 0 to be a memref.alloc of its body}}
+  %r = kvshift.kernel ins(%x : tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: memref<4xf32>):
+    kvshift.kernel_yield %a : memref<4xf32>
+  }
+  return %r : tensor<4xf32>
+}
+
+// -----
+
+func.func @yield_twice(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  // expected-error @+1 {{'kvshift.kernel' op expects distinct yielded buffers, found 0 and 1 the same}}
+  %r:2 = kvshift.kernel ins(%x : tensor<4xf32>) -> tensor<4xf32>, tensor<4xf32> {
+  ^bb0(%a: memref<4xf32>):
+    %o = memref.alloc() : memref<4xf32>
+    kvshift.kernel_yield %o, %o : memref<4xf32>, memref<4xf32>
+  }
+  return %r#0, %r#1 : tensor<4xf32>, tensor<4xf32>
 }
 
 // -----

@@ -692,6 +692,16 @@ LogicalResult KernelOp::verifyRegions() {
       return emitOpError() << "expects yielded buffer " << i << " of type "
                            << expected << " (result " << i
                            << "'s buffer), found " << buf.getType();
+    // Results are new allocations for the bufferization: each must be a
+    // buffer the body allocated, and no two the same.
+    auto alloc = buf.getDefiningOp<memref::AllocOp>();
+    if (!alloc || !getBody().isAncestor(alloc->getParentRegion()))
+      return emitOpError() << "expects yielded buffer " << i
+                           << " to be a memref.alloc of its body";
+    for (unsigned j = 0; j < i; ++j)
+      if (yield.getBuffers()[j] == buf)
+        return emitOpError() << "expects distinct yielded buffers, found "
+                             << j << " and " << i << " the same";
   }
   // The body works on buffers: tensors come in as inputs. (A tensor read
   // inside would not be ordered with respect to in-place writes by the

@@ -439,8 +439,9 @@ def KVShift_KernelOp : KVShift_Op<"kernel", [
     loop nests work on buffers, but run before bufferization, in a program
     of tensors. The body sees each input tensor as a buffer (a block
     argument, a memref of the tensor's shape and element type with the
-    identity layout) that it only reads, allocates its results and yields
-    them (memrefs of the results' shapes, identity layout).
+    identity layout) that it only reads, allocates its results
+    (`memref.alloc` in the body, one per result) and yields them (memrefs
+    of the results' shapes, identity layout).
 
     ```mlir
     %out = kvshift.kernel ins(%a, %b : tensor<64x16xf32>, tensor<16x48xf32>)
