@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
+#include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -109,28 +110,6 @@ struct InsertRuntimeChecksPass
 //===----------------------------------------------------------------------===//
 // kvshift-tie-results
 //===----------------------------------------------------------------------===//
-
-/// The entry-block argument whose value `v` is an update of, following
-/// destination operands; null if none.
-BlockArgument updatedArgument(Value v, Block &entry) {
-  for (int steps = 0; steps < 10000; ++steps) {
-    if (auto arg = dyn_cast<BlockArgument>(v))
-      return arg.getOwner() == &entry ? arg : BlockArgument();
-    auto result = cast<OpResult>(v);
-    Operation *op = result.getOwner();
-    if (auto insert = dyn_cast<tensor::InsertSliceOp>(op))
-      v = insert.getDest();
-    else if (auto insert = dyn_cast<tensor::InsertOp>(op))
-      v = insert.getDest();
-    else if (auto loop = dyn_cast<scf::ForOp>(op))
-      v = loop.getInitArgs()[result.getResultNumber()];
-    else if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
-      v = dps.getTiedOpOperand(result)->get();
-    else
-      return BlockArgument();
-  }
-  return BlockArgument();
-}
 
 struct TieResultsPass
     : kvshift::impl::KVShiftTieResultsBase<TieResultsPass> {

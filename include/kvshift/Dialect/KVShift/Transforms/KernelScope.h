@@ -72,13 +72,38 @@ private:
   OpBuilder::InsertPoint after;
 };
 
-/// The ops through which a result of `func` updates one of its arguments:
-/// for each returned tensor, the chain of ops that compute it into their
-/// destination operand (DPS ops, tensor.insert/insert_slice, scf.for init
-/// args), when that chain starts at an entry-block argument. That is the
-/// chain kvshift-tie-results follows to tie the result to the argument, and
-/// bufferization then writes the argument in place. Kernels write new
-/// buffers, so the vectorizing passes leave these ops alone.
+/// The argument of `entry` that `v` is an update of, following destination
+/// operands (DPS ops, tensor.insert/insert_slice, scf.for init args); null
+/// if none. The ops passed on the way are appended to `chain` when given.
+/// kvshift-tie-results ties a returned value to this argument, and
+/// bufferization then writes the argument in place.
+inline BlockArgument updatedArgument(Value v, Block &entry,
+                                     SmallVectorImpl<Operation *> *chain =
+                                         nullptr) {
+  for (int steps = 0; steps < 10000; ++steps) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return arg.getOwner() == &entry ? arg : BlockArgument();
+    auto result = cast<OpResult>(v);
+    Operation *op = result.getOwner();
+    if (chain)
+      chain->push_back(op);
+    if (auto insert = dyn_cast<tensor::InsertSliceOp>(op))
+      v = insert.getDest();
+    else if (auto insert = dyn_cast<tensor::InsertOp>(op))
+      v = insert.getDest();
+    else if (auto loop = dyn_cast<scf::ForOp>(op))
+      v = loop.getInitArgs()[result.getResultNumber()];
+    else if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+      v = dps.getTiedOpOperand(result)->get();
+    else
+      return BlockArgument();
+  }
+  return BlockArgument();
+}
+
+/// The ops through which a result of `func` updates one of its arguments
+/// (the chains of updatedArgument from its returned values). Kernels write
+/// new buffers, so the vectorizing passes leave these ops alone.
 inline llvm::DenseSet<Operation *> opsUpdatingArguments(Operation *func) {
   llvm::DenseSet<Operation *> result;
   auto fn = dyn_cast<FunctionOpInterface>(func);
@@ -90,26 +115,8 @@ inline llvm::DenseSet<Operation *> opsUpdatingArguments(Operation *func) {
     return result;
   for (Value v : ret->getOperands()) {
     SmallVector<Operation *> chain;
-    for (int steps = 0; steps < 10000; ++steps) {
-      if (auto arg = dyn_cast<BlockArgument>(v)) {
-        if (arg.getOwner() == &entry)
-          result.insert(chain.begin(), chain.end());
-        break;
-      }
-      auto res = cast<OpResult>(v);
-      Operation *op = res.getOwner();
-      chain.push_back(op);
-      if (auto insert = dyn_cast<tensor::InsertSliceOp>(op))
-        v = insert.getDest();
-      else if (auto insert = dyn_cast<tensor::InsertOp>(op))
-        v = insert.getDest();
-      else if (auto loop = dyn_cast<scf::ForOp>(op))
-        v = loop.getInitArgs()[res.getResultNumber()];
-      else if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
-        v = dps.getTiedOpOperand(res)->get();
-      else
-        break;
-    }
+    if (isa<TensorType>(v.getType()) && updatedArgument(v, entry, &chain))
+      result.insert(chain.begin(), chain.end());
   }
   return result;
 }
