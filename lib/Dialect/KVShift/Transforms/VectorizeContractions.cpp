@@ -22,6 +22,7 @@
 
 #include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
+#include "kvshift/Dialect/KVShift/Transforms/VectorKernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -43,20 +44,10 @@ using mlir::kvshift::KernelScope;
 
 namespace {
 
-constexpr int64_t kLanes = 16; // f32 lanes of one AVX-512 vector
+constexpr int64_t kLanes = kvshift::kVectorLanes;
 
 /// One input or the output of the contraction as the kernel sees it.
-struct Operand {
-  Value tensor;
-  /// The loop dimension of each non-unit dimension of `tensor`, in order
-  /// (unit dimensions are dropped from the buffer the kernel reads).
-  SmallVector<int64_t> dims;
-  /// Reassociation that drops the unit dimensions of `tensor`.
-  SmallVector<ReassociationIndices> collapse;
-  Type elt;
-  int64_t innermost() const { return dims.empty() ? -1 : dims.back(); }
-  bool has(int64_t d) const { return llvm::is_contained(dims, d); }
-};
+using Operand = kvshift::LoopOperand;
 
 enum class Kind { Row, Dot };
 
@@ -239,21 +230,15 @@ class ContractionEmitter {
 public:
   ContractionEmitter(ImplicitLocOpBuilder &b, const Plan &p,
                      const TileOptions &opts)
-      : b(b), cb(b.getLoc(), b.getContext()), p(p), opts(opts),
-        f32(b.getF32Type()), vecType(VectorType::get({kLanes}, f32)) {
-    constBlock = b.getInsertionBlock();
-    // Constants go to the start of the function body so that they dominate
-    // every use in the loop nest.
-    if (auto func = p.op->getParentOfType<FunctionOpInterface>())
-      constBlock = &func.getFunctionBody().front();
-  }
+      : b(b), pool(p.op), p(p), opts(opts), f32(b.getF32Type()),
+        vecType(VectorType::get({kLanes}, f32)) {}
 
   Value emit();
 
 private:
   ImplicitLocOpBuilder &b;
-  ImplicitLocOpBuilder cb;
-  Block *constBlock;
+  /// Constants, at the start of the function body.
+  kvshift::ConstantPool pool;
   const Plan &p;
   const TileOptions &opts;
   Type f32;
@@ -263,57 +248,12 @@ private:
   /// columns of n.
   int64_t tileRows = 1, tileCols = 1;
 
-  ImplicitLocOpBuilder &consts() {
-    cb.setInsertionPointToStart(constBlock);
-    return cb;
-  }
-  DenseMap<int64_t, Value> indexConsts;
-  Value idx(int64_t v) {
-    Value &c = indexConsts[v];
-    if (!c)
-      c = arith::ConstantIndexOp::create(consts(), v);
-    return c;
-  }
-  Value zero;
-  Value zeroVec() {
-    if (!zero)
-      zero = arith::ConstantOp::create(
-          consts(), vecType,
-          DenseElementsAttr::get(vecType, cb.getF32FloatAttr(0)));
-    return zero;
-  }
-  DenseMap<int64_t, Value> masks;
-  /// The first `lanes` lanes set.
-  Value mask(int64_t lanes) {
-    Value &m = masks[lanes];
-    if (m)
-      return m;
-    auto type = VectorType::get({kLanes}, cb.getI1Type());
-    SmallVector<bool> bits(kLanes, false);
-    for (int64_t i = 0; i < lanes; ++i)
-      bits[i] = true;
-    m = arith::ConstantOp::create(consts(), type,
-                                  DenseElementsAttr::get(type, bits));
-    return m;
-  }
+  Value idx(int64_t v) { return pool.index(v); }
+  Value mask(int64_t lanes) { return pool.mask(lanes); }
 
   /// The kernel's buffer of `o` with its unit dimensions dropped.
   Value buffer(KernelScope &scope, const Operand &o) {
-    return collapse(scope.buffer(o.tensor), o);
-  }
-  Value collapse(Value buf, const Operand &o) {
-    if (static_cast<int64_t>(o.dims.size()) ==
-        cast<MemRefType>(buf.getType()).getRank())
-      return buf;
-    return memref::CollapseShapeOp::create(b, buf, o.collapse);
-  }
-
-  /// Indices into operand `o` given one value per loop dimension.
-  SmallVector<Value> indices(const Operand &o, ArrayRef<Value> iv) {
-    SmallVector<Value> r;
-    for (int64_t d : o.dims)
-      r.push_back(iv[d]);
-    return r;
+    return o.collapsed(b, scope.buffer(o.tensor));
   }
   Value toF32(ImplicitLocOpBuilder &bb, Value v) {
     Type t = v.getType();
@@ -331,22 +271,18 @@ private:
   Value loadVec(ImplicitLocOpBuilder &bb, Value buf, const Operand &o,
                 ArrayRef<Value> iv, int64_t lanes) {
     auto type = VectorType::get({kLanes}, o.elt);
-    SmallVector<Value> ix = indices(o, iv);
+    SmallVector<Value> ix = o.indices(iv);
     Value v;
-    if (lanes >= kLanes) {
+    if (lanes >= kLanes)
       v = vector::LoadOp::create(bb, type, buf, ix);
-    } else {
-      Value pass = arith::ConstantOp::create(
-          consts(), type,
-          DenseElementsAttr::get(type, FloatAttr::get(o.elt, 0.0)));
-      v = vector::MaskedLoadOp::create(bb, type, buf, ix, mask(lanes), pass);
-    }
+    else
+      v = vector::MaskedLoadOp::create(bb, type, buf, ix, mask(lanes),
+                                       pool.zeros(o.elt));
     return toF32(bb, v);
   }
   Value loadScalar(ImplicitLocOpBuilder &bb, Value buf, const Operand &o,
                    ArrayRef<Value> iv) {
-    SmallVector<Value> ix = indices(o, iv);
-    return toF32(bb, memref::LoadOp::create(bb, buf, ix));
+    return toF32(bb, memref::LoadOp::create(bb, buf, o.indices(iv)));
   }
   Value plus(ImplicitLocOpBuilder &bb, Value x, int64_t c) {
     if (c == 0)
@@ -428,7 +364,7 @@ void ContractionEmitter::emitRowTile(ImplicitLocOpBuilder &bb,
   }
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < nv; ++j) {
-      SmallVector<Value> ix = indices(p.c, at(i, j));
+      SmallVector<Value> ix = p.c.indices(at(i, j));
       if (lanesOf(j) >= kLanes)
         vector::StoreOp::create(bb, acc[i * nv + j], bufC, ix);
       else
@@ -493,7 +429,7 @@ void ContractionEmitter::emitDotTile(ImplicitLocOpBuilder &bb,
             vector::FMAOp::create(lb, av[i], bv[j], out[i * cols + j]);
     return out;
   };
-  SmallVector<Value> acc(rows * cols, zeroVec());
+  SmallVector<Value> acc(rows * cols, pool.zeros(f32));
   if (kFull > 0) {
     auto loop = scf::ForOp::create(
         bb, idx(0), idx(kFull), idx(kLanes), acc,
@@ -514,7 +450,7 @@ void ContractionEmitter::emitDotTile(ImplicitLocOpBuilder &bb,
       Value s = vector::ExtractOp::create(bb, sums[e / kLanes], e % kLanes);
       Value init = p.fill ? toF32(bb, p.fill) : loadScalar(bb, bufInit, p.c, x);
       s = arith::AddFOp::create(bb, init, s);
-      SmallVector<Value> ix = indices(p.c, x);
+      SmallVector<Value> ix = p.c.indices(x);
       memref::StoreOp::create(bb, s, bufC, ix);
     }
 }
@@ -596,7 +532,7 @@ Value ContractionEmitter::emit() {
     bufInit = buffer(scope, p.c);
   Value out = memref::AllocOp::create(
       b, MemRefType::get(ct.getShape(), ct.getElementType()));
-  bufC = collapse(out, p.c);
+  bufC = p.c.collapsed(b, out);
 
   // Iteration space: the batch dimensions, then n tiles, then m tiles.
   SmallVector<int64_t> ubs;

@@ -9,6 +9,7 @@
 
 #include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
+#include "kvshift/Dialect/KVShift/Transforms/VectorKernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -33,17 +34,11 @@ using mlir::kvshift::KernelScope;
 
 namespace {
 
-constexpr int64_t kLanes = 16;
+constexpr int64_t kLanes = kvshift::kVectorLanes;
 
 /// An operand as the loop nest reads it: a buffer without its unit
 /// dimensions, whose dimensions follow the loop dimensions `dims`.
-struct Operand {
-  Value tensor;
-  SmallVector<int64_t> dims;
-  SmallVector<ReassociationIndices> collapse;
-  Type elt;
-  bool has(int64_t d) const { return llvm::is_contained(dims, d); }
-};
+using Operand = kvshift::LoopOperand;
 
 /// Element types the loop nest loads and stores as vectors (i1 is stored
 /// one byte per element but an i1 vector is bit-packed: excluded).
@@ -221,74 +216,32 @@ static std::optional<Plan> analyse(linalg::GenericOp op, int64_t minLength) {
 class ElementwiseEmitter {
 public:
   ElementwiseEmitter(ImplicitLocOpBuilder &b, const Plan &p)
-      : b(b), cb(b.getLoc(), b.getContext()), p(p) {
-    constBlock = b.getInsertionBlock();
-    if (auto func = p.op->getParentOfType<FunctionOpInterface>())
-      constBlock = &func.getFunctionBody().front();
-  }
+      : b(b), pool(p.op), p(p) {}
   Value emit();
 
 private:
   ImplicitLocOpBuilder &b;
-  ImplicitLocOpBuilder cb;
-  Block *constBlock;
+  /// Constants, at the start of the function body.
+  kvshift::ConstantPool pool;
   const Plan &p;
   SmallVector<Value> inBufs;
   Value outBuf, initBuf;
 
-  ImplicitLocOpBuilder &consts() {
-    cb.setInsertionPointToStart(constBlock);
-    return cb;
-  }
-  DenseMap<int64_t, Value> indexConsts;
-  Value idx(int64_t v) {
-    Value &c = indexConsts[v];
-    if (!c)
-      c = arith::ConstantIndexOp::create(consts(), v);
-    return c;
-  }
+  ImplicitLocOpBuilder &consts() { return pool.at(); }
+  Value idx(int64_t v) { return pool.index(v); }
   VectorType vec(Type elt) { return VectorType::get({kLanes}, elt); }
-  DenseMap<int64_t, Value> masks;
-  /// The first `lanes` lanes set.
-  Value mask(int64_t lanes) {
-    Value &m = masks[lanes];
-    if (m)
-      return m;
-    auto type = VectorType::get({kLanes}, cb.getI1Type());
-    SmallVector<bool> bits(kLanes, false);
-    for (int64_t i = 0; i < lanes; ++i)
-      bits[i] = true;
-    m = arith::ConstantOp::create(consts(), type,
-                                  DenseElementsAttr::get(type, bits));
-    return m;
-  }
-  Value zeros(Type elt) {
-    Attribute z = isa<FloatType>(elt) ? Attribute(FloatAttr::get(elt, 0.0))
-                                      : Attribute(IntegerAttr::get(elt, 0));
-    return arith::ConstantOp::create(
-        consts(), vec(elt), DenseElementsAttr::get(vec(elt), z));
-  }
+  Value mask(int64_t lanes) { return pool.mask(lanes); }
   /// The kernel's buffer of `tensor` with `o`'s unit dimensions dropped.
   Value buffer(KernelScope &scope, Value tensor, const Operand &o) {
-    Value buf = scope.buffer(tensor);
-    if (static_cast<int64_t>(o.dims.size()) ==
-        cast<MemRefType>(buf.getType()).getRank())
-      return buf;
-    return memref::CollapseShapeOp::create(b, buf, o.collapse);
-  }
-  SmallVector<Value> indices(const Operand &o, ArrayRef<Value> iv) {
-    SmallVector<Value> r;
-    for (int64_t d : o.dims)
-      r.push_back(iv[d]);
-    return r;
+    return o.collapsed(b, scope.buffer(tensor));
   }
   Value load(ImplicitLocOpBuilder &bb, Value buf, const Operand &o,
              ArrayRef<Value> iv, int64_t lanes) {
-    SmallVector<Value> ix = indices(o, iv);
+    SmallVector<Value> ix = o.indices(iv);
     if (lanes >= kLanes)
       return vector::LoadOp::create(bb, vec(o.elt), buf, ix);
     return vector::MaskedLoadOp::create(bb, vec(o.elt), buf, ix, mask(lanes),
-                                        zeros(o.elt));
+                                        pool.zeros(o.elt));
   }
   /// One chunk of `lanes` (<= 16) elements along the vector dimension:
   /// the value the body yields (for a reduction, the value it combines with
@@ -310,7 +263,7 @@ Value ElementwiseEmitter::emitChunk(ImplicitLocOpBuilder &bb,
     if (o.has(p.v)) {
       x = load(bb, inBufs[i], o, iv, lanes);
     } else {
-      SmallVector<Value> ix = indices(o, iv);
+      SmallVector<Value> ix = o.indices(iv);
       x = vector::BroadcastOp::create(
           bb, vec(o.elt), memref::LoadOp::create(bb, inBufs[i], ix));
     }
@@ -357,7 +310,7 @@ void ElementwiseEmitter::emitElementwise(ImplicitLocOpBuilder &bb,
   auto store = [&](ImplicitLocOpBuilder &sb, ArrayRef<Value> x,
                    int64_t lanes) {
     Value result = emitChunk(sb, x, lanes);
-    SmallVector<Value> ix = indices(p.out, x);
+    SmallVector<Value> ix = p.out.indices(x);
     if (lanes >= kLanes)
       vector::StoreOp::create(sb, result, outBuf, ix);
     else
@@ -428,7 +381,7 @@ void ElementwiseEmitter::emitReduction(ImplicitLocOpBuilder &bb,
                                 ? arith::FastMathFlags::reassoc
                                 : arith::FastMathFlags::none;
   Value total = vector::ReductionOp::create(bb, p.kind, acc, fm);
-  SmallVector<Value> ix = indices(p.out, iv);
+  SmallVector<Value> ix = p.out.indices(iv);
   Value init = memref::LoadOp::create(bb, initBuf, ix);
   memref::StoreOp::create(bb, combine(bb, total, init), outBuf, ix);
 }
@@ -449,9 +402,7 @@ Value ElementwiseEmitter::emit() {
     initBuf = buffer(scope, p.out.tensor, p.out);
   auto outType = MemRefType::get(ct.getShape(), ct.getElementType());
   Value out = memref::AllocOp::create(b, outType);
-  outBuf = static_cast<int64_t>(p.out.dims.size()) == outType.getRank()
-               ? out
-               : Value(memref::CollapseShapeOp::create(b, out, p.out.collapse));
+  outBuf = p.out.collapsed(b, out);
 
   // Loops over the output's dimensions, except the vector one.
   SmallVector<int64_t> outer(p.out.dims.begin(), p.out.dims.end());
