@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import kvshift_ref as ref  # noqa: E402
+from run_attention import find_tool  # noqa: E402
 
 PIPELINES = ["kvshift-to-llvm-cpu-fused",
              "kvshift-to-llvm-cpu-fused{vectorize-elementwise=false}"]
@@ -214,15 +215,6 @@ CASES = {
     "mix": lambda: case_mix(3, 5, 33),
     "bf16": lambda: case_bf16(6, 45),
 }
-
-
-def find_tool(name):
-    d = os.environ.get("KVSHIFT_TOOLS_DIR")
-    if d:
-        p = os.path.join(d, name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-    return shutil.which(name)
 
 
 def main(argv):
