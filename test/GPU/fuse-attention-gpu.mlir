@@ -115,3 +115,73 @@ func.func @f32_simt(%q: tensor<1x2x33x40xf32>, %k: tensor<1x2x33x40xf32>, %v: te
       : (tensor<1x2x33x40xf32>, tensor<1x2x33x40xf32>, tensor<1x2x33x40xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x33x40xf32>
   return %o : tensor<1x2x33x40xf32>
 }
+
+// -----
+
+// RoPE after the mix (rope_theta): a pre-pass kernel rotates q and k at
+// their positions; the attention kernel mixes the pre-rotated keys in the
+// rotated frame, a1 rot(k_j, j) + a2 R rot(k_{j-1}, j - 1), R the rotation
+// by one position, which needs cos/sin of theta^(-2i/D) only (computed once
+// per thread). inv_freq is a product over the bits of the pair index of the
+// constants theta^(-2^(b+1)/D): 10000^(-1/32) = 0.7499, 10000^(-1/16) =
+// 0.5623, ..., then times theta^(-2e/D) for the chunk's elements.
+// CHECK-LABEL: func.func @bf16_rope
+// CHECK: call @kvshift_launch_kv_shift_attention_d64_bf16_causal_rope(
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_rope(
+// CHECK-DAG: arith.constant 0.74989420933245587 : f64
+// CHECK-DAG: arith.constant 0.56234132519034907 : f64
+// CHECK-DAG: arith.constant 1.000000e-02 : f64
+// The one-step rotation of the thread's 8 columns, before the key loop.
+// CHECK-COUNT-8: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK: scf.for
+// Pairs of chunks (columns c and c + 32) of rows j and j - 1, R applied to
+// the halo row, then the mix; both chunks stored.
+// CHECK: %[[LO:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: %[[HI:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: scf.if %{{.*}} -> (vector<8xbf16>, vector<8xbf16>)
+// CHECK-COUNT-2: vector.load
+// CHECK: vector.fma
+// CHECK: vector.fma
+// CHECK: vector.fma
+// CHECK: vector.fma
+// CHECK-COUNT-2: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK-COUNT-2: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<64x72xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK-NOT: sin.approx
+// CHECK: gpu.return
+// The pre-pass: one thread per (row, pair of chunks), 4 pairs per row of 64.
+// CHECK: gpu.func @kv_shift_rope_d64_bf16(%[[X:.*]]: memref<?xbf16>, %[[Y:.*]]: memref<?xbf16>, %[[ROWS:.*]]: index, %[[SEQ:.*]]: index, %[[OFF:.*]]: index) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: %[[ROW:.*]] = arith.divui %{{.*}}, %c4 : index
+// CHECK: scf.if
+// CHECK: %[[P:.*]] = arith.remui %[[ROW]], %[[SEQ]] : index
+// CHECK: arith.addi %[[P]], %[[OFF]] : index
+// CHECK: arith.sitofp %{{.*}} : i64 to f64
+// The angle reduced by 2 pi in f64, then cos/sin.approx in f32.
+// CHECK: llvm.intr.rint
+// CHECK: llvm.intr.fma(%{{.*}}, %{{.*}}, %{{.*}}) : (f64, f64, f64) -> f64
+// CHECK: llvm.intr.fma(%{{.*}}, %{{.*}}, %{{.*}}) : (f64, f64, f64) -> f64
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.cos.approx.ftz.f"
+// CHECK: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK-COUNT-2: vector.store %{{.*}}, %[[Y]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_rope(
+// CHECK-SAME: kvshift.gpu_rope_items_per_row = 4 : i64, kvshift.gpu_rope_kernel = @kvshift_kernels::@kv_shift_rope_d64_bf16
+func.func @bf16_rope(%q: tensor<2x8x100x64xbf16>, %k: tensor<2x2x100x64xbf16>, %v: tensor<2x2x100x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<2x8x100x64xbf16> {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal rope_theta = 10000.0
+      : (tensor<2x8x100x64xbf16>, tensor<2x2x100x64xbf16>, tensor<2x2x100x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x8x100x64xbf16>
+  return %o : tensor<2x8x100x64xbf16>
+}
+
+// -----
+
+// f32 with RoPE: the SIMT kernel stages pairs of 4-element chunks.
+// CHECK-LABEL: func.func @f32_rope
+// CHECK: gpu.func @kv_shift_attention_d32_f32_rope(
+// CHECK-COUNT-4: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK: scf.for
+// CHECK: vector.store %{{.*}} : memref<16x32xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: gpu.func @kv_shift_rope_d32_f32(
+func.func @f32_rope(%q: tensor<1x2x33x32xf32>, %k: tensor<1x2x33x32xf32>, %v: tensor<1x2x33x32xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x33x32xf32> {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) rope_theta = 500000.0
+      : (tensor<1x2x33x32xf32>, tensor<1x2x33x32xf32>, tensor<1x2x33x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x33x32xf32>
+  return %o : tensor<1x2x33x32xf32>
+}

@@ -1,8 +1,22 @@
-// RUN: kvshift-opt %s --verify-diagnostics --kvshift-gpu-launchers -o /dev/null
+// RUN: kvshift-opt %s --split-input-file --verify-diagnostics --kvshift-gpu-launchers -o /dev/null
 
 
 module attributes {gpu.container_module} {
   // expected-error @+1 {{kvshift-gpu-launchers: a launcher needs `kvshift.gpu_kernel` naming a gpu.func, `kvshift.gpu_block_m`, `kvshift.gpu_threads` and six identity-layout memref arguments}}
   func.func private @missing_kernel(memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<4xf32>)
       attributes {kvshift.gpu_kernel = @kvshift_kernels::@nope, kvshift.gpu_block_m = 64 : i64, kvshift.gpu_threads = 128 : i64}
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @+1 {{kvshift-gpu-launchers: `kvshift.gpu_rope_kernel` needs to name a gpu.func, with a positive `kvshift.gpu_rope_items_per_row` and a static head dimension}}
+  func.func private @rope_without_items(memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x4x64xf32>)
+      attributes {kvshift.gpu_kernel = @kvshift_kernels::@k, kvshift.gpu_block_m = 64 : i64, kvshift.gpu_threads = 128 : i64,
+                  kvshift.gpu_rope_kernel = @kvshift_kernels::@k}
+  gpu.module @kvshift_kernels {
+    gpu.func @k(%q: memref<?xf32>, %k: memref<?xf32>, %v: memref<?xf32>, %kw: memref<?xf32>, %vw: memref<?xf32>, %o: memref<?xf32>, %b: index, %hq: index, %sq: index, %hkv: index, %sk: index) kernel {
+      gpu.return
+    }
+  }
 }

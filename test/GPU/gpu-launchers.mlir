@@ -45,3 +45,48 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// With RoPE: q and k are rotated by the pre-pass kernel into device buffers
+// of their own (rows = numel / D; query rows at Sk - Sq + i, key rows at j),
+// and the attention kernel reads those instead of q and k.
+// CHECK-LABEL: func.func private @launch_rope
+// CHECK-NOT: kvshift.gpu_rope
+// CHECK-DAG: %[[SQ:.*]] = memref.dim %{{.*}}, %c2 : memref<?x4x?x64xbf16>
+// CHECK-DAG: %[[SK:.*]] = memref.dim %{{.*}}, %c2 : memref<?x2x?x64xbf16>
+// CHECK: %[[DQ:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NQ:.*]]) : memref<?xbf16>
+// CHECK: %[[DK:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NK:.*]]) : memref<?xbf16>
+// CHECK: %[[DV:.*]], %{{.*}} = gpu.alloc async
+// CHECK-COUNT-2: gpu.alloc async [%{{.*}}] () : memref<4xf32>
+// CHECK: %[[DO:.*]], %{{.*}} = gpu.alloc async
+// CHECK: %[[RQ:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NQ]]) : memref<?xbf16>
+// CHECK: %[[RK:.*]], %[[TR:.*]] = gpu.alloc async [%{{.*}}] (%[[NK]]) : memref<?xbf16>
+// CHECK: gpu.wait [%[[TR]]]
+// CHECK: %[[OFF:.*]] = arith.subi %[[SK]], %[[SQ]] : index
+// CHECK: %[[QROWS:.*]] = arith.divui %[[NQ]], %c64 : index
+// CHECK: %[[QITEMS:.*]] = arith.muli %[[QROWS]], %c4 : index
+// CHECK: %[[QBLOCKS:.*]] = arith.divui %{{.*}}, %c256 : index
+// CHECK: scf.if
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%[[QBLOCKS]], %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[RQ]] : memref<?xbf16>, %[[QROWS]] : index, %[[SQ]] : index, %[[OFF]] : index)
+// CHECK: %[[KROWS:.*]] = arith.divui %[[NK]], %c64 : index
+// CHECK: scf.if
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%{{.*}}, %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DK]] : memref<?xbf16>, %[[RK]] : memref<?xbf16>, %[[KROWS]] : index, %[[SK]] : index, %c0 : index)
+// CHECK: scf.if
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@k {{.*}} args(%[[RQ]] : memref<?xbf16>, %[[RK]] : memref<?xbf16>, %[[DV]] : memref<?xbf16>,
+// CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[DO]]
+// CHECK-COUNT-8: gpu.dealloc async
+// CHECK: return
+module attributes {gpu.container_module} {
+  func.func private @launch_rope(memref<?x4x?x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>, memref<2x2xf32>, memref<2x2xf32>, memref<?x4x?x64xbf16>)
+      attributes {kvshift.gpu_kernel = @kvshift_kernels::@k, kvshift.gpu_block_m = 64 : i64, kvshift.gpu_threads = 128 : i64,
+                  kvshift.gpu_rope_kernel = @kvshift_kernels::@r, kvshift.gpu_rope_items_per_row = 4 : i64}
+  gpu.module @kvshift_kernels {
+    gpu.func @k(%q: memref<?xbf16>, %k: memref<?xbf16>, %v: memref<?xbf16>, %kw: memref<?xf32>, %vw: memref<?xf32>, %o: memref<?xbf16>, %b: index, %hq: index, %sq: index, %hkv: index, %sk: index) kernel {
+      gpu.return
+    }
+    gpu.func @r(%x: memref<?xbf16>, %y: memref<?xbf16>, %rows: index, %seq: index, %off: index) kernel {
+      gpu.return
+    }
+  }
+}

@@ -18,9 +18,9 @@ func.func @head_dim_too_large(%q: tensor<1x2x16x256xbf16>, %k: tensor<1x2x16x256
 
 // -----
 
-func.func @rope(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<1x2x16x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x64xbf16> {
-  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta (RoPE after the mix) is not implemented by the GPU kernels yet; found rope_theta = 1.000000e+04}}
+func.func @rope_head_dim(%q: tensor<1x2x16x72xbf16>, %k: tensor<1x2x16x72xbf16>, %v: tensor<1x2x16x72xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x72xbf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta needs the head dimension to be a multiple of 16 on the GPU (the rotation pairs 16-byte chunks of the two halves of a row), found D = 72}}
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal rope_theta = 10000.0
-      : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x64xbf16>
-  return %o : tensor<1x2x16x64xbf16>
+      : (tensor<1x2x16x72xbf16>, tensor<1x2x16x72xbf16>, tensor<1x2x16x72xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x72xbf16>
+  return %o : tensor<1x2x16x72xbf16>
 }

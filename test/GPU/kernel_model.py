@@ -8,8 +8,13 @@ implements: the same lane/address formulas for the ldmatrix loads, the
 fragment layouts of mma.sync.m16n8k16 as the PTX ISA defines them
 (implemented here independently of the emitter), the quad shuffles, the
 masking condition and tile skipping, the online softmax in log2 units and the
-repacking of P from the S accumulators. If a formula in the emitter changes,
-change it here too.
+repacking of P from the S accumulators. With RoPE (rope_theta), it models the
+pre-pass kernel (RopeKernelEmitter: one thread per row and pair of chunks,
+inv_freq as a product over the bits of the pair index, the angle reduced by
+2 pi) and the key staging in the rotated frame (stageRowsRope: a1 rot(k_j, j)
++ a2 R rot(k_{j-1}, j - 1), R the one-position rotation, the work items and
+their thread/iteration mapping). If a formula in the emitter changes, change
+it here too.
 """
 import math
 import sys
@@ -67,9 +72,92 @@ def shfl_xor(x, offset):
     return x[LANES ^ offset]
 
 
+# --- RoPE (the emitter's formulas) -----------------------------------------
+
+def inv_freq(i, d, theta):
+    """theta^(-2 i / D) as the kernels compute it: the product of the
+    constants theta^(-2^(b+1) / D) over the bits b set in i (invFreq), then
+    times theta^(-2 e / D) for element e of a chunk (invFreqs)."""
+    acc, bit = 1.0, 0
+    while (1 << bit) < d // 2:
+        if i & (1 << bit):
+            acc *= theta ** (-2.0 * (1 << bit) / d)
+        bit += 1
+    return acc
+
+
+def chunk_inv_freqs(col0, d, theta, vw):
+    base = inv_freq(col0, d, theta)
+    return [base if e == 0 else base * theta ** (-2.0 * e / d) for e in range(vw)]
+
+
+def rope_prepass(x, pos_offset, theta, vw, threads=256):
+    """RopeKernelEmitter on one [rows, S, D] batch of rows: thread `item`
+    of the grid handles row item // pairs and columns col0 = (item % pairs)
+    * vw and col0 + D/2; row r sits at position (r mod S) + pos_offset."""
+    rows_shape = x.shape
+    d = x.shape[-1]
+    seq = x.shape[-2]
+    flat = x.reshape(-1, d)
+    out = np.full_like(flat, np.nan)
+    half, pairs = d // 2, d // 2 // vw
+    n_items = flat.shape[0] * pairs
+    blocks = (n_items + threads - 1) // threads
+    two_pi = 6.283185307179586
+    for item in range(blocks * threads):
+        row, col0 = item // pairs, (item % pairs) * vw
+        if row >= flat.shape[0]:
+            continue
+        pos = row % seq + pos_offset
+        for e, f in enumerate(chunk_inv_freqs(col0, d, theta, vw)):
+            ang = pos * f
+            r = ang - np.rint(ang / two_pi) * two_pi  # reduced to [-pi, pi]
+            assert abs(r) <= math.pi + 1e-9
+            c, sn = math.cos(r), math.sin(r)
+            a, b = flat[row, col0 + e], flat[row, half + col0 + e]
+            out[row, col0 + e] = a * c - b * sn
+            out[row, half + col0 + e] = b * c + a * sn
+    assert not np.isnan(out).any(), "the pre-pass left elements unwritten"
+    return out.reshape(rows_shape)
+
+
+def stage_keys_rope(src, row0, rows, limit, w, d, theta, threads, vw, n_rows):
+    """stageRowsRope: work item c = tid + it * threads stages row c // pairs,
+    columns col0 = (c % pairs) * vw and col0 + D/2 of the mixed, rotated key
+    tile from keys pre-rotated at their own positions (`src`)."""
+    half, pairs = d // 2, d // 2 // vw
+    tile = np.full((n_rows, d), np.nan)
+    total = rows * pairs
+    it = 0
+    while it * threads < total:
+        for tid in range(threads):
+            c = tid + it * threads
+            if c >= total:
+                continue
+            r, col0 = c // pairs, (c % pairs) * vw
+            cols = np.arange(col0, col0 + vw)
+            j = row0 + r
+            if j >= limit:
+                tile[r, cols] = 0
+                tile[r, cols + half] = 0
+                continue
+            fs = np.array(chunk_inv_freqs(col0, d, theta, vw))
+            cs, sn = np.cos(fs), np.sin(fs)
+            plo = src[j - 1, cols] if j > 0 else np.zeros(vw)
+            phi = src[j - 1, cols + half] if j > 0 else np.zeros(vw)
+            rlo, rhi = plo * cs - phi * sn, phi * cs + plo * sn
+            tile[r, cols] = w[0] * src[j, cols] + w[1] * rlo
+            tile[r, cols + half] = w[0] * src[j, cols + half] + w[1] * rhi
+        it += 1
+    assert not np.isnan(tile[:rows]).any(), "a staged key element was not written"
+    return tile
+
+
 # --- the kernel, one block --------------------------------------------------
 
-def block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=64):
+def block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=64, theta=None):
+    """One thread block of the tensor-core kernel. With `theta`, q and k are
+    the pre-pass's output (rotated at their positions)."""
     Bq, Hq, Sq, D = q.shape
     Hkv, Sk = k.shape[1], k.shape[2]
     Dp = (D + 15) // 16 * 16
@@ -106,7 +194,16 @@ def block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=64):
     if causal:
         kv_end = max(0, min(Sk, offset + q0 + BM))
     n_tiles = (kv_end + block_n - 1) // block_n
-    ks_tiles = [stage(k[b, kv], tt * block_n, block_n, Sk, (a1, a2)) for tt in range(n_tiles)]
+    if theta is None:
+        ks_tiles = [stage(k[b, kv], tt * block_n, block_n, Sk, (a1, a2))
+                    for tt in range(n_tiles)]
+    else:  # D is a multiple of 16: Dp = D, vw = 8 (f16/bf16)
+        ks_tiles = []
+        for tt in range(n_tiles):
+            tile = np.zeros((max(BM, block_n), Dp + 8))
+            tile[:, :D] = stage_keys_rope(k[b, kv], tt * block_n, block_n, Sk, (a1, a2),
+                                          D, theta, 32 * warps, 8, max(BM, block_n))[:, :D]
+            ks_tiles.append(tile)
     vs_tiles = [stage(v[b, kv], tt * block_n, block_n, Sk, (b1, b2)) for tt in range(n_tiles)]
     for w in range(warps):
         warp_row = 16 * w
@@ -179,7 +276,7 @@ def block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=64):
     return out
 
 
-def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16):
+def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16, theta=None):
     """The f32 SIMT kernel: four consecutive lanes per query row, lane part p
     owning columns 16 i + 4 p + e; partial dot products completed with two
     xor-shuffles (modelled over the block's threads)."""
@@ -199,7 +296,9 @@ def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16):
     qv = [np.where(row[:, None] < Sq, qp[np.minimum(row, Sq + BM - 1)[:, None], cl], 0)
           for cl in cols]
 
-    def mixed(src, w, j0):
+    def mixed(src, w, j0, rope=False):
+        if rope:  # D is a multiple of 16: Dp = D, vw = 4 (f32)
+            return stage_keys_rope(src, j0, block_n, Sk, w, D, theta, T, 4, block_n)
         tile = np.zeros((block_n, Dp))
         for r in range(block_n):
             j = j0 + r
@@ -213,7 +312,8 @@ def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16):
     xor = lambda x, off: x[tid ^ off]
     for tt in range((kv_end + block_n - 1) // block_n):
         j0 = tt * block_n
-        kt, vt = mixed(k[b, kv], kw[kv], j0), mixed(v[b, kv], vw[kv], j0)
+        kt = mixed(k[b, kv], kw[kv], j0, rope=theta is not None)
+        vt = mixed(v[b, kv], vw[kv], j0)
         s = []
         for j in range(block_n):
             dot = sum((qv[i] * kt[j][cl]).sum(1) for i, cl in enumerate(cols))
@@ -244,7 +344,7 @@ def simt_block(q, k, v, kw, vw, b, h, qtile, causal, warps=4, block_n=16):
     return out
 
 
-def run(b_, hq, hkv, sq, sk, d, causal, seed, simt=False):
+def run(b_, hq, hkv, sq, sk, d, causal, seed, simt=False, theta=None):
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((b_, hq, sq, d))
     k = rng.standard_normal((b_, hkv, sk, d))
@@ -253,16 +353,21 @@ def run(b_, hq, hkv, sq, sk, d, causal, seed, simt=False):
     vw = rng.uniform(-1, 1, (hkv, 2))
     out = np.zeros_like(q)
     bm = 32 if simt else 64
+    qk = (q, k)
+    if theta is not None:  # the pre-pass, launched on q and on k
+        vw_ = 4 if simt else 8
+        qk = (rope_prepass(q, sk - sq, theta, vw_), rope_prepass(k, 0, theta, vw_))
     for b in range(b_):
         for h in range(hq):
             for qt in range((sq + bm - 1) // bm):
-                rows = (simt_block if simt else block)(q, k, v, kw, vw, b, h, qt, causal)
+                rows = (simt_block if simt else block)(qk[0], qk[1], v, kw, vw, b, h, qt,
+                                                       causal, theta=theta)
                 n = min(bm, sq - bm * qt)
                 out[b, h, bm * qt:bm * qt + n] = rows[:n]
-    expect = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal)
+    expect = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal, rope_theta=theta)
     err = ref.max_rel_err(out, expect)
     print(f"{'simt' if simt else 'mma '} B={b_} Hq={hq} Hkv={hkv} Sq={sq} Sk={sk} "
-          f"D={d} causal={causal}: {err:.2e}")
+          f"D={d} causal={causal}{f' rope_theta={theta:g}' if theta else ''}: {err:.2e}")
     assert err < 1e-12, err
 
 
@@ -274,4 +379,10 @@ run(1, 1, 1, 1, 200, 8, True, 4)       # decoding: one query row
 run(1, 2, 1, 70, 70, 16, False, 5, simt=True)
 run(1, 4, 2, 45, 90, 37, True, 6, simt=True)
 run(1, 1, 1, 3, 50, 24, True, 7, simt=True)
+# RoPE: the pre-pass and the mix in the rotated frame.
+run(1, 2, 1, 70, 70, 16, True, 8, theta=10000.0)          # GQA, partial tiles
+run(1, 4, 2, 45, 150, 48, True, 9, theta=500000.0)        # Sq < Sk; 3 pairs per row
+run(1, 2, 2, 1, 131, 32, False, 10, theta=10000.0)        # one query row
+run(1, 2, 1, 45, 90, 32, True, 11, simt=True, theta=10000.0)
+run(1, 1, 1, 20, 77, 48, False, 12, simt=True, theta=500000.0)
 print("model OK")

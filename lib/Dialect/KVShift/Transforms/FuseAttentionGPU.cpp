@@ -68,6 +68,11 @@ constexpr llvm::StringLiteral kKernelModuleName = "kvshift_kernels";
 constexpr llvm::StringLiteral kLauncherKernelAttr = "kvshift.gpu_kernel";
 constexpr llvm::StringLiteral kLauncherBlockMAttr = "kvshift.gpu_block_m";
 constexpr llvm::StringLiteral kLauncherThreadsAttr = "kvshift.gpu_threads";
+// With RoPE: the pre-pass kernel and its work items per row.
+constexpr llvm::StringLiteral kLauncherRopeKernelAttr =
+    "kvshift.gpu_rope_kernel";
+constexpr llvm::StringLiteral kLauncherRopeItemsAttr =
+    "kvshift.gpu_rope_items_per_row";
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
@@ -84,7 +89,13 @@ struct KernelConfig {
   int64_t d, dPadded; // head dimension, rounded up to 16
   int64_t rowStride;  // shared-memory row stride in elements
   int64_t vecWidth;   // elements per 16-byte global access
+  /// RoPE after the mix: q and k are rotated by the pre-pass kernel (see
+  /// RopeKernelEmitter) and the key tiles are mixed in the rotated frame.
+  std::optional<double> ropeTheta;
   int64_t threads() const { return 32 * warps; }
+  /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
+  /// columns + D/2) per row: the unit of work of the rotation.
+  int64_t ropePairChunks() const { return d / 2 / vecWidth; }
   int64_t sharedBytes() const {
     int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
     if (tensorCores)
@@ -93,56 +104,25 @@ struct KernelConfig {
   }
 };
 
-/// Emits the body of one kernel. Kernel arguments, in order:
-///   q, k, v : memref<?xT>   (row-major [B, H, S, D], flattened)
-///   kw, vw  : memref<?xf32> ([Hkv, 2], flattened)
-///   out     : memref<?xT>   ([B, Hq, Sq, D], flattened)
-///   B, Hq, Sq, Hkv, Sk : index
-class KernelEmitter {
-public:
-  KernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+/// Builders shared by the kernels' emitters: constants (at the start of the
+/// entry block), integer and float arithmetic, structured control flow,
+/// 16-byte global loads, and the RoPE angles.
+class EmitterBase {
+protected:
+  EmitterBase(gpu::GPUFuncOp func, const KernelConfig &cfg)
       : cfg(cfg), ctx(func.getContext()),
         b(func.getLoc(), &func.getBody().front(),
           func.getBody().front().end()),
         cb(func.getLoc(), ctx), entry(&func.getBody().front()),
-        f32(Float32Type::get(ctx)), i32(IntegerType::get(ctx, 32)) {
-    auto args = func.getArguments();
-    q = args[0];
-    k = args[1];
-    v = args[2];
-    kw = args[3];
-    vw = args[4];
-    out = args[5];
-    dimB = args[6];
-    dimHq = args[7];
-    dimSq = args[8];
-    dimHkv = args[9];
-    dimSk = args[10];
-    kSmem = func.getWorkgroupAttributions()[0];
-    vSmem = func.getWorkgroupAttributions()[1];
-  }
+        f32(Float32Type::get(ctx)), f64(Float64Type::get(ctx)),
+        i32(IntegerType::get(ctx, 32)) {}
 
-  void emit() {
-    emitPrologue();
-    if (cfg.tensorCores)
-      emitTensorCoreBody();
-    else
-      emitSIMTBody();
-    gpu::ReturnOp::create(b);
-  }
-
-private:
   const KernelConfig &cfg;
   MLIRContext *ctx;
   ImplicitLocOpBuilder b;  // the current insertion point
   ImplicitLocOpBuilder cb; // constants, at the start of the entry block
   Block *entry;
-  Type f32, i32;
-  Value q, k, v, kw, vw, out, dimB, dimHq, dimSq, dimHkv, dimSk;
-  Value kSmem, vSmem;
-  // Per-block values.
-  Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
-  Value ka1, ka2, vb1, vb2;
+  Type f32, f64, i32;
 
   // --- constants and small builders --------------------------------------
   ImplicitLocOpBuilder &consts() {
@@ -156,6 +136,10 @@ private:
   Value f32c(double c) {
     return arith::ConstantOp::create(consts(), f32,
                                      consts().getF32FloatAttr(c));
+  }
+  Value f64c(double c) {
+    return arith::ConstantOp::create(consts(), f64,
+                                     consts().getF64FloatAttr(c));
   }
   Value zeroVec(VectorType t) {
     return arith::ConstantOp::create(
@@ -177,33 +161,20 @@ private:
     return arith::SelectOp::create(b, c, x, y);
   }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  /// x * y + z as one fma.rn.f32 (llvm.intr.fma: no libdevice call).
+  /// x * y + z as one fma.rn (llvm.intr.fma: no libdevice call).
   Value fma(Value x, Value y, Value z) {
     return LLVM::FMAOp::create(b, x, y, z);
   }
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
-  /// The row reduction used for the running max: with a negative scale the
-  /// largest scaled logit comes from the smallest raw score.
-  Value fred(Value x, Value y) {
-    return cfg.scaleLog2 > 0 ? fmax(x, y) : fmin(x, y);
-  }
-  /// Raw-score value of a masked logit: scaled by scaleLog2 it is -inf.
-  double maskValue() const {
-    return cfg.scaleLog2 > 0 ? -std::numeric_limits<double>::infinity()
-                             : std::numeric_limits<double>::infinity();
-  }
-  Value exp2(Value x) {
-    return LLVM::CallIntrinsicOp::create(
-               b, f32, b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
-               ValueRange{x})
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, x.getType(),
+                                         b.getStringAttr(name), ValueRange{x})
         ->getResult(0);
   }
-  Value shuffleXor(Value x, int32_t offset) {
-    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  }
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f", x); }
 
   /// scf.if with results; both builders return the yielded values.
   SmallVector<Value> ifElse(Value cond, TypeRange types,
@@ -270,6 +241,179 @@ private:
     }
     return vec;
   }
+  /// Elements of a vector, and a vector of elements.
+  SmallVector<Value> elements(Value vec) {
+    SmallVector<Value> xs;
+    int64_t n = cast<VectorType>(vec.getType()).getNumElements();
+    for (int64_t e = 0; e < n; ++e)
+      xs.push_back(vector::ExtractOp::create(b, vec, ArrayRef<int64_t>{e}));
+    return xs;
+  }
+  Value vectorOf(ArrayRef<Value> xs) {
+    return vector::FromElementsOp::create(
+        b, VectorType::get({(int64_t)xs.size()}, xs[0].getType()), xs);
+  }
+
+  // --- RoPE ----------------------------------------------------------------
+  /// theta^(-2 i / D) in f64 for rotation pair i < D/2 (a dynamic index):
+  /// the product of the constants theta^(-2^(b+1) / D) over the bits b set
+  /// in i, within a few f64 ulps of pow (no libdevice).
+  Value invFreq(Value i) {
+    double theta = *cfg.ropeTheta;
+    Value acc = f64c(1.0);
+    for (int64_t bit = 0; (int64_t(1) << bit) < cfg.d / 2; ++bit) {
+      int64_t m = int64_t(1) << bit;
+      Value set = cmpi(arith::CmpIPredicate::ne, andi(i, idx(m)), idx(0));
+      acc = fmul(acc, select(set, f64c(std::pow(theta, -2.0 * m / cfg.d)),
+                             f64c(1.0)));
+    }
+    return acc;
+  }
+  /// theta^(-2 (i0 + e) / D) for e = 0 .. vecWidth - 1.
+  SmallVector<Value> invFreqs(Value i0) {
+    Value base = invFreq(i0);
+    SmallVector<Value> fs;
+    for (int64_t e = 0; e < cfg.vecWidth; ++e)
+      fs.push_back(e == 0 ? base
+                          : fmul(base, f64c(std::pow(*cfg.ropeTheta,
+                                                     -2.0 * e / cfg.d))));
+    return fs;
+  }
+  /// cos and sin (f32) of an f64 angle: reduced to [-pi, pi] in f64 (two
+  /// FMAs with 2 pi split in two), then cos/sin.approx.ftz.f32 (absolute
+  /// error about 2^-21 on [-pi, pi]).
+  std::pair<Value, Value> cosSin(Value angle) {
+    constexpr double kTwoPiHi = 6.283185307179586;
+    constexpr double kTwoPiLo = 2.4492935982947064e-16;
+    Value n = LLVM::RintOp::create(b, fmul(angle, f64c(1.0 / kTwoPiHi)));
+    Value negN = arith::NegFOp::create(b, n);
+    Value r = fma(negN, f64c(kTwoPiHi), angle);
+    r = fma(negN, f64c(kTwoPiLo), r);
+    Value rf = arith::TruncFOp::create(b, f32, r);
+    return {intrinsic("llvm.nvvm.cos.approx.ftz.f", rf),
+            intrinsic("llvm.nvvm.sin.approx.ftz.f", rf)};
+  }
+  /// An index as f64 (signed: positions before the first key are < 0).
+  Value indexToF64(Value x) {
+    Value i64v = arith::IndexCastOp::create(b, b.getI64Type(), x);
+    return arith::SIToFPOp::create(b, f64, i64v);
+  }
+};
+
+/// The RoPE pre-pass: out = rot(x) row by row, row r of the flattened
+/// [rows, D] matrix at position (r mod seq) + posOffset, all in f32 with
+/// the angle reduced in f64. One thread per (row, pair of 16-byte chunks
+/// [c, c + vecWidth) and [c + D/2, c + D/2 + vecWidth)). Arguments:
+///   x, out : memref<?xT>, rows, seq, posOffset : index.
+class RopeKernelEmitter : EmitterBase {
+public:
+  static constexpr int64_t kThreads = 256;
+  RopeKernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : EmitterBase(func, cfg) {}
+
+  void emit() {
+    gpu::GPUFuncOp func = cast<gpu::GPUFuncOp>(entry->getParentOp());
+    auto args = func.getArguments();
+    Value x = args[0], out = args[1], rows = args[2], seq = args[3],
+          posOffset = args[4];
+    int64_t half = cfg.d / 2, pairs = cfg.ropePairChunks();
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value item = add(mul(blk, idx(kThreads)), tid);
+    Value row = divu(item, idx(pairs));
+    Value col0 = mul(remu(item, idx(pairs)), idx(cfg.vecWidth));
+    ifThen(cmpi(arith::CmpIPredicate::ult, row, rows), [&]() {
+      Value pos = indexToF64(add(remu(row, seq), posOffset));
+      Value rowBase = mul(row, idx(cfg.d));
+      VectorType vf = chunkType(f32);
+      Value lo = loadChunk(x, rowBase, col0);
+      Value hi = loadChunk(x, rowBase, add(col0, idx(half)));
+      if (cfg.elt != f32) {
+        lo = arith::ExtFOp::create(b, vf, lo);
+        hi = arith::ExtFOp::create(b, vf, hi);
+      }
+      SmallVector<Value> a = elements(lo), c = elements(hi), outLo, outHi;
+      SmallVector<Value> fs = invFreqs(col0);
+      for (int64_t e = 0; e < cfg.vecWidth; ++e) {
+        auto [cs, sn] = cosSin(fmul(pos, fs[e]));
+        // (a, c) rotated by the angle: (a cos - c sin, c cos + a sin).
+        outLo.push_back(fma(a[e], cs, arith::NegFOp::create(b, fmul(c[e], sn))));
+        outHi.push_back(fma(c[e], cs, fmul(a[e], sn)));
+      }
+      Value vLo = vectorOf(outLo), vHi = vectorOf(outHi);
+      if (cfg.elt != f32) {
+        vLo = arith::TruncFOp::create(b, chunkType(cfg.elt), vLo);
+        vHi = arith::TruncFOp::create(b, chunkType(cfg.elt), vHi);
+      }
+      vector::StoreOp::create(b, vLo, out, ValueRange{add(rowBase, col0)},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+      vector::StoreOp::create(b, vHi, out,
+                              ValueRange{add(rowBase, add(col0, idx(half)))},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+    });
+    gpu::ReturnOp::create(b);
+  }
+};
+
+/// Emits the body of one attention kernel. Kernel arguments, in order:
+///   q, k, v : memref<?xT>   (row-major [B, H, S, D], flattened; with RoPE,
+///                            q and k already rotated by the pre-pass)
+///   kw, vw  : memref<?xf32> ([Hkv, 2], flattened)
+///   out     : memref<?xT>   ([B, Hq, Sq, D], flattened)
+///   B, Hq, Sq, Hkv, Sk : index
+class KernelEmitter : EmitterBase {
+public:
+  KernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : EmitterBase(func, cfg) {
+    auto args = func.getArguments();
+    q = args[0];
+    k = args[1];
+    v = args[2];
+    kw = args[3];
+    vw = args[4];
+    out = args[5];
+    dimB = args[6];
+    dimHq = args[7];
+    dimSq = args[8];
+    dimHkv = args[9];
+    dimSk = args[10];
+    kSmem = func.getWorkgroupAttributions()[0];
+    vSmem = func.getWorkgroupAttributions()[1];
+  }
+
+  void emit() {
+    emitPrologue();
+    if (cfg.tensorCores)
+      emitTensorCoreBody();
+    else
+      emitSIMTBody();
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  Value q, k, v, kw, vw, out, dimB, dimHq, dimSq, dimHkv, dimSk;
+  Value kSmem, vSmem;
+  // Per-block values.
+  Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
+  Value ka1, ka2, vb1, vb2;
+  // RoPE: cos and sin of theta^(-2 i / D) for this thread's columns, when
+  // they are the same for every chunk the thread stages.
+  Value r1Cos, r1Sin;
+
+  /// The row reduction used for the running max: with a negative scale the
+  /// largest scaled logit comes from the smallest raw score.
+  Value fred(Value x, Value y) {
+    return cfg.scaleLog2 > 0 ? fmax(x, y) : fmin(x, y);
+  }
+  /// Raw-score value of a masked logit: scaled by scaleLog2 it is -inf.
+  double maskValue() const {
+    return cfg.scaleLog2 > 0 ? -std::numeric_limits<double>::infinity()
+                             : std::numeric_limits<double>::infinity();
+  }
+  Value shuffleXor(Value x, int32_t offset) {
+    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
 
   /// Stages rows [row0, row0 + rows) of a [*, D] matrix at flat offset
   /// `base` into shared memory `dst` (rows >= `limit` become zero). With
@@ -330,6 +474,106 @@ private:
     }
   }
 
+  /// The rotation by one position of the pairs (i, i + D/2) for
+  /// i = col0 .. col0 + vecWidth - 1: cos and sin of theta^(-2 i / D).
+  std::pair<Value, Value> stepRotation(Value col0) {
+    SmallVector<Value> cs, sn;
+    for (Value f : invFreqs(col0)) {
+      Value ff = arith::TruncFOp::create(b, f32, f);
+      cs.push_back(intrinsic("llvm.nvvm.cos.approx.ftz.f", ff));
+      sn.push_back(intrinsic("llvm.nvvm.sin.approx.ftz.f", ff));
+    }
+    return {vectorOf(cs), vectorOf(sn)};
+  }
+
+  /// Stages mixed key rows with RoPE. `src` holds the keys rotated at their
+  /// own positions (the pre-pass), and
+  ///   rot(k^_j, j) = a1 rot(k_j, j) + a2 R rot(k_{j-1}, j - 1),
+  /// R the rotation by one position (fixed per column pair): the mix is done
+  /// in the rotated frame, at the cost of rotating the halo row's pairs.
+  /// One work item is a pair of chunks, columns [c, c + vecWidth) and the
+  /// same columns + D/2 (D is a multiple of 16 here).
+  void stageRowsRope(Value dst, Value src, Value base, Value row0,
+                     int64_t rows, Value limit, Value w1, Value w2) {
+    int64_t half = cfg.d / 2, pairs = cfg.ropePairChunks();
+    int64_t total = rows * pairs;
+    VectorType vt = chunkType(cfg.elt);
+    VectorType vf = chunkType(f32);
+    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
+      auto body = [&]() {
+        Value c = add(tid, idx(it * cfg.threads()));
+        Value r = divu(c, idx(pairs));
+        Value col0 = mul(remu(c, idx(pairs)), idx(cfg.vecWidth));
+        Value colHi = add(col0, idx(half));
+        Value j = add(row0, r);
+        Value inb = cmpi(arith::CmpIPredicate::ult, j, limit);
+        SmallVector<Value> mixed = ifElse(
+            inb, TypeRange{vt, vt},
+            [&]() -> SmallVector<Value> {
+              Value rowBase = add(base, mul(j, idx(cfg.d)));
+              Value curLo = loadChunk(src, rowBase, col0);
+              Value curHi = loadChunk(src, rowBase, colHi);
+              Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
+              SmallVector<Value> prev = ifElse(
+                  hasPrev, TypeRange{vt, vt},
+                  [&]() -> SmallVector<Value> {
+                    Value prevBase = sub(rowBase, idx(cfg.d));
+                    return {loadChunk(src, prevBase, col0),
+                            loadChunk(src, prevBase, colHi)};
+                  },
+                  [&]() -> SmallVector<Value> {
+                    return {zeroVec(vt), zeroVec(vt)};
+                  });
+              Value xs[4] = {curLo, curHi, prev[0], prev[1]};
+              if (cfg.elt != f32)
+                for (Value &x : xs)
+                  x = arith::ExtFOp::create(b, vf, x);
+              Value cs = r1Cos, sn = r1Sin;
+              if (!cs)
+                std::tie(cs, sn) = stepRotation(col0);
+              // R (pLo, pHi) = (pLo cos - pHi sin, pHi cos + pLo sin).
+              Value rLo = vector::FMAOp::create(
+                  b, xs[2], cs,
+                  arith::NegFOp::create(b, arith::MulFOp::create(b, xs[3], sn)));
+              Value rHi = vector::FMAOp::create(
+                  b, xs[3], cs, arith::MulFOp::create(b, xs[2], sn));
+              Value w1v = vector::BroadcastOp::create(b, vf, w1);
+              Value w2v = vector::BroadcastOp::create(b, vf, w2);
+              SmallVector<Value> res = {
+                  vector::FMAOp::create(b, w1v, xs[0],
+                                        arith::MulFOp::create(b, w2v, rLo)),
+                  vector::FMAOp::create(b, w1v, xs[1],
+                                        arith::MulFOp::create(b, w2v, rHi))};
+              if (cfg.elt != f32)
+                for (Value &x : res)
+                  x = arith::TruncFOp::create(b, vt, x);
+              return res;
+            },
+            [&]() -> SmallVector<Value> {
+              return {zeroVec(vt), zeroVec(vt)};
+            });
+        vector::StoreOp::create(b, mixed[0], dst, ValueRange{r, col0},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+        vector::StoreOp::create(b, mixed[1], dst, ValueRange{r, colHi},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+      };
+      if ((it + 1) * cfg.threads() <= total)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult,
+                    add(tid, idx(it * cfg.threads())), idx(total)),
+               body);
+    }
+  }
+
+  /// Stages the mixed key tile [j0, j0 + BN).
+  void stageKeys(Value j0) {
+    if (cfg.ropeTheta)
+      stageRowsRope(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+    else
+      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+  }
+
   void emitPrologue() {
     tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
     lane = remu(tid, idx(32));
@@ -350,6 +594,14 @@ private:
     ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
     vb1 = memref::LoadOp::create(b, vw, ValueRange{w0});
     vb2 = memref::LoadOp::create(b, vw, ValueRange{w1});
+    // With RoPE and a thread count that is a multiple of the pair chunks
+    // per row, a thread stages the same columns on every row: its one-step
+    // rotation is computed once, here.
+    if (cfg.ropeTheta && cfg.threads() % cfg.ropePairChunks() == 0) {
+      Value col0 =
+          mul(remu(tid, idx(cfg.ropePairChunks())), idx(cfg.vecWidth));
+      std::tie(r1Cos, r1Sin) = stepRotation(col0);
+    }
   }
 
   /// Number of key tiles the block visits: with `causal`, keys beyond the
@@ -479,7 +731,7 @@ private:
 
       // Every warp is done with the previous tiles (and the query tile).
       gpu::BarrierOp::create(b);
-      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+      stageKeys(j0);
       stageRows(vSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
       gpu::BarrierOp::create(b);
 
@@ -671,7 +923,7 @@ private:
       Value j0 = mul(tile, idx(cfg.blockN));
 
       gpu::BarrierOp::create(b);
-      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+      stageKeys(j0);
       stageRows(vSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
       gpu::BarrierOp::create(b);
 
@@ -785,12 +1037,18 @@ struct KVShiftFuseAttentionGPUPass
       return op.emitOpError()
              << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
                 "q) must be static, found ?";
-    if (op.getRopeTheta())
-      return op.emitOpError()
-             << "kvshift-fuse-attention-gpu: rope_theta (RoPE after the mix) "
-                "is not implemented by the GPU kernels yet; found rope_theta "
-                "= "
-             << op.getRopeTheta()->convertToDouble();
+    if (std::optional<APFloat> theta = op.getRopeTheta()) {
+      // The rotation pairs column i with i + D/2; the kernels move both as
+      // aligned 16-byte chunks.
+      if (d % 16 != 0)
+        return op.emitOpError()
+               << "kvshift-fuse-attention-gpu: rope_theta needs the head "
+                  "dimension to be a multiple of 16 on the GPU (the rotation "
+                  "pairs 16-byte chunks of the two halves of a row), found "
+                  "D = "
+               << d;
+      cfg.ropeTheta = theta->convertToDouble();
+    }
     std::optional<double> scale = getStaticAttentionScale(op);
     if (!scale)
       return op.emitOpError()
@@ -850,6 +1108,23 @@ struct KVShiftFuseAttentionGPUPass
     return func;
   }
 
+  /// The RoPE pre-pass kernel (RopeKernelEmitter) for `cfg`'s element type,
+  /// D and theta.
+  gpu::GPUFuncOp buildRopeKernel(gpu::GPUModuleOp module, StringRef name,
+                                 const KernelConfig &cfg) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
+    auto func = gpu::GPUFuncOp::create(
+        mb, module.getLoc(), name,
+        mb.getFunctionType({flat, flat, index, index, index}, {}));
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(RopeKernelEmitter::kThreads), 1, 1}));
+    RopeKernelEmitter(func, cfg).emit();
+    return func;
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (warps < 1 || warps > 16) {
@@ -900,12 +1175,23 @@ struct KVShiftFuseAttentionGPUPass
       cfg.elt.print(os);
       if (cfg.causal)
         os << "_causal";
+      if (cfg.ropeTheta)
+        os << "_rope";
       gpu::GPUFuncOp kernel = buildKernel(kernels, name, cfg);
       kernelSymbols.insert(kernel); // renames on a clash
+      gpu::GPUFuncOp ropeKernel;
+      if (cfg.ropeTheta) {
+        std::string ropeName;
+        llvm::raw_string_ostream ros(ropeName);
+        ros << "kv_shift_rope_d" << cfg.d << "_";
+        cfg.elt.print(ros);
+        ropeKernel = buildRopeKernel(kernels, ropeName, cfg);
+        kernelSymbols.insert(ropeKernel);
+      }
 
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-      emitCall(b, module, op, kernel, cfg);
+      emitCall(b, module, op, kernel, ropeKernel, cfg);
     }
   }
 
@@ -914,7 +1200,8 @@ struct KVShiftFuseAttentionGPUPass
   /// does not accept gpu ops) on the operands' buffers and a host output
   /// buffer.
   void emitCall(ImplicitLocOpBuilder &b, ModuleOp module, KVShiftAttentionOp op,
-                gpu::GPUFuncOp kernel, const KernelConfig &cfg) {
+                gpu::GPUFuncOp kernel, gpu::GPUFuncOp ropeKernel,
+                const KernelConfig &cfg) {
     auto outType = cast<RankedTensorType>(op.getOut().getType());
     SmallVector<Value> operands(op->getOperands());
     KernelScope scope(b, operands, SmallVector<Type>{outType});
@@ -946,6 +1233,14 @@ struct KVShiftFuseAttentionGPUPass
     launcher->setAttr(kLauncherBlockMAttr, mb.getI64IntegerAttr(cfg.blockM));
     launcher->setAttr(kLauncherThreadsAttr,
                       mb.getI64IntegerAttr(cfg.threads()));
+    if (ropeKernel) {
+      launcher->setAttr(kLauncherRopeKernelAttr,
+                        SymbolRefAttr::get(kernelModule.getNameAttr(),
+                                           {FlatSymbolRefAttr::get(
+                                               ropeKernel.getNameAttr())}));
+      launcher->setAttr(kLauncherRopeItemsAttr,
+                        mb.getI64IntegerAttr(cfg.ropePairChunks()));
+    }
     SymbolTable(module).insert(launcher); // renames on a clash
     func::CallOp::create(b, launcher, args);
 
@@ -959,7 +1254,8 @@ struct KVShiftFuseAttentionGPUPass
 /// in, launch, copy out, free. Arguments: q, k, v, kw, vw, out (host
 /// memrefs with identity layout).
 static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
-                             int64_t blockM, int64_t threadCount) {
+                             int64_t blockM, int64_t threadCount,
+                             gpu::GPUFuncOp ropeKernel, int64_t ropeItems) {
   Block *body = launcher.addEntryBlock();
   ImplicitLocOpBuilder b(launcher.getLoc(), body, body->end());
   Type tokenType = gpu::AsyncTokenType::get(b.getContext());
@@ -1005,7 +1301,52 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   }
   Value devOut = deviceAlloc(outFlat);
   dev.push_back(devOut);
+  // RoPE: q and k rotated at their positions into device buffers of their
+  // own, which the attention kernel reads instead of q and k.
+  SmallVector<Value> scratch;
+  if (ropeKernel) {
+    scratch.push_back(deviceAlloc(hostIn[0]));
+    scratch.push_back(deviceAlloc(hostIn[1]));
+  }
   gpu::WaitOp::create(b, Type(), ValueRange{token});
+  auto flatArg = [&](Value d) -> Value {
+    auto mt = cast<MemRefType>(d.getType());
+    return memref::CastOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
+  };
+  if (ropeKernel) {
+    // rows = numel / D; query rows at Sk - Sq + i, key rows at j.
+    Value d = arith::ConstantIndexOp::create(b, cast<MemRefType>(
+        body->getArgument(0).getType()).getShape()[3]);
+    Value items = arith::ConstantIndexOp::create(b, ropeItems);
+    Value ropeThreads =
+        arith::ConstantIndexOp::create(b, RopeKernelEmitter::kThreads);
+    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset) {
+      Value rows = arith::DivUIOp::create(b, dim(src, 0), d);
+      Value work = arith::MulIOp::create(b, rows, items);
+      Value blocks = arith::DivUIOp::create(
+          b,
+          arith::AddIOp::create(
+              b, work, arith::SubIOp::create(b, ropeThreads, c1)),
+          ropeThreads);
+      auto ifOp = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, work, c0),
+          /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      Value s = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+      auto launch = gpu::LaunchFuncOp::create(
+          b, ropeKernel, gpu::KernelDim3{blocks, c1, c1},
+          gpu::KernelDim3{ropeThreads, c1, c1},
+          /*dynamicSharedMemorySize=*/Value(),
+          ValueRange{flatArg(src), flatArg(dst), rows, seq, posOffset},
+          tokenType, ValueRange{s});
+      gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+    };
+    launchRope(dev[0], scratch[0], dimSq,
+               arith::SubIOp::create(b, dimSk, dimSq));
+    launchRope(dev[1], scratch[1], dimSk, c0);
+  }
 
   // The launch, skipped when the grid would be empty.
   Value bm = arith::ConstantIndexOp::create(b, blockM);
@@ -1024,11 +1365,8 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
     Value stream = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
     // The kernel takes flat buffers of dynamic size.
     SmallVector<Value> args;
-    for (Value d : dev) {
-      auto mt = cast<MemRefType>(d.getType());
-      args.push_back(memref::CastOp::create(
-          b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d));
-    }
+    for (auto [i, d] : llvm::enumerate(dev))
+      args.push_back(flatArg(i < scratch.size() ? scratch[i] : d));
     args.append({dimB, dimHq, dimSq, dimHkv, dimSk});
     Value threads = arith::ConstantIndexOp::create(b, threadCount);
     auto launch = gpu::LaunchFuncOp::create(
@@ -1043,7 +1381,7 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, outFlat,
                                 devOut)
               .getAsyncToken();
-  for (Value d : dev)
+  for (Value d : llvm::concat<Value>(dev, scratch))
     token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, d)
                 .getAsyncToken();
   gpu::WaitOp::create(b, Type(), ValueRange{token});
@@ -1079,7 +1417,29 @@ struct KVShiftGPULaunchersPass
                       << "` and six identity-layout memref arguments";
         return signalPassFailure();
       }
-      emitLauncherBody(f, kernel, blockM.getInt(), threads.getInt());
+      gpu::GPUFuncOp ropeKernel;
+      int64_t ropeItems = 0;
+      if (auto ropeRef =
+              f->getAttrOfType<SymbolRefAttr>(kLauncherRopeKernelAttr)) {
+        ropeKernel = dyn_cast_or_null<gpu::GPUFuncOp>(
+            SymbolTable::lookupSymbolIn(module, ropeRef));
+        auto items = f->getAttrOfType<IntegerAttr>(kLauncherRopeItemsAttr);
+        auto qType = cast<MemRefType>(type.getInput(0));
+        if (!ropeKernel || !items || items.getInt() < 1 ||
+            qType.getRank() != 4 || qType.isDynamicDim(3)) {
+          f.emitError() << "kvshift-gpu-launchers: `"
+                        << kLauncherRopeKernelAttr
+                        << "` needs to name a gpu.func, with a positive `"
+                        << kLauncherRopeItemsAttr
+                        << "` and a static head dimension";
+          return signalPassFailure();
+        }
+        ropeItems = items.getInt();
+      }
+      emitLauncherBody(f, kernel, blockM.getInt(), threads.getInt(),
+                       ropeKernel, ropeItems);
+      f->removeAttr(kLauncherRopeKernelAttr);
+      f->removeAttr(kLauncherRopeItemsAttr);
       f->removeAttr(kLauncherKernelAttr);
       f->removeAttr(kLauncherBlockMAttr);
       f->removeAttr(kLauncherThreadsAttr);
