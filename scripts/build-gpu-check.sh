@@ -3,8 +3,10 @@
 # self-contained directory that scripts/gpu-check.sh runs on a GPU machine
 # without MLIR:
 #   OUT/kernels/*.ptx     the fused kernels (bf16, f16) x (causal, not) x
-#                         (D = 64, 128), dynamic B/H/S, PTX for sm_80 (the
-#                         driver JIT-compiles it for newer GPUs)
+#                         (D = 64, 128), and with RoPE (rope_theta = 10000)
+#                         (bf16, f16) x (causal, not) x (D = 128), dynamic
+#                         B/H/S, PTX for sm_80 (the driver JIT-compiles it
+#                         for newer GPUs)
 #   OUT/manifest.json     kernel names, launch configuration, parameter ABI
 #   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
 #                         the whole host path, for the end-to-end check
@@ -21,12 +23,13 @@ ptxas="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
 rm -rf "$out"
 mkdir -p "$out/kernels" "$out/lib" "$out/src"
 
-kernel_input() { # dtype d causal -> MLIR text
-  local t="$1" d="$2" c="$3" ty
+rope_theta=10000.0
+kernel_input() { # dtype d causal [rope attribute] -> MLIR text
+  local t="$1" d="$2" c="$3" r="${4:-}" ty
   ty="tensor<?x?x?x${d}x${t}>"
   cat <<MLIR
 func.func @attn(%q: $ty, %k: $ty, %v: $ty, %kw: tensor<?x2xf32>, %vw: tensor<?x2xf32>) -> $ty {
-  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) $c
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) $c $r
       : ($ty, $ty, $ty, tensor<?x2xf32>, tensor<?x2xf32>) -> $ty
   return %o : $ty
 }
@@ -34,18 +37,33 @@ MLIR
 }
 
 entries=()
+build_kernel() { # dtype d causal rope(0|1)
+  local t="$1" d="$2" c="$3" rope="$4" name extra=""
+  name="kv_shift_attention_d${d}_${t}${c:+_causal}"
+  if [ "$rope" = 1 ]; then
+    name="${name}_rope"
+    kernel_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
+    # The pre-pass kernel is in the same PTX module; its launch: rows =
+    # numel / D, one thread per row and pair of 16-byte chunks.
+    extra=", \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
+  else
+    kernel_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+  fi
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+  if [ -x "$ptxas" ]; then
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+  fi
+  entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false)$extra}")
+}
 for t in bf16 f16; do
   for d in 64 128; do
     for c in "" causal; do
-      name="kv_shift_attention_d${d}_${t}${c:+_causal}"
-      kernel_input "$t" "$d" "$c" > "$out/src/$name.mlir"
-      "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
-      /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
-      if [ -x "$ptxas" ]; then
-        "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
-      fi
-      entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false)}")
+      build_kernel "$t" "$d" "$c" 0
     done
+  done
+  for c in "" causal; do
+    build_kernel "$t" 128 "$c" 1
   done
 done
 
@@ -56,6 +74,10 @@ for t in bf16 f16; do
   KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
     "$out/src/aot_$t.mlir" "$out/lib/libkvshift_attn_${t}_d128_causal.so" "chip=$chip" > /dev/null
 done
+# ... and with RoPE (bf16): the launcher runs the pre-pass, then the kernel.
+kernel_input bf16 128 causal "rope_theta = $rope_theta" > "$out/src/aot_bf16_rope.mlir"
+KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
+  "$out/src/aot_bf16_rope.mlir" "$out/lib/libkvshift_attn_bf16_d128_causal_rope.so" "chip=$chip" > /dev/null
 
 {
   echo "{"
@@ -64,6 +86,8 @@ done
   echo "  \"params\": \"q, k, v, kw, vw, out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then B, Hq, Sq, Hkv, Sk as int64\","
   echo "  \"grid\": \"(ceil(Sq / block_m), Hq, B)\","
   echo "  \"scale\": \"1/sqrt(D)\","
+  echo "  \"rope_params\": \"x, out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then rows = numel / D, seq, pos_offset (Sk - Sq for q, 0 for k) as int64; grid (ceil(rows * rope_items_per_row / rope_threads)), rope_threads threads\","
+  echo "  \"aot_rope_theta\": $rope_theta,"
   echo "  \"built\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$root" rev-parse --short HEAD)\","
   echo "  \"kernels\": ["
   for i in "${!entries[@]}"; do

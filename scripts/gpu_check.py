@@ -5,7 +5,8 @@ artifacts of scripts/build-gpu-check.sh (PTX kernels, manifest.json,
 ahead-of-time libraries).
 
 1. Correctness: for bf16 and f16, causal and not, D in {64, 128}, with GQA,
-   odd S and Sq < Sk, the fused kernel (launched through the CUDA driver API
+   odd S and Sq < Sk, and with RoPE after the mix (rope_theta, D = 128),
+   the fused kernel (launched through the CUDA driver API
    on PyTorch's stream) is compared against a float32 PyTorch reference of
    the same computation. The error (normwise: max|out - ref| / max|ref|) must
    be at most 2x the error of PyTorch's own low-precision implementation of
@@ -16,7 +17,10 @@ ahead-of-time libraries).
    (a) the fused kernel, (b) the paper's way in PyTorch (pad + mix, then
    scaled_dot_product_attention), (c) scaled_dot_product_attention without
    the shift. TFLOP/s = 4*B*H*S*S*D / time (halved for causal); ratios a/b
-   and a/c (higher is better for the fused kernel).
+   and a/c (higher is better for the fused kernel). With RoPE (bf16, f16,
+   causal): the fused kernel with RoPE (its pre-pass included) against the
+   fused kernel without, and against the paper's way with RoPE in PyTorch
+   (pad + mix, rotate, scaled_dot_product_attention).
 
     python3 gpu_check.py [--artifacts DIR] [--quick] [--selftest]
 
@@ -58,12 +62,41 @@ def expand_heads(x, hq):
     return x.repeat_interleave(hq // x.shape[1], dim=1)
 
 
-def reference(q, k, v, kw, vw, causal, dtype):
+def rope_cos_sin(positions, d, theta, dtype):
+    """cos and sin [len(positions), D/2] of p * theta^(-2i/D). For the float32
+    reference they are computed in float64 and rounded; for the low-precision
+    results the way Llama implementations do it (inv_freq and the angles in
+    float32, cos/sin cast to the dtype)."""
+    half = d // 2
+    if dtype == torch.float32:
+        inv = theta ** (-2.0 * torch.arange(half, dtype=torch.float64) / d)
+        ang = positions.to(torch.float64).view(-1, 1) * inv.to(positions.device).view(1, -1)
+        return ang.cos().float(), ang.sin().float()
+    inv = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float32, device=positions.device) / d))
+    ang = positions.to(torch.float32).view(-1, 1) * inv.view(1, -1)
+    return ang.cos().to(dtype), ang.sin().to(dtype)
+
+
+def rotate(x, positions, theta, dtype):
+    """RoPE, "rotate half" layout: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)."""
+    c, s = rope_cos_sin(positions, x.shape[-1], theta, dtype)
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
+
+
+def reference(q, k, v, kw, vw, causal, dtype, theta=None):
     """The unfused computation with all arithmetic in `dtype`: float32 for the
     reference, the inputs' dtype for PyTorch's own low-precision result. A
-    row without any visible key gives zeros."""
+    row without any visible key gives zeros. With `theta`, RoPE after the
+    mix: query row i at position Sk - Sq + i, key row j at position j."""
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
-    kh = expand_heads(mix(k, kw.to(dtype) if dtype != torch.float32 else kw), q.shape[1])
+    km = mix(k, kw.to(dtype) if dtype != torch.float32 else kw)
+    if theta is not None:
+        sq, sk = q.shape[2], k.shape[2]
+        km = rotate(km, torch.arange(sk, device=q.device), theta, dtype)
+        q = rotate(q, torch.arange(sq, device=q.device) + (sk - sq), theta, dtype)
+    kh = expand_heads(km, q.shape[1])
     vh = expand_heads(mix(v, vw.to(dtype) if dtype != torch.float32 else vw), q.shape[1])
     scale = 1.0 / math.sqrt(q.shape[-1])
     mask = causal_mask(q.shape[2], k.shape[2], q.device) if causal else None
@@ -92,24 +125,38 @@ def selftest():
     v = torch.randn(b, hkv, sk, d, generator=g, dtype=torch.float64)
     kw = torch.rand(hkv, 2, generator=g, dtype=torch.float64)
     vw = torch.rand(hkv, 2, generator=g, dtype=torch.float64)
-    for causal in (False, True):
+    def rot(x, p, theta):
+        half = d // 2
+        y = x.clone()
+        for i in range(half):
+            a = p * theta ** (-2.0 * i / d)
+            y[i] = x[i] * math.cos(a) - x[i + half] * math.sin(a)
+            y[i + half] = x[i + half] * math.cos(a) + x[i] * math.sin(a)
+        return y
+
+    for causal, theta in ((False, None), (True, None), (True, 10000.0), (False, 500.0)):
         out = torch.zeros(b, hq, sq, d, dtype=torch.float64)
         for h in range(hq):
             kv = h // (hq // hkv)
             kh = [kw[kv, 0] * k[0, kv, t] + (kw[kv, 1] * k[0, kv, t - 1] if t else 0)
                   for t in range(sk)]
+            qh = [q[0, h, i] for i in range(sq)]
+            if theta is not None:
+                kh = [rot(kh[t], t, theta) for t in range(sk)]
+                qh = [rot(qh[i], sk - sq + i, theta) for i in range(sq)]
             vh = [vw[kv, 0] * v[0, kv, t] + (vw[kv, 1] * v[0, kv, t - 1] if t else 0)
                   for t in range(sk)]
             for i in range(sq):
                 js = [j for j in range(sk) if not causal or j <= sk - sq + i]
-                s = torch.tensor([float(q[0, h, i] @ kh[j]) / math.sqrt(d) for j in js],
+                s = torch.tensor([float(qh[i] @ kh[j]) / math.sqrt(d) for j in js],
                                  dtype=torch.float64)
                 p = torch.softmax(s, 0)
                 out[0, h, i] = sum(p[n] * vh[j] for n, j in enumerate(js))
         got = reference(q.float(), k.float(), v.float(), kw.float(), vw.float(),
-                        causal, torch.float32)
+                        causal, torch.float32, theta)
         e = err(got, out)
-        print(f"selftest causal={causal}: float32 reference vs float64 loop: {e:.2e}")
+        print(f"selftest causal={causal} rope_theta={theta}: float32 reference vs "
+              f"float64 loop: {e:.2e}")
         assert e < 1e-5, e
     print("selftest OK")
 
@@ -142,34 +189,67 @@ class Driver:
         return fn
 
 
+def memref_params(tensors):
+    """A flat memref<?xT> per tensor: (allocated, aligned, offset 0, numel, 1)."""
+    vals = []
+    for t in tensors:
+        assert t.is_cuda and t.is_contiguous()
+        p = t.data_ptr()
+        vals += [ctypes.c_void_p(p), ctypes.c_void_p(p), ctypes.c_int64(0),
+                 ctypes.c_int64(t.numel()), ctypes.c_int64(1)]
+    return vals
+
+
 class Kernel:
-    """One fused kernel; parameter ABI in manifest.json."""
+    """One fused kernel; parameter ABI in manifest.json. With RoPE
+    (entry["rope_theta"]), the pre-pass kernel of the same PTX module first
+    rotates q and k into scratch tensors, which the attention kernel reads."""
 
     def __init__(self, driver, manifest, entry, root):
         self.driver, self.entry = driver, entry
         self.block_m, self.threads = manifest["block_m"], manifest["threads"]
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
-            self.fn = driver.load(f.read(), entry["name"])
+            ptx = f.read()
+        self.fn = driver.load(ptx, entry["name"])
+        self.rope = None
+        if entry.get("rope_theta") is not None:
+            self.rope = driver.load(ptx, entry["rope_kernel"])
 
-    def __call__(self, q, k, v, kw, vw, out):
-        b, hq, sq, _ = q.shape
-        hkv, sk = k.shape[1], k.shape[2]
-        vals = []
-        for t in (q, k, v, kw, vw, out):
-            assert t.is_cuda and t.is_contiguous()
-            p = t.data_ptr()
-            vals += [ctypes.c_void_p(p), ctypes.c_void_p(p), ctypes.c_int64(0),
-                     ctypes.c_int64(t.numel()), ctypes.c_int64(1)]
-        vals += [ctypes.c_int64(x) for x in (b, hq, sq, hkv, sk)]
+    def launch(self, fn, name, grid, threads, vals):
         params = (ctypes.c_void_p * len(vals))(
             *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.driver.check(self.driver.lib.cuLaunchKernel(
+            fn, grid[0], grid[1], grid[2], threads, 1, 1, 0, stream, params, None),
+            f"cuLaunchKernel({name})")
+
+    def rotate(self, x, out, seq, pos_offset):
+        """The pre-pass: rows = numel / D, row r at position (r mod seq) +
+        pos_offset; one thread per row and pair of 16-byte chunks."""
+        e = self.entry
+        rows = x.numel() // e["d"]
+        items = rows * e["rope_items_per_row"]
+        t = e["rope_threads"]
+        if items:
+            self.launch(self.rope, e["rope_kernel"], ((items + t - 1) // t, 1, 1), t,
+                        memref_params((x, out)) +
+                        [ctypes.c_int64(v) for v in (rows, seq, pos_offset)])
+
+    def __call__(self, q, k, v, kw, vw, out, scratch=None):
+        b, hq, sq, _ = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        if self.rope is not None:
+            qr, kr = scratch if scratch is not None else (torch.empty_like(q),
+                                                           torch.empty_like(k))
+            self.rotate(q, qr, sq, sk - sq)
+            self.rotate(k, kr, sk, 0)
+            q, k = qr, kr
         grid = ((sq + self.block_m - 1) // self.block_m, hq, b)
         if min(grid) == 0:
             return out
-        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
-        self.driver.check(self.driver.lib.cuLaunchKernel(
-            self.fn, grid[0], grid[1], grid[2], self.threads, 1, 1, 0, stream,
-            params, None), f"cuLaunchKernel({self.entry['name']})")
+        self.launch(self.fn, self.entry["name"], grid, self.threads,
+                    memref_params((q, k, v, kw, vw, out)) +
+                    [ctypes.c_int64(x) for x in (b, hq, sq, hkv, sk)])
         return out
 
 
@@ -240,21 +320,23 @@ def check_correctness(kernels, aot_libs, quick):
             out = torch.full_like(q, float("nan"))
             kern(q, k, v, kw, vw, out)
             torch.cuda.synchronize()  # a kernel fault raises here
-            ref = reference(q, k, v, kw, vw, entry["causal"], torch.float32)
+            theta = entry.get("rope_theta")
+            ref = reference(q, k, v, kw, vw, entry["causal"], torch.float32, theta)
             ours = err(out, ref)
-            theirs = err(reference(q, k, v, kw, vw, entry["causal"], dtype), ref)
+            theirs = err(reference(q, k, v, kw, vw, entry["causal"], dtype, theta), ref)
             ok = ours <= 2 * theirs and math.isfinite(ours)
             failures += not ok
             rows.append((entry["name"], f"{b}x{hq}/{hkv}x{sq}/{sk}", ours, theirs, ok))
-    for path, dname in aot_libs:
+    for path, dname, theta in aot_libs:
         dtype = DTYPES[dname]
         lib = AOTLibrary(path)
         q, k, v, kw, vw = inputs(1, 4, 2, 77, 99, 128, dtype, seed=7, device="cpu")
         try:
             out = lib(q, k, v, kw, vw)
-            ref = reference(*[t.cuda() for t in (q, k, v, kw, vw)], True, torch.float32).cpu()
+            dev = [t.cuda() for t in (q, k, v, kw, vw)]
+            ref = reference(*dev, True, torch.float32, theta).cpu()
             ours = err(out, ref)
-            theirs = err(reference(*[t.cuda() for t in (q, k, v, kw, vw)], True, dtype).cpu(), ref)
+            theirs = err(reference(*dev, True, dtype, theta).cpu(), ref)
             ok = ours <= 2 * theirs and math.isfinite(ours)
         except RuntimeError as e:
             print(f"AOT {os.path.basename(path)}: {e}")
@@ -282,7 +364,7 @@ def time_ms(fn, warmup=3, iters=10):
 def timings(kernels, quick):
     b, h, d = 4, 16, 128
     seqs = [1024, 4096] if quick else [1024, 4096, 8192]
-    by_name = {e["name"]: k for e, k in kernels}
+    by_name = {e["name"]: (e, k) for e, k in kernels}
     print(f"\nB={b} H={h} D={d}; TFLOP/s = 4*B*H*S*S*D/t (halved for causal); "
           f"device: {torch.cuda.get_device_name()}")
     print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "
@@ -290,7 +372,7 @@ def timings(kernels, quick):
           f"{'fused/paper':>11} {'fused/sdpa':>10}")
     for dname in ("bf16", "f16"):
         for causal in (True, False):
-            kern = by_name[f"kv_shift_attention_d{d}_{dname}" + ("_causal" if causal else "")]
+            kern = by_name[f"kv_shift_attention_d{d}_{dname}" + ("_causal" if causal else "")][1]
             for s in seqs:
                 q, k, v, kw, vw = inputs(b, h, h, s, s, d, DTYPES[dname], seed=s)
                 out = torch.empty_like(q)
@@ -305,6 +387,46 @@ def timings(kernels, quick):
                       f"{tb / ta:11.2f} {tc / ta:10.2f}")
                 del q, k, v, kw, vw, out
                 torch.cuda.empty_cache()
+    rope_timings(by_name, b, h, d, seqs)
+
+
+def rope_timings(by_name, b, h, d, seqs):
+    """The cost of RoPE: the fused kernel with RoPE (pre-pass included, into
+    preallocated scratch) against the fused kernel without, and against the
+    paper's way with RoPE in PyTorch (pad + mix, rotate with cos/sin tables
+    computed beforehand, scaled_dot_product_attention)."""
+    rows = [(dn, by_name.get(f"kv_shift_attention_d{d}_{dn}_causal_rope"),
+             by_name.get(f"kv_shift_attention_d{d}_{dn}_causal")) for dn in ("bf16", "f16")]
+    rows = [(dn, r, p) for dn, r, p in rows if r is not None and p is not None]
+    if not rows:
+        return
+    print(f"\nRoPE after the mix, causal, B={b} H={h} D={d}, theta "
+          f"{rows[0][1][0]['rope_theta']:g}; TFLOP/s counted as without RoPE")
+    print(f"{'dtype':5} {'S':>5} | {'rope ms':>8} {'TF/s':>6} | {'no-rope ms':>10} | "
+          f"{'paper+rope ms':>13} | {'rope/no-rope':>12} {'paper/rope':>10}")
+    for dname, (entry, rope_kern), (_, plain_kern) in rows:
+        theta = entry["rope_theta"]
+        for s in seqs:
+            q, k, v, kw, vw = inputs(b, h, h, s, s, d, DTYPES[dname], seed=s)
+            out = torch.empty_like(q)
+            scratch = (torch.empty_like(q), torch.empty_like(k))
+            pos = torch.arange(s, device="cuda")
+            c, sn = rope_cos_sin(pos, d, theta, q.dtype)
+
+            def paper():
+                half = d // 2
+
+                def rot(x):
+                    x1, x2 = x[..., :half], x[..., half:]
+                    return torch.cat([x1 * c - x2 * sn, x2 * c + x1 * sn], dim=-1)
+                return F.scaled_dot_product_attention(rot(q), rot(mix(k, kw)), mix(v, vw),
+                                                      is_causal=True)
+            flops = 4 * b * h * s * s * d / 2
+            tr = time_ms(lambda: rope_kern(q, k, v, kw, vw, out, scratch))
+            tp = time_ms(lambda: plain_kern(q, k, v, kw, vw, out))
+            tb = time_ms(paper)
+            print(f"{dname:5} {s:5} | {tr:8.3f} {flops / (tr * 1e-3) / 1e12:6.1f} | "
+                  f"{tp:10.3f} | {tb:13.3f} | {tr / tp:12.3f} {tb / tr:10.2f}")
 
 
 def main():
@@ -328,7 +450,11 @@ def main():
     driver = Driver()
     kernels = [(e, Kernel(driver, manifest, e, args.artifacts)) for e in manifest["kernels"]]
     libdir = os.path.join(args.artifacts, "lib")
-    aot = [(os.path.join(libdir, f), f.split("_")[2]) for f in sorted(os.listdir(libdir))
+    # lib/libkvshift_attn_<dtype>_d128_causal[_rope].so; the RoPE library's
+    # theta is the manifest's.
+    rope_theta = manifest.get("aot_rope_theta")
+    aot = [(os.path.join(libdir, f), f.split("_")[2], rope_theta if "_rope" in f else None)
+           for f in sorted(os.listdir(libdir))
            if f.endswith(".so")] if os.path.isdir(libdir) else []
     try:
         failures = check_correctness(kernels, aot, args.quick)

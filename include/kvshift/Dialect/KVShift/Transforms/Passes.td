@@ -413,6 +413,17 @@ def KVShiftFuseAttentionGPU
       otherwise: for f16/bf16 that limits D to 128 with the default
       tiles). Rows that see no key at all (dynamic Sq > Sk with causal)
       give zeros.
+    * RoPE after the mix (`rope_theta`; D a multiple of 16, an error
+      otherwise): a second kernel, `kv_shift_rope_d<D>_<T>`, rotates q (row
+      i at position Sk - Sq + i) and k (row j at position j) into device
+      buffers of their own, one thread per row and pair of 16-byte chunks
+      (columns c.. and c + D/2..), angles reduced by 2 pi in f64 and
+      `cos/sin.approx` in f32. The attention kernel reads those and mixes
+      the keys in the rotated frame: `rot(k^_j, j) = a1 rot(k_j, j) + a2 R
+      rot(k_{j-1}, j - 1)`, R the rotation by one position (cos/sin of
+      theta^(-2i/D) for the thread's columns, computed once per thread), so
+      the tile loads stay the only place where the mix happens and no
+      per-position angle is computed in the attention loop.
 
     Not handled (left alone, lowered by the following passes or reported
     there): `kv_shift_attention_grad` and the `_with_lse` ops.
@@ -459,7 +470,11 @@ def KVShiftGPULaunchers : Pass<"kvshift-gpu-launchers", "::mlir::ModuleOp"> {
     For every private `func.func` declaration carrying
     `kvshift.gpu_kernel = @module::@kernel`, `kvshift.gpu_block_m` and
     `kvshift.gpu_threads` (left by `kvshift-fuse-attention-gpu`), writes the
-    body that runs the kernel on host memrefs `(q, k, v, kw, vw, out)`:
+    body that runs the kernel on host memrefs `(q, k, v, kw, vw, out)`.
+    With `kvshift.gpu_rope_kernel` and `kvshift.gpu_rope_items_per_row`
+    (RoPE), the RoPE pre-pass kernel is launched on q and on k first (rows
+    = numel / D, `ceil(rows * items / 256)` blocks of 256 threads) into two
+    more device buffers, which the attention kernel reads instead. Then:
     `gpu.alloc async` and `gpu.memcpy async` of the five inputs (flattened
     with `memref.collapse_shape`), `gpu.launch_func` of the kernel on a
     grid of `(ceil(Sq / block_m), Hq, B)` blocks of `threads` threads
