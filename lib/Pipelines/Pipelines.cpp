@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -111,6 +112,8 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.warps = options.warps;
   fuseOptions.blockK = options.blockK;
   fuseOptions.simtBlockK = options.simtBlockK;
+  fuseOptions.decodeSplit = options.decodeSplit;
+  fuseOptions.decodeRows = options.decodeRows;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
   buildBufferization(pm);
@@ -118,6 +121,13 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   pm.addPass(createKVShiftGPULaunchers());
   pm.addNestedPass<func::FuncOp>(createKVShiftStridedCopyToLinalg());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Host code that rounds to bf16 (e.g. kv_cache_append of a bf16 cache)
+  // would call compiler-rt's __truncsfbf2, which ahead-of-time libraries
+  // are not linked with: expand it into integer arithmetic (host functions
+  // only; the kernels keep cvt.rn.bf16).
+  arith::ArithExpandOpsPassOptions expandOptions;
+  expandOptions.includeBf16 = true;
+  pm.addNestedPass<func::FuncOp>(arith::createArithExpandOpsPass(expandOptions));
 
   // Kernels: nvgpu -> nvvm, then the gpu.module to NVVM.
   pm.addPass(createConvertNVGPUToNVVMPass());

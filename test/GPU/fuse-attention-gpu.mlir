@@ -6,6 +6,13 @@
 // RUN: not kvshift-opt %s --split-input-file \
 // RUN:   --kvshift-fuse-attention-gpu="simt-block-k=0" 2>&1 | FileCheck %s --check-prefix=BADSIMTK
 
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="decode-rows=17" 2>&1 | FileCheck %s --check-prefix=BADROWS
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-rows=2 decode-split=128" | FileCheck %s --check-prefix=OPTS
+
+// BADROWS: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 512 and 17
+// OPTS: workgroup(%{{.*}} : memref<16x2x64xf32, #gpu.address_space<workgroup>>
+// OPTS: kvshift.gpu_decode_rows = 2 : i64, kvshift.gpu_decode_split = 128 : i64
 // BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24
 // BADWARPS: kvshift-fuse-attention-gpu: warps must be in [1, 16], found 0
 // BADSIMTK: kvshift-fuse-attention-gpu: simt-block-k must be positive, found 0
@@ -184,4 +191,64 @@ func.func @f32_rope(%q: tensor<1x2x33x32xf32>, %k: tensor<1x2x33x32xf32>, %v: te
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) rope_theta = 500000.0
       : (tensor<1x2x33x32xf32>, tensor<1x2x33x32xf32>, tensor<1x2x33x32xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x33x32xf32>
   return %o : tensor<1x2x33x32xf32>
+}
+
+// -----
+
+// kv_cache_attention: the flash-decoding kernel and its merge kernel. The
+// length is clamped on the host ([1 or Sq under causal, Smax]). D = 64 bf16:
+// 8 lanes of 16 bytes per cache row, 16 lane groups per 128-thread block,
+// 4 keys per lane group and step (the loop steps by 64 rows, the same trip
+// count for every thread), query rows scaled into log2 units in registers;
+// shared memory holds the lane groups' states (o [16 x 4 x 64] f32, m, l).
+// CHECK-LABEL: func.func @decode_gqa
+// CHECK: %[[LEN:.*]] = arith.maxsi %{{.*}}, %c1 : index
+// CHECK: call @kvshift_launch_kv_cache_decode_d64_bf16_causal(%{{.*}}, %{{.*}}, %{{.*}}, %[[LEN]], %{{.*}})
+// CHECK: gpu.func @kv_cache_decode_d64_bf16_causal(%{{.*}}: memref<?xbf16>, %[[KC:.*]]: memref<?xbf16>, %[[VC:.*]]: memref<?xbf16>, %[[WM:.*]]: memref<?xf32>, %[[WL:.*]]: memref<?xf32>, %[[WO:.*]]: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
+// CHECK-SAME: workgroup(%[[OS:.*]] : memref<16x4x64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MS:.*]] : memref<16x4xf32, #gpu.address_space<workgroup>>, %[[LS:.*]] : memref<16x4xf32, #gpu.address_space<workgroup>>)
+// CHECK: arith.constant dense<0.180336878> : vector<8xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: vector.load %[[VC]]
+// Lane-group reduction of a score: xor-shuffles 4, 2, 1 (8 lanes).
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: scf.yield
+// CHECK: vector.store %{{.*}}, %[[OS]]
+// CHECK: memref.store %{{.*}}, %[[MS]]
+// CHECK: memref.store %{{.*}}, %[[LS]]
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[WO]]
+// CHECK: memref.store %{{.*}}, %[[WM]]
+// CHECK: memref.store %{{.*}}, %[[WL]]
+// CHECK: gpu.return
+// CHECK: gpu.func @kv_cache_decode_d64_bf16_causal_merge(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: func.func private @kvshift_launch_kv_cache_decode_d64_bf16_causal(memref<2x8x1x64xbf16>, memref<2x2x300x64xbf16>, memref<2x2x300x64xbf16>, index, memref<2x8x1x64xbf16>)
+// CHECK-SAME: kvshift.gpu_decode_kernel = @kvshift_kernels::@kv_cache_decode_d64_bf16_causal
+// CHECK-SAME: kvshift.gpu_decode_rows = 4 : i64, kvshift.gpu_decode_split = 512 : i64
+// CHECK-SAME: kvshift.gpu_merge_kernel = @kvshift_kernels::@kv_cache_decode_d64_bf16_causal_merge
+func.func @decode_gqa(%q: tensor<2x8x1x64xbf16>, %kc: tensor<2x2x300x64xbf16>, %vc: tensor<2x2x300x64xbf16>, %len: index) -> tensor<2x8x1x64xbf16> {
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len causal
+      : (tensor<2x8x1x64xbf16>, tensor<2x2x300x64xbf16>, tensor<2x2x300x64xbf16>, index) -> tensor<2x8x1x64xbf16>
+  return %o : tensor<2x8x1x64xbf16>
+}
+
+// -----
+
+// With RoPE the queries are rotated when loaded (the partner chunk, angle
+// reduced in f64); D = 48 f32: 12 lanes of 4 rounded up to 16 (4 idle).
+// CHECK-LABEL: func.func @decode_rope_f32
+// CHECK: gpu.func @kv_cache_decode_d48_f32_rope(
+// CHECK-SAME: workgroup(%{{.*}} : memref<8x4x48xf32, #gpu.address_space<workgroup>>
+// CHECK: arith.cmpi ult, %{{.*}}, %c12 : index
+// CHECK: llvm.intr.rint
+// CHECK: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK: scf.for
+// CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32, %c32_i32 : f32
+// CHECK: gpu.func @kv_cache_decode_d48_f32_rope_merge(
+func.func @decode_rope_f32(%q: tensor<1x4x2x48xf32>, %kc: tensor<1x2x64x48xf32>, %vc: tensor<1x2x64x48xf32>, %len: index) -> tensor<1x4x2x48xf32> {
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len rope_theta = 10000.0
+      : (tensor<1x4x2x48xf32>, tensor<1x2x64x48xf32>, tensor<1x2x64x48xf32>, index) -> tensor<1x4x2x48xf32>
+  return %o : tensor<1x4x2x48xf32>
 }

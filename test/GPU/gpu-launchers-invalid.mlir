@@ -20,3 +20,17 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @+1 {{kvshift-gpu-launchers: a decode launcher needs `kvshift.gpu_decode_kernel` and `kvshift.gpu_merge_kernel` naming gpu.funcs, `kvshift.gpu_decode_split`, `kvshift.gpu_decode_rows`, `kvshift.gpu_threads` and the arguments (q, k_cache, v_cache: identity-layout rank-4 memrefs with a static head dimension, length: index, out)}}
+  func.func private @decode_without_merge(memref<1x2x1x64xf32>, memref<1x2x8x64xf32>, memref<1x2x8x64xf32>, index, memref<1x2x1x64xf32>)
+      attributes {kvshift.gpu_decode_kernel = @kvshift_kernels::@d, kvshift.gpu_decode_split = 512 : i64,
+                  kvshift.gpu_decode_rows = 4 : i64, kvshift.gpu_threads = 128 : i64}
+  gpu.module @kvshift_kernels {
+    gpu.func @d(%q: memref<?xf32>) kernel {
+      gpu.return
+    }
+  }
+}

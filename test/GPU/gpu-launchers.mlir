@@ -90,3 +90,48 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+// kv_cache_attention: q and the caches copied in, a workspace of
+// ceil(Smax / 512) partial states per query row (m, l, and o of D values),
+// the decode kernel on (ceil(length / 512), Hkv * ceil(G Sq / 4), B) blocks,
+// then the merge kernel on one block per query row.
+// CHECK-LABEL: func.func private @launch_decode
+// CHECK-SAME: %[[LENARG:[a-z0-9]+]]: index, %{{.*}}: memref<?x8x1x64xbf16>)
+// CHECK-NOT: kvshift.gpu_decode
+// CHECK-DAG: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x8x1x64xbf16>
+// CHECK-DAG: %[[SMAX:.*]] = memref.dim %{{.*}}, %c2 : memref<?x2x?x64xbf16>
+// CHECK: %[[LEN:.*]] = arith.minsi %[[LENARG]], %[[SMAX]] : index
+// CHECK: %[[ROWS:.*]] = arith.muli %[[B]], %c8 : index
+// CHECK: %[[MAXSPLITS:.*]] = arith.maxui %{{.*}}, %c1 : index
+// CHECK: %[[STATES:.*]] = arith.muli %[[ROWS]], %[[MAXSPLITS]] : index
+// CHECK: %[[DQ:.*]], %{{.*}} = gpu.alloc async
+// CHECK: %[[DK:.*]], %{{.*}} = gpu.alloc async
+// CHECK: %[[DV:.*]], %{{.*}} = gpu.alloc async
+// CHECK: %[[DO:.*]], %{{.*}} = gpu.alloc async
+// CHECK: %[[WM:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[STATES]]) : memref<?xf32>
+// CHECK: %[[WL:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[STATES]]) : memref<?xf32>
+// CHECK: %[[NO:.*]] = arith.muli %[[STATES]], %c64 : index
+// CHECK: %[[WO:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NO]]) : memref<?xf32>
+// CHECK: %[[SPLITS:.*]] = arith.divui %{{.*}}, %c512 : index
+// CHECK: scf.if
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@d blocks in (%[[SPLITS]], %c2, %[[B]]) threads in (%c128, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[DK]] : memref<?xbf16>, %[[DV]] : memref<?xbf16>, %[[WM]] : memref<?xf32>, %[[WL]] : memref<?xf32>, %[[WO]] : memref<?xf32>, %[[B]] : index, %c8 : index, %c1 : index, %c2 : index, %[[SMAX]] : index, %[[LEN]] : index)
+// CHECK: scf.if
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@m blocks in (%[[ROWS]], %c1, %c1) threads in (%c128, %c1, %c1) args(%[[WM]] : memref<?xf32>, %[[WL]] : memref<?xf32>, %[[WO]] : memref<?xf32>, %[[DO]] : memref<?xbf16>, %[[LEN]] : index, %[[SMAX]] : index)
+// CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[DO]]
+// CHECK-COUNT-7: gpu.dealloc async
+// CHECK: return
+module attributes {gpu.container_module} {
+  func.func private @launch_decode(memref<?x8x1x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>, index, memref<?x8x1x64xbf16>)
+      attributes {kvshift.gpu_decode_kernel = @kvshift_kernels::@d, kvshift.gpu_merge_kernel = @kvshift_kernels::@m,
+                  kvshift.gpu_decode_split = 512 : i64, kvshift.gpu_decode_rows = 4 : i64, kvshift.gpu_threads = 128 : i64}
+  gpu.module @kvshift_kernels {
+    gpu.func @d(%q: memref<?xbf16>, %k: memref<?xbf16>, %v: memref<?xbf16>, %wm: memref<?xf32>, %wl: memref<?xf32>, %wo: memref<?xf32>, %b: index, %hq: index, %sq: index, %hkv: index, %smax: index, %len: index) kernel {
+      gpu.return
+    }
+    gpu.func @m(%wm: memref<?xf32>, %wl: memref<?xf32>, %wo: memref<?xf32>, %o: memref<?xbf16>, %len: index, %smax: index) kernel {
+      gpu.return
+    }
+  }
+}

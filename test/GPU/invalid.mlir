@@ -24,3 +24,39 @@ func.func @rope_head_dim(%q: tensor<1x2x16x72xbf16>, %k: tensor<1x2x16x72xbf16>,
       : (tensor<1x2x16x72xbf16>, tensor<1x2x16x72xbf16>, tensor<1x2x16x72xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x72xbf16>
   return %o : tensor<1x2x16x72xbf16>
 }
+
+// -----
+
+func.func @decode_head_dim_not_chunked(%q: tensor<1x2x1x20xbf16>, %kc: tensor<1x2x8x20xbf16>, %vc: tensor<1x2x8x20xbf16>, %len: index) -> tensor<1x2x1x20xbf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the decode kernel reads cache rows as 16-byte chunks: D must be a multiple of 8 for 'bf16', found D = 20}}
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len
+      : (tensor<1x2x1x20xbf16>, tensor<1x2x8x20xbf16>, tensor<1x2x8x20xbf16>, index) -> tensor<1x2x1x20xbf16>
+  return %o : tensor<1x2x1x20xbf16>
+}
+
+// -----
+
+func.func @decode_head_dim_too_large(%q: tensor<1x2x1x256xf32>, %kc: tensor<1x2x8x256xf32>, %vc: tensor<1x2x8x256xf32>, %len: index) -> tensor<1x2x1x256xf32> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the decode kernel reads a cache row with at most 32 lanes of 16 bytes: D must be at most 128 for 'f32', found D = 256}}
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len
+      : (tensor<1x2x1x256xf32>, tensor<1x2x8x256xf32>, tensor<1x2x8x256xf32>, index) -> tensor<1x2x1x256xf32>
+  return %o : tensor<1x2x1x256xf32>
+}
+
+// -----
+
+func.func @decode_rope_head_dim(%q: tensor<1x2x1x40xf16>, %kc: tensor<1x2x8x40xf16>, %vc: tensor<1x2x8x40xf16>, %len: index) -> tensor<1x2x1x40xf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta needs the head dimension to be a multiple of 16 on the GPU, found D = 40}}
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len rope_theta = 10000.0
+      : (tensor<1x2x1x40xf16>, tensor<1x2x8x40xf16>, tensor<1x2x8x40xf16>, index) -> tensor<1x2x1x40xf16>
+  return %o : tensor<1x2x1x40xf16>
+}
+
+// -----
+
+func.func @decode_dynamic_head_dim(%q: tensor<1x2x1x?xf16>, %kc: tensor<1x2x8x?xf16>, %vc: tensor<1x2x8x?xf16>, %len: index) -> tensor<1x2x1x?xf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the head dimension (dim 3 of q) must be static, found ?}}
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len
+      : (tensor<1x2x1x?xf16>, tensor<1x2x8x?xf16>, tensor<1x2x8x?xf16>, index) -> tensor<1x2x1x?xf16>
+  return %o : tensor<1x2x1x?xf16>
+}

@@ -82,6 +82,14 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<int64_t> simtBlockK{*this, "simt-block-k",
                              llvm::cl::desc("Keys per key tile, f32 path"),
                              llvm::cl::init(16)};
+  Option<int64_t> decodeSplit{
+      *this, "decode-split",
+      llvm::cl::desc("kv_cache_attention: cache rows per thread block"),
+      llvm::cl::init(512)};
+  Option<int64_t> decodeRows{
+      *this, "decode-rows",
+      llvm::cl::desc("kv_cache_attention: query rows per thread block"),
+      llvm::cl::init(4)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

@@ -73,6 +73,16 @@ constexpr llvm::StringLiteral kLauncherRopeKernelAttr =
     "kvshift.gpu_rope_kernel";
 constexpr llvm::StringLiteral kLauncherRopeItemsAttr =
     "kvshift.gpu_rope_items_per_row";
+// kv_cache_attention: the decode and merge kernels, cache rows per split,
+// query rows per block.
+constexpr llvm::StringLiteral kLauncherDecodeKernelAttr =
+    "kvshift.gpu_decode_kernel";
+constexpr llvm::StringLiteral kLauncherMergeKernelAttr =
+    "kvshift.gpu_merge_kernel";
+constexpr llvm::StringLiteral kLauncherDecodeSplitAttr =
+    "kvshift.gpu_decode_split";
+constexpr llvm::StringLiteral kLauncherDecodeRowsAttr =
+    "kvshift.gpu_decode_rows";
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
@@ -1022,6 +1032,370 @@ private:
   }
 };
 
+/// Parameters of the decode kernels (kv_cache_attention), fixed at compile
+/// time.
+struct DecodeConfig {
+  KernelConfig base;  // elt, causal, scaleLog2, d, vecWidth, ropeTheta
+  int64_t threads;    // per block
+  int64_t lanes;      // lanes per key: D / vecWidth rounded up to a power of 2
+  int64_t split;      // cache rows per split (one block each)
+  int64_t rows;       // query rows per block (RB)
+  static constexpr int64_t kKeysPerIter = 4; // keys per lane group per step
+  static constexpr int64_t kMergeThreads = 128;
+  int64_t keyGroups() const { return threads / lanes; }
+  int64_t chunks() const { return base.d / base.vecWidth; }
+};
+
+/// The flash-decoding kernel of kv_cache_attention: one block per (split of
+/// the valid cache rows, KV head and block of RB query rows of its group,
+/// batch). A group of `lanes` lanes reads one cache row with 16-byte loads
+/// (lane p owns columns [p w, p w + w)) and scores it against all the
+/// block's query rows, held in registers (scaled into log2 units, rotated
+/// with RoPE); each group keeps an online-softmax state per row over the
+/// keys it visits (kKeysPerIter keys per step, their loads issued first).
+/// The groups' states are merged through shared memory and the block
+/// writes one partial state (m, l, o) per row to the workspace; the merge
+/// kernel combines the splits. Every cache row of the split is read once for
+/// all query heads of the group. Arguments:
+///   q, kc, vc : memref<?xT>, wsM, wsL, wsO : memref<?xf32>,
+///   B, Hq, Sq, Hkv, Smax, length : index.
+/// Workspace layout: state (row, split) at row * splits + split, rows in
+/// [B, Hq, Sq] order, splits = ceil(length / split); o has D values each.
+class DecodeKernelEmitter : EmitterBase {
+public:
+  DecodeKernelEmitter(gpu::GPUFuncOp func, const DecodeConfig &dc)
+      : EmitterBase(func, dc.base), dc(dc), func(func) {}
+
+  void emit() {
+    auto args = func.getArguments();
+    Value q = args[0], kc = args[1], vc = args[2], wsM = args[3],
+          wsL = args[4], wsO = args[5];
+    Value dimB = args[6], dimHq = args[7], dimSq = args[8], dimHkv = args[9],
+          dimSmax = args[10];
+    (void)dimB;
+    Value oSmem = func.getWorkgroupAttributions()[0];
+    Value mSmem = func.getWorkgroupAttributions()[1];
+    Value lSmem = func.getWorkgroupAttributions()[2];
+    const int64_t w = cfg.vecWidth, RB = dc.rows, U = DecodeConfig::kKeysPerIter;
+    const int64_t KG = dc.keyGroups();
+    double inf = std::numeric_limits<double>::infinity();
+    VectorType vf = chunkType(f32);
+
+    Value len = arith::MinSIOp::create(b, args[11], dimSmax);
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value kg = divu(tid, idx(dc.lanes));
+    Value part = remu(tid, idx(dc.lanes));
+    Value col0 = mul(part, idx(w));
+    // Lanes beyond D / w (D / w not a power of two) hold zeros.
+    Value active = dc.chunks() == dc.lanes
+                       ? Value()
+                       : cmpi(arith::CmpIPredicate::ult, part,
+                              idx(dc.chunks()));
+    Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value yid = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    Value batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    Value group = divu(dimHq, dimHkv);
+    Value rowsTotal = mul(group, dimSq);
+    Value rowBlocks = divu(add(rowsTotal, idx(RB - 1)), idx(RB));
+    Value kvHead = divu(yid, rowBlocks);
+    Value r0 = mul(remu(yid, rowBlocks), idx(RB));
+    Value splits = divu(add(len, idx(dc.split - 1)), idx(dc.split));
+    Value j0 = mul(split, idx(dc.split));
+    Value j1 = arith::MinSIOp::create(b, add(j0, idx(dc.split)), len);
+    Value kvBase =
+        mul(mul(add(mul(batch, dimHkv), kvHead), dimSmax), idx(cfg.d));
+    // Flat query row of the group's row r: heads kvHead*G .. are adjacent.
+    Value rowFlat0 = mul(add(mul(batch, dimHq), mul(kvHead, group)), dimSq);
+    Value qOffset = sub(len, dimSq); // query i at position len - Sq + i
+
+    auto guarded = [&](Value cond, function_ref<Value()> load) -> Value {
+      return ifElse(
+          cond, vf, [&]() -> SmallVector<Value> { return {load()}; },
+          [&]() -> SmallVector<Value> { return {zeroVec(vf)}; })[0];
+    };
+    auto toF32 = [&](Value x) -> Value {
+      return cfg.elt == f32 ? x : arith::ExtFOp::create(b, vf, x);
+    };
+
+    // The block's query rows in registers, scaled by scale * log2(e) and,
+    // with RoPE, rotated at their positions.
+    SmallVector<Value> qv, rowValid, rowPos;
+    Value scaleV = vector::BroadcastOp::create(b, vf, f32c(cfg.scaleLog2));
+    for (int64_t rr = 0; rr < RB; ++rr) {
+      Value r = add(r0, idx(rr));
+      Value valid = cmpi(arith::CmpIPredicate::ult, r, rowsTotal);
+      rowValid.push_back(valid);
+      rowPos.push_back(add(qOffset, remu(r, dimSq)));
+      Value rowBase = mul(add(rowFlat0, r), idx(cfg.d));
+      Value cond = active ? andi(valid, active) : valid;
+      Value x = guarded(cond, [&]() -> Value {
+        Value own = toF32(loadChunk(q, rowBase, col0));
+        if (!cfg.ropeTheta)
+          return own;
+        // The partner chunk (columns +- D/2) and the rotation of the pair.
+        int64_t half = cfg.d / 2;
+        Value low = cmpi(arith::CmpIPredicate::ult, col0, idx(half));
+        Value pcol = select(low, add(col0, idx(half)), sub(col0, idx(half)));
+        Value partner = toF32(loadChunk(q, rowBase, pcol));
+        Value fcol = select(low, col0, pcol);
+        Value pos = indexToF64(rowPos.back());
+        SmallVector<Value> fs = invFreqs(fcol);
+        SmallVector<Value> cs, sn;
+        for (Value f : fs) {
+          auto [c, s] = cosSin(fmul(pos, f));
+          cs.push_back(c);
+          sn.push_back(s);
+        }
+        Value cv = vectorOf(cs), sv = vectorOf(sn);
+        // own in the low half: own c - partner s; in the high half:
+        // own c + partner s.
+        Value sign = select(low, f32c(-1.0), f32c(1.0));
+        Value ss = arith::MulFOp::create(
+            b, sv, vector::BroadcastOp::create(b, vf, sign));
+        return vector::FMAOp::create(b, own, cv,
+                                     arith::MulFOp::create(b, partner, ss));
+      });
+      qv.push_back(arith::MulFOp::create(b, x, scaleV));
+    }
+
+    // Per row: running max m (log2 units), sum l, output o (vector of w).
+    SmallVector<Value> init;
+    for (int64_t rr = 0; rr < RB; ++rr)
+      init.append({f32c(-inf), f32c(0)});
+    for (int64_t rr = 0; rr < RB; ++rr)
+      init.push_back(zeroVec(vf));
+    // The same trip count for every thread: the score reduction shuffles
+    // across the whole warp, so no lane may leave the loop early.
+    auto loop = scf::ForOp::create(b, j0, j1, idx(KG * U), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value jt = loop.getInductionVar();
+      SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                            loop.getRegionIterArgs().end());
+      // Loads of all U keys first (memory-level parallelism).
+      SmallVector<Value> keys, inb, kvec, vvec;
+      for (int64_t u = 0; u < U; ++u) {
+        Value j = add(add(jt, kg), idx(u * KG));
+        Value in = cmpi(arith::CmpIPredicate::slt, j, j1);
+        Value cond = active ? andi(in, active) : in;
+        Value rowBase = add(kvBase, mul(j, idx(cfg.d)));
+        keys.push_back(j);
+        inb.push_back(in);
+        // Kept in T until used (half the registers of f32 for 16-bit T).
+        VectorType vt = chunkType(cfg.elt);
+        auto loadOrZero = [&](Value mem) -> Value {
+          return ifElse(
+              cond, vt,
+              [&]() -> SmallVector<Value> {
+                return {loadChunk(mem, rowBase, col0)};
+              },
+              [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+        };
+        kvec.push_back(loadOrZero(kc));
+        vvec.push_back(loadOrZero(vc));
+      }
+      for (int64_t u = 0; u < U; ++u) {
+        kvec[u] = toF32(kvec[u]);
+        vvec[u] = toF32(vvec[u]);
+      }
+      SmallVector<Value> next(2 * RB + RB);
+      for (int64_t rr = 0; rr < RB; ++rr) {
+        Value m = it[2 * rr], l = it[2 * rr + 1], o = it[2 * RB + rr];
+        SmallVector<Value> sc;
+        for (int64_t u = 0; u < U; ++u) {
+          Value dot = vector::ReductionOp::create(
+              b, vector::CombiningKind::ADD,
+              arith::MulFOp::create(b, qv[rr], kvec[u]));
+          for (int64_t off = dc.lanes / 2; off >= 1; off /= 2)
+            dot = fadd(dot, gpu::ShuffleOp::create(b, dot, off, 32,
+                                                   gpu::ShuffleMode::XOR)
+                                .getShuffleResult());
+          Value visible = andi(inb[u], rowValid[rr]);
+          if (cfg.causal)
+            visible = andi(visible, cmpi(arith::CmpIPredicate::sle, keys[u],
+                                         rowPos[rr]));
+          sc.push_back(select(visible, dot, f32c(-inf)));
+        }
+        Value newM = m;
+        for (Value x : sc)
+          newM = fmax(newM, x);
+        Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                            newM, f32c(-inf));
+        Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), newM));
+        Value alpha = exp2(fadd(m, negM));
+        Value sum = f32c(0);
+        o = arith::MulFOp::create(b, o,
+                                  vector::BroadcastOp::create(b, vf, alpha));
+        for (int64_t u = 0; u < U; ++u) {
+          Value p = exp2(fadd(sc[u], negM));
+          sum = fadd(sum, p);
+          o = vector::FMAOp::create(
+              b, vector::BroadcastOp::create(b, vf, p), vvec[u], o);
+        }
+        next[2 * rr] = newM;
+        next[2 * rr + 1] = fma(l, alpha, sum);
+        next[2 * RB + rr] = o;
+      }
+      scf::YieldOp::create(b, next);
+    }
+    SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
+
+    // The key groups' states into shared memory, then merged per (row,
+    // column) and written to the workspace.
+    for (int64_t rr = 0; rr < RB; ++rr) {
+      auto storeO = [&]() {
+        vector::StoreOp::create(b, res[2 * RB + rr], oSmem,
+                                ValueRange{kg, idx(rr), col0},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+      };
+      if (active)
+        ifThen(active, storeO);
+      else
+        storeO();
+      ifThen(cmpi(arith::CmpIPredicate::eq, part, idx(0)), [&]() {
+        memref::StoreOp::create(b, res[2 * rr], mSmem, ValueRange{kg, idx(rr)});
+        memref::StoreOp::create(b, res[2 * rr + 1], lSmem,
+                                ValueRange{kg, idx(rr)});
+      });
+    }
+    gpu::BarrierOp::create(b);
+    int64_t items = RB * cfg.d;
+    for (int64_t it = 0; it * dc.threads < items; ++it) {
+      auto body = [&]() {
+        Value item = add(tid, idx(it * dc.threads));
+        Value rr = divu(item, idx(cfg.d));
+        Value c = remu(item, idx(cfg.d));
+        Value r = add(r0, rr);
+        ifThen(cmpi(arith::CmpIPredicate::ult, r, rowsTotal), [&]() {
+          Value mMax = f32c(-inf);
+          SmallVector<Value> ms;
+          for (int64_t g = 0; g < KG; ++g) {
+            ms.push_back(memref::LoadOp::create(b, mSmem, ValueRange{idx(g), rr}));
+            mMax = fmax(mMax, ms.back());
+          }
+          Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                              mMax, f32c(-inf));
+          Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), mMax));
+          Value lSum = f32c(0), oSum = f32c(0);
+          for (int64_t g = 0; g < KG; ++g) {
+            Value wgt = exp2(fadd(ms[g], negM));
+            lSum = fma(wgt, memref::LoadOp::create(b, lSmem,
+                                                   ValueRange{idx(g), rr}),
+                       lSum);
+            oSum = fma(wgt, memref::LoadOp::create(b, oSmem,
+                                                   ValueRange{idx(g), rr, c}),
+                       oSum);
+          }
+          Value state = add(mul(add(rowFlat0, r), splits), split);
+          memref::StoreOp::create(b, oSum, wsO,
+                                  ValueRange{add(mul(state, idx(cfg.d)), c)});
+          ifThen(cmpi(arith::CmpIPredicate::eq, c, idx(0)), [&]() {
+            memref::StoreOp::create(b, mMax, wsM, ValueRange{state});
+            memref::StoreOp::create(b, lSum, wsL, ValueRange{state});
+          });
+        });
+      };
+      if ((it + 1) * dc.threads <= items)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult,
+                    add(tid, idx(it * dc.threads)), idx(items)),
+               body);
+    }
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  const DecodeConfig &dc;
+  gpu::GPUFuncOp func;
+};
+
+/// The merge of the decode kernel's partial states: one block per query row
+/// ([B, Hq, Sq] order), thread c owning columns c, c + 128, ...:
+///   out = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s,  M = max_s m_s
+/// (zero when no split saw a visible key). Arguments:
+///   wsM, wsL, wsO : memref<?xf32>, out : memref<?xT>, length, Smax : index.
+class DecodeMergeEmitter : EmitterBase {
+public:
+  DecodeMergeEmitter(gpu::GPUFuncOp func, const DecodeConfig &dc)
+      : EmitterBase(func, dc.base), dc(dc), func(func) {}
+
+  void emit() {
+    auto args = func.getArguments();
+    Value wsM = args[0], wsL = args[1], wsO = args[2], out = args[3];
+    Value len = arith::MinSIOp::create(b, args[4], args[5]);
+    double inf = std::numeric_limits<double>::infinity();
+    Value row = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value splits = divu(add(len, idx(dc.split - 1)), idx(dc.split));
+    Value base = mul(row, splits);
+    auto maxLoop = scf::ForOp::create(b, idx(0), splits, idx(1),
+                                      ValueRange{f32c(-inf)});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(maxLoop.getBody());
+      Value m = memref::LoadOp::create(
+          b, wsM, ValueRange{add(base, maxLoop.getInductionVar())});
+      scf::YieldOp::create(b, ValueRange{fmax(maxLoop.getRegionIterArgs()[0], m)});
+    }
+    Value mMax = maxLoop.getResult(0);
+    Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mMax,
+                                        f32c(-inf));
+    Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), mMax));
+    int64_t perThread =
+        (cfg.d + DecodeConfig::kMergeThreads - 1) / DecodeConfig::kMergeThreads;
+    SmallVector<Value> init(perThread + 1, f32c(0));
+    SmallVector<Value> cols;
+    for (int64_t e = 0; e < perThread; ++e)
+      cols.push_back(add(tid, idx(e * DecodeConfig::kMergeThreads)));
+    auto loop = scf::ForOp::create(b, idx(0), splits, idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value state = add(base, loop.getInductionVar());
+      Value wgt = exp2(fadd(memref::LoadOp::create(b, wsM, ValueRange{state}),
+                            negM));
+      SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
+                             loop.getRegionIterArgs().end());
+      acc[0] = fma(wgt, memref::LoadOp::create(b, wsL, ValueRange{state}),
+                   acc[0]);
+      for (int64_t e = 0; e < perThread; ++e) {
+        Value c = cols[e];
+        Value in = cmpi(arith::CmpIPredicate::ult, c, idx(cfg.d));
+        Value o = ifElse(
+            in, f32,
+            [&]() -> SmallVector<Value> {
+              return {memref::LoadOp::create(
+                  b, wsO, ValueRange{add(mul(state, idx(cfg.d)), c)})};
+            },
+            [&]() -> SmallVector<Value> { return {f32c(0)}; })[0];
+        acc[1 + e] = fma(wgt, o, acc[1 + e]);
+      }
+      scf::YieldOp::create(b, acc);
+    }
+    Value lSum = loop.getResult(0);
+    Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, lSum,
+                                      f32c(0));
+    Value inv = select(pos, arith::DivFOp::create(b, f32c(1), lSum), f32c(0));
+    for (int64_t e = 0; e < perThread; ++e) {
+      Value c = cols[e];
+      ifThen(cmpi(arith::CmpIPredicate::ult, c, idx(cfg.d)), [&]() {
+        Value x = fmul(loop.getResult(1 + e), inv);
+        if (cfg.elt != f32)
+          x = arith::TruncFOp::create(b, cfg.elt, x);
+        memref::StoreOp::create(b, x, out,
+                                ValueRange{add(mul(row, idx(cfg.d)), c)});
+      });
+    }
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  const DecodeConfig &dc;
+  gpu::GPUFuncOp func;
+};
+
 struct KVShiftFuseAttentionGPUPass
     : kvshift::impl::KVShiftFuseAttentionGPUBase<KVShiftFuseAttentionGPUPass> {
   using Base::Base;
@@ -1145,15 +1519,28 @@ struct KVShiftFuseAttentionGPUPass
                          << simtBlockK.getValue();
       return signalPassFailure();
     }
+    if (decodeSplit < 1 || decodeRows < 1 || decodeRows > 16) {
+      module.emitError() << "kvshift-fuse-attention-gpu: decode-split must "
+                            "be positive and decode-rows in [1, 16], found "
+                         << decodeSplit.getValue() << " and "
+                         << decodeRows.getValue();
+      return signalPassFailure();
+    }
     SmallVector<KVShiftAttentionOp> ops;
     module.walk([&](KVShiftAttentionOp op) { ops.push_back(op); });
-    if (ops.empty())
+    SmallVector<KVCacheAttentionOp> cacheOps;
+    module.walk([&](KVCacheAttentionOp op) { cacheOps.push_back(op); });
+    if (ops.empty() && cacheOps.empty())
       return;
 
     // Check everything before changing anything.
     SmallVector<KernelConfig> cfgs(ops.size());
     for (auto [op, cfg] : llvm::zip(ops, cfgs))
       if (failed(configure(op, cfg)))
+        return signalPassFailure();
+    SmallVector<DecodeConfig> dcfgs(cacheOps.size());
+    for (auto [op, dc] : llvm::zip(cacheOps, dcfgs))
+      if (failed(configureDecode(op, dc)))
         return signalPassFailure();
 
     MLIRContext *ctx = &getContext();
@@ -1193,6 +1580,169 @@ struct KVShiftFuseAttentionGPUPass
       ImplicitLocOpBuilder b(op.getLoc(), rewriter);
       emitCall(b, module, op, kernel, ropeKernel, cfg);
     }
+    for (auto [op, dc] : llvm::zip(cacheOps, dcfgs)) {
+      std::string name;
+      llvm::raw_string_ostream os(name);
+      os << "kv_cache_decode_d" << dc.base.d << "_";
+      dc.base.elt.print(os);
+      if (dc.base.causal)
+        os << "_causal";
+      if (dc.base.ropeTheta)
+        os << "_rope";
+      gpu::GPUFuncOp kernel = buildDecodeKernel(kernels, name, dc);
+      kernelSymbols.insert(kernel);
+      gpu::GPUFuncOp merge = buildMergeKernel(kernels, name + "_merge", dc);
+      kernelSymbols.insert(merge);
+      rewriter.setInsertionPoint(op);
+      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      emitDecodeCall(b, module, op, kernel, merge, dc);
+    }
+  }
+
+  /// Checks a kv_cache_attention against what the decode kernel supports.
+  LogicalResult configureDecode(KVCacheAttentionOp op, DecodeConfig &dc) {
+    KernelConfig &cfg = dc.base;
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    cfg.elt = qType.getElementType();
+    cfg.causal = op.getCausal();
+    int64_t d = qType.getDimSize(3);
+    auto fail = [&]() {
+      return op.emitOpError() << "kvshift-fuse-attention-gpu: ";
+    };
+    if (ShapedType::isDynamic(d))
+      return fail() << "the head dimension (dim 3 of q) must be static, "
+                       "found ?";
+    cfg.d = cfg.dPadded = d;
+    cfg.vecWidth = 16 / (cfg.elt.getIntOrFloatBitWidth() / 8);
+    if (d % cfg.vecWidth != 0)
+      return fail() << "the decode kernel reads cache rows as 16-byte "
+                       "chunks: D must be a multiple of "
+                    << cfg.vecWidth << " for " << cfg.elt << ", found D = "
+                    << d;
+    dc.lanes = int64_t(llvm::PowerOf2Ceil(d / cfg.vecWidth));
+    if (dc.lanes > 32)
+      return fail() << "the decode kernel reads a cache row with at most 32 "
+                       "lanes of 16 bytes: D must be at most "
+                    << 32 * cfg.vecWidth << " for " << cfg.elt
+                    << ", found D = " << d;
+    if (std::optional<APFloat> theta = op.getRopeTheta()) {
+      if (d % 16 != 0)
+        return fail() << "rope_theta needs the head dimension to be a "
+                         "multiple of 16 on the GPU, found D = "
+                      << d;
+      cfg.ropeTheta = theta->convertToDouble();
+    }
+    std::optional<double> scale = getStaticAttentionScale(op);
+    if (!scale)
+      return fail() << "the scale must be static";
+    cfg.scaleLog2 = *scale * kLog2E;
+    cfg.warps = warps;
+    dc.threads = 32 * warps;
+    dc.split = decodeSplit;
+    dc.rows = decodeRows;
+    int64_t bytes = dc.keyGroups() * dc.rows * (d + 2) * 4;
+    if (bytes > kSharedLimitBytes)
+      return fail() << "D = " << d << " with decode-rows = " << dc.rows
+                    << " and warps = " << cfg.warps << " needs " << bytes
+                    << " bytes of shared memory, above the "
+                    << kSharedLimitBytes << " bytes of static shared memory";
+    return success();
+  }
+
+  gpu::GPUFuncOp buildDecodeKernel(gpu::GPUModuleOp module, StringRef name,
+                                   const DecodeConfig &dc) {
+    MLIRContext *ctx = module.getContext();
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType(), f32 = mb.getF32Type();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, dc.base.elt);
+    auto flatF = MemRefType::get({ShapedType::kDynamic}, f32);
+    auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+    int64_t kg = dc.keyGroups();
+    auto oType = MemRefType::get({kg, dc.rows, dc.base.d}, f32,
+                                 MemRefLayoutAttrInterface(), wg);
+    auto mType =
+        MemRefType::get({kg, dc.rows}, f32, MemRefLayoutAttrInterface(), wg);
+    auto func = gpu::GPUFuncOp::create(
+        mb, module.getLoc(), name,
+        mb.getFunctionType({flat, flat, flat, flatF, flatF, flatF, index,
+                            index, index, index, index, index},
+                           {}),
+        TypeRange{oType, mType, mType});
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    func.setWorkgroupAttributionAttr(0, LLVM::LLVMDialect::getAlignAttrName(),
+                                     mb.getI64IntegerAttr(16));
+    func.setKnownBlockSizeAttr(
+        mb.getDenseI32ArrayAttr({static_cast<int32_t>(dc.threads), 1, 1}));
+    DecodeKernelEmitter(func, dc).emit();
+    return func;
+  }
+
+  gpu::GPUFuncOp buildMergeKernel(gpu::GPUModuleOp module, StringRef name,
+                                  const DecodeConfig &dc) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, dc.base.elt);
+    auto flatF = MemRefType::get({ShapedType::kDynamic}, mb.getF32Type());
+    auto func = gpu::GPUFuncOp::create(
+        mb, module.getLoc(), name,
+        mb.getFunctionType({flatF, flatF, flatF, flat, index, index}, {}));
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(DecodeConfig::kMergeThreads), 1, 1}));
+    DecodeMergeEmitter(func, dc).emit();
+    return func;
+  }
+
+  /// Replaces a kv_cache_attention by a call to a launcher declaration
+  /// `(q, k_cache, v_cache, length, out)`, the length clamped as in the
+  /// other lowerings (to [Sq under causal, else 1; Smax]).
+  void emitDecodeCall(ImplicitLocOpBuilder &b, ModuleOp module,
+                      KVCacheAttentionOp op, gpu::GPUFuncOp kernel,
+                      gpu::GPUFuncOp merge, const DecodeConfig &dc) {
+    auto outType = cast<RankedTensorType>(op.getOut().getType());
+    SmallVector<Value> tensors = {op.getQ(), op.getKCache(), op.getVCache()};
+    KernelScope scope(b, tensors, SmallVector<Type>{outType});
+    SmallVector<Value> args;
+    for (Value t : tensors)
+      args.push_back(scope.buffer(t));
+    Value dimSq = memref::DimOp::create(b, args[0], 2);
+    Value dimSmax = memref::DimOp::create(b, args[1], 2);
+    Value lo = dc.base.causal ? dimSq : arith::ConstantIndexOp::create(b, 1);
+    Value len = arith::MaxSIOp::create(
+        b, lo, arith::MinSIOp::create(b, op.getLength(), dimSmax));
+    args.push_back(len);
+    SmallVector<Value> outDyn;
+    for (int64_t i = 0; i < 4; ++i)
+      if (outType.isDynamicDim(i))
+        outDyn.push_back(memref::DimOp::create(b, args[0], i));
+    Value outHost = memref::AllocOp::create(
+        b, MemRefType::get(outType.getShape(), outType.getElementType()),
+        outDyn, b.getI64IntegerAttr(64));
+    args.push_back(outHost);
+
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    SmallVector<Type> argTypes;
+    for (Value a : args)
+      argTypes.push_back(a.getType());
+    auto launcher = func::FuncOp::create(
+        mb, op.getLoc(), ("kvshift_launch_" + kernel.getName()).str(),
+        mb.getFunctionType(argTypes, {}));
+    launcher.setPrivate();
+    auto kernelModule = kernel->getParentOfType<gpu::GPUModuleOp>();
+    auto ref = [&](gpu::GPUFuncOp f) {
+      return SymbolRefAttr::get(kernelModule.getNameAttr(),
+                                {FlatSymbolRefAttr::get(f.getNameAttr())});
+    };
+    launcher->setAttr(kLauncherDecodeKernelAttr, ref(kernel));
+    launcher->setAttr(kLauncherMergeKernelAttr, ref(merge));
+    launcher->setAttr(kLauncherDecodeSplitAttr, mb.getI64IntegerAttr(dc.split));
+    launcher->setAttr(kLauncherDecodeRowsAttr, mb.getI64IntegerAttr(dc.rows));
+    launcher->setAttr(kLauncherThreadsAttr, mb.getI64IntegerAttr(dc.threads));
+    SymbolTable(module).insert(launcher);
+    func::CallOp::create(b, launcher, args);
+    Value result = scope.finish(outHost)[0];
+    op.getOut().replaceAllUsesWith(result);
+    op.erase();
   }
 
   /// Replaces `op` by a call to a launcher declaration (its body is
@@ -1388,15 +1938,167 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   func::ReturnOp::create(b);
 }
 
+/// Host side of a kv_cache_attention: arguments (q, k_cache, v_cache,
+/// length, out), length already clamped. Device copies of q and the caches,
+/// a workspace of ceil(Smax / split) partial states per query row, the
+/// decode kernel on (ceil(length / split), Hkv * ceil(G Sq / rows), B)
+/// blocks, the merge kernel on one block per query row, copy out, free.
+static void emitDecodeLauncherBody(func::FuncOp launcher,
+                                   gpu::GPUFuncOp kernel, gpu::GPUFuncOp merge,
+                                   int64_t split, int64_t rows,
+                                   int64_t threadCount) {
+  Block *body = launcher.addEntryBlock();
+  ImplicitLocOpBuilder b(launcher.getLoc(), body, body->end());
+  Type tokenType = gpu::AsyncTokenType::get(b.getContext());
+  auto cst = [&](int64_t c) -> Value {
+    return arith::ConstantIndexOp::create(b, c);
+  };
+  auto dim = [&](Value buf, int64_t i) -> Value {
+    return memref::DimOp::create(b, buf, i);
+  };
+  auto flatten = [&](Value buf) -> Value {
+    ReassociationIndices all = {0, 1, 2, 3};
+    return memref::CollapseShapeOp::create(b, buf,
+                                           ArrayRef<ReassociationIndices>{all});
+  };
+  auto ceilDiv = [&](Value x, int64_t c) -> Value {
+    return arith::DivUIOp::create(b, arith::AddIOp::create(b, x, cst(c - 1)),
+                                  cst(c));
+  };
+  auto muli = [&](Value x, Value y) -> Value {
+    return arith::MulIOp::create(b, x, y);
+  };
+  auto flatArg = [&](Value d) -> Value {
+    auto mt = cast<MemRefType>(d.getType());
+    return memref::CastOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
+  };
+  Value c0 = cst(0), c1 = cst(1);
+  Value qBuf = body->getArgument(0), kBuf = body->getArgument(1);
+  Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1), dimSq = dim(qBuf, 2);
+  Value dimHkv = dim(kBuf, 1), dimSmax = dim(kBuf, 2);
+  // The workspace holds ceil(Smax / split) states per row.
+  Value len = arith::MinSIOp::create(b, body->getArgument(3), dimSmax);
+  int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
+  SmallVector<Value> hostIn = {flatten(qBuf), flatten(kBuf),
+                               flatten(body->getArgument(2))};
+  Value outFlat = flatten(body->getArgument(4));
+  Value qRows = muli(muli(dimB, dimHq), dimSq);
+  Value maxSplits = arith::MaxUIOp::create(b, ceilDiv(dimSmax, split), c1);
+  Value states = muli(qRows, maxSplits);
+
+  Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+  auto deviceAlloc = [&](MemRefType mt, Value size) -> Value {
+    auto alloc = gpu::AllocOp::create(b, mt, tokenType, ValueRange{token},
+                                      ValueRange{size}, ValueRange{},
+                                      /*hostShared=*/false);
+    token = alloc.getAsyncToken();
+    return alloc.getMemref();
+  };
+  SmallVector<Value> dev;
+  for (Value h : hostIn) {
+    Value dv = deviceAlloc(cast<MemRefType>(h.getType()), dim(h, 0));
+    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, dv, h)
+                .getAsyncToken();
+    dev.push_back(dv);
+  }
+  auto flatF = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value devOut =
+      deviceAlloc(cast<MemRefType>(outFlat.getType()), dim(outFlat, 0));
+  Value wsM = deviceAlloc(flatF, states);
+  Value wsL = deviceAlloc(flatF, states);
+  Value wsO = deviceAlloc(flatF, muli(states, cst(d)));
+  gpu::WaitOp::create(b, Type(), ValueRange{token});
+
+  auto launchIf = [&](Value cond, gpu::GPUFuncOp fn, gpu::KernelDim3 grid,
+                      int64_t threads, SmallVector<Value> args) {
+    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value s = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+    auto launch = gpu::LaunchFuncOp::create(
+        b, fn, grid, gpu::KernelDim3{cst(threads), c1, c1},
+        /*dynamicSharedMemorySize=*/Value(), args, tokenType, ValueRange{s});
+    gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+  };
+  Value splits = ceilDiv(len, split);
+  Value group = arith::DivUIOp::create(b, dimHq, dimHkv);
+  Value rowBlocks = ceilDiv(muli(group, dimSq), rows);
+  Value gridY = muli(dimHkv, rowBlocks);
+  Value blocks = muli(muli(splits, gridY), dimB);
+  launchIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, blocks, c0),
+           kernel, gpu::KernelDim3{splits, gridY, dimB}, threadCount,
+           {flatArg(dev[0]), flatArg(dev[1]), flatArg(dev[2]), wsM, wsL, wsO,
+            dimB, dimHq, dimSq, dimHkv, dimSmax, len});
+  launchIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, qRows, c0),
+           merge, gpu::KernelDim3{qRows, c1, c1},
+           DecodeConfig::kMergeThreads,
+           {wsM, wsL, wsO, flatArg(devOut), len, dimSmax});
+
+  token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+  token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, outFlat,
+                                devOut)
+              .getAsyncToken();
+  for (Value dv : {dev[0], dev[1], dev[2], devOut, wsM, wsL, wsO})
+    token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, dv)
+                .getAsyncToken();
+  gpu::WaitOp::create(b, Type(), ValueRange{token});
+  func::ReturnOp::create(b);
+}
+
 struct KVShiftGPULaunchersPass
     : kvshift::impl::KVShiftGPULaunchersBase<KVShiftGPULaunchersPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<func::FuncOp> launchers;
-    for (auto f : module.getOps<func::FuncOp>())
+    SmallVector<func::FuncOp> launchers, decodeLaunchers;
+    for (auto f : module.getOps<func::FuncOp>()) {
       if (f.isDeclaration() && f->hasAttr(kLauncherKernelAttr))
         launchers.push_back(f);
+      if (f.isDeclaration() && f->hasAttr(kLauncherDecodeKernelAttr))
+        decodeLaunchers.push_back(f);
+    }
+    for (func::FuncOp f : decodeLaunchers) {
+      auto lookup = [&](StringRef attr) -> gpu::GPUFuncOp {
+        auto ref = f->getAttrOfType<SymbolRefAttr>(attr);
+        return dyn_cast_or_null<gpu::GPUFuncOp>(
+            ref ? SymbolTable::lookupSymbolIn(module, ref) : nullptr);
+      };
+      gpu::GPUFuncOp kernel = lookup(kLauncherDecodeKernelAttr);
+      gpu::GPUFuncOp merge = lookup(kLauncherMergeKernelAttr);
+      auto split = f->getAttrOfType<IntegerAttr>(kLauncherDecodeSplitAttr);
+      auto rows = f->getAttrOfType<IntegerAttr>(kLauncherDecodeRowsAttr);
+      auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
+      auto type = f.getFunctionType();
+      auto isMemRef4 = [](Type t) {
+        auto mt = dyn_cast<MemRefType>(t);
+        return mt && mt.getLayout().isIdentity() && mt.getRank() == 4;
+      };
+      bool sig = type.getNumInputs() == 5 && type.getNumResults() == 0 &&
+                 isMemRef4(type.getInput(0)) && isMemRef4(type.getInput(1)) &&
+                 isMemRef4(type.getInput(2)) &&
+                 type.getInput(3).isIndex() && isMemRef4(type.getInput(4)) &&
+                 !cast<MemRefType>(type.getInput(0)).isDynamicDim(3);
+      if (!kernel || !merge || !split || split.getInt() < 1 || !rows ||
+          rows.getInt() < 1 || !threads || !sig) {
+        f.emitError() << "kvshift-gpu-launchers: a decode launcher needs `"
+                      << kLauncherDecodeKernelAttr << "` and `"
+                      << kLauncherMergeKernelAttr << "` naming gpu.funcs, `"
+                      << kLauncherDecodeSplitAttr << "`, `"
+                      << kLauncherDecodeRowsAttr << "`, `"
+                      << kLauncherThreadsAttr
+                      << "` and the arguments (q, k_cache, v_cache: "
+                         "identity-layout rank-4 memrefs with a static head "
+                         "dimension, length: index, out)";
+        return signalPassFailure();
+      }
+      emitDecodeLauncherBody(f, kernel, merge, split.getInt(), rows.getInt(),
+                             threads.getInt());
+      for (StringRef a : {kLauncherDecodeKernelAttr, kLauncherMergeKernelAttr,
+                          kLauncherDecodeSplitAttr, kLauncherDecodeRowsAttr,
+                          kLauncherThreadsAttr})
+        f->removeAttr(a);
+    }
     for (func::FuncOp f : launchers) {
       auto kernelRef = f->getAttrOfType<SymbolRefAttr>(kLauncherKernelAttr);
       auto kernel = dyn_cast_or_null<gpu::GPUFuncOp>(

@@ -425,8 +425,22 @@ def KVShiftFuseAttentionGPU
       the tile loads stay the only place where the mix happens and no
       per-position angle is computed in the attention loop.
 
+    `kvshift.kv_cache_attention` becomes a flash-decoding kernel and a merge
+    kernel (`kv_cache_decode_d<D>_<T>[_causal][_rope]` and `..._merge`):
+    one thread block per (split of `decode-split` valid cache rows, KV head
+    and block of `decode-rows` query rows of its group, batch); a group of
+    `D / w` lanes (w = 16 bytes of T, rounded up to a power of two) reads a
+    cache row with 16-byte loads and scores it against all the block's
+    query rows in registers, so each cache row is read once for all query
+    heads of a GQA group; per-lane-group online-softmax states are merged
+    through shared memory into one partial state per row and split, and
+    the merge kernel combines the splits. With `rope_theta` the queries are
+    rotated at `length - Sq + i` when they are loaded. D must be static, a
+    multiple of w (and of 16 with RoPE), at most 32 w.
+
     Not handled (left alone, lowered by the following passes or reported
-    there): `kv_shift_attention_grad` and the `_with_lse` ops.
+    there): `kv_shift_attention_grad`, the `_with_lse` ops and
+    `kv_cache_append`.
 
     Example:
 
@@ -448,6 +462,12 @@ def KVShiftFuseAttentionGPU
            "Keys per key tile on tensor cores (a positive multiple of 16)">,
     Option<"simtBlockK", "simt-block-k", "int64_t", /*default=*/"16",
            "Keys per key tile on the f32 SIMT path">,
+    Option<"decodeSplit", "decode-split", "int64_t", /*default=*/"512",
+           "kv_cache_attention: cache rows per split (one thread block each; "
+           "the merge kernel combines the splits)">,
+    Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"4",
+           "kv_cache_attention: query rows (heads of a group x new tokens) "
+           "per thread block, held in registers (1 to 16)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
