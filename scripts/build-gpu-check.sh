@@ -7,6 +7,9 @@
 #                         (bf16, f16) x (causal, not) x (D = 128), dynamic
 #                         B/H/S, PTX for sm_80 (the driver JIT-compiles it
 #                         for newer GPUs)
+#   OUT/kernels/kv_cache_decode_*.ptx   the decode kernels of
+#                         kv_cache_attention (bf16, f16, D = 128, causal; bf16
+#                         with RoPE), each with its merge kernel
 #   OUT/manifest.json     kernel names, launch configuration, parameter ABI
 #   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
 #                         the whole host path, for the end-to-end check
@@ -67,6 +70,40 @@ for t in bf16 f16; do
   done
 done
 
+# The decode kernels: kv_cache_attention over a cache of dynamic rows.
+decode_entries=()
+decode_input() { # dtype [rope attribute] -> MLIR text
+  local t="$1" r="${2:-}" qt ct
+  qt="tensor<?x?x?x128x${t}>"; ct="tensor<?x?x?x128x${t}>"
+  cat <<MLIR
+func.func @decode(%q: $qt, %kc: $ct, %vc: $ct, %len: index) -> $qt {
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len causal $r
+      : ($qt, $ct, $ct, index) -> $qt
+  return %o : $qt
+}
+MLIR
+}
+for spec in "bf16:" "f16:" "bf16:rope"; do
+  t="${spec%%:*}"; rope="${spec#*:}"
+  name="kv_cache_decode_d128_${t}_causal"
+  extra=""
+  if [ "$rope" = rope ]; then
+    name="${name}_rope"
+    decode_input "$t" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
+    extra=", \"rope_theta\": $rope_theta"
+  else
+    decode_input "$t" > "$out/src/$name.mlir"
+  fi
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+  if [ -x "$ptxas" ]; then
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+  fi
+  # Defaults of kvshift-to-nvvm: decode-split=512, decode-rows=4, 4 warps;
+  # 128 merge threads.
+  decode_entries+=("{\"name\": \"$name\", \"merge\": \"${name}_merge\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": 128, \"causal\": true, \"split\": 512, \"rows\": 4, \"threads\": 128, \"merge_threads\": 128$extra}")
+done
+
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
 # D = 128, causal, dynamic shapes.
 for t in bf16 f16; do
@@ -94,8 +131,14 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
     sep=","; [ "$i" -eq $(( ${#entries[@]} - 1 )) ] && sep=""
     echo "    ${entries[$i]}$sep"
   done
+  echo "  ],"
+  echo "  \"decode_kernels\": ["
+  for i in "${!decode_entries[@]}"; do
+    sep=","; [ "$i" -eq $(( ${#decode_entries[@]} - 1 )) ] && sep=""
+    echo "    ${decode_entries[$i]}$sep"
+  done
   echo "  ]"
   echo "}"
 } > "$out/manifest.json"
 cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
-echo "$out: $(ls "$out/kernels" | grep -c '\.ptx$') kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"
+echo "$out: $(ls "$out/kernels" | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

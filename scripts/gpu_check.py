@@ -21,6 +21,12 @@ ahead-of-time libraries).
    causal): the fused kernel with RoPE (its pre-pass included) against the
    fused kernel without, and against the paper's way with RoPE in PyTorch
    (pad + mix, rotate, scaled_dot_product_attention).
+3. The decode kernels of kv_cache_attention (flash decoding over a KV cache
+   of mixed, rotated rows): correctness against the same references at GQA,
+   several new tokens, short and long valid lengths, with and without RoPE;
+   the achieved memory bandwidth at B=8, Hkv=8, Hq=32, D=128, cache length
+   8192, bf16, against the device's copy bandwidth measured in the same run
+   (and PyTorch's scaled_dot_product_attention over the same cache).
 
     python3 gpu_check.py [--artifacts DIR] [--quick] [--selftest]
 
@@ -108,6 +114,25 @@ def reference(q, k, v, kw, vw, causal, dtype, theta=None):
         p = torch.exp(s - m)
         l = p.sum(-1, keepdim=True)
         return torch.where(l > 0, (p @ vh) / l.clamp_min(1e-30), torch.zeros_like(q))
+    return F.scaled_dot_product_attention(q, kh, vh, attn_mask=mask, scale=scale)
+
+
+def cache_reference(q, kc, vc, length, causal, dtype, theta=None):
+    """kv_cache_attention: attention of q (rotated at length - Sq + i with
+    RoPE) over the first `length` cache rows, bottom-right causal, in
+    `dtype` (float32: the reference; q's dtype: PyTorch's own result)."""
+    sq = q.shape[2]
+    q, kc, vc = q.to(dtype), kc[:, :, :length].to(dtype), vc[:, :, :length].to(dtype)
+    if theta is not None:
+        q = rotate(q, torch.arange(sq, device=q.device) + (length - sq), theta, dtype)
+    kh, vh = expand_heads(kc, q.shape[1]), expand_heads(vc, q.shape[1])
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    mask = causal_mask(sq, length, q.device) if causal else None
+    if dtype == torch.float32:
+        s = (q @ kh.transpose(-1, -2)) * scale
+        if mask is not None:
+            s = s.masked_fill(~mask, float("-inf"))
+        return torch.softmax(s, -1) @ vh
     return F.scaled_dot_product_attention(q, kh, vh, attn_mask=mask, scale=scale)
 
 
@@ -253,6 +278,48 @@ class Kernel:
         return out
 
 
+class DecodeKernel(Kernel):
+    """The decode kernel of kv_cache_attention and its merge kernel (one PTX
+    module; launch configuration in the manifest entry):
+      decode: grid (ceil(length / split), Hkv * ceil(G Sq / rows), B),
+              params q, kc, vc, wsM, wsL, wsO (flat memrefs), B, Hq, Sq,
+              Hkv, Smax, length;
+      merge:  grid (B Hq Sq), params wsM, wsL, wsO, out, length, Smax.
+    The workspace holds ceil(Smax / split) partial states per query row."""
+
+    def __init__(self, driver, entry, root):
+        self.driver, self.entry = driver, entry
+        with open(os.path.join(root, entry["ptx"]), "rb") as f:
+            ptx = f.read()
+        self.fn = driver.load(ptx, entry["name"])
+        self.merge = driver.load(ptx, entry["merge"])
+
+    def workspace(self, q, kc):
+        rows = q.shape[0] * q.shape[1] * q.shape[2]
+        states = rows * max(1, -(-kc.shape[2] // self.entry["split"]))
+        f32 = dict(dtype=torch.float32, device=q.device)
+        return (torch.empty(states, **f32), torch.empty(states, **f32),
+                torch.empty(states * q.shape[3], **f32))
+
+    def __call__(self, q, kc, vc, length, out, ws=None):
+        e = self.entry
+        b, hq, sq, d = q.shape
+        hkv, smax = kc.shape[1], kc.shape[2]
+        length = min(length, smax)
+        wm, wl, wo = ws if ws is not None else self.workspace(q, kc)
+        splits = -(-length // e["split"])
+        row_blocks = -(-(hq // hkv) * sq // e["rows"])
+        if splits * b * hkv * row_blocks:
+            self.launch(self.fn, e["name"], (splits, hkv * row_blocks, b), e["threads"],
+                        memref_params((q, kc, vc, wm, wl, wo)) +
+                        [ctypes.c_int64(x) for x in (b, hq, sq, hkv, smax, length)])
+        if b * hq * sq:
+            self.launch(self.merge, e["merge"], (b * hq * sq, 1, 1), e["merge_threads"],
+                        memref_params((wm, wl, wo, out)) +
+                        [ctypes.c_int64(length), ctypes.c_int64(smax)])
+        return out
+
+
 class AOTLibrary:
     """An ahead-of-time library: _mlir_ciface_attn on host memory."""
 
@@ -347,6 +414,87 @@ def check_correctness(kernels, aot_libs, quick):
     for name, shape, ours, theirs, ok in rows:
         print(f"{name:44} {shape:26} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
     return failures
+
+
+def check_decode(decoders, quick):
+    """Correctness of the decode kernels against the float32 reference, with
+    the same 2x-of-PyTorch bound as the attention kernels."""
+    shapes = [  # b, hq, hkv, sq, smax, length
+        (2, 32, 8, 1, 1024, 1000),   # one new token, GQA 4, 2 splits
+        (1, 8, 2, 3, 700, 650),      # three new tokens: 12 rows, 3 row blocks
+        (1, 4, 4, 1, 2048, 1),       # one valid row
+        (2, 16, 2, 5, 333, 333),     # a full cache, 40 rows per group
+    ]
+    if quick:
+        shapes = shapes[:2]
+    failures, rows = 0, []
+    for entry, kern in decoders:
+        dtype = DTYPES[entry["dtype"]]
+        theta = entry.get("rope_theta")
+        for n, (b, hq, hkv, sq, smax, length) in enumerate(shapes):
+            g = torch.Generator(device="cpu").manual_seed(100 + n)
+            q = torch.randn(b, hq, sq, entry["d"], generator=g).to(dtype).cuda()
+            kc = torch.randn(b, hkv, smax, entry["d"], generator=g).to(dtype).cuda()
+            vc = torch.randn(b, hkv, smax, entry["d"], generator=g).to(dtype).cuda()
+            out = torch.full_like(q, float("nan"))
+            kern(q, kc, vc, length, out)
+            torch.cuda.synchronize()
+            ref = cache_reference(q, kc, vc, length, entry["causal"], torch.float32, theta)
+            ours = err(out, ref)
+            theirs = err(cache_reference(q, kc, vc, length, entry["causal"], dtype, theta), ref)
+            ok = ours <= 2 * theirs and math.isfinite(ours)
+            failures += not ok
+            rows.append((entry["name"], f"{b}x{hq}/{hkv}x{sq} len {length}/{smax}",
+                         ours, theirs, ok))
+    print(f"\n{'decode kernel':44} {'B x Hq/Hkv x Sq, length/Smax':28} {'err ours':>10} "
+          f"{'err torch':>10}  ok")
+    for name, shape, ours, theirs, ok in rows:
+        print(f"{name:44} {shape:28} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+    return failures
+
+
+def copy_bandwidth():
+    """The device's copy bandwidth (GB/s, bytes read + written) on a 1 GiB
+    buffer, with CUDA events."""
+    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    t = time_ms(lambda: dst.copy_(src), warmup=3, iters=20)
+    del src, dst
+    torch.cuda.empty_cache()
+    return 2 * (1 << 30) / (t * 1e-3) / 1e9
+
+
+def decode_bandwidth(decoders):
+    """Decode-step bandwidth: bytes of the valid cache rows (K and V) read
+    per call over the kernel time (decode + merge, workspace allocated
+    beforehand), against the copy bandwidth and PyTorch's
+    scaled_dot_product_attention over the same cache (GQA expanded by
+    enable_gqa)."""
+    b, hkv, hq, d, length = 8, 8, 32, 128, 8192
+    copy = copy_bandwidth()
+    print(f"\ndecode step: B={b} Hq={hq} Hkv={hkv} D={d} cache length {length}; "
+          f"copy bandwidth {copy:.0f} GB/s (read + write, 1 GiB)")
+    print(f"{'kernel':44} | {'ms':>7} {'GB/s':>7} {'of copy':>7} | {'sdpa ms':>8} {'sdpa GB/s':>9}")
+    for entry, kern in decoders:
+        if entry["d"] != d:
+            continue
+        dtype = DTYPES[entry["dtype"]]
+        g = torch.Generator(device="cpu").manual_seed(1)
+        q = torch.randn(b, hq, 1, d, generator=g).to(dtype).cuda()
+        kc = torch.randn(b, hkv, length, d, generator=g).to(dtype).cuda()
+        vc = torch.randn(b, hkv, length, d, generator=g).to(dtype).cuda()
+        out = torch.empty_like(q)
+        ws = kern.workspace(q, kc)
+        t = time_ms(lambda: kern(q, kc, vc, length, out, ws), warmup=5, iters=50)
+        nbytes = 2 * b * hkv * length * d * q.element_size()
+        gbs = nbytes / (t * 1e-3) / 1e9
+        try:
+            ts = time_ms(lambda: F.scaled_dot_product_attention(q, kc, vc, enable_gqa=True),
+                         warmup=5, iters=50)
+            sdpa = f"{ts:8.3f} {nbytes / (ts * 1e-3) / 1e9:9.0f}"
+        except (TypeError, RuntimeError) as e:  # enable_gqa needs torch >= 2.5
+            sdpa = f"n/a ({type(e).__name__})"
+        print(f"{entry['name']:44} | {t:7.3f} {gbs:7.0f} {gbs / copy:7.2f} | {sdpa}")
 
 
 def time_ms(fn, warmup=3, iters=10):
@@ -461,9 +609,17 @@ def main():
     except RuntimeError as e:  # a launch error or a kernel fault
         print(f"\ncorrectness check aborted: {e}")
         return 1
+    decoders = [(e, DecodeKernel(driver, e, args.artifacts))
+                for e in manifest.get("decode_kernels", [])]
+    try:
+        failures += check_decode(decoders, args.quick)
+    except RuntimeError as e:
+        print(f"\ndecode check aborted: {e}")
+        return 1
     print(f"\ncorrectness: {'all passed' if failures == 0 else f'{failures} FAILED'} "
           f"({time.time() - t0:.0f} s)")
     try:
+        decode_bandwidth(decoders)
         timings(kernels, args.quick)
     except RuntimeError as e:
         print(f"\ntimings aborted: {e}")
