@@ -281,11 +281,12 @@ class Kernel:
 class DecodeKernel(Kernel):
     """The decode kernel of kv_cache_attention and its merge kernel (one PTX
     module; launch configuration in the manifest entry):
-      decode: grid (ceil(length / split), Hkv * ceil(G Sq / rows), B),
+      decode: grid (Hkv * ceil(G Sq / rows), ceil(length / split), B),
               params q, kc, vc, wsM, wsL, wsO (flat memrefs), B, Hq, Sq,
               Hkv, Smax, length;
       merge:  grid (B Hq Sq), params wsM, wsL, wsO, out, length, Smax.
-    The workspace holds ceil(Smax / split) partial states per query row."""
+    The workspace holds ceil(length / split) partial states per query row
+    (allocated here for the largest length, Smax, so that it can be reused)."""
 
     def __init__(self, driver, entry, root):
         self.driver, self.entry = driver, entry
@@ -310,7 +311,7 @@ class DecodeKernel(Kernel):
         splits = -(-length // e["split"])
         row_blocks = -(-(hq // hkv) * sq // e["rows"])
         if splits * b * hkv * row_blocks:
-            self.launch(self.fn, e["name"], (splits, hkv * row_blocks, b), e["threads"],
+            self.launch(self.fn, e["name"], (hkv * row_blocks, splits, b), e["threads"],
                         memref_params((q, kc, vc, wm, wl, wo)) +
                         [ctypes.c_int64(x) for x in (b, hq, sq, hkv, smax, length)])
         if b * hq * sq:

@@ -4,7 +4,7 @@ thread, checked against the float64 reference.
 
 Nothing here runs the generated code (the machines that build kvshift have no
 GPU). It checks the design the emitter implements, with the emitter's
-formulas: the grid (split, KV head x row block, batch), the lane groups
+formulas: the grid (KV head x row block, split, batch), the lane groups
 (`lanes` lanes per cache row, lane p owning columns [p w, p w + w), idle
 lanes when D / w is not a power of two), the query rows of a block (heads of
 the group x new tokens, flat row (b Hq + kvHead G) Sq + r), the query
@@ -55,7 +55,7 @@ def decode(q, kc, vc, length, causal, theta, w, threads=128, split=512, rb=4):
     row_blocks = (rows_total + rb - 1) // rb
     splits = (length + split - 1) // split
     qflat, kflat, vflat = q.reshape(-1), kc.reshape(-1), vc.reshape(-1)
-    ws_m = np.full(B * Hq * Sq * max(splits, 1), np.nan)
+    ws_m = np.full(B * Hq * Sq * max(splits, 1), np.nan)  # sized by length
     ws_l = np.full_like(ws_m, np.nan)
     ws_o = np.full(ws_m.size * D, np.nan)
     tid = np.arange(threads)
@@ -78,9 +78,9 @@ def decode(q, kc, vc, length, causal, theta, w, threads=128, split=512, rb=4):
             off //= 2
         return x
 
-    for s in range(splits):
-        for y in range(Hkv * row_blocks):
-            for b in range(B):
+    for y in range(Hkv * row_blocks):      # blockIdx.x
+        for s in range(splits):            # blockIdx.y
+            for b in range(B):             # blockIdx.z
                 kv, r0 = y // row_blocks, (y % row_blocks) * rb
                 j0, j1 = s * split, min(s * split + split, length)
                 kv_base = ((b * Hkv + kv) * Smax) * D

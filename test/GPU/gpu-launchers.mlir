@@ -94,9 +94,10 @@ module attributes {gpu.container_module} {
 // -----
 
 // kv_cache_attention: q and the caches copied in, a workspace of
-// ceil(Smax / 512) partial states per query row (m, l, and o of D values),
-// the decode kernel on (ceil(length / 512), Hkv * ceil(G Sq / 4), B) blocks,
-// then the merge kernel on one block per query row.
+// ceil(length / 512) partial states per query row (m, l, and o of D values),
+// the decode kernel on (Hkv * ceil(G Sq / 4), ceil(length / 512), B) blocks
+// (the splits in y, whose limit is 65535), then the merge kernel on one
+// block per query row.
 // CHECK-LABEL: func.func private @launch_decode
 // CHECK-SAME: %[[LENARG:[a-z0-9]+]]: index, %{{.*}}: memref<?x8x1x64xbf16>)
 // CHECK-NOT: kvshift.gpu_decode
@@ -104,8 +105,10 @@ module attributes {gpu.container_module} {
 // CHECK-DAG: %[[SMAX:.*]] = memref.dim %{{.*}}, %c2 : memref<?x2x?x64xbf16>
 // CHECK: %[[LEN:.*]] = arith.minsi %[[LENARG]], %[[SMAX]] : index
 // CHECK: %[[ROWS:.*]] = arith.muli %[[B]], %c8 : index
-// CHECK: %[[MAXSPLITS:.*]] = arith.maxui %{{.*}}, %c1 : index
-// CHECK: %[[STATES:.*]] = arith.muli %[[ROWS]], %[[MAXSPLITS]] : index
+// CHECK: %[[L511:.*]] = arith.addi %[[LEN]], %c511 : index
+// CHECK: %[[SPLITS:.*]] = arith.divui %[[L511]], %c512 : index
+// CHECK: %[[ATLEAST1:.*]] = arith.maxui %[[SPLITS]], %c1 : index
+// CHECK: %[[STATES:.*]] = arith.muli %[[ROWS]], %[[ATLEAST1]] : index
 // CHECK: %[[DQ:.*]], %{{.*}} = gpu.alloc async
 // CHECK: %[[DK:.*]], %{{.*}} = gpu.alloc async
 // CHECK: %[[DV:.*]], %{{.*}} = gpu.alloc async
@@ -114,9 +117,8 @@ module attributes {gpu.container_module} {
 // CHECK: %[[WL:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[STATES]]) : memref<?xf32>
 // CHECK: %[[NO:.*]] = arith.muli %[[STATES]], %c64 : index
 // CHECK: %[[WO:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NO]]) : memref<?xf32>
-// CHECK: %[[SPLITS:.*]] = arith.divui %{{.*}}, %c512 : index
 // CHECK: scf.if
-// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@d blocks in (%[[SPLITS]], %c2, %[[B]]) threads in (%c128, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[DK]] : memref<?xbf16>, %[[DV]] : memref<?xbf16>, %[[WM]] : memref<?xf32>, %[[WL]] : memref<?xf32>, %[[WO]] : memref<?xf32>, %[[B]] : index, %c8 : index, %c1 : index, %c2 : index, %[[SMAX]] : index, %[[LEN]] : index)
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@d blocks in (%c2, %[[SPLITS]], %[[B]]) threads in (%c128, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[DK]] : memref<?xbf16>, %[[DV]] : memref<?xbf16>, %[[WM]] : memref<?xf32>, %[[WL]] : memref<?xf32>, %[[WO]] : memref<?xf32>, %[[B]] : index, %c8 : index, %c1 : index, %c2 : index, %[[SMAX]] : index, %[[LEN]] : index)
 // CHECK: scf.if
 // CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@m blocks in (%[[ROWS]], %c1, %c1) threads in (%c128, %c1, %c1) args(%[[WM]] : memref<?xf32>, %[[WL]] : memref<?xf32>, %[[WO]] : memref<?xf32>, %[[DO]] : memref<?xbf16>, %[[LEN]] : index, %[[SMAX]] : index)
 // CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[DO]]
@@ -131,6 +133,33 @@ module attributes {gpu.container_module} {
       gpu.return
     }
     gpu.func @m(%wm: memref<?xf32>, %wl: memref<?xf32>, %wo: memref<?xf32>, %o: memref<?xbf16>, %len: index, %smax: index) kernel {
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+// Dynamic KV heads: the group size is Hq / max(Hkv, 1) (no division by zero
+// on the host) and neither kernel runs without KV heads.
+// CHECK-LABEL: func.func private @launch_decode_dynamic_heads
+// CHECK: %[[HKV:.*]] = memref.dim %{{.*}}, %c1 : memref<1x?x16x32xf32>
+// CHECK: %[[HAS:.*]] = arith.cmpi ugt, %[[HKV]], %c0 : index
+// CHECK: %[[DIV:.*]] = arith.select %[[HAS]], %[[HKV]], %c1 : index
+// CHECK: arith.divui %{{.*}}, %[[DIV]] : index
+// CHECK: gpu.launch_func {{.*}}@kvshift_kernels::@d
+// CHECK: %[[MERGE:.*]] = arith.andi %[[HAS]], %{{.*}} : i1
+// CHECK: scf.if %[[MERGE]]
+// CHECK: gpu.launch_func {{.*}}@kvshift_kernels::@m
+module attributes {gpu.container_module} {
+  func.func private @launch_decode_dynamic_heads(memref<1x?x1x32xf32>, memref<1x?x16x32xf32>, memref<1x?x16x32xf32>, index, memref<1x?x1x32xf32>)
+      attributes {kvshift.gpu_decode_kernel = @kvshift_kernels::@d, kvshift.gpu_merge_kernel = @kvshift_kernels::@m,
+                  kvshift.gpu_decode_split = 512 : i64, kvshift.gpu_decode_rows = 4 : i64, kvshift.gpu_threads = 128 : i64}
+  gpu.module @kvshift_kernels {
+    gpu.func @d(%q: memref<?xf32>, %k: memref<?xf32>, %v: memref<?xf32>, %wm: memref<?xf32>, %wl: memref<?xf32>, %wo: memref<?xf32>, %b: index, %hq: index, %sq: index, %hkv: index, %smax: index, %len: index) kernel {
+      gpu.return
+    }
+    gpu.func @m(%wm: memref<?xf32>, %wl: memref<?xf32>, %wo: memref<?xf32>, %o: memref<?xf32>, %len: index, %smax: index) kernel {
       gpu.return
     }
   }

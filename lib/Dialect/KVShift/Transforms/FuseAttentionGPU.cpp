@@ -1046,8 +1046,8 @@ struct DecodeConfig {
   int64_t chunks() const { return base.d / base.vecWidth; }
 };
 
-/// The flash-decoding kernel of kv_cache_attention: one block per (split of
-/// the valid cache rows, KV head and block of RB query rows of its group,
+/// The flash-decoding kernel of kv_cache_attention: one block per (KV head
+/// and block of RB query rows of its group, split of the valid cache rows,
 /// batch). A group of `lanes` lanes reads one cache row with 16-byte loads
 /// (lane p owns columns [p w, p w + w)) and scores it against all the
 /// block's query rows, held in registers (scaled into log2 units, rotated
@@ -1091,8 +1091,10 @@ public:
                        ? Value()
                        : cmpi(arith::CmpIPredicate::ult, part,
                               idx(dc.chunks()));
-    Value split = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value yid = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    // Grid (Hkv * row blocks, splits, B): x has no practical limit, y is
+    // limited to 65535 (splits <= ceil(Smax / split)).
+    Value yid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value split = gpu::BlockIdOp::create(b, gpu::Dimension::y);
     Value batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
     Value group = divu(dimHq, dimHkv);
     Value rowsTotal = mul(group, dimSq);
@@ -1940,8 +1942,8 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
 
 /// Host side of a kv_cache_attention: arguments (q, k_cache, v_cache,
 /// length, out), length already clamped. Device copies of q and the caches,
-/// a workspace of ceil(Smax / split) partial states per query row, the
-/// decode kernel on (ceil(length / split), Hkv * ceil(G Sq / rows), B)
+/// a workspace of ceil(length / split) partial states per query row, the
+/// decode kernel on (Hkv * ceil(G Sq / rows), ceil(length / split), B)
 /// blocks, the merge kernel on one block per query row, copy out, free.
 static void emitDecodeLauncherBody(func::FuncOp launcher,
                                    gpu::GPUFuncOp kernel, gpu::GPUFuncOp merge,
@@ -1977,15 +1979,14 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
   Value qBuf = body->getArgument(0), kBuf = body->getArgument(1);
   Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1), dimSq = dim(qBuf, 2);
   Value dimHkv = dim(kBuf, 1), dimSmax = dim(kBuf, 2);
-  // The workspace holds ceil(Smax / split) states per row.
   Value len = arith::MinSIOp::create(b, body->getArgument(3), dimSmax);
   int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
   SmallVector<Value> hostIn = {flatten(qBuf), flatten(kBuf),
                                flatten(body->getArgument(2))};
   Value outFlat = flatten(body->getArgument(4));
   Value qRows = muli(muli(dimB, dimHq), dimSq);
-  Value maxSplits = arith::MaxUIOp::create(b, ceilDiv(dimSmax, split), c1);
-  Value states = muli(qRows, maxSplits);
+  Value splits = ceilDiv(len, split);
+  Value states = muli(qRows, arith::MaxUIOp::create(b, splits, c1));
 
   Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
   auto deviceAlloc = [&](MemRefType mt, Value size) -> Value {
@@ -2021,16 +2022,21 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
         /*dynamicSharedMemorySize=*/Value(), args, tokenType, ValueRange{s});
     gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
   };
-  Value splits = ceilDiv(len, split);
-  Value group = arith::DivUIOp::create(b, dimHq, dimHkv);
+  // No KV heads: nothing to launch (and no division by zero on the host).
+  Value hasHeads =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, dimHkv, c0);
+  Value group = arith::DivUIOp::create(
+      b, dimHq, arith::SelectOp::create(b, hasHeads, dimHkv, c1));
   Value rowBlocks = ceilDiv(muli(group, dimSq), rows);
-  Value gridY = muli(dimHkv, rowBlocks);
-  Value blocks = muli(muli(splits, gridY), dimB);
+  Value gridX = muli(dimHkv, rowBlocks);
+  Value blocks = muli(muli(splits, gridX), dimB);
   launchIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, blocks, c0),
-           kernel, gpu::KernelDim3{splits, gridY, dimB}, threadCount,
+           kernel, gpu::KernelDim3{gridX, splits, dimB}, threadCount,
            {flatArg(dev[0]), flatArg(dev[1]), flatArg(dev[2]), wsM, wsL, wsO,
             dimB, dimHq, dimSq, dimHkv, dimSmax, len});
-  launchIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, qRows, c0),
+  launchIf(arith::AndIOp::create(
+               b, hasHeads,
+               arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, qRows, c0)),
            merge, gpu::KernelDim3{qRows, c1, c1},
            DecodeConfig::kMergeThreads,
            {wsM, wsL, wsO, flatArg(devOut), len, dimSmax});

@@ -427,8 +427,8 @@ def KVShiftFuseAttentionGPU
 
     `kvshift.kv_cache_attention` becomes a flash-decoding kernel and a merge
     kernel (`kv_cache_decode_d<D>_<T>[_causal][_rope]` and `..._merge`):
-    one thread block per (split of `decode-split` valid cache rows, KV head
-    and block of `decode-rows` query rows of its group, batch); a group of
+    one thread block per (KV head and block of `decode-rows` query rows of
+    its group, split of `decode-split` valid cache rows, batch); a group of
     `D / w` lanes (w = 16 bytes of T, rounded up to a power of two) reads a
     cache row with 16-byte loads and scores it against all the block's
     query rows in registers, so each cache row is read once for all query
