@@ -22,24 +22,9 @@ import numpy as np
 
 sys.path.insert(0, sys.argv[1])  # test/Integration
 import kvshift_ref as ref
+from rope_model import chunk_inv_freqs
 
-U = 4            # DecodeConfig::kKeysPerIter
-MERGE_T = 128    # DecodeConfig::kMergeThreads
-
-
-def inv_freq(i, d, theta):
-    """invFreq: the product of theta^(-2^(b+1) / D) over the bits set in i."""
-    acc, bit = 1.0, 0
-    while (1 << bit) < d // 2:
-        if i & (1 << bit):
-            acc *= theta ** (-2.0 * (1 << bit) / d)
-        bit += 1
-    return acc
-
-
-def chunk_freqs(c0, d, theta, w):
-    base = inv_freq(c0, d, theta)
-    return np.array([base if e == 0 else base * theta ** (-2.0 * e / d) for e in range(w)])
+U = 4  # DecodeConfig::kKeysPerIter
 
 
 def decode(q, kc, vc, length, causal, theta, w, threads=128, split=512, rb=4):
@@ -103,7 +88,7 @@ def decode(q, kc, vc, length, causal, theta, w, threads=128, split=512, rb=4):
                         rot = np.zeros((threads, w))
                         for t in np.nonzero(cond)[0]:
                             fcol = col0[t] if low[t] else pcol[t]
-                            ang = pos[-1] * chunk_freqs(fcol, D, theta, w)
+                            ang = pos[-1] * np.array(chunk_inv_freqs(fcol, D, theta, w))
                             red = ang - np.rint(ang / two_pi) * two_pi
                             sign = -1.0 if low[t] else 1.0
                             rot[t] = own[t] * np.cos(red) + partner[t] * sign * np.sin(red)

@@ -25,9 +25,9 @@
 // The launch on ceil(Sq / 64) x Hq x B blocks of 128 threads, skipped for
 // an empty grid.
 // CHECK: %[[QT:.*]] = arith.divui %{{.*}}, %c64
+// CHECK: %[[DKWC:.*]] = memref.cast %[[DKW]] : memref<4xf32> to memref<?xf32>
 // CHECK: scf.if
 // CHECK: %[[S:.*]] = gpu.wait async
-// CHECK: %[[DKWC:.*]] = memref.cast %[[DKW]] : memref<4xf32> to memref<?xf32>
 // CHECK: %[[L:.*]] = gpu.launch_func async [%[[S]]] @kvshift_kernels::@k blocks in (%[[QT]], %c4, %[[B]]) threads in (%c128, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xbf16>, %[[DKWC]] : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[DO]] : memref<?xbf16>, %[[B]] : index, %c4 : index, %[[SQ]] : index, %c2 : index, %[[SK]] : index)
 // CHECK: gpu.wait [%[[L]]]
 // Copy out, free everything.

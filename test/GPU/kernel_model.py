@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, sys.argv[1])  # test/Integration
 import kvshift_ref as ref
+from rope_model import chunk_inv_freqs
 
 LANES = np.arange(32)
 
@@ -73,23 +74,6 @@ def shfl_xor(x, offset):
 
 
 # --- RoPE (the emitter's formulas) -----------------------------------------
-
-def inv_freq(i, d, theta):
-    """theta^(-2 i / D) as the kernels compute it: the product of the
-    constants theta^(-2^(b+1) / D) over the bits b set in i (invFreq), then
-    times theta^(-2 e / D) for element e of a chunk (invFreqs)."""
-    acc, bit = 1.0, 0
-    while (1 << bit) < d // 2:
-        if i & (1 << bit):
-            acc *= theta ** (-2.0 * (1 << bit) / d)
-        bit += 1
-    return acc
-
-
-def chunk_inv_freqs(col0, d, theta, vw):
-    base = inv_freq(col0, d, theta)
-    return [base if e == 0 else base * theta ** (-2.0 * e / d) for e in range(vw)]
-
 
 def rope_prepass(x, pos_offset, theta, vw, threads=256):
     """RopeKernelEmitter on one [rows, S, D] batch of rows: thread `item`
@@ -383,6 +367,7 @@ run(1, 1, 1, 3, 50, 24, True, 7, simt=True)
 run(1, 2, 1, 70, 70, 16, True, 8, theta=10000.0)          # GQA, partial tiles
 run(1, 4, 2, 45, 150, 48, True, 9, theta=500000.0)        # Sq < Sk; 3 pairs per row
 run(1, 2, 2, 1, 131, 32, False, 10, theta=10000.0)        # one query row
+run(2, 2, 1, 40, 70, 32, True, 13, theta=10000.0)         # two batches
 run(1, 2, 1, 45, 90, 32, True, 11, simt=True, theta=10000.0)
 run(1, 1, 1, 20, 77, 48, False, 12, simt=True, theta=500000.0)
 print("model OK")

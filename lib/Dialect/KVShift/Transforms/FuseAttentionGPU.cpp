@@ -1398,6 +1398,43 @@ private:
   gpu::GPUFuncOp func;
 };
 
+/// A host buffer for a result of type `outType` (64-byte aligned), its
+/// dynamic sizes those of `like` (a buffer of the same shape).
+static Value allocHostResult(ImplicitLocOpBuilder &b,
+                             RankedTensorType outType, Value like) {
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < outType.getRank(); ++i)
+    if (outType.isDynamicDim(i))
+      dyn.push_back(memref::DimOp::create(b, like, i));
+  return memref::AllocOp::create(
+      b, MemRefType::get(outType.getShape(), outType.getElementType()), dyn,
+      b.getI64IntegerAttr(64));
+}
+
+/// `@module::@kernel` for a kernel of the gpu.module.
+static SymbolRefAttr kernelRef(gpu::GPUFuncOp kernel) {
+  auto kernelModule = kernel->getParentOfType<gpu::GPUModuleOp>();
+  return SymbolRefAttr::get(kernelModule.getNameAttr(),
+                            {FlatSymbolRefAttr::get(kernel.getNameAttr())});
+}
+
+/// A private launcher declaration `@kvshift_launch_<kernel>` taking `args`'
+/// types, its body written by --kvshift-gpu-launchers (after buffer
+/// deallocation, which does not accept gpu ops).
+static func::FuncOp declareLauncher(ModuleOp module, Location loc,
+                                    gpu::GPUFuncOp kernel, ValueRange args) {
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  SmallVector<Type> argTypes;
+  for (Value a : args)
+    argTypes.push_back(a.getType());
+  auto launcher = func::FuncOp::create(
+      mb, loc, ("kvshift_launch_" + kernel.getName()).str(),
+      mb.getFunctionType(argTypes, {}));
+  launcher.setPrivate();
+  SymbolTable(module).insert(launcher); // renames on a clash
+  return launcher;
+}
+
 struct KVShiftFuseAttentionGPUPass
     : kvshift::impl::KVShiftFuseAttentionGPUBase<KVShiftFuseAttentionGPUPass> {
   using Base::Base;
@@ -1713,34 +1750,16 @@ struct KVShiftFuseAttentionGPUPass
     Value len = arith::MaxSIOp::create(
         b, lo, arith::MinSIOp::create(b, op.getLength(), dimSmax));
     args.push_back(len);
-    SmallVector<Value> outDyn;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outType.isDynamicDim(i))
-        outDyn.push_back(memref::DimOp::create(b, args[0], i));
-    Value outHost = memref::AllocOp::create(
-        b, MemRefType::get(outType.getShape(), outType.getElementType()),
-        outDyn, b.getI64IntegerAttr(64));
+    Value outHost = allocHostResult(b, outType, args[0]);
     args.push_back(outHost);
 
-    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-    SmallVector<Type> argTypes;
-    for (Value a : args)
-      argTypes.push_back(a.getType());
-    auto launcher = func::FuncOp::create(
-        mb, op.getLoc(), ("kvshift_launch_" + kernel.getName()).str(),
-        mb.getFunctionType(argTypes, {}));
-    launcher.setPrivate();
-    auto kernelModule = kernel->getParentOfType<gpu::GPUModuleOp>();
-    auto ref = [&](gpu::GPUFuncOp f) {
-      return SymbolRefAttr::get(kernelModule.getNameAttr(),
-                                {FlatSymbolRefAttr::get(f.getNameAttr())});
-    };
-    launcher->setAttr(kLauncherDecodeKernelAttr, ref(kernel));
-    launcher->setAttr(kLauncherMergeKernelAttr, ref(merge));
-    launcher->setAttr(kLauncherDecodeSplitAttr, mb.getI64IntegerAttr(dc.split));
-    launcher->setAttr(kLauncherDecodeRowsAttr, mb.getI64IntegerAttr(dc.rows));
-    launcher->setAttr(kLauncherThreadsAttr, mb.getI64IntegerAttr(dc.threads));
-    SymbolTable(module).insert(launcher);
+    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel, args);
+    Builder ab(module.getContext());
+    launcher->setAttr(kLauncherDecodeKernelAttr, kernelRef(kernel));
+    launcher->setAttr(kLauncherMergeKernelAttr, kernelRef(merge));
+    launcher->setAttr(kLauncherDecodeSplitAttr, ab.getI64IntegerAttr(dc.split));
+    launcher->setAttr(kLauncherDecodeRowsAttr, ab.getI64IntegerAttr(dc.rows));
+    launcher->setAttr(kLauncherThreadsAttr, ab.getI64IntegerAttr(dc.threads));
     func::CallOp::create(b, launcher, args);
     Value result = scope.finish(outHost)[0];
     op.getOut().replaceAllUsesWith(result);
@@ -1760,40 +1779,20 @@ struct KVShiftFuseAttentionGPUPass
     SmallVector<Value> args;
     for (Value t : operands)
       args.push_back(scope.buffer(t));
-    SmallVector<Value> outDyn;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outType.isDynamicDim(i))
-        outDyn.push_back(memref::DimOp::create(b, args[0], i));
-    Value outHost = memref::AllocOp::create(
-        b, MemRefType::get(outType.getShape(), outType.getElementType()),
-        outDyn, b.getI64IntegerAttr(64));
+    Value outHost = allocHostResult(b, outType, args[0]);
     args.push_back(outHost);
 
-    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-    SmallVector<Type> argTypes;
-    for (Value a : args)
-      argTypes.push_back(a.getType());
-    auto launcher = func::FuncOp::create(
-        mb, op.getLoc(), ("kvshift_launch_" + kernel.getName()).str(),
-        mb.getFunctionType(argTypes, {}));
-    launcher.setPrivate();
-    auto kernelModule = kernel->getParentOfType<gpu::GPUModuleOp>();
-    launcher->setAttr(kLauncherKernelAttr,
-                      SymbolRefAttr::get(kernelModule.getNameAttr(),
-                                         {FlatSymbolRefAttr::get(
-                                             kernel.getNameAttr())}));
-    launcher->setAttr(kLauncherBlockMAttr, mb.getI64IntegerAttr(cfg.blockM));
+    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel, args);
+    Builder ab(module.getContext());
+    launcher->setAttr(kLauncherKernelAttr, kernelRef(kernel));
+    launcher->setAttr(kLauncherBlockMAttr, ab.getI64IntegerAttr(cfg.blockM));
     launcher->setAttr(kLauncherThreadsAttr,
-                      mb.getI64IntegerAttr(cfg.threads()));
+                      ab.getI64IntegerAttr(cfg.threads()));
     if (ropeKernel) {
-      launcher->setAttr(kLauncherRopeKernelAttr,
-                        SymbolRefAttr::get(kernelModule.getNameAttr(),
-                                           {FlatSymbolRefAttr::get(
-                                               ropeKernel.getNameAttr())}));
+      launcher->setAttr(kLauncherRopeKernelAttr, kernelRef(ropeKernel));
       launcher->setAttr(kLauncherRopeItemsAttr,
-                        mb.getI64IntegerAttr(cfg.ropePairChunks()));
+                        ab.getI64IntegerAttr(cfg.ropePairChunks()));
     }
-    SymbolTable(module).insert(launcher); // renames on a clash
     func::CallOp::create(b, launcher, args);
 
     Value result = scope.finish(outHost)[0];
@@ -1802,98 +1801,154 @@ struct KVShiftFuseAttentionGPUPass
   }
 };
 
+/// Builds the host body of a launcher: device copies of host buffers on
+/// one stream, launches (each on its own stream, waited for), the copy of
+/// the result back and the frees.
+class HostLaunchBuilder {
+public:
+  explicit HostLaunchBuilder(func::FuncOp launcher)
+      : body(launcher.addEntryBlock()),
+        b(launcher.getLoc(), body, body->end()),
+        tokenType(gpu::AsyncTokenType::get(launcher.getContext())) {
+    c0 = cst(0);
+    c1 = cst(1);
+  }
+
+  ImplicitLocOpBuilder &builder() { return b; }
+  Value arg(unsigned i) { return body->getArgument(i); }
+  Value cst(int64_t c) { return arith::ConstantIndexOp::create(b, c); }
+  Value dim(Value buf, int64_t i) { return memref::DimOp::create(b, buf, i); }
+  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value ceilDiv(Value x, int64_t c) {
+    return arith::DivUIOp::create(b, arith::AddIOp::create(b, x, cst(c - 1)),
+                                  cst(c));
+  }
+  Value ugt(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, x, y);
+  }
+  /// A host buffer as one flat dimension.
+  Value flatten(Value buf) {
+    ReassociationIndices all;
+    for (int64_t i = 0; i < cast<MemRefType>(buf.getType()).getRank(); ++i)
+      all.push_back(i);
+    return memref::CollapseShapeOp::create(b, buf,
+                                           ArrayRef<ReassociationIndices>{all});
+  }
+  /// A flat device buffer as the kernels take it: memref<?xT>.
+  Value flatArg(Value d) {
+    auto mt = cast<MemRefType>(d.getType());
+    return memref::CastOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
+  }
+
+  /// Starts the copy-in phase.
+  void beginCopies() {
+    token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+  }
+  /// A device buffer of type `mt` (1-D), `size` elements when dynamic.
+  Value deviceAlloc(MemRefType mt, Value size) {
+    SmallVector<Value> dyn;
+    if (mt.isDynamicDim(0))
+      dyn.push_back(size);
+    auto alloc = gpu::AllocOp::create(b, mt, tokenType, ValueRange{token}, dyn,
+                                      ValueRange{}, /*hostShared=*/false);
+    token = alloc.getAsyncToken();
+    toFree.push_back(alloc.getMemref());
+    return alloc.getMemref();
+  }
+  /// A device buffer like the flat host buffer `like`.
+  Value deviceLike(Value like) {
+    return deviceAlloc(cast<MemRefType>(like.getType()), dim(like, 0));
+  }
+  /// A device copy of the flat host buffer `host`.
+  Value copyIn(Value host) {
+    Value d = deviceLike(host);
+    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, d, host)
+                .getAsyncToken();
+    return d;
+  }
+  void endCopies() { gpu::WaitOp::create(b, Type(), ValueRange{token}); }
+
+  /// Launches `fn` when `cond` holds and waits for it.
+  void launchIf(Value cond, gpu::GPUFuncOp fn, gpu::KernelDim3 grid,
+                int64_t threads, ValueRange args) {
+    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value s = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+    auto launch = gpu::LaunchFuncOp::create(
+        b, fn, grid, gpu::KernelDim3{cst(threads), c1, c1},
+        /*dynamicSharedMemorySize=*/Value(), args, tokenType, ValueRange{s});
+    gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+  }
+
+  /// Copies `devOut` into the flat host buffer `hostOut`, frees every
+  /// device buffer and returns.
+  void finish(Value hostOut, Value devOut) {
+    token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
+    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, hostOut,
+                                  devOut)
+                .getAsyncToken();
+    for (Value d : toFree)
+      token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, d)
+                  .getAsyncToken();
+    gpu::WaitOp::create(b, Type(), ValueRange{token});
+    func::ReturnOp::create(b);
+  }
+
+  Value c0, c1;
+
+private:
+  Block *body;
+  ImplicitLocOpBuilder b;
+  Type tokenType;
+  Value token;
+  SmallVector<Value> toFree;
+};
+
 /// Host side of one launch, the body of a launcher: device buffers, copies
 /// in, launch, copy out, free. Arguments: q, k, v, kw, vw, out (host
 /// memrefs with identity layout).
 static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
                              int64_t blockM, int64_t threadCount,
                              gpu::GPUFuncOp ropeKernel, int64_t ropeItems) {
-  Block *body = launcher.addEntryBlock();
-  ImplicitLocOpBuilder b(launcher.getLoc(), body, body->end());
-  Type tokenType = gpu::AsyncTokenType::get(b.getContext());
-  auto flatten = [&](Value buf) -> Value {
-    auto mt = cast<MemRefType>(buf.getType());
-    ReassociationIndices all;
-    for (int64_t i = 0; i < mt.getRank(); ++i)
-      all.push_back(i);
-    return memref::CollapseShapeOp::create(b, buf,
-                                           ArrayRef<ReassociationIndices>{all});
-  };
-  auto dim = [&](Value buf, int64_t i) -> Value {
-    return memref::DimOp::create(b, buf, i);
-  };
-  Value c0 = arith::ConstantIndexOp::create(b, 0);
-  Value c1 = arith::ConstantIndexOp::create(b, 1);
-  Value qBuf = body->getArgument(0), kBuf = body->getArgument(1);
-  Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1), dimSq = dim(qBuf, 2);
-  Value dimHkv = dim(kBuf, 1), dimSk = dim(kBuf, 2);
+  HostLaunchBuilder h(launcher);
+  ImplicitLocOpBuilder &b = h.builder();
+  Value c0 = h.c0, c1 = h.c1;
+  Value qBuf = h.arg(0), kBuf = h.arg(1);
+  Value dimB = h.dim(qBuf, 0), dimHq = h.dim(qBuf, 1), dimSq = h.dim(qBuf, 2);
+  Value dimHkv = h.dim(kBuf, 1), dimSk = h.dim(kBuf, 2);
   SmallVector<Value> hostIn;
   for (int64_t i = 0; i < 5; ++i)
-    hostIn.push_back(flatten(body->getArgument(i)));
-  Value outFlat = flatten(body->getArgument(5));
+    hostIn.push_back(h.flatten(h.arg(i)));
+  Value outFlat = h.flatten(h.arg(5));
 
-  // Copies in, on one stream.
-  Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-  auto deviceAlloc = [&](Value like) -> Value {
-    auto mt = cast<MemRefType>(like.getType());
-    SmallVector<Value> dyn;
-    if (mt.isDynamicDim(0))
-      dyn.push_back(dim(like, 0));
-    auto alloc = gpu::AllocOp::create(b, mt, tokenType, ValueRange{token}, dyn,
-                                      ValueRange{}, /*hostShared=*/false);
-    token = alloc.getAsyncToken();
-    return alloc.getMemref();
-  };
+  h.beginCopies();
   SmallVector<Value> dev;
-  for (Value h : hostIn) {
-    Value d = deviceAlloc(h);
-    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, d, h)
-                .getAsyncToken();
-    dev.push_back(d);
-  }
-  Value devOut = deviceAlloc(outFlat);
+  for (Value in : hostIn)
+    dev.push_back(h.copyIn(in));
+  Value devOut = h.deviceLike(outFlat);
   dev.push_back(devOut);
   // RoPE: q and k rotated at their positions into device buffers of their
   // own, which the attention kernel reads instead of q and k.
   SmallVector<Value> scratch;
   if (ropeKernel) {
-    scratch.push_back(deviceAlloc(hostIn[0]));
-    scratch.push_back(deviceAlloc(hostIn[1]));
+    scratch.push_back(h.deviceLike(hostIn[0]));
+    scratch.push_back(h.deviceLike(hostIn[1]));
   }
-  gpu::WaitOp::create(b, Type(), ValueRange{token});
-  auto flatArg = [&](Value d) -> Value {
-    auto mt = cast<MemRefType>(d.getType());
-    return memref::CastOp::create(
-        b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
-  };
+  h.endCopies();
   if (ropeKernel) {
-    // rows = numel / D; query rows at Sk - Sq + i, key rows at j.
-    Value d = arith::ConstantIndexOp::create(b, cast<MemRefType>(
-        body->getArgument(0).getType()).getShape()[3]);
-    Value items = arith::ConstantIndexOp::create(b, ropeItems);
-    Value ropeThreads =
-        arith::ConstantIndexOp::create(b, RopeKernelEmitter::kThreads);
+    // rows = numel / D, one thread per row and pair of chunks; query rows
+    // at Sk - Sq + i, key rows at j.
+    Value d = h.cst(cast<MemRefType>(qBuf.getType()).getShape()[3]);
     auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset) {
-      Value rows = arith::DivUIOp::create(b, dim(src, 0), d);
-      Value work = arith::MulIOp::create(b, rows, items);
-      Value blocks = arith::DivUIOp::create(
-          b,
-          arith::AddIOp::create(
-              b, work, arith::SubIOp::create(b, ropeThreads, c1)),
-          ropeThreads);
-      auto ifOp = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, work, c0),
-          /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      Value s = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-      auto launch = gpu::LaunchFuncOp::create(
-          b, ropeKernel, gpu::KernelDim3{blocks, c1, c1},
-          gpu::KernelDim3{ropeThreads, c1, c1},
-          /*dynamicSharedMemorySize=*/Value(),
-          ValueRange{flatArg(src), flatArg(dst), rows, seq, posOffset},
-          tokenType, ValueRange{s});
-      gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+      Value rows = arith::DivUIOp::create(b, h.dim(src, 0), d);
+      Value work = h.muli(rows, h.cst(ropeItems));
+      h.launchIf(h.ugt(work, c0), ropeKernel,
+                 gpu::KernelDim3{h.ceilDiv(work, RopeKernelEmitter::kThreads),
+                                 c1, c1},
+                 RopeKernelEmitter::kThreads,
+                 {h.flatArg(src), h.flatArg(dst), rows, seq, posOffset});
     };
     launchRope(dev[0], scratch[0], dimSq,
                arith::SubIOp::create(b, dimSk, dimSq));
@@ -1901,43 +1956,18 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   }
 
   // The launch, skipped when the grid would be empty.
-  Value bm = arith::ConstantIndexOp::create(b, blockM);
-  Value qTiles = arith::DivUIOp::create(
-      b, arith::AddIOp::create(b, dimSq, arith::SubIOp::create(b, bm, c1)),
-      bm);
-  Value items =
-      arith::MulIOp::create(b, arith::MulIOp::create(b, qTiles, dimHq), dimB);
-  Value nonEmpty = arith::AndIOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, items, c0),
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, dimHkv, c0));
-  auto ifOp = scf::IfOp::create(b, nonEmpty, /*withElseRegion=*/false);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-    Value stream = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-    // The kernel takes flat buffers of dynamic size.
-    SmallVector<Value> args;
-    for (auto [i, d] : llvm::enumerate(dev))
-      args.push_back(flatArg(i < scratch.size() ? scratch[i] : d));
-    args.append({dimB, dimHq, dimSq, dimHkv, dimSk});
-    Value threads = arith::ConstantIndexOp::create(b, threadCount);
-    auto launch = gpu::LaunchFuncOp::create(
-        b, kernel, gpu::KernelDim3{qTiles, dimHq, dimB},
-        gpu::KernelDim3{threads, c1, c1}, /*dynamicSharedMemorySize=*/Value(),
-        args, tokenType, ValueRange{stream});
-    gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
-  }
-
-  // Copy out and free.
-  token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-  token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, outFlat,
-                                devOut)
-              .getAsyncToken();
-  for (Value d : llvm::concat<Value>(dev, scratch))
-    token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, d)
-                .getAsyncToken();
-  gpu::WaitOp::create(b, Type(), ValueRange{token});
-  func::ReturnOp::create(b);
+  Value qTiles = h.ceilDiv(dimSq, blockM);
+  Value items = h.muli(h.muli(qTiles, dimHq), dimB);
+  Value nonEmpty =
+      arith::AndIOp::create(b, h.ugt(items, c0), h.ugt(dimHkv, c0));
+  // The kernel takes flat buffers of dynamic size.
+  SmallVector<Value> args;
+  for (auto [i, d] : llvm::enumerate(dev))
+    args.push_back(h.flatArg(i < scratch.size() ? scratch[i] : d));
+  args.append({dimB, dimHq, dimSq, dimHkv, dimSk});
+  h.launchIf(nonEmpty, kernel, gpu::KernelDim3{qTiles, dimHq, dimB},
+             threadCount, args);
+  h.finish(outFlat, devOut);
 }
 
 /// Host side of a kv_cache_attention: arguments (q, k_cache, v_cache,
@@ -1949,107 +1979,47 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
                                    gpu::GPUFuncOp kernel, gpu::GPUFuncOp merge,
                                    int64_t split, int64_t rows,
                                    int64_t threadCount) {
-  Block *body = launcher.addEntryBlock();
-  ImplicitLocOpBuilder b(launcher.getLoc(), body, body->end());
-  Type tokenType = gpu::AsyncTokenType::get(b.getContext());
-  auto cst = [&](int64_t c) -> Value {
-    return arith::ConstantIndexOp::create(b, c);
-  };
-  auto dim = [&](Value buf, int64_t i) -> Value {
-    return memref::DimOp::create(b, buf, i);
-  };
-  auto flatten = [&](Value buf) -> Value {
-    ReassociationIndices all = {0, 1, 2, 3};
-    return memref::CollapseShapeOp::create(b, buf,
-                                           ArrayRef<ReassociationIndices>{all});
-  };
-  auto ceilDiv = [&](Value x, int64_t c) -> Value {
-    return arith::DivUIOp::create(b, arith::AddIOp::create(b, x, cst(c - 1)),
-                                  cst(c));
-  };
-  auto muli = [&](Value x, Value y) -> Value {
-    return arith::MulIOp::create(b, x, y);
-  };
-  auto flatArg = [&](Value d) -> Value {
-    auto mt = cast<MemRefType>(d.getType());
-    return memref::CastOp::create(
-        b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
-  };
-  Value c0 = cst(0), c1 = cst(1);
-  Value qBuf = body->getArgument(0), kBuf = body->getArgument(1);
-  Value dimB = dim(qBuf, 0), dimHq = dim(qBuf, 1), dimSq = dim(qBuf, 2);
-  Value dimHkv = dim(kBuf, 1), dimSmax = dim(kBuf, 2);
-  Value len = arith::MinSIOp::create(b, body->getArgument(3), dimSmax);
+  HostLaunchBuilder h(launcher);
+  ImplicitLocOpBuilder &b = h.builder();
+  Value c0 = h.c0, c1 = h.c1;
+  Value qBuf = h.arg(0), kBuf = h.arg(1);
+  Value dimB = h.dim(qBuf, 0), dimHq = h.dim(qBuf, 1), dimSq = h.dim(qBuf, 2);
+  Value dimHkv = h.dim(kBuf, 1), dimSmax = h.dim(kBuf, 2);
+  Value len = arith::MinSIOp::create(b, h.arg(3), dimSmax);
   int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
-  SmallVector<Value> hostIn = {flatten(qBuf), flatten(kBuf),
-                               flatten(body->getArgument(2))};
-  Value outFlat = flatten(body->getArgument(4));
-  Value qRows = muli(muli(dimB, dimHq), dimSq);
-  Value splits = ceilDiv(len, split);
-  Value states = muli(qRows, arith::MaxUIOp::create(b, splits, c1));
+  SmallVector<Value> hostIn = {h.flatten(qBuf), h.flatten(kBuf),
+                               h.flatten(h.arg(2))};
+  Value outFlat = h.flatten(h.arg(4));
+  Value qRows = h.muli(h.muli(dimB, dimHq), dimSq);
+  Value splits = h.ceilDiv(len, split);
+  Value states = h.muli(qRows, arith::MaxUIOp::create(b, splits, c1));
 
-  Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-  auto deviceAlloc = [&](MemRefType mt, Value size) -> Value {
-    auto alloc = gpu::AllocOp::create(b, mt, tokenType, ValueRange{token},
-                                      ValueRange{size}, ValueRange{},
-                                      /*hostShared=*/false);
-    token = alloc.getAsyncToken();
-    return alloc.getMemref();
-  };
+  h.beginCopies();
   SmallVector<Value> dev;
-  for (Value h : hostIn) {
-    Value dv = deviceAlloc(cast<MemRefType>(h.getType()), dim(h, 0));
-    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, dv, h)
-                .getAsyncToken();
-    dev.push_back(dv);
-  }
+  for (Value in : hostIn)
+    dev.push_back(h.copyIn(in));
   auto flatF = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-  Value devOut =
-      deviceAlloc(cast<MemRefType>(outFlat.getType()), dim(outFlat, 0));
-  Value wsM = deviceAlloc(flatF, states);
-  Value wsL = deviceAlloc(flatF, states);
-  Value wsO = deviceAlloc(flatF, muli(states, cst(d)));
-  gpu::WaitOp::create(b, Type(), ValueRange{token});
+  Value devOut = h.deviceLike(outFlat);
+  Value wsM = h.deviceAlloc(flatF, states);
+  Value wsL = h.deviceAlloc(flatF, states);
+  Value wsO = h.deviceAlloc(flatF, h.muli(states, h.cst(d)));
+  h.endCopies();
 
-  auto launchIf = [&](Value cond, gpu::GPUFuncOp fn, gpu::KernelDim3 grid,
-                      int64_t threads, SmallVector<Value> args) {
-    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-    Value s = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-    auto launch = gpu::LaunchFuncOp::create(
-        b, fn, grid, gpu::KernelDim3{cst(threads), c1, c1},
-        /*dynamicSharedMemorySize=*/Value(), args, tokenType, ValueRange{s});
-    gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
-  };
   // No KV heads: nothing to launch (and no division by zero on the host).
-  Value hasHeads =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, dimHkv, c0);
+  Value hasHeads = h.ugt(dimHkv, c0);
   Value group = arith::DivUIOp::create(
       b, dimHq, arith::SelectOp::create(b, hasHeads, dimHkv, c1));
-  Value rowBlocks = ceilDiv(muli(group, dimSq), rows);
-  Value gridX = muli(dimHkv, rowBlocks);
-  Value blocks = muli(muli(splits, gridX), dimB);
-  launchIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, blocks, c0),
-           kernel, gpu::KernelDim3{gridX, splits, dimB}, threadCount,
-           {flatArg(dev[0]), flatArg(dev[1]), flatArg(dev[2]), wsM, wsL, wsO,
-            dimB, dimHq, dimSq, dimHkv, dimSmax, len});
-  launchIf(arith::AndIOp::create(
-               b, hasHeads,
-               arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, qRows, c0)),
-           merge, gpu::KernelDim3{qRows, c1, c1},
-           DecodeConfig::kMergeThreads,
-           {wsM, wsL, wsO, flatArg(devOut), len, dimSmax});
-
-  token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-  token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, outFlat,
-                                devOut)
-              .getAsyncToken();
-  for (Value dv : {dev[0], dev[1], dev[2], devOut, wsM, wsL, wsO})
-    token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, dv)
-                .getAsyncToken();
-  gpu::WaitOp::create(b, Type(), ValueRange{token});
-  func::ReturnOp::create(b);
+  Value rowBlocks = h.ceilDiv(h.muli(group, dimSq), rows);
+  Value gridX = h.muli(dimHkv, rowBlocks);
+  Value blocks = h.muli(h.muli(splits, gridX), dimB);
+  h.launchIf(h.ugt(blocks, c0), kernel,
+             gpu::KernelDim3{gridX, splits, dimB}, threadCount,
+             {h.flatArg(dev[0]), h.flatArg(dev[1]), h.flatArg(dev[2]), wsM,
+              wsL, wsO, dimB, dimHq, dimSq, dimHkv, dimSmax, len});
+  h.launchIf(arith::AndIOp::create(b, hasHeads, h.ugt(qRows, c0)), merge,
+             gpu::KernelDim3{qRows, c1, c1}, DecodeConfig::kMergeThreads,
+             {wsM, wsL, wsO, h.flatArg(devOut), len, dimSmax});
+  h.finish(outFlat, devOut);
 }
 
 struct KVShiftGPULaunchersPass
