@@ -8,6 +8,7 @@
 
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -391,6 +392,13 @@ std::optional<double> mlir::kvshift::getStaticAttentionScale(Operation *op) {
   if (ShapedType::isDynamic(d))
     return std::nullopt;
   return 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+Value KVCacheAttentionOp::buildValidLength(OpBuilder &b, Location loc,
+                                           Value sq, Value smax) {
+  Value lo = getCausal() ? sq : arith::ConstantIndexOp::create(b, loc, 1);
+  return arith::MaxSIOp::create(
+      b, loc, lo, arith::MinSIOp::create(b, loc, getLength(), smax));
 }
 
 std::optional<double> KVShiftAttentionOp::getStaticScale() {

@@ -954,10 +954,7 @@ struct DecomposeCacheAttention : OpRewritePattern<KVCacheAttentionOp> {
         b, loc, tensor::getMixedSize(b, loc, op.getQ(), 2));
     Value smax = getValueOrCreateConstantIndexOp(
         b, loc, tensor::getMixedSize(b, loc, op.getKCache(), 2));
-    // Valid rows: clamped into [causal ? Sq : 1, Smax] (the run-time check
-    // reports a length outside it).
-    Value lo = op.getCausal() ? sq : arith::ConstantIndexOp::create(b, loc, 1);
-    Value len = clampIndex(b, loc, op.getLength(), lo, smax);
+    Value len = op.buildValidLength(b, loc, sq, smax);
     Value k = sliceRows(b, loc, op.getKCache(), b.getIndexAttr(0), len);
     Value v = sliceRows(b, loc, op.getVCache(), b.getIndexAttr(0), len);
     Value q = op.getQ();

@@ -1746,10 +1746,7 @@ struct KVShiftFuseAttentionGPUPass
       args.push_back(scope.buffer(t));
     Value dimSq = memref::DimOp::create(b, args[0], 2);
     Value dimSmax = memref::DimOp::create(b, args[1], 2);
-    Value lo = dc.base.causal ? dimSq : arith::ConstantIndexOp::create(b, 1);
-    Value len = arith::MaxSIOp::create(
-        b, lo, arith::MinSIOp::create(b, op.getLength(), dimSmax));
-    args.push_back(len);
+    args.push_back(op.buildValidLength(b, b.getLoc(), dimSq, dimSmax));
     Value outHost = allocHostResult(b, outType, args[0]);
     args.push_back(outHost);
 

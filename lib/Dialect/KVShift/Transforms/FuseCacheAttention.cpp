@@ -206,10 +206,7 @@ Value CacheAttentionEmitter::emit() {
   rows = mul(b, group, dimSq);
   dimDp = mul(b, arith::CeilDivUIOp::create(b, dimD, idx(b, kLanes)),
               idx(b, kLanes));
-  // Valid rows, clamped as in the reference lowering.
-  Value lo = op.getCausal() ? dimSq : idx(b, 1);
-  len = arith::MaxSIOp::create(
-      b, lo, arith::MinSIOp::create(b, op.getLength(), dimSmax));
+  len = op.buildValidLength(b, b.getLoc(), dimSq, dimSmax);
   if (std::optional<double> s = getStaticAttentionScale(op)) {
     scale = f32c(b, *s);
   } else {

@@ -283,6 +283,15 @@ def KVShift_KVCacheAttentionOp : KVShift_Op<"kv_cache_attention", [Pure]> {
     attr-dict `:` functional-type(operands, results)
   }];
 
+  let extraClassDeclaration = [{
+    /// The number of cache rows every lowering reads: `length` clamped into
+    /// [Sq under causal, else 1; Smax] (`sq`, `smax`: index values of the
+    /// dimensions). The run-time check reports a length outside that range;
+    /// the clamp keeps code run without it in bounds.
+    ::mlir::Value buildValidLength(::mlir::OpBuilder &b, ::mlir::Location loc,
+                                   ::mlir::Value sq, ::mlir::Value smax);
+  }];
+
   let hasVerifier = 1;
 }
 
