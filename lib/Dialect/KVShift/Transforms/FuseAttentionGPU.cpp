@@ -1070,9 +1070,9 @@ public:
     auto args = func.getArguments();
     Value q = args[0], kc = args[1], vc = args[2], wsM = args[3],
           wsL = args[4], wsO = args[5];
-    Value dimB = args[6], dimHq = args[7], dimSq = args[8], dimHkv = args[9],
+    // args[6] is B (the grid's z dimension covers it).
+    Value dimHq = args[7], dimSq = args[8], dimHkv = args[9],
           dimSmax = args[10];
-    (void)dimB;
     Value oSmem = func.getWorkgroupAttributions()[0];
     Value mSmem = func.getWorkgroupAttributions()[1];
     Value lSmem = func.getWorkgroupAttributions()[2];
@@ -1123,6 +1123,20 @@ public:
     // with RoPE, rotated at their positions.
     SmallVector<Value> qv, rowValid, rowPos;
     Value scaleV = vector::BroadcastOp::create(b, vf, f32c(cfg.scaleLog2));
+    // With RoPE: the lane's partner chunk (columns +- D/2), the frequencies
+    // of its pairs and the sign of the sine, the same for every row.
+    Value low, pcol, sign;
+    SmallVector<Value> fs;
+    if (cfg.ropeTheta) {
+      int64_t half = cfg.d / 2;
+      low = cmpi(arith::CmpIPredicate::ult, col0, idx(half));
+      pcol = select(low, add(col0, idx(half)), sub(col0, idx(half)));
+      fs = invFreqs(select(low, col0, pcol));
+      // own in the low half: own c - partner s; in the high half:
+      // own c + partner s.
+      sign = vector::BroadcastOp::create(
+          b, vf, select(low, f32c(-1.0), f32c(1.0)));
+    }
     for (int64_t rr = 0; rr < RB; ++rr) {
       Value r = add(r0, idx(rr));
       Value valid = cmpi(arith::CmpIPredicate::ult, r, rowsTotal);
@@ -1134,26 +1148,16 @@ public:
         Value own = toF32(loadChunk(q, rowBase, col0));
         if (!cfg.ropeTheta)
           return own;
-        // The partner chunk (columns +- D/2) and the rotation of the pair.
-        int64_t half = cfg.d / 2;
-        Value low = cmpi(arith::CmpIPredicate::ult, col0, idx(half));
-        Value pcol = select(low, add(col0, idx(half)), sub(col0, idx(half)));
         Value partner = toF32(loadChunk(q, rowBase, pcol));
-        Value fcol = select(low, col0, pcol);
         Value pos = indexToF64(rowPos.back());
-        SmallVector<Value> fs = invFreqs(fcol);
         SmallVector<Value> cs, sn;
         for (Value f : fs) {
           auto [c, s] = cosSin(fmul(pos, f));
           cs.push_back(c);
           sn.push_back(s);
         }
-        Value cv = vectorOf(cs), sv = vectorOf(sn);
-        // own in the low half: own c - partner s; in the high half:
-        // own c + partner s.
-        Value sign = select(low, f32c(-1.0), f32c(1.0));
-        Value ss = arith::MulFOp::create(
-            b, sv, vector::BroadcastOp::create(b, vf, sign));
+        Value cv = vectorOf(cs);
+        Value ss = arith::MulFOp::create(b, vectorOf(sn), sign);
         return vector::FMAOp::create(b, own, cv,
                                      arith::MulFOp::create(b, partner, ss));
       });
