@@ -9,8 +9,14 @@
 // RUN: not kvshift-opt %s --split-input-file \
 // RUN:   --kvshift-fuse-attention-gpu="decode-rows=17" 2>&1 | FileCheck %s --check-prefix=BADROWS
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-rows=2 decode-split=128" | FileCheck %s --check-prefix=OPTS
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="decode-rows=16" 2>&1 | FileCheck %s --check-prefix=BIGROWS
+// RUN: not kvshift-opt %s --split-input-file \
+// RUN:   --kvshift-fuse-attention-gpu="decode-split=0" 2>&1 | FileCheck %s --check-prefix=BADSPLIT
 
 // BADROWS: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 512 and 17
+// BIGROWS: 'kvshift.kv_cache_attention' op kvshift-fuse-attention-gpu: D = 64 with decode-rows = 16 and warps = 4 needs 67584 bytes of shared memory, above the 49152 bytes of static shared memory
+// BADSPLIT: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 0 and 4
 // OPTS: workgroup(%{{.*}} : memref<16x2x64xf32, #gpu.address_space<workgroup>>
 // OPTS: kvshift.gpu_decode_rows = 2 : i64, kvshift.gpu_decode_split = 128 : i64
 // BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24

@@ -1675,10 +1675,8 @@ struct KVShiftFuseAttentionGPUPass
                       << d;
       cfg.ropeTheta = theta->convertToDouble();
     }
-    std::optional<double> scale = getStaticAttentionScale(op);
-    if (!scale)
-      return fail() << "the scale must be static";
-    cfg.scaleLog2 = *scale * kLog2E;
+    // D is static here, so the scale is (an attribute or 1/sqrt(D)).
+    cfg.scaleLog2 = *getStaticAttentionScale(op) * kLog2E;
     cfg.warps = warps;
     dc.threads = 32 * warps;
     dc.split = decodeSplit;
