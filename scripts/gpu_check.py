@@ -192,6 +192,7 @@ class Driver:
     def __init__(self):
         self.lib = ctypes.CDLL("libcuda.so.1")
         self.lib.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        self.modules = {}  # PTX text -> module: each module is JIT-compiled once
 
     def check(self, r, what):
         if r != 0:
@@ -200,14 +201,20 @@ class Driver:
             raise RuntimeError(f"{what} failed: {name.value.decode() if name.value else r}")
 
     def load(self, ptx, name):
-        module = ctypes.c_void_p()
-        log = ctypes.create_string_buffer(16384)
-        opts = (ctypes.c_int * 2)(5, 6)  # CU_JIT_ERROR_LOG_BUFFER(_SIZE_BYTES)
-        vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p).value, len(log) - 1)
-        r = self.lib.cuModuleLoadDataEx(ctypes.byref(module), ctypes.c_char_p(ptx + b"\0"),
-                                        2, opts, vals)
-        if r != 0:
-            self.check(r, f"cuModuleLoadDataEx({name}): {log.value.decode(errors='replace')}")
+        """Function `name` of the PTX module `ptx` (loaded on first use)."""
+        module = self.modules.get(ptx)
+        if module is None:
+            module = ctypes.c_void_p()
+            log = ctypes.create_string_buffer(16384)
+            opts = (ctypes.c_int * 2)(5, 6)  # CU_JIT_ERROR_LOG_BUFFER(_SIZE_BYTES)
+            vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p).value,
+                                         len(log) - 1)
+            r = self.lib.cuModuleLoadDataEx(ctypes.byref(module),
+                                            ctypes.c_char_p(ptx + b"\0"), 2, opts, vals)
+            if r != 0:
+                self.check(r, f"cuModuleLoadDataEx({name}): "
+                              f"{log.value.decode(errors='replace')}")
+            self.modules[ptx] = module
         fn = ctypes.c_void_p()
         self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), module, name.encode()),
                    f"cuModuleGetFunction({name})")
