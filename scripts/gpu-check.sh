@@ -3,11 +3,18 @@
 # CUDA and a CUDA driver but no MLIR, from the directory that
 # scripts/build-gpu-check.sh produced (this script is copied into it):
 #
-#   bash gpu-check.sh [--quick]          (in the artifact directory)
-#   bash scripts/gpu-check.sh DIR [--quick]
+#   bash gpu-check.sh [--quick] [--memcheck]          (in the artifact directory)
+#   bash scripts/gpu-check.sh DIR [--quick] [--memcheck]
 #
-# Builds nothing. Bounded to 9.5 minutes. Exit status 1 when a correctness
-# check fails (or no device is usable).
+# Each part (attention and AOT correctness, decode correctness, decode
+# bandwidth, timings, RoPE timings) runs in a process of its own with a time
+# limit of its own, so that a kernel fault or a hang in one part leaves the
+# results of the others. Bounded to 9.5 minutes in all. --memcheck also runs
+# the attention and decode correctness checks (small shapes) under
+# compute-sanitizer's memcheck, which reports any out-of-bounds access
+# (about 2 more minutes).
+# Builds nothing. Exit status 1 when a correctness check fails, a part
+# fails or times out, or no device is usable.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="$here"
@@ -16,11 +23,43 @@ if [ ! -f "$dir/manifest.json" ]; then
   echo "gpu-check.sh: no manifest.json in $dir (build it with scripts/build-gpu-check.sh)" >&2
   exit 1
 fi
+quick=() memcheck=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=(--quick) ;;
+    --memcheck) memcheck=1 ;;
+    *) echo "gpu-check.sh: unknown argument '$a' (expected --quick, --memcheck)" >&2; exit 1 ;;
+  esac
+done
 py="${PYTHON:-python3}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
-  || echo "nvidia-smi not available"
-# The report also goes to results.txt next to the artifacts.
-timeout 570 "$py" "$dir/gpu_check.py" --artifacts "$dir" "$@" 2>&1 | tee "$dir/results.txt"
-status=${PIPESTATUS[0]}
-[ "$status" -eq 124 ] && echo "gpu-check.sh: stopped after 570 s" | tee -a "$dir/results.txt"
+log="$dir/results.txt"   # the report also goes here, next to the artifacts
+: > "$log"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 \
+  | tee -a "$log" || true
+status=0
+part() { # seconds parts
+  local limit="$1" parts="$2" rc
+  timeout "$limit" "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts "$parts" "${quick[@]}" 2>&1 \
+    | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 124 ]; then echo "gpu-check.sh: part '$parts' stopped after $limit s" | tee -a "$log"; fi
+  [ "$rc" -eq 0 ] || status=1
+}
+start=$(date +%s)
+part 150 attention,aot
+part 60 decode
+part 60 bandwidth
+part 150 timings
+part 90 rope
+if [ "$memcheck" = 1 ]; then
+  sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+  echo "memcheck: $sanitizer --tool memcheck (attention and decode kernels, small shapes)" | tee -a "$log"
+  timeout 150 "$sanitizer" --tool memcheck --error-exitcode 3 --print-limit 20 \
+    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts attention,decode --quick 2> --quick --small 2>&11 \
+    | grep -v '^=========$' | tail -60 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  echo "memcheck: exit status $rc (0: no error found; 3: errors reported; 124: timed out)" | tee -a "$log"
+  [ "$rc" -eq 0 ] || status=1
+fi
+echo "gpu-check.sh: $(( $(date +%s) - start )) s, exit status $status" | tee -a "$log"
 exit "$status"

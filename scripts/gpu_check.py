@@ -141,6 +141,29 @@ def err(out, ref):
     return ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
 
 
+def diagnose(out, ref, bound):
+    """Where a failing output is wrong: unwritten (NaN) elements, the place of
+    the largest error, and which query rows and heads are off by more than
+    `bound` (normwise, as err())."""
+    out, ref = out.double(), ref.double()
+    nan = torch.isnan(out)
+    diff = (out - ref).abs().nan_to_num(float("inf"))
+    scale = ref.abs().max().clamp_min(1e-30)
+    flat, idx = int(diff.argmax()), []
+    for n in reversed(diff.shape):
+        idx.insert(0, flat % n)
+        flat //= n
+    idx = tuple(idx)
+    bad = (diff / scale > bound).any(-1)  # [B, H, S]
+    rows = bad.any(0).any(0).nonzero().flatten().tolist()
+    heads = bad.any(0).any(-1).nonzero().flatten().tolist()
+    return (f"    NaN (unwritten or non-finite): {int(nan.sum())} of {out.numel()}; "
+            f"largest error at [b,h,i,d] = {list(idx)}: ours {out[idx].item():.4g}, "
+            f"reference {ref[idx].item():.4g}\n"
+            f"    rows over the bound: {len(rows)} of {out.shape[2]} (first {rows[:12]}); "
+            f"heads: {heads[:16]}")
+
+
 def selftest():
     """The float32 reference against a float64 loop written from the spec."""
     g = torch.Generator().manual_seed(0)
@@ -383,10 +406,12 @@ def check_correctness(kernels, aot_libs, quick):
     shapes = [  # b, hq, hkv, sq, sk
         (2, 8, 2, 333, 333),    # GQA, odd S
         (1, 4, 4, 77, 333),     # Sq < Sk (bottom-right causal), odd
+        (1, 4, 2, 1, 1),        # S = 1
+        (1, 4, 2, 1, 129),      # one query over 129 keys (a decode-like call)
         (2, 16, 16, 1024, 1024),
     ]
     if quick:
-        shapes = shapes[:2]
+        shapes = shapes[:4]
     failures, rows = 0, []
     for entry, kern in kernels:
         dtype = DTYPES[entry["dtype"]]
@@ -402,6 +427,8 @@ def check_correctness(kernels, aot_libs, quick):
             ok = ours <= 2 * theirs and math.isfinite(ours)
             failures += not ok
             rows.append((entry["name"], f"{b}x{hq}/{hkv}x{sq}/{sk}", ours, theirs, ok))
+            if not ok:
+                rows.append(diagnose(out, ref, 2 * theirs))
     for path, dname, theta in aot_libs:
         dtype = DTYPES[dname]
         lib = AOTLibrary(path)
@@ -419,7 +446,11 @@ def check_correctness(kernels, aot_libs, quick):
         failures += not ok
         rows.append(("AOT " + os.path.basename(path), "1x4/2x77/99", ours, theirs, ok))
     print(f"\n{'kernel':44} {'shape B x Hq/Hkv x Sq/Sk':26} {'err ours':>10} {'err torch':>10}  ok")
-    for name, shape, ours, theirs, ok in rows:
+    for row in rows:
+        if isinstance(row, str):
+            print(row)
+            continue
+        name, shape, ours, theirs, ok = row
         print(f"{name:44} {shape:26} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
     return failures
 
@@ -454,9 +485,15 @@ def check_decode(decoders, quick):
             failures += not ok
             rows.append((entry["name"], f"{b}x{hq}/{hkv}x{sq} len {length}/{smax}",
                          ours, theirs, ok))
+            if not ok:
+                rows.append(diagnose(out, ref, 2 * theirs))
     print(f"\n{'decode kernel':44} {'B x Hq/Hkv x Sq, length/Smax':28} {'err ours':>10} "
           f"{'err torch':>10}  ok")
-    for name, shape, ours, theirs, ok in rows:
+    for row in rows:
+        if isinstance(row, str):
+            print(row)
+            continue
+        name, shape, ours, theirs, ok = row
         print(f"{name:44} {shape:28} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
     return failures
 
@@ -517,9 +554,16 @@ def time_ms(fn, warmup=3, iters=10):
     return start.elapsed_time(end) / iters
 
 
+TIMING_SHAPE = (4, 16, 128)  # B, H, D
+
+
+def timing_seqs(quick):
+    return [1024, 4096] if quick else [1024, 4096, 8192]
+
+
 def timings(kernels, quick):
-    b, h, d = 4, 16, 128
-    seqs = [1024, 4096] if quick else [1024, 4096, 8192]
+    b, h, d = TIMING_SHAPE
+    seqs = timing_seqs(quick)
     by_name = {e["name"]: (e, k) for e, k in kernels}
     print(f"\nB={b} H={h} D={d}; TFLOP/s = 4*B*H*S*S*D/t (halved for causal); "
           f"device: {torch.cuda.get_device_name()}")
@@ -543,7 +587,6 @@ def timings(kernels, quick):
                       f"{tb / ta:11.2f} {tc / ta:10.2f}")
                 del q, k, v, kw, vw, out
                 torch.cuda.empty_cache()
-    rope_timings(by_name, b, h, d, seqs)
 
 
 def rope_timings(by_name, b, h, d, seqs):
@@ -585,15 +628,26 @@ def rope_timings(by_name, b, h, d, seqs):
                   f"{tp:10.3f} | {tb:13.3f} | {tr / tp:12.3f} {tb / tr:10.2f}")
 
 
+PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifacts", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--quick", action="store_true", help="fewer shapes, S <= 4096")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="comma-separated subset of " + ",".join(PARTS) +
+                         " (gpu-check.sh runs each in a process of its own, so that a "
+                         "kernel fault in one leaves the others' results)")
     ap.add_argument("--selftest", action="store_true")
     args = ap.parse_args()
     if args.selftest:
         selftest()
         return 0
+    parts = args.parts.split(",")
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        ap.error(f"unknown part(s) {unknown}; expected some of {','.join(PARTS)}")
     if not torch.cuda.is_available():
         print("no CUDA device visible to PyTorch")
         return 1
@@ -601,38 +655,49 @@ def main():
     torch.zeros(1, device="cuda")  # PyTorch creates the primary context
     with open(os.path.join(args.artifacts, "manifest.json")) as f:
         manifest = json.load(f)
-    print(f"artifacts: {args.artifacts} ({manifest['built']}, PTX for {manifest['chip']})")
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}")
+    print(f"[{args.parts}] artifacts: {args.artifacts} ({manifest['built']}, PTX for "
+          f"{manifest['chip']}); torch {torch.__version__}, CUDA {torch.version.cuda}, "
+          f"{torch.cuda.get_device_name()}")
     driver = Driver()
-    kernels = [(e, Kernel(driver, manifest, e, args.artifacts)) for e in manifest["kernels"]]
-    libdir = os.path.join(args.artifacts, "lib")
-    # lib/libkvshift_attn_<dtype>_d128_causal[_rope].so; the RoPE library's
-    # theta is the manifest's.
-    rope_theta = manifest.get("aot_rope_theta")
-    aot = [(os.path.join(libdir, f), f.split("_")[2], rope_theta if "_rope" in f else None)
-           for f in sorted(os.listdir(libdir))
-           if f.endswith(".so")] if os.path.isdir(libdir) else []
+    failures = 0
     try:
-        failures = check_correctness(kernels, aot, args.quick)
+        kernels, decoders = [], []
+        if {"attention", "timings", "rope"} & set(parts):
+            kernels = [(e, Kernel(driver, manifest, e, args.artifacts))
+                       for e in manifest["kernels"]]
+        if {"decode", "bandwidth"} & set(parts):
+            decoders = [(e, DecodeKernel(driver, e, args.artifacts))
+                        for e in manifest.get("decode_kernels", [])]
+        if "attention" in parts:
+            failures += check_correctness(kernels, [], args.quick)
+        if "aot" in parts:
+            libdir = os.path.join(args.artifacts, "lib")
+            # lib/libkvshift_attn_<dtype>_d128_causal[_rope].so; the RoPE
+            # library's theta is the manifest's.
+            rope_theta = manifest.get("aot_rope_theta")
+            aot = [(os.path.join(libdir, f), f.split("_")[2],
+                    rope_theta if "_rope" in f else None)
+                   for f in sorted(os.listdir(libdir))
+                   if f.endswith(".so")] if os.path.isdir(libdir) else []
+            failures += check_correctness([], aot, args.quick)
+        if "decode" in parts:
+            failures += check_decode(decoders, args.quick)
+        if {"attention", "aot", "decode"} & set(parts):
+            print(f"\ncorrectness [{args.parts}]: "
+                  f"{'all passed' if failures == 0 else f'{failures} FAILED'} "
+                  f"({time.time() - t0:.0f} s)")
+        if "bandwidth" in parts:
+            decode_bandwidth(decoders)
+        if "timings" in parts:
+            timings(kernels, args.quick)
+        if "rope" in parts:
+            b, h, d = TIMING_SHAPE
+            rope_timings({e["name"]: (e, k) for e, k in kernels}, b, h, d,
+                         timing_seqs(args.quick))
     except RuntimeError as e:  # a launch error or a kernel fault
-        print(f"\ncorrectness check aborted: {e}")
+        print(f"\n[{args.parts}] aborted: {e}")
         return 1
-    decoders = [(e, DecodeKernel(driver, e, args.artifacts))
-                for e in manifest.get("decode_kernels", [])]
-    try:
-        failures += check_decode(decoders, args.quick)
-    except RuntimeError as e:
-        print(f"\ndecode check aborted: {e}")
-        return 1
-    print(f"\ncorrectness: {'all passed' if failures == 0 else f'{failures} FAILED'} "
-          f"({time.time() - t0:.0f} s)")
-    try:
-        decode_bandwidth(decoders)
-        timings(kernels, args.quick)
-    except RuntimeError as e:
-        print(f"\ntimings aborted: {e}")
-        return 1
-    print(f"\ntotal {time.time() - t0:.0f} s")
+    print(f"\n[{args.parts}] done in {time.time() - t0:.0f} s")
     return 1 if failures else 0
 
 
