@@ -4,12 +4,15 @@
 # without MLIR:
 #   OUT/kernels/*.ptx     the fused kernels (bf16, f16) x (causal, not) x
 #                         (D = 64, 128), and with RoPE (rope_theta = 10000)
-#                         (bf16, f16) x (causal, not) x (D = 128), dynamic
+#                         (bf16, f16) x (causal, not) x (D = 128), and two
+#                         tile variants (bf16, D = 128, causal, with and
+#                         without RoPE, warps = 8: 128 query rows), dynamic
 #                         B/H/S, PTX for sm_80 (the driver JIT-compiles it
 #                         for newer GPUs)
 #   OUT/kernels/kv_cache_decode_*.ptx   the decode kernels of
 #                         kv_cache_attention (bf16, f16, D = 128, causal; bf16
-#                         with RoPE), each with its merge kernel
+#                         with RoPE; two bf16 variants: no prefetch, splits
+#                         of 256), each with its merge kernel
 #   OUT/manifest.json     kernel names, launch configuration, parameter ABI
 #   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
 #                         the whole host path, for the end-to-end check
@@ -40,19 +43,27 @@ MLIR
 }
 
 entries=()
-build_kernel() { # dtype d causal rope(0|1)
-  local t="$1" d="$2" c="$3" rope="$4" name extra=""
-  name="kv_shift_attention_d${d}_${t}${c:+_causal}"
+build_kernel() { # dtype d causal rope(0|1) [warps]
+  local t="$1" d="$2" c="$3" rope="$4" warps="${5:-}" name extra="" options="chip=$chip" base
+  base="kv_shift_attention_d${d}_${t}${c:+_causal}"
+  [ "$rope" = 1 ] && base="${base}_rope"
+  name="$base"
+  if [ -n "$warps" ]; then
+    # A variant of the default tiles: `warps` warps of 16 query rows each;
+    # its kernel keeps the default kernel's name.
+    options="$options warps=$warps"
+    name="${base}_w${warps}"
+    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"block_m\": $(( 16 * warps )), \"threads\": $(( 32 * warps ))"
+  fi
   if [ "$rope" = 1 ]; then
-    name="${name}_rope"
     kernel_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
     # The pre-pass kernel is in the same PTX module; its launch: rows =
     # numel / D, one thread per row and pair of 16-byte chunks.
-    extra=", \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
+    extra="$extra, \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
   else
     kernel_input "$t" "$d" "$c" > "$out/src/$name.mlir"
   fi
-  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
     "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
@@ -69,6 +80,9 @@ for t in bf16 f16; do
     build_kernel "$t" 128 "$c" 1
   done
 done
+# Tile variants, timed against the default tiles (bf16, D = 128, causal).
+build_kernel bf16 128 causal 0 8
+build_kernel bf16 128 causal 1 8
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.
 decode_entries=()
@@ -83,25 +97,35 @@ func.func @decode(%q: $qt, %kc: $ct, %vc: $ct, %len: index) -> $qt {
 }
 MLIR
 }
-for spec in "bf16:" "f16:" "bf16:rope"; do
-  t="${spec%%:*}"; rope="${spec#*:}"
-  name="kv_cache_decode_d128_${t}_causal"
-  extra=""
+# Variants (bf16, no RoPE), timed against the default: without the
+# prefetch of the next step's keys, and with splits of 256 rows.
+for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256"; do
+  t="${spec%%:*}"; rest="${spec#*:}"; rope="${rest%%:*}"; variant="${rest#*:}"
+  base="kv_cache_decode_d128_${t}_causal"
+  [ "$rope" = rope ] && base="${base}_rope"
+  name="$base" extra="" options="chip=$chip" split=512
+  case "$variant" in
+    noprefetch) options="$options decode-prefetch=false" ;;
+    split256) options="$options decode-split=256"; split=256 ;;
+  esac
+  if [ -n "$variant" ]; then
+    name="${base}_${variant}"
+    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\""
+  fi
   if [ "$rope" = rope ]; then
-    name="${name}_rope"
     decode_input "$t" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
-    extra=", \"rope_theta\": $rope_theta"
+    extra="$extra, \"rope_theta\": $rope_theta"
   else
     decode_input "$t" > "$out/src/$name.mlir"
   fi
-  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
     "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
   # Defaults of kvshift-to-nvvm: decode-split=512, decode-rows=4, 4 warps;
   # 128 merge threads.
-  decode_entries+=("{\"name\": \"$name\", \"merge\": \"${name}_merge\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": 128, \"causal\": true, \"split\": 512, \"rows\": 4, \"threads\": 128, \"merge_threads\": 128$extra}")
+  decode_entries+=("{\"name\": \"$name\", \"merge\": \"${base}_merge\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": 128, \"causal\": true, \"split\": $split, \"rows\": 4, \"threads\": 128, \"merge_threads\": 128$extra}")
 done
 
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
@@ -123,7 +147,7 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
   echo "  \"params\": \"q, k, v, kw, vw, out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then B, Hq, Sq, Hkv, Sk as int64\","
   echo "  \"grid\": \"(ceil(Sq / block_m), Hq, B)\","
   echo "  \"scale\": \"1/sqrt(D)\","
-  echo "  \"rope_params\": \"x, out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then rows = numel / D, seq, pos_offset (Sk - Sq for q, 0 for k) as int64; grid (ceil(rows * rope_items_per_row / rope_threads)), rope_threads threads\","
+  echo "  \"rope_params\": \"x, w (kw, f32), out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then rows = numel / D, seq, pos_offset (Sk - Sq for q, 0 for k), heads (of x), mix (0 for q, 1 for k: mixed, then rotated) as int64; grid (ceil(rows * rope_items_per_row / rope_threads)), rope_threads threads\","
   echo "  \"aot_rope_theta\": $rope_theta,"
   echo "  \"built\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$root" rev-parse --short HEAD)\","
   echo "  \"kernels\": ["

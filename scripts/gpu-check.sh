@@ -3,8 +3,8 @@
 # CUDA and a CUDA driver but no MLIR, from the directory that
 # scripts/build-gpu-check.sh produced (this script is copied into it):
 #
-#   bash gpu-check.sh [--quick] [--memcheck]          (in the artifact directory)
-#   bash scripts/gpu-check.sh DIR [--quick] [--memcheck]
+#   bash gpu-check.sh [--quick] [--memcheck] [--ncu]   (in the artifact directory)
+#   bash scripts/gpu-check.sh DIR [--quick] [--memcheck] [--ncu]
 #
 # Each part (attention and AOT correctness, decode correctness, decode
 # bandwidth, timings, RoPE timings) runs in a process of its own with a time
@@ -12,7 +12,9 @@
 # results of the others. Bounded to 9.5 minutes in all. --memcheck also runs
 # the attention and decode correctness checks (small shapes) under
 # compute-sanitizer's memcheck, which reports any out-of-bounds access
-# (about 2 more minutes).
+# (about 2 more minutes). --ncu profiles one launch of the bf16 causal D=128
+# attention kernel (S = 4096) and one of the bf16 decode kernel with Nsight
+# Compute (speed of light, occupancy, warp stall reasons; clocks left alone).
 # Builds nothing. Exit status 1 when a correctness check fails, a part
 # fails or times out, or no device is usable.
 set -uo pipefail
@@ -23,12 +25,13 @@ if [ ! -f "$dir/manifest.json" ]; then
   echo "gpu-check.sh: no manifest.json in $dir (build it with scripts/build-gpu-check.sh)" >&2
   exit 1
 fi
-quick=() memcheck=0
+quick=() memcheck=0 ncu=0
 for a in "$@"; do
   case "$a" in
     --quick) quick=(--quick) ;;
     --memcheck) memcheck=1 ;;
-    *) echo "gpu-check.sh: unknown argument '$a' (expected --quick, --memcheck)" >&2; exit 1 ;;
+    --ncu) ncu=1 ;;
+    *) echo "gpu-check.sh: unknown argument '$a' (expected --quick, --memcheck, --ncu)" >&2; exit 1 ;;
   esac
 done
 py="${PYTHON:-python3}"
@@ -55,11 +58,25 @@ if [ "$memcheck" = 1 ]; then
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
   echo "memcheck: $sanitizer --tool memcheck (attention and decode kernels, small shapes)" | tee -a "$log"
   timeout 150 "$sanitizer" --tool memcheck --error-exitcode 3 --print-limit 20 \
-    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts attention,decode --quick 2> --quick --small 2>&11 \
-    | grep -v '^=========$' | tail -60 | tee -a "$log"
-  rc=${PIPESTATUS[0]}
+    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts attention,decode --quick \
+    > "$dir/memcheck.txt" 2>&1
+  rc=$?
+  grep -E "^========= (ERROR|Invalid|Program hit|.*errors)|correctness|aborted" "$dir/memcheck.txt" \
+    | head -40 | tee -a "$log"
+  tail -3 "$dir/memcheck.txt" | tee -a "$log"
   echo "memcheck: exit status $rc (0: no error found; 3: errors reported; 124: timed out)" | tee -a "$log"
   [ "$rc" -eq 0 ] || status=1
+fi
+if [ "$ncu" = 1 ]; then
+  profiler="$(command -v ncu || echo /usr/local/cuda/bin/ncu)"
+  echo "ncu: $profiler (one attention launch, one decode launch)" | tee -a "$log"
+  timeout 240 "$profiler" --clock-control none -k "regex:^kv_(shift_attention_d128_bf16_causal|cache_decode_d128_bf16_causal)$" \
+    --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats \
+    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts profile > "$dir/ncu.txt" 2>&1
+  rc=$?
+  grep -vE "^==PROF==|^ *-+ *$|^ *$" "$dir/ncu.txt" | grep -E "kv_|Throughput|Duration|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Warp Cycles|Issued|Elapsed|Memory \[%\]|Compute \(SM\)|DRAM" \
+    | head -80 | tee -a "$log"
+  echo "ncu: exit status $rc" | tee -a "$log"
 fi
 echo "gpu-check.sh: $(( $(date +%s) - start )) s, exit status $status" | tee -a "$log"
 exit "$status"

@@ -258,14 +258,17 @@ def memref_params(tensors):
 class Kernel:
     """One fused kernel; parameter ABI in manifest.json. With RoPE
     (entry["rope_theta"]), the pre-pass kernel of the same PTX module first
-    rotates q and k into scratch tensors, which the attention kernel reads."""
+    rotates q, and mixes and rotates k, into scratch tensors, which the
+    attention kernel reads."""
 
     def __init__(self, driver, manifest, entry, root):
         self.driver, self.entry = driver, entry
-        self.block_m, self.threads = manifest["block_m"], manifest["threads"]
+        self.block_m = entry.get("block_m", manifest["block_m"])
+        self.threads = entry.get("threads", manifest["threads"])
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
-        self.fn = driver.load(ptx, entry["name"])
+        # A tile variant's kernel has the default kernel's name in its PTX.
+        self.fn = driver.load(ptx, entry.get("kernel", entry["name"]))
         self.rope = None
         if entry.get("rope_theta") is not None:
             self.rope = driver.load(ptx, entry["rope_kernel"])
@@ -278,17 +281,19 @@ class Kernel:
             fn, grid[0], grid[1], grid[2], threads, 1, 1, 0, stream, params, None),
             f"cuLaunchKernel({name})")
 
-    def rotate(self, x, out, seq, pos_offset):
+    def rotate(self, x, w, out, seq, pos_offset, mix):
         """The pre-pass: rows = numel / D, row r at position (r mod seq) +
-        pos_offset; one thread per row and pair of 16-byte chunks."""
+        pos_offset; with mix = 1 (the keys) first mixed with the row before
+        it by the weights w[(r / seq) mod H] of its head; one thread per row
+        and pair of 16-byte chunks."""
         e = self.entry
         rows = x.numel() // e["d"]
         items = rows * e["rope_items_per_row"]
         t = e["rope_threads"]
         if items:
             self.launch(self.rope, e["rope_kernel"], ((items + t - 1) // t, 1, 1), t,
-                        memref_params((x, out)) +
-                        [ctypes.c_int64(v) for v in (rows, seq, pos_offset)])
+                        memref_params((x, w, out)) +
+                        [ctypes.c_int64(v) for v in (rows, seq, pos_offset, x.shape[1], mix)])
 
     def __call__(self, q, k, v, kw, vw, out, scratch=None):
         b, hq, sq, _ = q.shape
@@ -296,8 +301,8 @@ class Kernel:
         if self.rope is not None:
             qr, kr = scratch if scratch is not None else (torch.empty_like(q),
                                                            torch.empty_like(k))
-            self.rotate(q, qr, sq, sk - sq)
-            self.rotate(k, kr, sk, 0)
+            self.rotate(q, kw, qr, sq, sk - sq, 0)
+            self.rotate(k, kw, kr, sk, 0, 1)
             q, k = qr, kr
         grid = ((sq + self.block_m - 1) // self.block_m, hq, b)
         if min(grid) == 0:
@@ -322,7 +327,8 @@ class DecodeKernel(Kernel):
         self.driver, self.entry = driver, entry
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
-        self.fn = driver.load(ptx, entry["name"])
+        # A variant's kernels have the default kernels' names in its PTX.
+        self.fn = driver.load(ptx, entry.get("kernel", entry["name"]))
         self.merge = driver.load(ptx, entry["merge"])
 
     def workspace(self, q, kc):
@@ -341,7 +347,8 @@ class DecodeKernel(Kernel):
         splits = -(-length // e["split"])
         row_blocks = -(-(hq // hkv) * sq // e["rows"])
         if splits * b * hkv * row_blocks:
-            self.launch(self.fn, e["name"], (hkv * row_blocks, splits, b), e["threads"],
+            self.launch(self.fn, e.get("kernel", e["name"]), (hkv * row_blocks, splits, b),
+                        e["threads"],
                         memref_params((q, kc, vc, wm, wl, wo)) +
                         [ctypes.c_int64(x) for x in (b, hq, sq, hkv, smax, length)])
         if b * hq * sq:
@@ -519,7 +526,9 @@ def decode_bandwidth(decoders):
     copy = copy_bandwidth()
     print(f"\ndecode step: B={b} Hq={hq} Hkv={hkv} D={d} cache length {length}; "
           f"copy bandwidth {copy:.0f} GB/s (read + write, 1 GiB)")
-    print(f"{'kernel':44} | {'ms':>7} {'GB/s':>7} {'of copy':>7} | {'sdpa ms':>8} {'sdpa GB/s':>9}")
+    print(f"{'kernel':44} | {'ms':>7} {'GB/s':>7} {'of copy':>7} | {'sdpa ms':>8} {'sdpa GB/s':>9}"
+          f" | default/variant")
+    times = {}
     for entry, kern in decoders:
         if entry["d"] != d:
             continue
@@ -530,7 +539,7 @@ def decode_bandwidth(decoders):
         vc = torch.randn(b, hkv, length, d, generator=g).to(dtype).cuda()
         out = torch.empty_like(q)
         ws = kern.workspace(q, kc)
-        t = time_ms(lambda: kern(q, kc, vc, length, out, ws), warmup=5, iters=50)
+        t = time_ms(lambda: kern(q, kc, vc, length, out, ws), warmup=10, iters=100)
         nbytes = 2 * b * hkv * length * d * q.element_size()
         gbs = nbytes / (t * 1e-3) / 1e9
         try:
@@ -539,7 +548,21 @@ def decode_bandwidth(decoders):
             sdpa = f"{ts:8.3f} {nbytes / (ts * 1e-3) / 1e9:9.0f}"
         except (TypeError, RuntimeError) as e:  # enable_gqa needs torch >= 2.5
             sdpa = f"n/a ({type(e).__name__})"
-        print(f"{entry['name']:44} | {t:7.3f} {gbs:7.0f} {gbs / copy:7.2f} | {sdpa}")
+        times[entry["name"]] = t
+        base = times.get(entry.get("variant_of"))
+        ratio = f" | {base / t:15.2f}" if base else ""
+        print(f"{entry['name']:44} | {t:7.3f} {gbs:7.0f} {gbs / copy:7.2f} | {sdpa}{ratio}")
+
+
+def warm_up(seconds=1.0):
+    """Busy work until the clocks are up: an idle GPU starts at a low SM
+    clock, and the first part's timings would otherwise pay for the ramp."""
+    x = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        for _ in range(20):
+            x @ x
+        torch.cuda.synchronize()
 
 
 def time_ms(fn, warmup=3, iters=10):
@@ -589,6 +612,31 @@ def timings(kernels, quick):
                 torch.cuda.empty_cache()
 
 
+def variant_timings(kernels, b, h, d, seqs):
+    """Tile variants (manifest entries with "variant_of") against the kernel
+    with the default tiles, on the same inputs."""
+    by_name = {e["name"]: (e, k) for e, k in kernels}
+    rows = [(e, k, by_name[e["variant_of"]]) for e, k in kernels
+            if e.get("variant_of") in by_name]
+    if not rows:
+        return
+    print(f"\ntile variants, B={b} H={h} D={d}: time of the default tiles / time of "
+          f"the variant (higher: the variant is faster)")
+    print(f"{'variant':40} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | "
+          f"{'default ms':>10} | {'default/variant':>15}")
+    for entry, kern, (base_entry, base) in rows:
+        dtype = DTYPES[entry["dtype"]]
+        for s in seqs:
+            q, k, v, kw, vw = inputs(b, h, h, s, s, d, dtype, seed=s)
+            out = torch.empty_like(q)
+            scratch = (torch.empty_like(q), torch.empty_like(k))
+            flops = 4 * b * h * s * s * d / (2 if entry["causal"] else 1)
+            tv = time_ms(lambda: kern(q, k, v, kw, vw, out, scratch))
+            tb = time_ms(lambda: base(q, k, v, kw, vw, out, scratch))
+            print(f"{entry['name']:40} {s:5} | {tv:10.3f} {flops / (tv * 1e-3) / 1e12:6.1f} | "
+                  f"{tb:10.3f} | {tb / tv:15.2f}")
+
+
 def rope_timings(by_name, b, h, d, seqs):
     """The cost of RoPE: the fused kernel with RoPE (pre-pass included, into
     preallocated scratch) against the fused kernel without, and against the
@@ -628,14 +676,34 @@ def rope_timings(by_name, b, h, d, seqs):
                   f"{tp:10.3f} | {tb:13.3f} | {tr / tp:12.3f} {tb / tr:10.2f}")
 
 
-PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope")
+PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "profile")
+
+
+def profile_launches(kernels, decoders):
+    """One launch each of the bf16 causal D=128 kernel (B=4, H=16, S=4096)
+    and of the bf16 decode kernel (the bandwidth shape), for a profiler
+    (gpu-check.sh --ncu) to read; nothing is printed but the launches."""
+    by_name = {e["name"]: k for e, k in kernels}
+    kern = by_name["kv_shift_attention_d128_bf16_causal"]
+    q, k, v, kw, vw = inputs(4, 16, 16, 4096, 4096, 128, torch.bfloat16, seed=0)
+    out = torch.empty_like(q)
+    kern(q, k, v, kw, vw, out)
+    for entry, dec in decoders:
+        if entry["name"] == "kv_cache_decode_d128_bf16_causal":
+            g = torch.Generator(device="cpu").manual_seed(1)
+            q = torch.randn(8, 32, 1, 128, generator=g).to(torch.bfloat16).cuda()
+            kc = torch.randn(8, 8, 8192, 128, generator=g).to(torch.bfloat16).cuda()
+            vc = torch.randn(8, 8, 8192, 128, generator=g).to(torch.bfloat16).cuda()
+            dec(q, kc, vc, 8192, torch.empty_like(q))
+    torch.cuda.synchronize()
+    print("profile: launched")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifacts", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--quick", action="store_true", help="fewer shapes, S <= 4096")
-    ap.add_argument("--parts", default=",".join(PARTS),
+    ap.add_argument("--parts", default=",".join(PARTS[:-1]),
                     help="comma-separated subset of " + ",".join(PARTS) +
                          " (gpu-check.sh runs each in a process of its own, so that a "
                          "kernel fault in one leaves the others' results)")
@@ -662,10 +730,10 @@ def main():
     failures = 0
     try:
         kernels, decoders = [], []
-        if {"attention", "timings", "rope"} & set(parts):
+        if {"attention", "timings", "rope", "profile"} & set(parts):
             kernels = [(e, Kernel(driver, manifest, e, args.artifacts))
                        for e in manifest["kernels"]]
-        if {"decode", "bandwidth"} & set(parts):
+        if {"decode", "bandwidth", "profile"} & set(parts):
             decoders = [(e, DecodeKernel(driver, e, args.artifacts))
                         for e in manifest.get("decode_kernels", [])]
         if "attention" in parts:
@@ -686,14 +754,20 @@ def main():
             print(f"\ncorrectness [{args.parts}]: "
                   f"{'all passed' if failures == 0 else f'{failures} FAILED'} "
                   f"({time.time() - t0:.0f} s)")
+        if {"bandwidth", "timings", "rope"} & set(parts):
+            warm_up()
         if "bandwidth" in parts:
             decode_bandwidth(decoders)
         if "timings" in parts:
             timings(kernels, args.quick)
+            b, h, d = TIMING_SHAPE
+            variant_timings(kernels, b, h, d, timing_seqs(args.quick))
         if "rope" in parts:
             b, h, d = TIMING_SHAPE
             rope_timings({e["name"]: (e, k) for e, k in kernels}, b, h, d,
                          timing_seqs(args.quick))
+        if "profile" in parts:
+            profile_launches(kernels, decoders)
     except RuntimeError as e:  # a launch error or a kernel fault
         print(f"\n[{args.parts}] aborted: {e}")
         return 1

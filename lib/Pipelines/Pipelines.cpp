@@ -114,6 +114,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.simtBlockK = options.simtBlockK;
   fuseOptions.decodeSplit = options.decodeSplit;
   fuseOptions.decodeRows = options.decodeRows;
+  fuseOptions.decodePrefetch = options.decodePrefetch;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
   buildBufferization(pm);

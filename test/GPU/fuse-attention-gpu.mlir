@@ -17,8 +17,14 @@
 // BADROWS: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 512 and 17
 // BIGROWS: 'kvshift.kv_cache_attention' op kvshift-fuse-attention-gpu: D = 64 with decode-rows = 16 and warps = 4 needs 67584 bytes of shared memory, above the 49152 bytes of static shared memory
 // BADSPLIT: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 0 and 4
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-prefetch=false" | FileCheck %s --check-prefix=NOPREFETCH
 // OPTS: workgroup(%{{.*}} : memref<16x2x64xf32, #gpu.address_space<workgroup>>
 // OPTS: kvshift.gpu_decode_rows = 2 : i64, kvshift.gpu_decode_split = 128 : i64
+// Without the prefetch the loop carries only the softmax state and loads
+// its own step's keys.
+// NOPREFETCH-LABEL: gpu.func @kv_cache_decode_d64_bf16_causal(
+// NOPREFETCH: scf.for %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// NOPREFETCH: vector.load
 // BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24
 // BADWARPS: kvshift-fuse-attention-gpu: warps must be in [1, 16], found 0
 // BADSIMTK: kvshift-fuse-attention-gpu: simt-block-k must be positive, found 0
@@ -38,7 +44,7 @@
 // Flat buffers and sizes as arguments; K and V tiles in shared memory, rows
 // padded from 64 to 72 elements.
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal(%[[GQ:.*]]: memref<?xbf16>, %[[GK:.*]]: memref<?xbf16>, %[[GV:.*]]: memref<?xbf16>, %[[GKW:.*]]: memref<?xf32>, %[[GVW:.*]]: memref<?xf32>, %[[GO:.*]]: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
-// CHECK-SAME: workgroup(%[[KS:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VS:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: workgroup(%[[KS:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VS:.*]] : memref<65x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // scale * log2(e) = 0.125 * 1.4427 = 0.180336878, folded into exp2.
 // CHECK: %[[SCALE:.*]] = arith.constant 0.180336878 : f32
@@ -50,23 +56,31 @@
 // CHECK: vector.store %{{.*}}, %[[KS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64}
 // CHECK: gpu.barrier
 // CHECK-COUNT-4: nvgpu.ldmatrix %[[KS]]{{.*}}transpose = false
-// The loop over key tiles: the mix on the way into shared memory, row j
-// and the halo row j - 1.
+// CHECK: gpu.barrier
+// The first tiles, raw, by cp.async (zero-filled outside the sequence
+// through the source size): keys [0, 64), then values [-1, 64), the halo
+// row first.
+// CHECK: nvgpu.device_async_copy %[[GK]][%{{.*}}], %[[KS]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1} : memref<?xbf16> to memref<64x72xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_create_group
+// CHECK: nvgpu.device_async_copy %[[GV]][%{{.*}}], %[[VS]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1} : memref<?xbf16> to memref<65x72xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[TOK:.*]] = nvgpu.device_async_create_group
+// The loop over key tiles: this tile's keys have arrived (its values may
+// still be in flight).
 // CHECK: scf.for
-// CHECK: gpu.barrier
-// CHECK: %[[CUR:.*]] = vector.load %[[GK]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK: scf.if %{{.*}} -> (vector<8xbf16>) {
-// CHECK: %[[PREV:.*]] = vector.load %[[GK]][%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK: arith.extf %[[CUR]] : vector<8xbf16> to vector<8xf32>
-// CHECK: vector.fma
-// CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
-// CHECK: vector.store %{{.*}}, %[[KS]]
-// CHECK: vector.load %[[GV]]
-// CHECK: vector.store %{{.*}}, %[[VS]]
-// CHECK: gpu.barrier
+// CHECK: nvgpu.device_async_wait %[[TOK]] {numGroups = 1 : i32}
+// CHECK-NEXT: gpu.barrier
 // S = Q K^T: 4 k-steps x 8 n-blocks of bf16 mma.sync m16n8k16.
 // CHECK: nvgpu.ldmatrix %[[KS]]{{.*}}transpose = false
 // CHECK-COUNT-32: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// The key mix on the scores, a1 s_j + a2 s_{j-1}: column j - 1 from the
+// lane before (8 blocks x 2 rows of shuffles).
+// CHECK-COUNT-16: gpu.shuffle  idx
+// CHECK: llvm.intr.fma
+// The next key tile, once every warp is done with this one.
+// CHECK: gpu.barrier
+// CHECK-NEXT: arith.addi
+// CHECK: nvgpu.device_async_copy %[[GK]]
+// CHECK: nvgpu.device_async_create_group
 // Masking only on partial or diagonal tiles.
 // CHECK: scf.if %{{.*}} -> (f32,
 // CHECK: arith.select
@@ -76,10 +90,24 @@
 // CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32 : f32
 // CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
-// O += P V: V fragments by transposed ldmatrix, 4 k-steps x 8 n-blocks.
+// The value mix on the probabilities, b1 p_j + b2 p_{j+1}: column j + 1
+// from the lane after (16 shuffles), then the halo row's weight b2 p_{j0}
+// from the row's first lane (2).
+// CHECK-COUNT-18: gpu.shuffle  idx
+// CHECK: nvgpu.device_async_wait %[[TOK]] {numGroups = 1 : i32}
+// CHECK-NEXT: gpu.barrier
+// O += P' V: V fragments of buffer rows 1 .. 64 by transposed ldmatrix,
+// 4 k-steps x 8 n-blocks; then the halo row (row 0) times b2 p_{j0}.
 // CHECK: nvgpu.ldmatrix %[[VS]]{{.*}}transpose = true
 // CHECK: nvvm.mma.sync
+// CHECK: vector.load %[[VS]][%{{.*}}, %{{.*}}] : memref<65x72xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// The next value tile, rows [j0 + 63, j0 + 128).
+// CHECK: gpu.barrier
+// CHECK: nvgpu.device_async_copy %[[GV]]
+// CHECK: nvgpu.device_async_create_group
 // CHECK: scf.yield
+// No copy is in flight when the block ends.
+// CHECK: nvgpu.device_async_wait %[[TOK]] {numGroups = 0 : i32}
 // Epilogue: row sums across lanes, bf16 pairs stored for rows < Sq.
 // CHECK: gpu.shuffle  xor
 // CHECK: vector.store %{{.*}}, %[[GO]][%{{.*}}] {alignment = 4 : i64} : memref<?xbf16>, vector<2xbf16>
@@ -131,43 +159,43 @@ func.func @f32_simt(%q: tensor<1x2x33x40xf32>, %k: tensor<1x2x33x40xf32>, %v: te
 
 // -----
 
-// RoPE after the mix (rope_theta): a pre-pass kernel rotates q and k at
-// their positions; the attention kernel mixes the pre-rotated keys in the
-// rotated frame, a1 rot(k_j, j) + a2 R rot(k_{j-1}, j - 1), R the rotation
-// by one position, which needs cos/sin of theta^(-2i/D) only (computed once
-// per thread). inv_freq is a product over the bits of the pair index of the
-// constants theta^(-2^(b+1)/D): 10000^(-1/32) = 0.7499, 10000^(-1/16) =
-// 0.5623, ..., then times theta^(-2e/D) for the chunk's elements.
+// RoPE after the mix (rope_theta): a pre-pass kernel rotates q, and mixes
+// then rotates k, at their positions, into buffers of their own; the
+// attention kernel reads those keys as they are (no key mix on the scores)
+// and mixes the values as without RoPE. inv_freq is a product over the bits
+// of the pair index of the constants theta^(-2^(b+1)/D): 10000^(-1/32) =
+// 0.7499, 10000^(-1/16) = 0.5623, ..., then times theta^(-2e/D) for the
+// chunk's elements.
 // CHECK-LABEL: func.func @bf16_rope
 // CHECK: call @kvshift_launch_kv_shift_attention_d64_bf16_causal_rope(
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_rope(
-// CHECK-DAG: arith.constant 0.74989420933245587 : f64
-// CHECK-DAG: arith.constant 0.56234132519034907 : f64
-// CHECK-DAG: arith.constant 1.000000e-02 : f64
-// The one-step rotation of the thread's 8 columns, before the key loop.
-// CHECK-COUNT-8: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK-NOT: sin.approx
 // CHECK: scf.for
-// Pairs of chunks (columns c and c + 32) of rows j and j - 1, R applied to
-// the halo row, then the mix; both chunks stored.
-// CHECK: %[[LO:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK: %[[HI:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK: scf.if %{{.*}} -> (vector<8xbf16>, vector<8xbf16>)
-// CHECK-COUNT-2: vector.load
-// CHECK: vector.fma
-// CHECK: vector.fma
-// CHECK: vector.fma
-// CHECK: vector.fma
-// CHECK-COUNT-2: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
-// CHECK-COUNT-2: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<64x72xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK-COUNT-32: nvvm.mma.sync
+// CHECK-NOT: gpu.shuffle  idx
+// CHECK: nvgpu.device_async_copy
+// CHECK-COUNT-18: gpu.shuffle  idx
 // CHECK-NOT: sin.approx
 // CHECK: gpu.return
 // The pre-pass: one thread per (row, pair of chunks), 4 pairs per row of 64.
-// CHECK: gpu.func @kv_shift_rope_d64_bf16(%[[X:.*]]: memref<?xbf16>, %[[Y:.*]]: memref<?xbf16>, %[[ROWS:.*]]: index, %[[SEQ:.*]]: index, %[[OFF:.*]]: index) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: gpu.func @kv_shift_rope_d64_bf16(%[[X:.*]]: memref<?xbf16>, %[[W:.*]]: memref<?xf32>, %[[Y:.*]]: memref<?xbf16>, %[[ROWS:.*]]: index, %[[SEQ:.*]]: index, %[[OFF:.*]]: index, %[[HEADS:.*]]: index, %[[MIX:.*]]: index) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK-DAG: arith.constant 0.74989420933245587 : f64
+// CHECK-DAG: arith.constant 0.56234132519034907 : f64
+// CHECK-DAG: arith.constant 1.000000e-02 : f64
 // CHECK: %[[ROW:.*]] = arith.divui %{{.*}}, %c4 : index
 // CHECK: scf.if
 // CHECK: %[[P:.*]] = arith.remui %[[ROW]], %[[SEQ]] : index
 // CHECK: arith.addi %[[P]], %[[OFF]] : index
 // CHECK: arith.sitofp %{{.*}} : i64 to f64
+// The keys (mix != 0): the weights of the row's head, w[h, 0] x_r +
+// w[h, 1] x_{r-1}, no row before position 0.
+// CHECK: arith.cmpi ne, %[[MIX]], %c0 : index
+// CHECK: arith.divui %[[ROW]], %[[SEQ]] : index
+// CHECK: arith.remui %{{.*}}, %[[HEADS]] : index
+// CHECK: memref.load %[[W]]
+// CHECK: memref.load %[[W]]
+// CHECK: arith.cmpi ugt, %[[P]], %c0 : index
+// CHECK-COUNT-2: vector.fma
 // The angle reduced by 2 pi in f64, then cos/sin.approx in f32.
 // CHECK: llvm.intr.rint
 // CHECK: llvm.intr.fma(%{{.*}}, %{{.*}}, %{{.*}}) : (f64, f64, f64) -> f64
@@ -186,11 +214,20 @@ func.func @bf16_rope(%q: tensor<2x8x100x64xbf16>, %k: tensor<2x2x100x64xbf16>, %
 
 // -----
 
-// f32 with RoPE: the SIMT kernel stages pairs of 4-element chunks.
+// f32 with RoPE: the SIMT kernel stages the pre-pass's keys as they are
+// (no mix: no f32 multiply before the store) and mixes the values.
 // CHECK-LABEL: func.func @f32_rope
 // CHECK: gpu.func @kv_shift_attention_d32_f32_rope(
-// CHECK-COUNT-4: llvm.call_intrinsic "llvm.nvvm.sin.approx.ftz.f"
+// CHECK-NOT: sin.approx
 // CHECK: scf.for
+// CHECK: %[[KEY:.*]] = scf.if %{{.*}} -> (vector<4xf32>) {
+// CHECK-NEXT: arith.muli
+// CHECK-NEXT: arith.addi
+// CHECK-NEXT: arith.addi
+// CHECK-NEXT: %[[RAW:.*]] = vector.load
+// CHECK-NEXT: scf.yield %[[RAW]]
+// CHECK: vector.store %[[KEY]], %{{.*}} : memref<16x32xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: vector.fma
 // CHECK: vector.store %{{.*}} : memref<16x32xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK: gpu.func @kv_shift_rope_d32_f32(
 func.func @f32_rope(%q: tensor<1x2x33x32xf32>, %k: tensor<1x2x33x32xf32>, %v: tensor<1x2x33x32xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x33x32xf32> {
@@ -207,13 +244,16 @@ func.func @f32_rope(%q: tensor<1x2x33x32xf32>, %k: tensor<1x2x33x32xf32>, %v: te
 // 4 keys per lane group and step (the loop steps by 64 rows, the same trip
 // count for every thread), query rows scaled into log2 units in registers;
 // shared memory holds the lane groups' states (o [16 x 4 x 64] f32, m, l).
+// The first step's 4 keys and values are loaded before the loop, and each
+// step loads the next step's (carried as bf16 chunks) before its arithmetic.
 // CHECK-LABEL: func.func @decode_gqa
 // CHECK: %[[LEN:.*]] = arith.maxsi %{{.*}}, %c1 : index
 // CHECK: call @kvshift_launch_kv_cache_decode_d64_bf16_causal(%{{.*}}, %{{.*}}, %{{.*}}, %[[LEN]], %{{.*}})
 // CHECK: gpu.func @kv_cache_decode_d64_bf16_causal(%{{.*}}: memref<?xbf16>, %[[KC:.*]]: memref<?xbf16>, %[[VC:.*]]: memref<?xbf16>, %[[WM:.*]]: memref<?xf32>, %[[WL:.*]]: memref<?xf32>, %[[WO:.*]]: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
 // CHECK-SAME: workgroup(%[[OS:.*]] : memref<16x4x64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MS:.*]] : memref<16x4xf32, #gpu.address_space<workgroup>>, %[[LS:.*]] : memref<16x4xf32, #gpu.address_space<workgroup>>)
 // CHECK: arith.constant dense<0.180336878> : vector<8xf32>
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: vector.load %[[VC]]
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>)
 // CHECK-COUNT-4: vector.load %[[VC]]
 // Lane-group reduction of a score: xor-shuffles 4, 2, 1 (8 lanes).
 // CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32 : f32

@@ -48,9 +48,10 @@ module attributes {gpu.container_module} {
 
 // -----
 
-// With RoPE: q and k are rotated by the pre-pass kernel into device buffers
-// of their own (rows = numel / D; query rows at Sk - Sq + i, key rows at j),
-// and the attention kernel reads those instead of q and k.
+// With RoPE: q is rotated, and k mixed (by kw, per KV head) then rotated,
+// by the pre-pass kernel into device buffers of their own (rows = numel / D;
+// query rows at Sk - Sq + i, key rows at j), and the attention kernel reads
+// those instead of q and k.
 // CHECK-LABEL: func.func private @launch_rope
 // CHECK-NOT: kvshift.gpu_rope
 // CHECK-DAG: %[[SQ:.*]] = memref.dim %{{.*}}, %c2 : memref<?x4x?x64xbf16>
@@ -58,7 +59,8 @@ module attributes {gpu.container_module} {
 // CHECK: %[[DQ:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NQ:.*]]) : memref<?xbf16>
 // CHECK: %[[DK:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NK:.*]]) : memref<?xbf16>
 // CHECK: %[[DV:.*]], %{{.*}} = gpu.alloc async
-// CHECK-COUNT-2: gpu.alloc async [%{{.*}}] () : memref<4xf32>
+// CHECK: %[[DKW:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<4xf32>
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<4xf32>
 // CHECK: %[[DO:.*]], %{{.*}} = gpu.alloc async
 // CHECK: %[[RQ:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NQ]]) : memref<?xbf16>
 // CHECK: %[[RK:.*]], %[[TR:.*]] = gpu.alloc async [%{{.*}}] (%[[NK]]) : memref<?xbf16>
@@ -67,11 +69,12 @@ module attributes {gpu.container_module} {
 // CHECK: %[[QROWS:.*]] = arith.divui %[[NQ]], %c64 : index
 // CHECK: %[[QITEMS:.*]] = arith.muli %[[QROWS]], %c4 : index
 // CHECK: %[[QBLOCKS:.*]] = arith.divui %{{.*}}, %c256 : index
+// CHECK: %[[KW:.*]] = memref.cast %[[DKW]] : memref<4xf32> to memref<?xf32>
 // CHECK: scf.if
-// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%[[QBLOCKS]], %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[RQ]] : memref<?xbf16>, %[[QROWS]] : index, %[[SQ]] : index, %[[OFF]] : index)
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%[[QBLOCKS]], %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DQ]] : memref<?xbf16>, %[[KW]] : memref<?xf32>, %[[RQ]] : memref<?xbf16>, %[[QROWS]] : index, %[[SQ]] : index, %[[OFF]] : index, %c2 : index, %c0 : index)
 // CHECK: %[[KROWS:.*]] = arith.divui %[[NK]], %c64 : index
 // CHECK: scf.if
-// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%{{.*}}, %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DK]] : memref<?xbf16>, %[[RK]] : memref<?xbf16>, %[[KROWS]] : index, %[[SK]] : index, %c0 : index)
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@r blocks in (%{{.*}}, %c1, %c1) threads in (%c256, %c1, %c1) args(%[[DK]] : memref<?xbf16>, %[[KW]] : memref<?xf32>, %[[RK]] : memref<?xbf16>, %[[KROWS]] : index, %[[SK]] : index, %c0 : index, %c2 : index, %c1 : index)
 // CHECK: scf.if
 // CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@k {{.*}} args(%[[RQ]] : memref<?xbf16>, %[[RK]] : memref<?xbf16>, %[[DV]] : memref<?xbf16>,
 // CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[DO]]
@@ -85,7 +88,7 @@ module attributes {gpu.container_module} {
     gpu.func @k(%q: memref<?xbf16>, %k: memref<?xbf16>, %v: memref<?xbf16>, %kw: memref<?xf32>, %vw: memref<?xf32>, %o: memref<?xbf16>, %b: index, %hq: index, %sq: index, %hkv: index, %sk: index) kernel {
       gpu.return
     }
-    gpu.func @r(%x: memref<?xbf16>, %y: memref<?xbf16>, %rows: index, %seq: index, %off: index) kernel {
+    gpu.func @r(%x: memref<?xbf16>, %w: memref<?xf32>, %y: memref<?xbf16>, %rows: index, %seq: index, %off: index, %heads: index, %mix: index) kernel {
       gpu.return
     }
   }

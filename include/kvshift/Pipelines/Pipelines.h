@@ -90,6 +90,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       *this, "decode-rows",
       llvm::cl::desc("kv_cache_attention: query rows per thread block"),
       llvm::cl::init(4)};
+  Option<bool> decodePrefetch{
+      *this, "decode-prefetch",
+      llvm::cl::desc("kv_cache_attention: load the next step's keys and "
+                     "values before computing with the current ones"),
+      llvm::cl::init(true)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

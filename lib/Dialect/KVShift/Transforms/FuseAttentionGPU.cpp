@@ -108,8 +108,10 @@ struct KernelConfig {
   int64_t ropePairChunks() const { return d / 2 / vecWidth; }
   int64_t sharedBytes() const {
     int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
+    // Tensor cores: the key tile, and the raw value tile with its halo row
+    // (the query tile is staged through the key tile's buffer).
     if (tensorCores)
-      return (std::max(blockM, blockN) + blockN) * rowStride * bytes;
+      return (blockN + blockN + 1) * rowStride * bytes;
     return 2 * blockN * rowStride * bytes;
   }
 };
@@ -185,6 +187,20 @@ protected:
         ->getResult(0);
   }
   Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f", x); }
+  /// `x` (an index below 2^31) through a `mov` that LLVM may not move or
+  /// fold: addresses derived from it are formed where they are used.
+  /// Without it, LLVM hoists the loop-invariant shared-memory addresses of
+  /// every cp.async of a tile out of the key loop, one 64-bit register each.
+  Value opaque(Value x) {
+    Value x32 = arith::IndexCastOp::create(b, i32, x);
+    Value y = LLVM::InlineAsmOp::create(
+                  b, i32, ValueRange{x32}, "mov.b32 $0, $1;", "=r,r",
+                  /*has_side_effects=*/true, /*is_align_stack=*/false,
+                  LLVM::tailcallkind::TailCallKind::None,
+                  LLVM::AsmDialectAttr(), ArrayAttr())
+                  .getRes();
+    return arith::IndexCastOp::create(b, b.getIndexType(), y);
+  }
 
   /// scf.if with results; both builders return the yielded values.
   SmallVector<Value> ifElse(Value cond, TypeRange types,
@@ -312,9 +328,14 @@ protected:
 
 /// The RoPE pre-pass: out = rot(x) row by row, row r of the flattened
 /// [rows, D] matrix at position (r mod seq) + posOffset, all in f32 with
-/// the angle reduced in f64. One thread per (row, pair of 16-byte chunks
+/// the angle reduced in f64. With `mix` != 0 (the keys) the row is first
+/// mixed with the row before it, w[h, 0] x_r + w[h, 1] x_{r-1} (none for
+/// the first row of a sequence), h = (r / seq) mod heads: the attention
+/// kernel then reads rot(k^_j, j), mixed and rotated once per key instead of
+/// once per query tile. One thread per (row, pair of 16-byte chunks
 /// [c, c + vecWidth) and [c + D/2, c + D/2 + vecWidth)). Arguments:
-///   x, out : memref<?xT>, rows, seq, posOffset : index.
+///   x : memref<?xT>, w : memref<?xf32>, out : memref<?xT>,
+///   rows, seq, posOffset, heads, mix : index.
 class RopeKernelEmitter : EmitterBase {
 public:
   static constexpr int64_t kThreads = 256;
@@ -324,8 +345,8 @@ public:
   void emit() {
     gpu::GPUFuncOp func = cast<gpu::GPUFuncOp>(entry->getParentOp());
     auto args = func.getArguments();
-    Value x = args[0], out = args[1], rows = args[2], seq = args[3],
-          posOffset = args[4];
+    Value x = args[0], w = args[1], out = args[2], rows = args[3],
+          seq = args[4], posOffset = args[5], heads = args[6], mix = args[7];
     int64_t half = cfg.d / 2, pairs = cfg.ropePairChunks();
     Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
     Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
@@ -333,16 +354,46 @@ public:
     Value row = divu(item, idx(pairs));
     Value col0 = mul(remu(item, idx(pairs)), idx(cfg.vecWidth));
     ifThen(cmpi(arith::CmpIPredicate::ult, row, rows), [&]() {
-      Value pos = indexToF64(add(remu(row, seq), posOffset));
+      Value posInSeq = remu(row, seq);
+      Value pos = indexToF64(add(posInSeq, posOffset));
       Value rowBase = mul(row, idx(cfg.d));
+      Value colHi = add(col0, idx(half));
       VectorType vf = chunkType(f32);
-      Value lo = loadChunk(x, rowBase, col0);
-      Value hi = loadChunk(x, rowBase, add(col0, idx(half)));
-      if (cfg.elt != f32) {
-        lo = arith::ExtFOp::create(b, vf, lo);
-        hi = arith::ExtFOp::create(b, vf, hi);
-      }
-      SmallVector<Value> a = elements(lo), c = elements(hi), outLo, outHi;
+      auto loadF32 = [&](Value base, Value col) {
+        Value v = loadChunk(x, base, col);
+        return cfg.elt != f32 ? arith::ExtFOp::create(b, vf, v).getResult()
+                              : v;
+      };
+      Value lo = loadF32(rowBase, col0);
+      Value hi = loadF32(rowBase, colHi);
+      SmallVector<Value> mixed = ifElse(
+          cmpi(arith::CmpIPredicate::ne, mix, idx(0)), TypeRange{vf, vf},
+          [&]() -> SmallVector<Value> {
+            Value h = remu(divu(row, seq), heads);
+            Value w0 = mul(h, idx(2));
+            Value a1 = memref::LoadOp::create(b, w, ValueRange{w0});
+            Value a2 =
+                memref::LoadOp::create(b, w, ValueRange{add(w0, idx(1))});
+            Value a1v = vector::BroadcastOp::create(b, vf, a1);
+            Value a2v = vector::BroadcastOp::create(b, vf, a2);
+            SmallVector<Value> prev = ifElse(
+                cmpi(arith::CmpIPredicate::ugt, posInSeq, idx(0)),
+                TypeRange{vf, vf},
+                [&]() -> SmallVector<Value> {
+                  Value prevBase = sub(rowBase, idx(cfg.d));
+                  return {loadF32(prevBase, col0), loadF32(prevBase, colHi)};
+                },
+                [&]() -> SmallVector<Value> {
+                  return {zeroVec(vf), zeroVec(vf)};
+                });
+            return {vector::FMAOp::create(
+                        b, a1v, lo, arith::MulFOp::create(b, a2v, prev[0])),
+                    vector::FMAOp::create(
+                        b, a1v, hi, arith::MulFOp::create(b, a2v, prev[1]))};
+          },
+          [&]() -> SmallVector<Value> { return {lo, hi}; });
+      SmallVector<Value> a = elements(mixed[0]), c = elements(mixed[1]),
+                         outLo, outHi;
       SmallVector<Value> fs = invFreqs(col0);
       for (int64_t e = 0; e < cfg.vecWidth; ++e) {
         auto [cs, sn] = cosSin(fmul(pos, fs[e]));
@@ -357,8 +408,7 @@ public:
       }
       vector::StoreOp::create(b, vLo, out, ValueRange{add(rowBase, col0)},
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
-      vector::StoreOp::create(b, vHi, out,
-                              ValueRange{add(rowBase, add(col0, idx(half)))},
+      vector::StoreOp::create(b, vHi, out, ValueRange{add(rowBase, colHi)},
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
     });
     gpu::ReturnOp::create(b);
@@ -406,9 +456,6 @@ private:
   // Per-block values.
   Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
   Value ka1, ka2, vb1, vb2;
-  // RoPE: cos and sin of theta^(-2 i / D) for this thread's columns, when
-  // they are the same for every chunk the thread stages.
-  Value r1Cos, r1Sin;
 
   /// The row reduction used for the running max: with a negative scale the
   /// largest scaled logit comes from the smallest raw score.
@@ -423,6 +470,84 @@ private:
   Value shuffleXor(Value x, int32_t offset) {
     return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
         .getShuffleResult();
+  }
+  /// The value of `x` in lane `srcLane` (an i32).
+  Value shuffleIdx(Value x, Value srcLane) {
+    return gpu::ShuffleOp::create(b, x, srcLane, i32c(32),
+                                  gpu::ShuffleMode::IDX)
+        .getShuffleResult();
+  }
+
+  /// Copies rows [row0, row0 + rows) of a [*, D] matrix at flat offset
+  /// `base` into shared memory `dst`, unmixed; rows outside [0, limit)
+  /// (row0 may be -1: the halo row of the first tile) and columns >= D
+  /// become zero. With 16-byte aligned rows (D a multiple of the chunk) the
+  /// copies are asynchronous (cp.async.cg, zero-filled by the source size)
+  /// and go into a group the caller commits; otherwise they are plain loads
+  /// and stores.
+  void copyRows(Value dst, Value src, Value base, Value row0, int64_t rows,
+                Value limit) {
+    if (cfg.d % cfg.vecWidth != 0) {
+      stageRows(dst, src, base, row0, rows, limit, Value(), Value());
+      return;
+    }
+    int64_t chunksPerRow = cfg.dPadded / cfg.vecWidth;
+    int64_t total = rows * chunksPerRow;
+    // When the threads cover whole rows, a thread copies the same columns
+    // of rows r0, r0 + threads / chunksPerRow, ...: one column and one row
+    // index per thread, constant offsets between its copies.
+    bool wholeRows = cfg.threads() % chunksPerRow == 0;
+    Value t = opaque(tid);
+    Value r0 = divu(t, idx(chunksPerRow));
+    Value c0 = mul(remu(t, idx(chunksPerRow)), idx(cfg.vecWidth));
+    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
+      auto body = [&]() {
+        Value c = add(t, idx(it * cfg.threads()));
+        Value r = wholeRows
+                      ? add(r0, idx(it * cfg.threads() / chunksPerRow))
+                      : divu(c, idx(chunksPerRow));
+        Value col0 = wholeRows
+                         ? c0
+                         : mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
+        Value j = add(row0, r);
+        Value rowIn = andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                           cmpi(arith::CmpIPredicate::slt, j, limit));
+        Value in = rowIn;
+        Value colc = col0;
+        if (cfg.d != cfg.dPadded) {
+          Value colIn = cmpi(arith::CmpIPredicate::ult, col0, idx(cfg.d));
+          in = andi(in, colIn);
+          colc = select(colIn, col0, idx(0));
+        }
+        // Out-of-range chunks read nothing (source size 0) from a clamped,
+        // in-bounds address.
+        Value jc = select(rowIn, j, idx(0));
+        Value srcIdx = add(base, add(mul(jc, idx(cfg.d)), colc));
+        Value n = select(in, idx(cfg.vecWidth), idx(0));
+        nvgpu::DeviceAsyncCopyOp::create(
+            b, nvgpu::DeviceAsyncTokenType::get(ctx), dst, ValueRange{r, col0},
+            src, ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
+            b.getUnitAttr());
+      };
+      if ((it + 1) * cfg.threads() <= total)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult,
+                    add(tid, idx(it * cfg.threads())), idx(total)),
+               body);
+    }
+  }
+  /// Closes the group of the asynchronous copies issued since the last one;
+  /// returns its token.
+  Value commitCopies() {
+    return nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(ctx), ValueRange{});
+  }
+  /// Waits until at most `pending` committed groups are still in flight
+  /// (cp.async.wait_group; `token` only satisfies the op's operand).
+  void waitCopies(Value token, int32_t pending) {
+    nvgpu::DeviceAsyncWaitOp::create(b, token,
+                                     b.getI32IntegerAttr(pending));
   }
 
   /// Stages rows [row0, row0 + rows) of a [*, D] matrix at flat offset
@@ -484,102 +609,11 @@ private:
     }
   }
 
-  /// The rotation by one position of the pairs (i, i + D/2) for
-  /// i = col0 .. col0 + vecWidth - 1: cos and sin of theta^(-2 i / D).
-  std::pair<Value, Value> stepRotation(Value col0) {
-    SmallVector<Value> cs, sn;
-    for (Value f : invFreqs(col0)) {
-      Value ff = arith::TruncFOp::create(b, f32, f);
-      cs.push_back(intrinsic("llvm.nvvm.cos.approx.ftz.f", ff));
-      sn.push_back(intrinsic("llvm.nvvm.sin.approx.ftz.f", ff));
-    }
-    return {vectorOf(cs), vectorOf(sn)};
-  }
-
-  /// Stages mixed key rows with RoPE. `src` holds the keys rotated at their
-  /// own positions (the pre-pass), and
-  ///   rot(k^_j, j) = a1 rot(k_j, j) + a2 R rot(k_{j-1}, j - 1),
-  /// R the rotation by one position (fixed per column pair): the mix is done
-  /// in the rotated frame, at the cost of rotating the halo row's pairs.
-  /// One work item is a pair of chunks, columns [c, c + vecWidth) and the
-  /// same columns + D/2 (D is a multiple of 16 here).
-  void stageRowsRope(Value dst, Value src, Value base, Value row0,
-                     int64_t rows, Value limit, Value w1, Value w2) {
-    int64_t half = cfg.d / 2, pairs = cfg.ropePairChunks();
-    int64_t total = rows * pairs;
-    VectorType vt = chunkType(cfg.elt);
-    VectorType vf = chunkType(f32);
-    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
-      auto body = [&]() {
-        Value c = add(tid, idx(it * cfg.threads()));
-        Value r = divu(c, idx(pairs));
-        Value col0 = mul(remu(c, idx(pairs)), idx(cfg.vecWidth));
-        Value colHi = add(col0, idx(half));
-        Value j = add(row0, r);
-        Value inb = cmpi(arith::CmpIPredicate::ult, j, limit);
-        SmallVector<Value> mixed = ifElse(
-            inb, TypeRange{vt, vt},
-            [&]() -> SmallVector<Value> {
-              Value rowBase = add(base, mul(j, idx(cfg.d)));
-              Value curLo = loadChunk(src, rowBase, col0);
-              Value curHi = loadChunk(src, rowBase, colHi);
-              Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
-              SmallVector<Value> prev = ifElse(
-                  hasPrev, TypeRange{vt, vt},
-                  [&]() -> SmallVector<Value> {
-                    Value prevBase = sub(rowBase, idx(cfg.d));
-                    return {loadChunk(src, prevBase, col0),
-                            loadChunk(src, prevBase, colHi)};
-                  },
-                  [&]() -> SmallVector<Value> {
-                    return {zeroVec(vt), zeroVec(vt)};
-                  });
-              Value xs[4] = {curLo, curHi, prev[0], prev[1]};
-              if (cfg.elt != f32)
-                for (Value &x : xs)
-                  x = arith::ExtFOp::create(b, vf, x);
-              Value cs = r1Cos, sn = r1Sin;
-              if (!cs)
-                std::tie(cs, sn) = stepRotation(col0);
-              // R (pLo, pHi) = (pLo cos - pHi sin, pHi cos + pLo sin).
-              Value rLo = vector::FMAOp::create(
-                  b, xs[2], cs,
-                  arith::NegFOp::create(b, arith::MulFOp::create(b, xs[3], sn)));
-              Value rHi = vector::FMAOp::create(
-                  b, xs[3], cs, arith::MulFOp::create(b, xs[2], sn));
-              Value w1v = vector::BroadcastOp::create(b, vf, w1);
-              Value w2v = vector::BroadcastOp::create(b, vf, w2);
-              SmallVector<Value> res = {
-                  vector::FMAOp::create(b, w1v, xs[0],
-                                        arith::MulFOp::create(b, w2v, rLo)),
-                  vector::FMAOp::create(b, w1v, xs[1],
-                                        arith::MulFOp::create(b, w2v, rHi))};
-              if (cfg.elt != f32)
-                for (Value &x : res)
-                  x = arith::TruncFOp::create(b, vt, x);
-              return res;
-            },
-            [&]() -> SmallVector<Value> {
-              return {zeroVec(vt), zeroVec(vt)};
-            });
-        vector::StoreOp::create(b, mixed[0], dst, ValueRange{r, col0},
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-        vector::StoreOp::create(b, mixed[1], dst, ValueRange{r, colHi},
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-      };
-      if ((it + 1) * cfg.threads() <= total)
-        body();
-      else
-        ifThen(cmpi(arith::CmpIPredicate::ult,
-                    add(tid, idx(it * cfg.threads())), idx(total)),
-               body);
-    }
-  }
-
-  /// Stages the mixed key tile [j0, j0 + BN).
+  /// Stages key tile [j0, j0 + BN) for the SIMT kernel: mixed on the way
+  /// in, or (RoPE) as it is, the pre-pass having mixed and rotated it.
   void stageKeys(Value j0) {
     if (cfg.ropeTheta)
-      stageRowsRope(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
+      stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, Value(), Value());
     else
       stageRows(kSmem, k, kvBase, j0, cfg.blockN, dimSk, ka1, ka2);
   }
@@ -604,14 +638,6 @@ private:
     ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
     vb1 = memref::LoadOp::create(b, vw, ValueRange{w0});
     vb2 = memref::LoadOp::create(b, vw, ValueRange{w1});
-    // With RoPE and a thread count that is a multiple of the pair chunks
-    // per row, a thread stages the same columns on every row: its one-step
-    // rotation is computed once, here.
-    if (cfg.ropeTheta && cfg.threads() % cfg.ropePairChunks() == 0) {
-      Value col0 =
-          mul(remu(tid, idx(cfg.ropePairChunks())), idx(cfg.vecWidth));
-      std::tie(r1Cos, r1Sin) = stepRotation(col0);
-    }
   }
 
   /// Number of key tiles the block visits: with `causal`, keys beyond the
@@ -695,10 +721,23 @@ private:
     return mmaOperand(arith::TruncFOp::create(b, pairType(), v2));
   }
 
+  /// The tensor-core kernel. Without RoPE neither mixed tile is formed: the
+  /// key mix is applied to the scores and the value mix to the
+  /// probabilities, both in registers (f32), so that K and V tiles are raw
+  /// copies that cp.async brings in while the previous stage computes:
+  ///   q_i . k^_j = a1 (q_i . k_j) + a2 (q_i . k_{j-1}): S^ = a1 S + a2 S
+  ///     shifted by one column; the score of column j0 - 1 comes from the
+  ///     previous tile (0 before the first key).
+  ///   sum_j p_j v^_j = sum_j (b1 p_j + b2 p_{j+1}) v_j: P' = b1 P + b2 P
+  ///     shifted by one column within the tile, plus b2 p_{j0} v_{j0-1} for
+  ///     the row before the tile (the value tile holds that halo row first).
+  /// With RoPE the keys come mixed and rotated from the pre-pass
+  /// (RopeKernelEmitter): the scores are not mixed again.
   void emitTensorCoreBody() {
     const int64_t kSteps = cfg.dPadded / 16; // k-steps of S = Q K^T
     const int64_t sBlocks = cfg.blockN / 8;  // n-blocks of S
     const int64_t oBlocks = cfg.dPadded / 8; // n-blocks of O
+    const bool scoreMix = !cfg.ropeTheta;
     Value g = divu(lane, idx(4));
     Value t4 = remu(lane, idx(4));
     Value l8 = remu(lane, idx(8));
@@ -706,23 +745,74 @@ private:
     Value hi = divu(lane, idx(16));           // 0 or 1
     Value mid = remu(divu(lane, idx(8)), idx(2)); // (lane / 8) % 2
     Value warpRow = mul(warp, idx(16));
+    // Lanes of the same accumulator row: column pair t4 - 1, t4 + 1 (mod 4),
+    // and the row's first lane.
+    Value laneI32 = arith::IndexCastOp::create(b, i32, lane);
+    Value quad = arith::AndIOp::create(b, laneI32, i32c(~3));
+    Value t4I32 = arith::AndIOp::create(b, laneI32, i32c(3));
+    Value lanePrev = arith::OrIOp::create(
+        b, quad, arith::AndIOp::create(
+                     b, arith::AddIOp::create(b, t4I32, i32c(3)), i32c(3)));
+    Value laneNext = arith::OrIOp::create(
+        b, quad, arith::AndIOp::create(
+                     b, arith::AddIOp::create(b, t4I32, i32c(1)), i32c(3)));
+    Value isT0 = cmpi(arith::CmpIPredicate::eq, t4, idx(0));
+    Value isT3 = cmpi(arith::CmpIPredicate::eq, t4, idx(3));
+    Value kLaneRow = add(l8, mul(hi, idx(8)));
+    Value kLaneCol = mul(mid, idx(8));
+    Value vLaneRow = add(l8, mul(mid, idx(8)));
+    Value vLaneCol = mul(hi, idx(8));
+    Value haloCol = mul(t4, idx(2));
 
-    // The query tile goes through KS once; its fragments stay in registers.
-    stageRows(kSmem, q, qBase, qStart, cfg.blockM, dimSq, Value(), Value());
+    // The query tile goes through the key buffer, BN rows at a time; its
+    // fragments stay in registers.
+    SmallVector<SmallVector<Value>> qFrag(kSteps);
+    for (int64_t h = 0; h * cfg.blockN < cfg.blockM; ++h) {
+      int64_t rows = std::min(cfg.blockN, cfg.blockM - h * cfg.blockN);
+      if (h > 0)
+        gpu::BarrierOp::create(b);
+      stageRows(kSmem, q, qBase, add(qStart, idx(h * cfg.blockN)), rows, dimSq,
+                Value(), Value());
+      gpu::BarrierOp::create(b);
+      bool single = cfg.blockM <= cfg.blockN;
+      Value inChunk, rowInChunk = warpRow;
+      if (!single) {
+        Value lo = idx(h * cfg.blockN);
+        inChunk = andi(cmpi(arith::CmpIPredicate::uge, warpRow, lo),
+                       cmpi(arith::CmpIPredicate::ult, warpRow,
+                            idx(h * cfg.blockN + rows)));
+        rowInChunk = select(inChunk, sub(warpRow, lo), idx(0));
+      }
+      for (int64_t ks = 0; ks < kSteps; ++ks) {
+        SmallVector<Value> f =
+            ldmatrix(kSmem, add(rowInChunk, l16),
+                     add(idx(ks * 16), mul(hi, idx(8))), /*transpose=*/false);
+        if (h == 0) {
+          qFrag[ks] = f;
+          continue;
+        }
+        for (int64_t i = 0; i < 4; ++i)
+          qFrag[ks][i] = select(inChunk, f[i], qFrag[ks][i]);
+      }
+    }
+    // Every warp has its query fragments before the key buffer is reused.
     gpu::BarrierOp::create(b);
-    SmallVector<SmallVector<Value>> qFrag;
-    for (int64_t ks = 0; ks < kSteps; ++ks)
-      qFrag.push_back(ldmatrix(kSmem, add(warpRow, l16),
-                               add(idx(ks * 16), mul(hi, idx(8))),
-                               /*transpose=*/false));
 
     // Absolute query rows of this thread's two accumulator rows.
     Value row0 = add(add(qStart, warpRow), g);
     Value row1 = add(row0, idx(8));
     Value warpRowLo = add(qStart, warpRow);
 
+    // The first tiles' copies: keys [0, BN), values [-1, BN).
+    copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
+    commitCopies();
+    copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + 1, dimSk);
+    Value token = commitCopies();
+
     double inf = std::numeric_limits<double>::infinity();
-    SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0), f32c(0)};
+    // m[2], l[2], the raw scores of the column before the tile [2], O.
+    SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0), f32c(0),
+                               f32c(0),    f32c(0)};
     for (int64_t i = 0; i < oBlocks * 4; ++i)
       init.push_back(f32c(0));
 
@@ -736,13 +826,12 @@ private:
                             loop.getRegionIterArgs().end());
       Value m[2] = {it[0], it[1]};
       Value l[2] = {it[2], it[3]};
-      SmallVector<Value> o(it.begin() + 4, it.end());
+      Value halo[2] = {it[4], it[5]};
+      SmallVector<Value> o(it.begin() + 6, it.end());
       Value j0 = mul(tile, idx(cfg.blockN));
 
-      // Every warp is done with the previous tiles (and the query tile).
-      gpu::BarrierOp::create(b);
-      stageKeys(j0);
-      stageRows(vSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
+      // In flight: this tile's keys, then its values.
+      waitCopies(token, 1);
       gpu::BarrierOp::create(b);
 
       // S = Q K^T on tensor cores.
@@ -750,9 +839,8 @@ private:
       for (int64_t ks = 0; ks < kSteps; ++ks) {
         for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
           SmallVector<Value> kf =
-              ldmatrix(kSmem, add(idx(nb2 * 16), add(l8, mul(hi, idx(8)))),
-                       add(idx(ks * 16), mul(mid, idx(8))),
-                       /*transpose=*/false);
+              ldmatrix(kSmem, add(idx(nb2 * 16), kLaneRow),
+                       add(idx(ks * 16), kLaneCol), /*transpose=*/false);
           for (int64_t h = 0; h < 2; ++h) {
             int64_t nb = 2 * nb2 + h;
             SmallVector<Value> acc(s.begin() + nb * 4, s.begin() + nb * 4 + 4);
@@ -762,6 +850,34 @@ private:
           }
         }
       }
+
+      // The key mix on the scores. Thread (g, t4) holds columns 2 t4 and
+      // 2 t4 + 1 of each 8-column block; column 2 t4 - 1 is the odd column
+      // of lane t4 - 1, or for t4 = 0 of lane 3 in the block before (the
+      // previous tile's last column for the first block).
+      Value nextHalo[2] = {halo[0], halo[1]};
+      if (scoreMix) {
+        SmallVector<Value> odd(sBlocks * 2);
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t r = 0; r < 2; ++r)
+            odd[nb * 2 + r] = shuffleIdx(s[nb * 4 + 2 * r + 1], lanePrev);
+        SmallVector<Value> mixed(s.size());
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t r = 0; r < 2; ++r) {
+            Value before = nb == 0 ? halo[r] : odd[(nb - 1) * 2 + r];
+            Value prevEven = select(isT0, before, odd[nb * 2 + r]);
+            Value even = s[nb * 4 + 2 * r], oddOwn = s[nb * 4 + 2 * r + 1];
+            mixed[nb * 4 + 2 * r] = fma(ka1, even, fmul(ka2, prevEven));
+            mixed[nb * 4 + 2 * r + 1] = fma(ka1, oddOwn, fmul(ka2, even));
+          }
+        for (int64_t r = 0; r < 2; ++r)
+          nextHalo[r] = odd[(sBlocks - 1) * 2 + r];
+        s = mixed;
+      }
+      // Every warp is done with the key tile: bring in the next one.
+      gpu::BarrierOp::create(b);
+      copyRows(kSmem, k, kvBase, add(j0, idx(cfg.blockN)), cfg.blockN, dimSk);
+      commitCopies();
 
       // Masking only on partial tiles and tiles crossing the diagonal.
       SmallVector<Type> sTypes(s.size(), f32);
@@ -814,18 +930,44 @@ private:
         for (int64_t i = 0; i < 4; ++i)
           o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
 
-      // O += P V on tensor cores; P comes straight from the S accumulators.
+      // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}
+      // (column 2 t4 + 2 is the even column of lane t4 + 1, or for t4 = 3 of
+      // lane 0 in the next block; none after the tile's last column: that
+      // term is the next tile's halo product). The halo row's weight,
+      // b2 p_{j0}, comes from the row's first lane.
+      // Packed for the tensor cores as soon as formed: a[nb * 2 + r] holds
+      // columns 2 t4, 2 t4 + 1 of block nb, row r.
+      SmallVector<Value> even(sBlocks * 2);
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r)
+          even[nb * 2 + r] = shuffleIdx(p[nb * 4 + 2 * r], laneNext);
+      SmallVector<Value> pm(sBlocks * 2);
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r) {
+          Value after = nb + 1 < sBlocks ? even[(nb + 1) * 2 + r] : f32c(0);
+          Value nextOdd = select(isT3, after, even[nb * 2 + r]);
+          Value pe = p[nb * 4 + 2 * r], po = p[nb * 4 + 2 * r + 1];
+          pm[nb * 2 + r] = packPair(fma(vb1, pe, fmul(vb2, po)),
+                                    fma(vb1, po, fmul(vb2, nextOdd)));
+        }
+      Value haloWeight[2];
+      for (int64_t r = 0; r < 2; ++r)
+        haloWeight[r] = fmul(vb2, shuffleIdx(p[2 * r], quad));
+
+      // In flight: this tile's values (and the next tile's keys).
+      waitCopies(token, 1);
+      gpu::BarrierOp::create(b);
+
+      // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
+      // the halo row: O += b2 p_{j0} v_{j0 - 1}.
       for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
-        SmallVector<Value> a = {
-            packPair(p[(2 * kk) * 4 + 0], p[(2 * kk) * 4 + 1]),
-            packPair(p[(2 * kk) * 4 + 2], p[(2 * kk) * 4 + 3]),
-            packPair(p[(2 * kk + 1) * 4 + 0], p[(2 * kk + 1) * 4 + 1]),
-            packPair(p[(2 * kk + 1) * 4 + 2], p[(2 * kk + 1) * 4 + 3])};
+        SmallVector<Value> a = {pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
+                                pm[(2 * kk + 1) * 2 + 0],
+                                pm[(2 * kk + 1) * 2 + 1]};
         for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
           SmallVector<Value> vf =
-              ldmatrix(vSmem, add(idx(kk * 16), add(l8, mul(mid, idx(8)))),
-                       add(idx(nb2 * 16), mul(hi, idx(8))),
-                       /*transpose=*/true);
+              ldmatrix(vSmem, add(idx(kk * 16 + 1), vLaneRow),
+                       add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
           for (int64_t h = 0; h < 2; ++h) {
             int64_t nb = 2 * nb2 + h;
             SmallVector<Value> acc(o.begin() + nb * 4, o.begin() + nb * 4 + 4);
@@ -834,15 +976,36 @@ private:
           }
         }
       }
+      VectorType f32x2 = VectorType::get({2}, f32);
+      for (int64_t nb = 0; nb < oBlocks; ++nb) {
+        Value col = add(idx(nb * 8), haloCol);
+        Value pair = vector::LoadOp::create(b, pairType(), vSmem,
+                                            ValueRange{idx(0), col});
+        Value pf = arith::ExtFOp::create(b, f32x2, pair);
+        SmallVector<Value> hv = elements(pf);
+        for (int64_t i = 0; i < 4; ++i)
+          o[nb * 4 + i] = fma(haloWeight[i / 2], hv[i % 2], o[nb * 4 + i]);
+      }
 
-      SmallVector<Value> next = {newM[0], newM[1], newL[0], newL[1]};
+      // Every warp is done with the value tile: bring in the next one, rows
+      // [j0 + BN - 1, j0 + 2 BN).
+      gpu::BarrierOp::create(b);
+      copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)), cfg.blockN + 1,
+               dimSk);
+      commitCopies();
+
+      SmallVector<Value> next = {newM[0],     newM[1],     newL[0],
+                                 newL[1],     nextHalo[0], nextHalo[1]};
       next.append(o.begin(), o.end());
       scf::YieldOp::create(b, next);
     }
+    // No copy is left in flight when the block ends.
+    waitCopies(token, 0);
 
     // Epilogue: complete the row sums across the four lanes of a row,
     // normalise, store rows < Sq and columns < D.
     SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
+    res.erase(res.begin() + 4, res.begin() + 6);
     Value inv[2];
     for (int64_t r = 0; r < 2; ++r) {
       Value sum = res[2 + r];
@@ -1040,6 +1203,7 @@ struct DecodeConfig {
   int64_t lanes;      // lanes per key: D / vecWidth rounded up to a power of 2
   int64_t split;      // cache rows per split (one block each)
   int64_t rows;       // query rows per block (RB)
+  bool prefetch;      // the next step's keys loaded before this step's math
   static constexpr int64_t kKeysPerIter = 4; // keys per lane group per step
   static constexpr int64_t kMergeThreads = 128;
   int64_t keyGroups() const { return threads / lanes; }
@@ -1164,12 +1328,41 @@ public:
       qv.push_back(arith::MulFOp::create(b, x, scaleV));
     }
 
-    // Per row: running max m (log2 units), sum l, output o (vector of w).
+    // The U keys of the step at `jt` (row jt + kg + u KG for lane group kg),
+    // loaded as T (half the registers of f32 for 16-bit T); rows >= j1 and
+    // idle lanes read nothing and give zeros.
+    VectorType vt = chunkType(cfg.elt);
+    auto loadStep = [&](Value jt) {
+      SmallVector<Value> kv;
+      for (int64_t u = 0; u < U; ++u) {
+        Value j = add(add(jt, kg), idx(u * KG));
+        Value in = cmpi(arith::CmpIPredicate::slt, j, j1);
+        Value cond = active ? andi(in, active) : in;
+        Value rowBase = add(kvBase, mul(j, idx(cfg.d)));
+        for (Value mem : {kc, vc})
+          kv.push_back(ifElse(
+              cond, vt,
+              [&]() -> SmallVector<Value> {
+                return {loadChunk(mem, rowBase, col0)};
+              },
+              [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0]);
+      }
+      return kv;
+    };
+
+    // Per row: running max m (log2 units), sum l, output o (vector of w);
+    // then the keys and values of the step (2 U chunks): each step loads
+    // the next step's before it computes with its own, so that the loads of
+    // a warp are in flight while it computes.
     SmallVector<Value> init;
     for (int64_t rr = 0; rr < RB; ++rr)
       init.append({f32c(-inf), f32c(0)});
     for (int64_t rr = 0; rr < RB; ++rr)
       init.push_back(zeroVec(vf));
+    if (dc.prefetch) {
+      SmallVector<Value> first = loadStep(j0);
+      init.append(first.begin(), first.end());
+    }
     // The same trip count for every thread: the score reduction shuffles
     // across the whole warp, so no lane may leave the loop early.
     auto loop = scf::ForOp::create(b, j0, j1, idx(KG * U), init);
@@ -1179,27 +1372,19 @@ public:
       Value jt = loop.getInductionVar();
       SmallVector<Value> it(loop.getRegionIterArgs().begin(),
                             loop.getRegionIterArgs().end());
-      // Loads of all U keys first (memory-level parallelism).
+      SmallVector<Value> prefetched;
+      SmallVector<Value> current(it.begin() + 3 * RB, it.end());
+      if (dc.prefetch)
+        prefetched = loadStep(add(jt, idx(KG * U)));
+      else
+        current = loadStep(jt);
       SmallVector<Value> keys, inb, kvec, vvec;
       for (int64_t u = 0; u < U; ++u) {
         Value j = add(add(jt, kg), idx(u * KG));
-        Value in = cmpi(arith::CmpIPredicate::slt, j, j1);
-        Value cond = active ? andi(in, active) : in;
-        Value rowBase = add(kvBase, mul(j, idx(cfg.d)));
         keys.push_back(j);
-        inb.push_back(in);
-        // Kept in T until used (half the registers of f32 for 16-bit T).
-        VectorType vt = chunkType(cfg.elt);
-        auto loadOrZero = [&](Value mem) -> Value {
-          return ifElse(
-              cond, vt,
-              [&]() -> SmallVector<Value> {
-                return {loadChunk(mem, rowBase, col0)};
-              },
-              [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
-        };
-        kvec.push_back(loadOrZero(kc));
-        vvec.push_back(loadOrZero(vc));
+        inb.push_back(cmpi(arith::CmpIPredicate::slt, j, j1));
+        kvec.push_back(current[2 * u]);
+        vvec.push_back(current[2 * u + 1]);
       }
       for (int64_t u = 0; u < U; ++u) {
         kvec[u] = toF32(kvec[u]);
@@ -1243,6 +1428,7 @@ public:
         next[2 * rr + 1] = fma(l, alpha, sum);
         next[2 * RB + rr] = o;
       }
+      next.append(prefetched.begin(), prefetched.end());
       scf::YieldOp::create(b, next);
     }
     SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
@@ -1506,11 +1692,10 @@ struct KVShiftFuseAttentionGPUPass
          index},
         {});
     auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-    int64_t kRows =
-        cfg.tensorCores ? std::max(cfg.blockM, cfg.blockN) : cfg.blockN;
-    auto kSmemType =
-        MemRefType::get({kRows, cfg.rowStride}, cfg.elt, MemRefLayoutAttrInterface(), wg);
-    auto vSmemType = MemRefType::get({cfg.blockN, cfg.rowStride}, cfg.elt,
+    auto kSmemType = MemRefType::get({cfg.blockN, cfg.rowStride}, cfg.elt,
+                                     MemRefLayoutAttrInterface(), wg);
+    int64_t vRows = cfg.tensorCores ? cfg.blockN + 1 : cfg.blockN;
+    auto vSmemType = MemRefType::get({vRows, cfg.rowStride}, cfg.elt,
                                      MemRefLayoutAttrInterface(), wg);
     auto func = gpu::GPUFuncOp::create(mb, module.getLoc(), name, fnType,
                                        TypeRange{kSmemType, vSmemType});
@@ -1532,9 +1717,11 @@ struct KVShiftFuseAttentionGPUPass
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     Type index = mb.getIndexType();
     auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
+    auto flatW = MemRefType::get({ShapedType::kDynamic}, mb.getF32Type());
     auto func = gpu::GPUFuncOp::create(
         mb, module.getLoc(), name,
-        mb.getFunctionType({flat, flat, index, index, index}, {}));
+        mb.getFunctionType(
+            {flat, flatW, flat, index, index, index, index, index}, {}));
     func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
     func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
         {static_cast<int32_t>(RopeKernelEmitter::kThreads), 1, 1}));
@@ -1681,6 +1868,7 @@ struct KVShiftFuseAttentionGPUPass
     dc.threads = 32 * warps;
     dc.split = decodeSplit;
     dc.rows = decodeRows;
+    dc.prefetch = decodePrefetch;
     int64_t bytes = dc.keyGroups() * dc.rows * (d + 2) * 4;
     if (bytes > kSharedLimitBytes)
       return fail() << "D = " << d << " with decode-rows = " << dc.rows
@@ -1940,18 +2128,21 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
     // rows = numel / D, one thread per row and pair of chunks; query rows
     // at Sk - Sq + i, key rows at j.
     Value d = h.cst(cast<MemRefType>(qBuf.getType()).getShape()[3]);
-    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset) {
+    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset,
+                          Value mix) {
       Value rows = arith::DivUIOp::create(b, h.dim(src, 0), d);
       Value work = h.muli(rows, h.cst(ropeItems));
       h.launchIf(h.ugt(work, c0), ropeKernel,
                  gpu::KernelDim3{h.ceilDiv(work, RopeKernelEmitter::kThreads),
                                  c1, c1},
                  RopeKernelEmitter::kThreads,
-                 {h.flatArg(src), h.flatArg(dst), rows, seq, posOffset});
+                 {h.flatArg(src), h.flatArg(dev[3]), h.flatArg(dst), rows, seq,
+                  posOffset, dimHkv, mix});
     };
+    // The keys are mixed too (kw, the KV heads of the key rows).
     launchRope(dev[0], scratch[0], dimSq,
-               arith::SubIOp::create(b, dimSk, dimSq));
-    launchRope(dev[1], scratch[1], dimSk, c0);
+               arith::SubIOp::create(b, dimSk, dimSq), c0);
+    launchRope(dev[1], scratch[1], dimSk, c0, c1);
   }
 
   // The launch, skipped when the grid would be empty.

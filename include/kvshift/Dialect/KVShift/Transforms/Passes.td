@@ -468,6 +468,10 @@ def KVShiftFuseAttentionGPU
     Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"4",
            "kv_cache_attention: query rows (heads of a group x new tokens) "
            "per thread block, held in registers (1 to 16)">,
+    Option<"decodePrefetch", "decode-prefetch", "bool", /*default=*/"true",
+           "kv_cache_attention: load the next step's keys and values before "
+           "computing with the current ones (more registers, loads in flight "
+           "during the arithmetic)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
