@@ -4,9 +4,9 @@
 # without MLIR:
 #   OUT/kernels/*.ptx     the fused kernels (bf16, f16) x (causal, not) x
 #                         (D = 64, 128), and with RoPE (rope_theta = 10000)
-#                         (bf16, f16) x (causal, not) x (D = 128), and two
-#                         tile variants (bf16, D = 128, causal, with and
-#                         without RoPE, warps = 8: 128 query rows), dynamic
+#                         (bf16, f16) x (causal, not) x (D = 128), and three
+#                         variants (bf16, D = 128, causal: warps = 8 with
+#                         and without RoPE, min-blocks-per-sm = 3), dynamic
 #                         B/H/S, PTX for sm_80 (the driver JIT-compiles it
 #                         for newer GPUs)
 #   OUT/kernels/kv_cache_decode_*.ptx   the decode kernels of
@@ -43,16 +43,18 @@ MLIR
 }
 
 entries=()
-build_kernel() { # dtype d causal rope(0|1) [warps]
-  local t="$1" d="$2" c="$3" rope="$4" warps="${5:-}" name extra="" options="chip=$chip" base
+build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
+  local t="$1" d="$2" c="$3" rope="$4" variant="${5:-}" name extra="" options="chip=$chip" base
+  local warps=4
   base="kv_shift_attention_d${d}_${t}${c:+_causal}"
   [ "$rope" = 1 ] && base="${base}_rope"
   name="$base"
-  if [ -n "$warps" ]; then
-    # A variant of the default tiles: `warps` warps of 16 query rows each;
-    # its kernel keeps the default kernel's name.
-    options="$options warps=$warps"
-    name="${base}_w${warps}"
+  if [ -n "$variant" ]; then
+    # A variant of the default tiles or options; its kernel keeps the
+    # default kernel's name.
+    options="$options ${variant#*:}"
+    case "$variant" in *warps=*) warps="${variant##*warps=}"; warps="${warps%% *}" ;; esac
+    name="${base}_${variant%%:*}"
     extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"block_m\": $(( 16 * warps )), \"threads\": $(( 32 * warps ))"
   fi
   if [ "$rope" = 1 ]; then
@@ -80,9 +82,12 @@ for t in bf16 f16; do
     build_kernel "$t" 128 "$c" 1
   done
 done
-# Tile variants, timed against the default tiles (bf16, D = 128, causal).
-build_kernel bf16 128 causal 0 8
-build_kernel bf16 128 causal 1 8
+# Variants, timed against the defaults (bf16, D = 128, causal): 8 warps
+# (128 query rows), and 3 blocks per SM asked of ptxas (168 registers, with
+# spills).
+build_kernel bf16 128 causal 0 "w8:warps=8"
+build_kernel bf16 128 causal 1 "w8:warps=8"
+build_kernel bf16 128 causal 0 "mb3:min-blocks-per-sm=3"
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.
 decode_entries=()

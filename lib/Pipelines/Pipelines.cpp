@@ -115,6 +115,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.decodeSplit = options.decodeSplit;
   fuseOptions.decodeRows = options.decodeRows;
   fuseOptions.decodePrefetch = options.decodePrefetch;
+  fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());
   buildBufferization(pm);

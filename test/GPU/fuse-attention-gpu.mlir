@@ -18,6 +18,11 @@
 // BIGROWS: 'kvshift.kv_cache_attention' op kvshift-fuse-attention-gpu: D = 64 with decode-rows = 16 and warps = 4 needs 67584 bytes of shared memory, above the 49152 bytes of static shared memory
 // BADSPLIT: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 0 and 4
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-prefetch=false" | FileCheck %s --check-prefix=NOPREFETCH
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="min-blocks-per-sm=3" | FileCheck %s --check-prefix=MINBLOCKS
+// RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="min-blocks-per-sm=33" 2>&1 | FileCheck %s --check-prefix=BADMINBLOCKS
+// MINBLOCKS: gpu.func @kv_shift_attention_d64_bf16_causal(
+// MINBLOCKS-SAME: nvvm.minctasm = 3 : i32
+// BADMINBLOCKS: kvshift-fuse-attention-gpu: min-blocks-per-sm must be in [0, 32] (0: no bound), found 33
 // OPTS: workgroup(%{{.*}} : memref<16x2x64xf32, #gpu.address_space<workgroup>>
 // OPTS: kvshift.gpu_decode_rows = 2 : i64, kvshift.gpu_decode_split = 128 : i64
 // Without the prefetch the loop carries only the softmax state and loads

@@ -82,6 +82,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<int64_t> simtBlockK{*this, "simt-block-k",
                              llvm::cl::desc("Keys per key tile, f32 path"),
                              llvm::cl::init(16)};
+  Option<int64_t> minBlocksPerSM{
+      *this, "min-blocks-per-sm",
+      llvm::cl::desc("Attention kernels: thread blocks per SM that ptxas "
+                     "must fit (0: no bound)"),
+      llvm::cl::init(0)};
   Option<int64_t> decodeSplit{
       *this, "decode-split",
       llvm::cl::desc("kv_cache_attention: cache rows per thread block"),

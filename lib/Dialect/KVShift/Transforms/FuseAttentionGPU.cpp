@@ -1706,6 +1706,11 @@ struct KVShiftFuseAttentionGPUPass
                                        mb.getI64IntegerAttr(16));
     func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
         {static_cast<int32_t>(cfg.threads()), 1, 1}));
+    // .minnctapersm: ptxas caps the registers so that this many blocks fit
+    // an SM (spilling what does not fit).
+    if (minBlocksPerSM > 0)
+      func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                    mb.getI32IntegerAttr(minBlocksPerSM));
     KernelEmitter(func, cfg).emit();
     return func;
   }
@@ -1735,6 +1740,12 @@ struct KVShiftFuseAttentionGPUPass
       module.emitError() << "kvshift-fuse-attention-gpu: warps must be in "
                             "[1, 16], found "
                          << warps.getValue();
+      return signalPassFailure();
+    }
+    if (minBlocksPerSM < 0 || minBlocksPerSM > 32) {
+      module.emitError() << "kvshift-fuse-attention-gpu: min-blocks-per-sm "
+                            "must be in [0, 32] (0: no bound), found "
+                         << minBlocksPerSM.getValue();
       return signalPassFailure();
     }
     if (blockK < 16 || blockK % 16 != 0) {

@@ -385,14 +385,18 @@ def KVShiftFuseAttentionGPU
     warps` threads; query head `h` reads KV head `h / (Hq / Hkv)` (GQA):
     * f16 / bf16, tensor cores (sm_80+): query tiles of `16 * warps` rows,
       one warp per 16 rows. The query tile is staged once through shared
-      memory and kept as `ldmatrix` fragments in registers. Per key tile of
-      `block-k` keys, the raw rows `j0 - 1 .. j0 + block-k - 1` of K and V
-      (one halo row) are read with 16-byte loads, mixed in f32
-      (`a1 k_j + a2 k_{j-1}`), rounded to T and stored to shared memory
-      (workgroup attributions; rows padded by 16 bytes). `S = Q K^T` and
-      `O += P V` run on `mma.sync.m16n8k16` (`nvvm.mma.sync`, f32
-      accumulation) fed by `nvgpu.ldmatrix` (transposed for V); P is
-      repacked from the S accumulators in registers. Online softmax in
+      memory and kept as `ldmatrix` fragments in registers. No mixed tile
+      is formed: the K and V tiles are raw copies brought into shared
+      memory by `cp.async` (16 bytes, zero-filled outside the sequence),
+      the next tile's keys requested while the softmax and `O += P V` run
+      and the next tile's values while `S = Q K^T` runs. The key mix is
+      applied to the scores, `S^ = a1 S + a2 S` shifted by one column (the
+      column before the tile carried from the previous tile), and the value
+      mix to the probabilities, `P' = b1 P + b2 P` shifted the other way
+      plus `b2 p_{j0} v_{j0-1}` from the value tile's one halo row; the
+      shifts are quad shuffles. `S = Q K^T` and `O += P' V` run on
+      `mma.sync.m16n8k16` (`nvvm.mma.sync`, f32 accumulation) fed by
+      `nvgpu.ldmatrix` (transposed for V). Online softmax in
       registers: row max over the quad of lanes with two xor-shuffles,
       `exp2` (`llvm.nvvm.ex2.approx.ftz.f`) with `scale * log2(e)` folded
       into one FMA, row sums reduced across lanes only at the end.
@@ -415,15 +419,12 @@ def KVShiftFuseAttentionGPU
       give zeros.
     * RoPE after the mix (`rope_theta`; D a multiple of 16, an error
       otherwise): a second kernel, `kv_shift_rope_d<D>_<T>`, rotates q (row
-      i at position Sk - Sq + i) and k (row j at position j) into device
-      buffers of their own, one thread per row and pair of 16-byte chunks
-      (columns c.. and c + D/2..), angles reduced by 2 pi in f64 and
-      `cos/sin.approx` in f32. The attention kernel reads those and mixes
-      the keys in the rotated frame: `rot(k^_j, j) = a1 rot(k_j, j) + a2 R
-      rot(k_{j-1}, j - 1)`, R the rotation by one position (cos/sin of
-      theta^(-2i/D) for the thread's columns, computed once per thread), so
-      the tile loads stay the only place where the mix happens and no
-      per-position angle is computed in the attention loop.
+      i at position Sk - Sq + i) and mixes, then rotates k (row j at
+      position j) into device buffers of their own, one thread per row and
+      pair of 16-byte chunks (columns c.. and c + D/2..), angles reduced by
+      2 pi in f64 and `cos/sin.approx` in f32. The attention kernel reads
+      those keys as they are (no key mix on the scores) and mixes the
+      values as above.
 
     `kvshift.kv_cache_attention` becomes a flash-decoding kernel and a merge
     kernel (`kv_cache_decode_d<D>_<T>[_causal][_rope]` and `..._merge`):
@@ -434,9 +435,11 @@ def KVShiftFuseAttentionGPU
     query rows in registers, so each cache row is read once for all query
     heads of a GQA group; per-lane-group online-softmax states are merged
     through shared memory into one partial state per row and split, and
-    the merge kernel combines the splits. With `rope_theta` the queries are
-    rotated at `length - Sq + i` when they are loaded. D must be static, a
-    multiple of w (and of 16 with RoPE), at most 32 w.
+    the merge kernel combines the splits. Each step loads the next step's
+    keys and values before computing with its own (`decode-prefetch`).
+    With `rope_theta` the queries are rotated at `length - Sq + i` when
+    they are loaded. D must be static, a multiple of w (and of 16 with
+    RoPE), at most 32 w.
 
     Not handled (left alone, lowered by the following passes or reported
     there): `kv_shift_attention_grad`, the `_with_lse` ops and
@@ -462,6 +465,11 @@ def KVShiftFuseAttentionGPU
            "Keys per key tile on tensor cores (a positive multiple of 16)">,
     Option<"simtBlockK", "simt-block-k", "int64_t", /*default=*/"16",
            "Keys per key tile on the f32 SIMT path">,
+    Option<"minBlocksPerSM", "min-blocks-per-sm", "int64_t",
+           /*default=*/"0",
+           "Attention kernels: ask ptxas to fit this many thread blocks per "
+           "SM (.minnctapersm), capping registers and spilling the rest; 0 "
+           "leaves the register count to ptxas">,
     Option<"decodeSplit", "decode-split", "int64_t", /*default=*/"512",
            "kv_cache_attention: cache rows per split (one thread block each; "
            "the merge kernel combines the splits)">,
