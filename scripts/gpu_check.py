@@ -16,8 +16,8 @@ ahead-of-time libraries).
 2. Timing with CUDA events at B=4, H=16, S in {1024, 4096, 8192}, D=128:
    (a) the fused kernel, (b) the paper's way in PyTorch (pad + mix, then
    scaled_dot_product_attention), (c) scaled_dot_product_attention without
-   the shift. TFLOP/s = 4*B*H*S*S*D / time (halved for causal); ratios a/b
-   and a/c (higher is better for the fused kernel). With RoPE (bf16, f16,
+   the shift. TFLOP/s = 4*B*H*S*S*D / time (halved for causal); ratios b/a
+   and c/a (higher is better for the fused kernel). With RoPE (bf16, f16,
    causal): the fused kernel with RoPE (its pre-pass included) against the
    fused kernel without, and against the paper's way with RoPE in PyTorch
    (pad + mix, rotate, scaled_dot_product_attention).

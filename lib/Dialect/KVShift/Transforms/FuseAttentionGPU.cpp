@@ -10,8 +10,11 @@
 // Tensor-core kernel (f16, bf16), one thread block per (batch, query head,
 // query tile of BM = 16 * warps rows), warp w owning query rows
 // [16 w, 16 w + 16) of the tile:
-//   shared KS [max(BM, BN), DS]  the query tile (once), then mixed key tiles
-//   shared VS [BN, DS]           mixed value tiles
+//   shared KS [BN, DS]      the query tile (BN rows at a time, once), then
+//                           raw key tiles (cp.async)
+//   shared VS [BN + 1, DS]  raw value tiles with the row before the tile
+//   (the key mix is applied to the scores, the value mix to the
+//   probabilities; see emitTensorCoreBody)
 //   DS = Dp + 8 (Dp = D rounded up to 16; 16 bytes of padding per row keep
 //   ldmatrix free of bank conflicts).
 // Registers per thread (lane = 4 g + t):
@@ -99,8 +102,9 @@ struct KernelConfig {
   int64_t d, dPadded; // head dimension, rounded up to 16
   int64_t rowStride;  // shared-memory row stride in elements
   int64_t vecWidth;   // elements per 16-byte global access
-  /// RoPE after the mix: q and k are rotated by the pre-pass kernel (see
-  /// RopeKernelEmitter) and the key tiles are mixed in the rotated frame.
+  /// RoPE after the mix: the pre-pass kernel (RopeKernelEmitter) rotates q
+  /// and mixes, then rotates k; the attention kernel reads those keys as
+  /// they are.
   std::optional<double> ropeTheta;
   int64_t threads() const { return 32 * warps; }
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same

@@ -401,8 +401,9 @@ def KVShiftFuseAttentionGPU
       `exp2` (`llvm.nvvm.ex2.approx.ftz.f`) with `scale * log2(e)` folded
       into one FMA, row sums reduced across lanes only at the end.
     * f32, SIMT: query tiles of `8 * warps` rows, four lanes per query row,
-      each owning a quarter of the head dimension; key tiles of
-      `simt-block-k` keys mixed into shared memory in f32 the same way.
+      each owning a quarter of the head dimension; key and value tiles of
+      `simt-block-k` rows mixed in f32 on the way into shared memory
+      (`w1 x_j + w2 x_{j-1}`, synchronous 16-byte loads).
     * Masking only where needed: key tiles that are partial (`j0 + block-k
       > Sk`) or cross the causal diagonal are masked (bottom-right aligned,
       key `j` visible to query `i` iff `j <= Sk - Sq + i`); key tiles
@@ -419,7 +420,7 @@ def KVShiftFuseAttentionGPU
       give zeros.
     * RoPE after the mix (`rope_theta`; D a multiple of 16, an error
       otherwise): a second kernel, `kv_shift_rope_d<D>_<T>`, rotates q (row
-      i at position Sk - Sq + i) and mixes, then rotates k (row j at
+      i at position Sk - Sq + i), and mixes then rotates k (row j at
       position j) into device buffers of their own, one thread per row and
       pair of 16-byte chunks (columns c.. and c + D/2..), angles reduced by
       2 pi in f64 and `cos/sin.approx` in f32. The attention kernel reads
@@ -503,16 +504,19 @@ def KVShiftGPULaunchers : Pass<"kvshift-gpu-launchers", "::mlir::ModuleOp"> {
     `kvshift.gpu_kernel = @module::@kernel`, `kvshift.gpu_block_m` and
     `kvshift.gpu_threads` (left by `kvshift-fuse-attention-gpu`), writes the
     body that runs the kernel on host memrefs `(q, k, v, kw, vw, out)`.
-    With `kvshift.gpu_rope_kernel` and `kvshift.gpu_rope_items_per_row`
-    (RoPE), the RoPE pre-pass kernel is launched on q and on k first (rows
-    = numel / D, `ceil(rows * items / 256)` blocks of 256 threads) into two
-    more device buffers, which the attention kernel reads instead. Then:
     `gpu.alloc async` and `gpu.memcpy async` of the five inputs (flattened
-    with `memref.collapse_shape`), `gpu.launch_func` of the kernel on a
-    grid of `(ceil(Sq / block_m), Hq, B)` blocks of `threads` threads
-    (skipped when the grid is empty), `gpu.memcpy async` of the result into
-    `out`, `gpu.dealloc async`, each phase ended by a `gpu.wait`. Run it
-    after bufferization and buffer deallocation.
+    with `memref.collapse_shape`); with `kvshift.gpu_rope_kernel` and
+    `kvshift.gpu_rope_items_per_row` (RoPE), the RoPE pre-pass kernel is
+    then launched on q and (mixing with kw) on k (rows = numel / D,
+    `ceil(rows * items / 256)` blocks of 256 threads) into two more device
+    buffers, which the attention kernel reads instead; then
+    `gpu.launch_func` of the kernel on a grid of `(ceil(Sq / block_m), Hq,
+    B)` blocks of `threads` threads (skipped when the grid is empty),
+    `gpu.memcpy async` of the result into `out`, `gpu.dealloc async`, each
+    phase ended by a `gpu.wait`. Declarations with
+    `kvshift.gpu_decode_kernel` get the decode launcher (q, caches, length,
+    out): a workspace sized by the length, the decode and the merge
+    kernel. Run it after bufferization and buffer deallocation.
 
     Example:
 
