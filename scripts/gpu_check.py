@@ -409,6 +409,19 @@ def inputs(b, hq, hkv, sq, sk, d, dtype, seed, device="cuda"):
     return [t.to(device).contiguous() for t in (q, k, v, kw, vw)]
 
 
+def print_error_table(what, shape_title, rows):
+    """Rows (name, shape, our error, PyTorch's error, ok), each failing one
+    followed by its diagnose() text."""
+    w = max(len(shape_title), 26)
+    print(f"\n{what:44} {shape_title:{w}} {'err ours':>10} {'err torch':>10}  ok")
+    for row in rows:
+        if isinstance(row, str):
+            print(row)
+            continue
+        name, shape, ours, theirs, ok = row
+        print(f"{name:44} {shape:{w}} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+
+
 def check_correctness(kernels, aot_libs, quick):
     shapes = [  # b, hq, hkv, sq, sk
         (2, 8, 2, 333, 333),    # GQA, odd S
@@ -452,13 +465,7 @@ def check_correctness(kernels, aot_libs, quick):
             ours, theirs, ok = float("nan"), float("nan"), False
         failures += not ok
         rows.append(("AOT " + os.path.basename(path), "1x4/2x77/99", ours, theirs, ok))
-    print(f"\n{'kernel':44} {'shape B x Hq/Hkv x Sq/Sk':26} {'err ours':>10} {'err torch':>10}  ok")
-    for row in rows:
-        if isinstance(row, str):
-            print(row)
-            continue
-        name, shape, ours, theirs, ok = row
-        print(f"{name:44} {shape:26} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+    print_error_table("kernel", "shape B x Hq/Hkv x Sq/Sk", rows)
     return failures
 
 
@@ -494,14 +501,7 @@ def check_decode(decoders, quick):
                          ours, theirs, ok))
             if not ok:
                 rows.append(diagnose(out, ref, 2 * theirs))
-    print(f"\n{'decode kernel':44} {'B x Hq/Hkv x Sq, length/Smax':28} {'err ours':>10} "
-          f"{'err torch':>10}  ok")
-    for row in rows:
-        if isinstance(row, str):
-            print(row)
-            continue
-        name, shape, ours, theirs, ok = row
-        print(f"{name:44} {shape:28} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+    print_error_table("decode kernel", "B x Hq/Hkv x Sq, length/Smax", rows)
     return failures
 
 
