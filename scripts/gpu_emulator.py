@@ -1,0 +1,1098 @@
+"""A CPU emulator of kvshift's GPU kernels at the gpu-dialect level.
+
+It runs the `gpu.func` kernels that `kvshift-opt --kvshift-fuse-attention-gpu`
+writes (printed with `--mlir-print-op-generic`) on NumPy arrays, so that the
+generated kernels themselves -- not a model of their design -- can be
+executed and compared with the float64 reference on a machine without a GPU.
+
+Execution model: every thread of every block of the grid is one lane of a
+NumPy vector, and all lanes execute each operation together (SIMT in
+lockstep). Divergent `scf.if` runs both regions under masks; `scf.for` with
+bounds that differ between lanes runs until the last lane is done, with the
+finished lanes masked off. Stores and copies only touch active lanes.
+
+Semantics taken from the PTX ISA (independently of the emitter):
+  * `nvvm.mma.sync` m16n8k16 (row.col, f16/bf16 in, f32 accumulate): the
+    fragment layouts of A, B, C/D; products and sums in float64, rounded to f32;
+  * `nvgpu.ldmatrix` (x1/x2/x4, with and without .trans): lane 8 m + r gives
+    row r of matrix m; lane l receives M[l / 4][2 (l % 4) + e] (transposed:
+    M[2 (l % 4) + e][l / 4]);
+  * `gpu.shuffle` (idx, xor, down, up; width 32) within each warp;
+  * `nvgpu.device_async_copy` (cp.async with zero fill): the source is read
+    when the copy is issued and shared memory is written only when a
+    `device_async_wait` lets its group complete, so a read before the wait
+    sees the old contents, as it may on the hardware;
+  * `ex2.approx`, `sin.approx`, `cos.approx`: exact float32 functions.
+
+Checks that raise `EmulatorError` (each one a bug on real hardware too):
+  * a load or store of an active lane outside its buffer (global or shared);
+  * `gpu.barrier` where some but not all threads of a block are active, and
+    `gpu.shuffle`/`ldmatrix`/`mma.sync` where some but not all lanes of a
+    warp are active;
+  * shared-memory races between warps: a read of an element another warp
+    wrote since the last barrier, or a write to an element another warp read
+    or wrote since the last barrier (cp.async writes count from their wait).
+
+Not modelled: the order of execution between warps beyond the races above,
+bank conflicts, timing, and intra-warp races (lanes of a warp run in
+lockstep). Values of bf16 type are held as float32 numbers rounded to bf16
+(round to nearest even), f16 as float16.
+
+Usage:
+    emu = Module(generic_mlir_text)
+    emu.launch("kernel_name", grid=(gx, gy, gz), block=128,
+               args=[numpy_array_or_int, ...])   # arrays are updated in place
+"""
+import re
+
+import numpy as np
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+# --- types --------------------------------------------------------------------
+
+def split_top(text, sep=","):
+    """Splits at `sep` outside (), <>, [], {}."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "(<[{":
+            depth += 1
+        elif ch in ")>]}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        parts.append("".join(cur).strip())
+    return parts
+
+
+class Type:
+    """kind: 'int' (index, iN), 'float' (f16, bf16, f32, f64), 'vector',
+    'memref', 'struct', 'token'."""
+
+    def __init__(self, text):
+        self.text = text = text.strip()
+        self.shape = ()
+        if text.startswith("vector<"):
+            self.kind = "vector"
+            inner = text[len("vector<"):-1]
+            *dims, elt = inner.split("x")
+            self.shape = tuple(int(x) for x in dims)
+            self.elt = elt
+        elif text.startswith("memref<"):
+            self.kind = "memref"
+            inner = split_top(text[len("memref<"):-1])
+            *dims, elt = inner[0].split("x")
+            self.shape = tuple(-1 if x == "?" else int(x) for x in dims)
+            self.elt = elt
+            self.workgroup = "workgroup" in text
+        elif text.startswith("!llvm.struct"):
+            self.kind = "struct"
+            self.elt = "f32"
+        elif text.startswith("!nvgpu"):
+            self.kind = "token"
+            self.elt = None
+        elif text in ("f16", "bf16", "f32", "f64"):
+            self.kind = "float"
+            self.elt = text
+        elif text == "index" or re.fullmatch(r"i\d+", text):
+            self.kind = "int"
+            self.elt = text
+        else:
+            self.kind = "other"  # host-side types (tensors, functions, ...)
+            self.elt = None
+
+    def __repr__(self):
+        return self.text
+
+
+def parse_types(text):
+    """'(a, b) -> c' or '(a, b) -> (c, d)' -> ([a, b], [c, d])."""
+    ins, outs = text.split("->", 1)
+    ins, outs = ins.strip(), outs.strip()
+    assert ins.startswith("(") and ins.endswith(")"), ins
+    in_types = [Type(t) for t in split_top(ins[1:-1])]
+    if outs.startswith("(") and outs.endswith(")"):
+        out_types = [Type(t) for t in split_top(outs[1:-1])]
+    else:
+        out_types = [Type(outs)]
+    return in_types, out_types
+
+
+NP = {"f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
+      "index": np.int64, "i64": np.int64, "i32": np.int64, "i8": np.int64,
+      "i16": np.int64, "i1": np.bool_}
+
+
+def round_bf16(x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    out = rounded.view(np.float32)
+    return np.where(np.isnan(x), x, out)
+
+
+def to_elt(x, elt):
+    """Rounds/casts an array to the representation of element type `elt`."""
+    if elt == "bf16":
+        return round_bf16(x)
+    if elt in ("f16", "f32", "f64"):
+        return np.asarray(x).astype(NP[elt])
+    if elt == "i1":
+        return np.asarray(x).astype(np.bool_)
+    if elt == "i32":
+        return np.asarray(x).astype(np.int64).astype(np.int32).astype(np.int64)
+    return np.asarray(x).astype(np.int64)
+
+
+def bits16(x, elt):
+    """16-bit patterns (uint32) of f16/bf16 values."""
+    if elt == "bf16":
+        return (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) >> 16)
+    return np.ascontiguousarray(x, dtype=np.float16).view(np.uint16).astype(np.uint32)
+
+
+def from_bits16(b, elt):
+    b = np.asarray(b, dtype=np.uint32)
+    if elt == "bf16":
+        return (b << 16).astype(np.uint32).view(np.float32)
+    return b.astype(np.uint16).view(np.float16)
+
+
+# --- parsing the generic form -------------------------------------------------
+
+OP_RE = re.compile(
+    r'^(?:(%[\w.$-]+)(?::(\d+))? = )?"([\w.]+)"\(([^)]*)\)(.*)$')
+BB_RE = re.compile(r"^\^bb\d+(?:\((.*)\))?:$")
+
+
+class Op:
+    __slots__ = ("name", "results", "operands", "props", "attrs", "regions",
+                 "in_types", "out_types", "fn", "line", "sym")
+
+
+class Block:
+    def __init__(self, args):
+        self.args = args  # [(name, Type)]
+        self.ops = []
+
+
+def extract_braced(text, start, open_s, close_s):
+    """The text between `open_s` at `start` and its matching `close_s`."""
+    depth, i = 0, start
+    while i < len(text):
+        if text.startswith(open_s, i):
+            depth += 1
+            i += len(open_s)
+            continue
+        if text.startswith(close_s, i):
+            depth -= 1
+            if depth == 0:
+                return text[start + len(open_s):i], i + len(close_s)
+            i += len(close_s)
+            continue
+        i += 1
+    raise EmulatorError(f"unbalanced {open_s} in: {text[:200]}")
+
+
+def parse_block_args(text):
+    args = []
+    if text:
+        for part in split_top(text):
+            name, ty = part.split(":", 1)
+            args.append((name.strip(), Type(ty)))
+    return args
+
+
+class Parser:
+    def __init__(self, text):
+        self.lines = [l.strip() for l in text.splitlines()]
+        self.lines = [l for l in self.lines
+                      if l and not l.startswith(("//", "#", "module attributes"))]
+        self.pos = 0
+
+    def parse_op(self, line):
+        m = OP_RE.match(line)
+        if not m:
+            raise EmulatorError(f"cannot parse: {line[:200]}")
+        res, nres, name, operands, rest = m.groups()
+        op = Op()
+        op.name, op.line = name, line
+        op.operands = [o.strip() for o in operands.split(",") if o.strip()]
+        op.props = op.attrs = ""
+        rest = rest.strip()
+        if rest.startswith("<{"):
+            op.props, end = extract_braced(rest, 0, "<{", "}>")
+            rest = rest[end:].strip()
+        op.regions = []
+        if rest.startswith("({"):
+            op.regions = self.parse_regions()
+            rest = self.closing
+        if rest.startswith("{"):
+            op.attrs, end = extract_braced(rest, 0, "{", "}")
+            rest = rest[end:].strip()
+        assert rest.startswith(":"), (name, rest[:100])
+        op.in_types, op.out_types = parse_types(rest[1:])
+        n = int(nres) if nres else (1 if res else 0)
+        if n == 1:
+            op.results = [res]
+        else:
+            op.results = [f"{res}#{i}" for i in range(n)]
+        if len(op.out_types) != n:
+            raise EmulatorError(f"result count mismatch: {line[:200]}")
+        return op
+
+    def parse_regions(self):
+        """After a line ending in '({': regions until '})...'; sets
+        self.closing to the text after '})'."""
+        regions = [[]]
+        while True:
+            line = self.lines[self.pos]
+            self.pos += 1
+            if line.startswith("})"):
+                self.closing = line[2:].strip()
+                return regions
+            if line.startswith("}, {"):
+                regions.append([])
+                continue
+            m = BB_RE.match(line)
+            if m:
+                regions[-1].append(Block(parse_block_args(m.group(1))))
+                continue
+            if not regions[-1]:
+                regions[-1].append(Block([]))
+            regions[-1][-1].ops.append(self.parse_op(line))
+
+    def parse(self):
+        ops = []
+        while self.pos < len(self.lines):
+            line = self.lines[self.pos]
+            self.pos += 1
+            ops.append(self.parse_op(line))
+        return ops
+
+
+def walk(ops):
+    for op in ops:
+        yield op
+        for region in op.regions:
+            for block in region:
+                yield from walk(block.ops)
+
+
+def prop(op, key):
+    m = re.search(key + r"\s*=\s*([^,}>]+(?:<[^>]*>)?)", op.props + " " + op.attrs)
+    if not m:
+        raise EmulatorError(f"{op.name}: no {key} in {op.props}")
+    return m.group(1).strip()
+
+
+def int_list(op, key):
+    m = re.search(key + r"\s*=\s*array<i\d+(?::\s*([-\d, ]*))?>", op.props + op.attrs)
+    if not m:
+        raise EmulatorError(f"{op.name}: no {key}")
+    return [int(x) for x in (m.group(1) or "").split(",") if x.strip()]
+
+
+def parse_float_literal(text, elt):
+    text = text.strip()
+    if text.startswith("0x"):
+        bits = int(text, 16)
+        if elt == "f32":
+            return np.array([bits], dtype=np.uint32).view(np.float32)[0]
+        if elt == "f64":
+            return np.array([bits], dtype=np.uint64).view(np.float64)[0]
+        if elt == "f16":
+            return np.array([bits], dtype=np.uint16).view(np.float16)[0]
+        if elt == "bf16":
+            return np.array([bits << 16], dtype=np.uint32).view(np.float32)[0]
+    return float(text)
+
+
+# --- memory -------------------------------------------------------------------
+
+class Mem:
+    """A buffer: global (data 1-D, shared by all lanes) or workgroup (data
+    [blocks, size], one per block). Row-major indices."""
+
+    def __init__(self, name, data, shape, elt, workgroup):
+        self.name, self.data, self.shape, self.elt = name, data, shape, elt
+        self.workgroup = workgroup
+        self.strides = []
+        s = 1
+        for d in reversed(shape):
+            self.strides.insert(0, s)
+            s *= max(d, 1)
+        self.size = data.shape[-1]
+        if workgroup:
+            blocks = data.shape[0]
+            self.wr_warp = np.full((blocks, self.size), -1, dtype=np.int64)
+            self.wr_epoch = np.full((blocks, self.size), -1, dtype=np.int64)
+            self.rd_warps = np.zeros((blocks, self.size), dtype=np.int64)
+            self.rd_epoch = np.full((blocks, self.size), -1, dtype=np.int64)
+
+    def flat(self, indices):
+        f = 0
+        for i, s in zip(indices, self.strides):
+            f = f + i * s
+        return f
+
+
+# --- the machine --------------------------------------------------------------
+
+def bcast_mask(mask, value):
+    m = mask
+    while m.ndim < value.ndim:
+        m = m[..., None]
+    return m
+
+
+class Launch:
+    def __init__(self, module, func, grid, block, args):
+        self.module, self.func = module, func
+        self.threads = block
+        gx, gy, gz = grid
+        self.nblocks = gx * gy * gz
+        self.L = self.nblocks * block
+        lane = np.arange(self.L, dtype=np.int64)
+        self.block_of = lane // block
+        self.tid = lane % block
+        self.warp = self.tid // 32          # warp within its block
+        self.gwarp = lane // 32             # warp in the grid
+        self.bid = (self.block_of % gx, (self.block_of // gx) % gy,
+                    self.block_of // (gx * gy))
+        self.epoch = np.zeros(self.nblocks, dtype=np.int64)
+        self.pending = []       # closed groups of async copies
+        self.open_group = []    # copies issued since the last create_group
+        block0 = func.regions[0][0]
+        params = [a for a in block0.args]
+        nparams = sum(1 for _, ty in params
+                      if not (ty.kind == "memref" and ty.workgroup))
+        if len(args) != nparams:
+            raise EmulatorError(
+                f"{func.sym}: {nparams} arguments expected, {len(args)} given")
+        self.env = {}
+        for (name, ty), a in zip(params[:nparams], args):
+            if ty.kind == "memref":
+                arr = np.asarray(a)
+                if arr.ndim != 1:
+                    raise EmulatorError(f"{name}: flat arrays expected")
+                self.env[name] = Mem(name, arr, (arr.shape[0],), ty.elt, False)
+            else:
+                self.env[name] = np.array([a], dtype=np.int64)
+        for name, ty in params[nparams:]:
+            size = int(np.prod(ty.shape))
+            data = np.full((self.nblocks, size), np.nan, dtype=NP[ty.elt])
+            self.env[name] = Mem(name, data, ty.shape, ty.elt, True)
+
+    # -- helpers --
+    def full(self, mask):
+        return np.ones(self.L, dtype=bool) if mask is None else mask
+
+    def check_warp_uniform(self, mask, what):
+        if mask is None:
+            return
+        per_warp = mask.reshape(-1, 32)
+        bad = per_warp.any(1) & ~per_warp.all(1)
+        if bad.any():
+            w = int(np.argmax(bad))
+            raise EmulatorError(f"{what} with part of warp {w} active (divergent)")
+
+    def lanes_index(self, v):
+        v = np.asarray(v)
+        if v.shape[0] == 1 and self.L != 1:
+            v = np.broadcast_to(v, (self.L,) + v.shape[1:])
+        return v
+
+    def access(self, mem, flat, mask, n, write, what):
+        """Global/shared element offsets [L, n] of an access; checks bounds
+        (active lanes) and shared-memory races. Returns (offsets, active)."""
+        active = self.full(mask)
+        offs = self.lanes_index(flat)[:, None] + np.arange(n)[None, :]
+        bad = active[:, None] & ((offs < 0) | (offs >= mem.size))
+        if bad.any():
+            lane = int(np.argwhere(bad)[0][0])
+            raise EmulatorError(
+                f"{what}: out of bounds {'store to' if write else 'load from'} "
+                f"{'shared ' if mem.workgroup else ''}buffer {mem.name} "
+                f"(size {mem.size}) at element {int(offs[lane].min())}..{int(offs[lane].max())}, "
+                f"block {int(self.block_of[lane])} thread {int(self.tid[lane])}")
+        offs = np.where(active[:, None], offs, 0)
+        if mem.workgroup:
+            self.race_check(mem, offs, active, write, what)
+        return offs, active
+
+    def race_check(self, mem, offs, active, write, what, writer=None,
+                   record=True):
+        lanes = np.nonzero(active)[0]
+        if lanes.size == 0:
+            return
+        blk = self.block_of[lanes][:, None]
+        o = offs[lanes]
+        blk_b = np.broadcast_to(blk, o.shape)
+        warp = (self.warp[lanes] if writer is None else writer[lanes])[:, None]
+        warp_b = np.broadcast_to(warp, o.shape)
+        ep = self.epoch[blk_b]
+        ww, we = mem.wr_warp[blk_b, o], mem.wr_epoch[blk_b, o]
+        other_w = (we == ep) & (ww != warp_b) & (ww >= 0)
+        if write:
+            rw, re_ = mem.rd_warps[blk_b, o], mem.rd_epoch[blk_b, o]
+            other_r = (re_ == ep) & ((rw & ~(1 << warp_b)) != 0)
+            bad = other_w | other_r
+            kind = "write after another warp's " + ("write" if other_w.any() else "read")
+        else:
+            bad = other_w
+            kind = "read of another warp's write"
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise EmulatorError(
+                f"{what}: shared-memory race on {mem.name}: {kind} without a barrier "
+                f"between them (block {int(blk_b[i, j])}, warp {int(warp_b[i, j])}, "
+                f"element {int(o[i, j])})")
+        if not record:
+            return
+        if write:
+            mem.wr_warp[blk_b, o] = warp_b
+            mem.wr_epoch[blk_b, o] = ep
+        else:
+            fresh = mem.rd_epoch[blk_b, o] != ep
+            cur = np.where(fresh, 0, mem.rd_warps[blk_b, o])
+            # Several lanes may read one element: OR the bits with ufunc.at.
+            flat_idx = (blk_b * mem.size + o).ravel()
+            rd = mem.rd_warps.reshape(-1)
+            rd[flat_idx] = cur.ravel()
+            np.bitwise_or.at(rd, flat_idx, (1 << warp_b).ravel())
+            mem.rd_epoch[blk_b, o] = ep
+
+    def load(self, mem, flat, mask, n, what):
+        offs, active = self.access(mem, flat, mask, n, False, what)
+        if mem.workgroup:
+            vals = mem.data[self.block_of[:, None], offs]
+        else:
+            vals = mem.data[offs]
+        return vals  # [L, n]
+
+    def store(self, mem, flat, mask, vals, what):
+        vals = np.asarray(vals)
+        n = vals.shape[-1] if vals.ndim == 2 else 1
+        vals = np.broadcast_to(vals.reshape(vals.shape[0], n), (self.L, n))
+        offs, active = self.access(mem, flat, mask, n, True, what)
+        lanes = np.nonzero(active)[0]
+        v = to_elt(vals[lanes], mem.elt).astype(mem.data.dtype)
+        if mem.workgroup:
+            mem.data[self.block_of[lanes][:, None], offs[lanes]] = v
+        else:
+            mem.data[offs[lanes]] = v
+
+    # -- execution --
+    def run(self):
+        block = self.func.regions[0][0]
+        self.exec_ops(block.ops, None)
+        if self.pending or self.open_group:
+            pass  # copies never waited for: their data never lands
+
+    def exec_ops(self, ops, mask):
+        env = self.env
+        for op in ops:
+            if op.name in ("scf.yield", "gpu.return"):
+                return [env[o] for o in op.operands]
+            fn = HANDLERS.get(op.name)
+            if fn is None:
+                raise EmulatorError(f"unsupported operation {op.name}")
+            outs = fn(self, op, [env[o] for o in op.operands], mask)
+            if op.results:
+                if not isinstance(outs, (list, tuple)):
+                    outs = [outs]
+                for r, v in zip(op.results, outs):
+                    env[r] = v
+        return []
+
+
+HANDLERS = {}
+
+
+def handler(*names):
+    def deco(fn):
+        for n in names:
+            HANDLERS[n] = fn
+        return fn
+    return deco
+
+
+def arr(x):
+    return np.asarray(x)
+
+
+def where(mask, a, b):
+    a, b = arr(a), arr(b)
+    m = mask
+    nd = max(a.ndim, b.ndim)
+    while m.ndim < nd:
+        m = m[..., None]
+    return np.where(m, a, b)
+
+
+@handler("arith.constant")
+def _constant(L, op, args, mask):
+    ty = op.out_types[0]
+    text = prop(op, "value")
+    if ty.kind == "vector":
+        m = re.search(r"dense<(.*?)>", op.props)
+        body = m.group(1).strip()
+        if body.startswith("["):
+            vals = [parse_float_literal(x, ty.elt) if ty.elt.startswith(("f", "b"))
+                    else int(x) for x in body.strip("[]").split(",")]
+            v = np.array(vals).reshape(ty.shape)
+        else:
+            x = parse_float_literal(body, ty.elt) if ty.elt.startswith(("f", "b")) \
+                else int(body)
+            v = np.full(ty.shape, x)
+        return to_elt(v, ty.elt)[None]
+    val = text.split(":")[0].strip()
+    if ty.kind == "float":
+        return to_elt(np.array([parse_float_literal(val, ty.elt)]), ty.elt)
+    if val in ("true", "false"):
+        return np.array([val == "true"])
+    return to_elt(np.array([int(val)]), ty.elt)
+
+
+def binop(fn, flt=None):
+    def h(L, op, args, mask):
+        r = fn(arr(args[0]), arr(args[1]))
+        return to_elt(r, op.out_types[0].elt)
+    return h
+
+
+def fbin(fn):
+    def h(L, op, args, mask):
+        elt = op.out_types[0].elt
+        a, b = arr(args[0]), arr(args[1])
+        if elt == "bf16":
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        with np.errstate(all="ignore"):
+            return to_elt(fn(a, b), elt)
+    return h
+
+
+HANDLERS["arith.addi"] = binop(np.add)
+HANDLERS["arith.subi"] = binop(np.subtract)
+HANDLERS["arith.muli"] = binop(np.multiply)
+HANDLERS["arith.andi"] = binop(np.bitwise_and)
+HANDLERS["arith.ori"] = binop(np.bitwise_or)
+HANDLERS["arith.xori"] = binop(np.bitwise_xor)
+HANDLERS["arith.minsi"] = binop(np.minimum)
+HANDLERS["arith.maxsi"] = binop(np.maximum)
+HANDLERS["arith.addf"] = fbin(np.add)
+HANDLERS["arith.subf"] = fbin(np.subtract)
+HANDLERS["arith.mulf"] = fbin(np.multiply)
+HANDLERS["arith.divf"] = fbin(np.divide)
+HANDLERS["arith.maximumf"] = fbin(np.maximum)
+HANDLERS["arith.minimumf"] = fbin(np.minimum)
+HANDLERS["arith.maxnumf"] = fbin(np.fmax)
+HANDLERS["arith.minnumf"] = fbin(np.fmin)
+
+
+def _unsigned(x):
+    return arr(x).astype(np.int64).view(np.uint64)
+
+
+@handler("arith.divui", "arith.remui", "arith.divsi", "arith.remsi",
+         "arith.ceildivui", "arith.ceildivsi")
+def _div(L, op, args, mask):
+    a, b = arr(args[0]).astype(np.int64), arr(args[1]).astype(np.int64)
+    b_safe = np.where(b == 0, 1, b)
+    if op.name in ("arith.divui", "arith.remui", "arith.ceildivui"):
+        ua, ub = _unsigned(a), _unsigned(b_safe)
+        if op.name == "arith.divui":
+            r = (ua // ub).view(np.int64)
+        elif op.name == "arith.remui":
+            r = (ua % ub).view(np.int64)
+        else:
+            r = ((ua + ub - np.uint64(1)) // ub).view(np.int64)
+    else:
+        q = np.abs(a) // np.abs(b_safe) * np.sign(a) * np.sign(b_safe)
+        if op.name == "arith.divsi":
+            r = q
+        elif op.name == "arith.remsi":
+            r = a - q * b_safe
+        else:
+            r = -(-a // b_safe)
+    return to_elt(r, op.out_types[0].elt)
+
+
+CMPI = {0: np.equal, 1: np.not_equal, 2: np.less, 3: np.less_equal, 4: np.greater,
+        5: np.greater_equal}
+
+
+@handler("arith.cmpi")
+def _cmpi(L, op, args, mask):
+    p = int(prop(op, "predicate").split(":")[0])
+    a, b = arr(args[0]).astype(np.int64), arr(args[1]).astype(np.int64)
+    if p >= 6:
+        a, b = _unsigned(a), _unsigned(b)
+        p -= 4
+    return CMPI[p](a, b)
+
+
+@handler("arith.cmpf")
+def _cmpf(L, op, args, mask):
+    p = int(prop(op, "predicate").split(":")[0])
+    a, b = arr(args[0]).astype(np.float64), arr(args[1]).astype(np.float64)
+    unordered = np.isnan(a) | np.isnan(b)
+    with np.errstate(invalid="ignore"):
+        base = {1: a == b, 2: a > b, 3: a >= b, 4: a < b, 5: a <= b, 6: a != b,
+                7: np.ones_like(unordered), 8: a == b, 9: a > b, 10: a >= b,
+                11: a < b, 12: a <= b, 13: a != b, 14: np.zeros_like(unordered)}
+    if p == 0:
+        return np.zeros_like(unordered)
+    if p == 15:
+        return np.ones_like(unordered)
+    if p <= 7:
+        return base[p] & ~unordered
+    return base[p] | unordered
+
+
+@handler("arith.select")
+def _select(L, op, args, mask):
+    c = arr(args[0]).astype(bool)
+    return where(c, args[1], args[2])
+
+
+@handler("arith.index_cast", "arith.index_castui", "arith.extsi", "arith.extui",
+         "arith.trunci")
+def _icast(L, op, args, mask):
+    return to_elt(arr(args[0]).astype(np.int64), op.out_types[0].elt)
+
+
+@handler("arith.extf", "arith.truncf")
+def _fcast(L, op, args, mask):
+    a = arr(args[0])
+    if op.name == "arith.truncf" and op.out_types[0].elt == "bf16":
+        return round_bf16(a.astype(np.float32))
+    return to_elt(a, op.out_types[0].elt)
+
+
+@handler("arith.sitofp", "arith.uitofp")
+def _itof(L, op, args, mask):
+    return to_elt(arr(args[0]).astype(np.float64), op.out_types[0].elt)
+
+
+@handler("arith.fptosi", "arith.fptoui")
+def _ftoi(L, op, args, mask):
+    return to_elt(np.trunc(arr(args[0]).astype(np.float64)).astype(np.int64),
+                  op.out_types[0].elt)
+
+
+@handler("arith.negf")
+def _negf(L, op, args, mask):
+    return -arr(args[0])
+
+
+@handler("llvm.intr.fma", "vector.fma", "math.fma")
+def _fma(L, op, args, mask):
+    a, b, c = (arr(x).astype(np.float64) for x in args)
+    return to_elt(a * b + c, op.out_types[0].elt)
+
+
+@handler("llvm.intr.rint")
+def _rint(L, op, args, mask):
+    return np.rint(arr(args[0]))
+
+
+INTRINSICS = {
+    "llvm.nvvm.ex2.approx.ftz.f": np.exp2,
+    "llvm.nvvm.sin.approx.ftz.f": np.sin,
+    "llvm.nvvm.cos.approx.ftz.f": np.cos,
+    "llvm.nvvm.lg2.approx.ftz.f": np.log2,
+    "llvm.nvvm.rcp.approx.ftz.f": lambda x: 1.0 / x,
+}
+
+
+@handler("llvm.call_intrinsic")
+def _intrinsic(L, op, args, mask):
+    name = re.search(r'intrin = "([^"]+)"', op.props).group(1)
+    fn = INTRINSICS.get(name)
+    if fn is None:
+        raise EmulatorError(f"unsupported intrinsic {name}")
+    with np.errstate(all="ignore"):
+        return to_elt(fn(arr(args[0]).astype(np.float32)), op.out_types[0].elt)
+
+
+@handler("llvm.inline_asm")
+def _asm(L, op, args, mask):
+    text = re.search(r'asm_string = "([^"]*)"', op.props).group(1)
+    if text.strip() != "mov.b32 $0, $1;":
+        raise EmulatorError(f"unsupported inline asm {text!r}")
+    return arr(args[0])
+
+
+@handler("llvm.extractvalue")
+def _extractvalue(L, op, args, mask):
+    return arr(args[0])[:, int_list(op, "position")[0]]
+
+
+# --- vectors ------------------------------------------------------------------
+
+@handler("vector.extract")
+def _vextract(L, op, args, mask):
+    pos = int_list(op, "static_position")
+    if len(args) > 1:
+        raise EmulatorError("vector.extract with dynamic position")
+    v = arr(args[0])
+    for p in pos:
+        v = v[:, p]
+    return v
+
+
+@handler("vector.insert")
+def _vinsert(L, op, args, mask):
+    pos = int_list(op, "static_position")
+    x, v = arr(args[0]), arr(args[1])
+    n = max(x.shape[0], v.shape[0])
+    out = np.array(np.broadcast_to(v, (n,) + v.shape[1:]))
+    out[(slice(None),) + tuple(pos)] = x if x.ndim == 1 else x
+    return out
+
+
+@handler("vector.broadcast")
+def _vbroadcast(L, op, args, mask):
+    x = arr(args[0])
+    shape = op.out_types[0].shape
+    while x.ndim < 1 + len(shape):
+        x = x[..., None]
+    return np.broadcast_to(x, (x.shape[0],) + shape).copy()
+
+
+@handler("vector.from_elements")
+def _vfrom(L, op, args, mask):
+    xs = [arr(a) for a in args]
+    n = max(x.shape[0] for x in xs)
+    v = np.stack([np.broadcast_to(x, (n,)) for x in xs], axis=1)
+    return v.reshape((n,) + op.out_types[0].shape)
+
+
+@handler("vector.reduction")
+def _vreduce(L, op, args, mask):
+    kind = re.search(r"#vector.kind<(\w+)>", op.props).group(1)
+    v = arr(args[0]).astype(np.float64)
+    fn = {"add": np.sum, "maximumf": np.max, "minimumf": np.min, "mul": np.prod}[kind]
+    r = fn(v, axis=tuple(range(1, v.ndim)))
+    if len(args) > 1:
+        r = r + arr(args[1])
+    return to_elt(r, op.out_types[0].elt)
+
+
+@handler("vector.bitcast")
+def _vbitcast(L, op, args, mask):
+    src, dst = op.in_types[0], op.out_types[0]
+    v = arr(args[0])
+    if src.elt in ("bf16", "f16") and dst.elt == "i32":
+        b = bits16(v, src.elt).reshape(v.shape[0], -1, 2)
+        return (b[..., 0] | (b[..., 1] << 16)).astype(np.int64)
+    if src.elt == "i32" and dst.elt in ("bf16", "f16"):
+        u = arr(v).astype(np.int64).astype(np.uint32)
+        lo, hi = u & 0xFFFF, u >> 16
+        b = np.stack([lo, hi], axis=-1).reshape(v.shape[0], -1)
+        return from_bits16(b, dst.elt).reshape((v.shape[0],) + dst.shape)
+    if src.elt == dst.elt:
+        return v
+    raise EmulatorError(f"unsupported bitcast {src} -> {dst}")
+
+
+@handler("vector.load")
+def _vload(L, op, args, mask):
+    mem, idx = args[0], args[1:]
+    ty = op.out_types[0]
+    n = int(np.prod(ty.shape))
+    vals = L.load(mem, mem.flat(idx), mask, n, "vector.load")
+    return vals.reshape((vals.shape[0],) + ty.shape)
+
+
+@handler("vector.store")
+def _vstore(L, op, args, mask):
+    val, mem, idx = arr(args[0]), args[1], args[2:]
+    L.store(mem, mem.flat(idx), mask, val.reshape(val.shape[0], -1), "vector.store")
+
+
+@handler("memref.load")
+def _mload(L, op, args, mask):
+    mem, idx = args[0], args[1:]
+    return L.load(mem, mem.flat(idx), mask, 1, "memref.load")[:, 0]
+
+
+@handler("memref.store")
+def _mstore(L, op, args, mask):
+    val, mem, idx = arr(args[0]), args[1], args[2:]
+    L.store(mem, mem.flat(idx), mask, val.reshape(-1, 1), "memref.store")
+
+
+@handler("memref.dim")
+def _mdim(L, op, args, mask):
+    mem, i = args[0], int(arr(args[1]).reshape(-1)[0])
+    return np.array([mem.shape[i] if mem.shape[i] >= 0 else mem.size])
+
+
+# --- gpu ----------------------------------------------------------------------
+
+DIMS = {"x": 0, "y": 1, "z": 2}
+
+
+@handler("gpu.thread_id")
+def _tid(L, op, args, mask):
+    d = DIMS[re.search(r"#gpu<dim (\w)>", op.props).group(1)]
+    return L.tid if d == 0 else np.zeros(1, dtype=np.int64)
+
+
+@handler("gpu.block_id")
+def _bid(L, op, args, mask):
+    d = DIMS[re.search(r"#gpu<dim (\w)>", op.props).group(1)]
+    return L.bid[d]
+
+
+@handler("gpu.block_dim")
+def _bdim(L, op, args, mask):
+    d = DIMS[re.search(r"#gpu<dim (\w)>", op.props).group(1)]
+    return np.array([L.threads if d == 0 else 1])
+
+
+@handler("gpu.barrier")
+def _barrier(L, op, args, mask):
+    active = L.full(mask).reshape(L.nblocks, L.threads)
+    some, all_ = active.any(1), active.all(1)
+    if (some & ~all_).any():
+        b = int(np.argmax(some & ~all_))
+        raise EmulatorError(f"gpu.barrier reached by only part of block {b}")
+    L.epoch[some] += 1
+
+
+@handler("gpu.shuffle")
+def _shuffle(L, op, args, mask):
+    L.check_warp_uniform(mask, "gpu.shuffle")
+    mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)
+    val = L.lanes_index(arr(args[0]))
+    off = L.lanes_index(arr(args[1]).astype(np.int64))
+    width = arr(args[2]).reshape(-1)
+    if not (width == 32).all():
+        raise EmulatorError("gpu.shuffle with width != 32")
+    lane = np.arange(L.L) % 32
+    src = {"idx": off, "xor": lane ^ off, "down": lane + off, "up": lane - off}[mode]
+    valid = (src >= 0) & (src < 32)
+    base = np.arange(L.L) - lane
+    src_lane = np.where(valid, base + np.clip(src, 0, 31), np.arange(L.L))
+    return val[src_lane], valid
+
+
+@handler("nvgpu.ldmatrix")
+def _ldmatrix(L, op, args, mask):
+    L.check_warp_uniform(mask, "nvgpu.ldmatrix")
+    mem, idx = args[0], args[1:]
+    tiles = int(prop(op, "numTiles").split(":")[0])
+    trans = prop(op, "transpose") == "true"
+    # The first 8 * tiles lanes of each warp give the row addresses.
+    gives = (np.arange(L.L) % 32) < 8 * tiles
+    rows = L.load(mem, mem.flat(idx), L.full(mask) & gives, 8,
+                  "nvgpu.ldmatrix")                                # [L, 8]
+    rows = rows.reshape(-1, 32, 8)                                   # [W, lane, 8]
+    lane = np.arange(32)
+    out = np.empty((rows.shape[0], 32, tiles, 2), dtype=rows.dtype)
+    for m in range(tiles):
+        mat = rows[:, 8 * m:8 * m + 8, :]                            # [W, 8, 8]
+        if trans:
+            mat = mat.transpose(0, 2, 1)
+        for e in range(2):
+            out[:, :, m, e] = mat[:, lane // 4, 2 * (lane % 4) + e]
+    return out.reshape(L.L, tiles, 2)
+
+
+@handler("nvvm.mma.sync")
+def _mma(L, op, args, mask):
+    L.check_warp_uniform(mask, "nvvm.mma.sync")
+    shape = re.search(r"#nvvm.shape<m = (\d+), n = (\d+), k = (\d+)>", op.props).groups()
+    seg = int_list(op, "operandSegmentSizes")
+    if tuple(map(int, shape)) != (16, 8, 16) or seg != [4, 2, 4]:
+        raise EmulatorError(f"unsupported mma.sync shape {shape} {seg}")
+    if "layoutA = #nvvm.mma_layout<row>" not in op.props or \
+            "layoutB = #nvvm.mma_layout<col>" not in op.props:
+        raise EmulatorError("mma.sync: only row.col")
+    elt = re.search(r"multiplicandAPtxType = #nvvm.mma_type<(\w+)>", op.props).group(1)
+
+    def pair(x, ty):
+        x = L.lanes_index(arr(x))
+        if ty.kind == "int":  # two 16-bit values packed in an i32 (low first)
+            u = x.astype(np.int64).astype(np.uint32)
+            x = np.stack([from_bits16(u & 0xFFFF, elt), from_bits16(u >> 16, elt)], -1)
+        return x.astype(np.float64).reshape(-1, 32, 2)
+    a = [pair(x, ty) for x, ty in zip(args[0:4], op.in_types[0:4])]
+    bb = [pair(x, ty) for x, ty in zip(args[4:6], op.in_types[4:6])]
+    c = [L.lanes_index(arr(x)).astype(np.float64).reshape(-1, 32) for x in args[6:10]]
+    W = a[0].shape[0]
+    lane = np.arange(32)
+    g, t = lane // 4, lane % 4
+    A = np.zeros((W, 16, 16))
+    B = np.zeros((W, 16, 8))
+    C = np.zeros((W, 16, 8))
+    for e in range(2):
+        A[:, g, 2 * t + e] = a[0][:, :, e]
+        A[:, g + 8, 2 * t + e] = a[1][:, :, e]
+        A[:, g, 2 * t + 8 + e] = a[2][:, :, e]
+        A[:, g + 8, 2 * t + 8 + e] = a[3][:, :, e]
+        B[:, 2 * t + e, g] = bb[0][:, :, e]
+        B[:, 2 * t + 8 + e, g] = bb[1][:, :, e]
+        C[:, g, 2 * t + e] = c[e]
+        C[:, g + 8, 2 * t + e] = c[2 + e]
+    D = (A @ B + C).astype(np.float32)
+    out = np.empty((W, 32, 4), dtype=np.float32)
+    for e in range(2):
+        out[:, :, e] = D[:, g, 2 * t + e]
+        out[:, :, 2 + e] = D[:, g + 8, 2 * t + e]
+    return out.reshape(L.L, 4)
+
+
+@handler("nvgpu.device_async_copy")
+def _async_copy(L, op, args, mask):
+    seg = int_list(op, "operandSegmentSizes")
+    i = 0
+    groups = []
+    for n in seg:
+        groups.append(args[i:i + n])
+        i += n
+    dst, dst_idx, src, src_idx = groups[0][0], groups[1], groups[2][0], groups[3]
+    src_elems = groups[4][0] if len(groups) > 4 and groups[4] else None
+    n = int(prop(op, "dstElements").split(":")[0])
+    active = L.full(mask)
+    if src_elems is not None:
+        valid = L.lanes_index(arr(src_elems).astype(np.int64))
+    else:
+        valid = np.full(L.L, n)
+    # Read the valid source elements now (bounds checked per lane).
+    vals = np.zeros((L.L, n), dtype=np.float64)
+    flat = L.lanes_index(src.flat(src_idx))
+    for e in range(n):
+        m = active & (valid > e)
+        if m.any():
+            vals[:, e] = np.where(m, L.load(src, flat + e, m, 1, "cp.async source")[:, 0], 0)
+    dflat = dst.flat(dst_idx)
+    # The copy may land as soon as it is issued: no other warp may still
+    # read or write its destination in this barrier interval.
+    doffs = L.lanes_index(dflat)[:, None] + np.arange(n)[None, :]
+    inb = (doffs >= 0) & (doffs < dst.size)
+    if (active[:, None] & ~inb).any():
+        raise EmulatorError(f"cp.async: out of bounds store to shared {dst.name}")
+    L.race_check(dst, np.where(active[:, None], doffs, 0), active, True,
+                 "cp.async (issue)", record=False)
+    L.open_group.append((dst, L.lanes_index(dflat).copy(), active.copy(), vals,
+                         L.warp.copy()))
+    return np.zeros(1)
+
+
+@handler("nvgpu.device_async_create_group")
+def _async_group(L, op, args, mask):
+    L.pending.append(L.open_group)
+    L.open_group = []
+    return np.zeros(1)
+
+
+@handler("nvgpu.device_async_wait")
+def _async_wait(L, op, args, mask):
+    keep = int(prop(op, "numGroups").split(":")[0]) if "numGroups" in op.props else 0
+    while len(L.pending) > keep:
+        for dst, dflat, active, vals, warp in L.pending.pop(0):
+            n = vals.shape[1]
+            offs = dflat[:, None] + np.arange(n)[None, :]
+            bad = active[:, None] & ((offs < 0) | (offs >= dst.size))
+            if bad.any():
+                raise EmulatorError(f"cp.async: out of bounds store to shared {dst.name}")
+            offs = np.where(active[:, None], offs, 0)
+            L.race_check(dst, offs, active, True, "cp.async", writer=warp)
+            lanes = np.nonzero(active)[0]
+            dst.data[L.block_of[lanes][:, None], offs[lanes]] = \
+                to_elt(vals[lanes], dst.elt).astype(dst.data.dtype)
+
+
+# --- structured control flow ----------------------------------------------------
+
+@handler("scf.if")
+def _if(L, op, args, mask):
+    cond = L.lanes_index(arr(args[0]).astype(bool))
+    active = L.full(mask)
+    then_m, else_m = active & cond, active & ~cond
+    results = None
+    t_out = e_out = None
+    if then_m.any():
+        t_out = L.exec_ops(op.regions[0][0].ops, then_m)
+    if len(op.regions) > 1 and op.regions[1] and else_m.any():
+        e_out = L.exec_ops(op.regions[1][0].ops, else_m)
+    if not op.results:
+        return []
+    if t_out is None and e_out is None:
+        return [np.zeros((1,) + t.shape, dtype=NP.get(t.elt, np.float32))
+                for t in op.out_types]
+    if t_out is None:
+        return e_out
+    if e_out is None:
+        return t_out
+    results = [where(cond, t, e) for t, e in zip(t_out, e_out)]
+    return results
+
+
+@handler("scf.for")
+def _for(L, op, args, mask):
+    lb, ub, step = (L.lanes_index(arr(x).astype(np.int64)) for x in args[:3])
+    inits = list(args[3:])
+    block = op.regions[0][0]
+    names = [a[0] for a in block.args]
+    active = L.full(mask)
+    iv = lb.copy()
+    carried = [arr(x) for x in inits]
+    while True:
+        run = active & (iv < ub)
+        if not run.any():
+            break
+        L.env[names[0]] = iv
+        for n, v in zip(names[1:], carried):
+            L.env[n] = v
+        outs = L.exec_ops(block.ops, run)
+        carried = [where(run, o, c) for o, c in zip(outs, carried)]
+        iv = np.where(run, iv + step, iv)
+    return carried
+
+
+# --- modules --------------------------------------------------------------------
+
+class Module:
+    def __init__(self, text):
+        ops = Parser(text).parse()
+        self.kernels = {}
+        for op in walk(ops):
+            if op.name == "gpu.func":
+                m = re.search(r'sym_name = "([^"]+)"', op.props + op.attrs)
+                op.sym = m.group(1)
+                self.kernels[op.sym] = op
+
+    def launch(self, name, grid, block, args, max_lanes=1 << 16):
+        """Runs kernel `name` on a grid of blocks of `block` threads; the
+        blocks are independent, so they run in chunks of at most
+        `max_lanes` threads."""
+        func = self.kernels.get(name)
+        if func is None:
+            raise EmulatorError(f"no kernel {name}; have {sorted(self.kernels)}")
+        gx, gy, gz = grid
+        total = gx * gy * gz
+        if total == 0:
+            return
+        per = max(1, max_lanes // block)
+        # Chunks along the flattened grid: emulate as a 1-D grid of the chunk
+        # and remap block ids.
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            launch = Launch(self, func, (count, 1, 1), block, args)
+            lin = start + np.arange(count, dtype=np.int64)
+            lin_lane = lin[launch.block_of]
+            launch.bid = (lin_lane % gx, (lin_lane // gx) % gy, lin_lane // (gx * gy))
+            launch.run()

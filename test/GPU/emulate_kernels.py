@@ -1,0 +1,350 @@
+"""Runs the generated GPU kernels on the CPU (scripts/gpu_emulator.py) and
+compares their outputs with the float64 reference (kvshift_ref).
+
+Each case writes a small MLIR function, lowers it with
+`kvshift-opt --kvshift-fuse-attention-gpu[=options] --mlir-print-op-generic`,
+launches the kernels of the result with the launch configuration of the
+launcher declaration (the same formulas as scripts/gpu_check.py and
+--kvshift-gpu-launchers), and checks:
+  * every output element is written (outputs start as NaN);
+  * the error against float64 is at most twice that of an unfused
+    computation in the same precision (K^, V^ and P rounded to the element
+    type, as the paper's way does), plus 4 ulps of the element type;
+  * the emulator found no out-of-bounds access, divergent barrier or
+    shared-memory race (it raises on each).
+Then mutants must fail: the same kernel with one `gpu.barrier` removed, and
+with swapped mixing weights, so that the check is shown to be able to fail.
+
+    emulate_kernels.py KVSHIFT_OPT SUITE     SUITE: tc | simt | rope | decode
+"""
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "test", "Integration"))
+import gpu_emulator as ge  # noqa: E402
+import kvshift_ref as ref  # noqa: E402
+
+OPT = sys.argv[1]
+SUITE = sys.argv[2]
+EPS = {"f32": 2.0 ** -24, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
+
+
+def to_type(x, t):
+    x = np.asarray(x, dtype=np.float32)
+    if t == "bf16":
+        return ge.round_bf16(x)
+    if t == "f16":
+        return x.astype(np.float16)
+    return x
+
+
+def storage(x, t):
+    """Host array as the kernel's buffer (bf16 held as rounded float32)."""
+    return np.ascontiguousarray(to_type(x, t)).ravel()
+
+
+def lower(mlir, options=""):
+    flag = "--kvshift-fuse-attention-gpu" + (f"={options}" if options else "")
+    r = subprocess.run([OPT, "-", flag, "--mlir-print-op-generic"], input=mlir,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"kvshift-opt failed:\n{r.stderr}")
+    return r.stdout
+
+
+def launcher_attrs(text):
+    m = re.search(r'sym_name = "kvshift_launch_[^"]*".*?\}> \(\{\n\s*\}\) \{([^\n]*)\} :',
+                  text, re.S)
+    if not m:
+        raise SystemExit("no launcher declaration in the output")
+    attrs = {}
+    for key, val in re.findall(r"kvshift\.(gpu_\w+) = ([^,}]+)", m.group(1)):
+        val = val.strip()
+        if val.startswith("@"):
+            attrs[key] = val.split("::@")[-1]
+        else:
+            attrs[key] = int(val.split(":")[0])
+    return attrs
+
+
+def block_size(module, kernel):
+    m = re.search(r"known_block_size = array<i32: (\d+)", module.kernels[kernel].props)
+    return int(m.group(1))
+
+
+# --- references -----------------------------------------------------------------
+
+def rope32(x, positions, theta):
+    return ref.rope(x, positions, theta).astype(np.float32)
+
+
+def lowp_attention(q, k, v, kw, vw, causal, theta, t, mix=True):
+    """The paper's way in precision t: K^ and V^ materialised in t, S and the
+    softmax in f32, P rounded to t, P V^ accumulated in f32, out in t."""
+    q, k, v = (np.asarray(x, np.float32) for x in (q, k, v))
+    if mix:
+        kh = to_type(ref.kv_shift(k, kw).astype(np.float32), t)
+        vh = to_type(ref.kv_shift(v, vw).astype(np.float32), t)
+    else:
+        kh, vh = k, v
+    sq, sk = q.shape[2], k.shape[2]
+    if theta is not None:
+        if mix:
+            kh = to_type(rope32(kh, np.arange(sk), theta), t)
+        q = to_type(rope32(q, np.arange(sq) + sk - sq, theta), t)
+    g = q.shape[1] // k.shape[1]
+    kh, vh = np.repeat(kh, g, axis=1), np.repeat(vh, g, axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, kh).astype(np.float32) / np.float32(math.sqrt(q.shape[3]))
+    if causal:
+        s = np.where(ref.causal_mask(sq, sk)[None, None], s, -np.inf)
+    with np.errstate(invalid="ignore"):
+        m = s.max(-1, keepdims=True)
+        p = np.exp(s - m)
+        p = p / p.sum(-1, keepdims=True)
+    p = np.nan_to_num(p)
+    o = np.einsum("bhij,bhjd->bhid", to_type(p, t), vh).astype(np.float32)
+    return to_type(o, t).astype(np.float64)
+
+
+def cache_reference(q, kc, vc, length, causal, theta):
+    """kv_cache_attention in float64: the cache rows are already mixed (and
+    rotated); q is rotated at length - Sq + i."""
+    sq = q.shape[2]
+    q = np.asarray(q, np.float64)
+    if theta is not None:
+        q = ref.rope(q, np.arange(sq) + length - sq, theta)
+    ones = np.tile(np.array([[1.0, 0.0]]), (kc.shape[1], 1))
+    return ref.kv_shift_attention(q, kc[:, :, :length], vc[:, :, :length], ones, ones,
+                                  causal=causal)
+
+
+def rel_err(out, r):
+    return float(np.abs(out - r).max() / max(np.abs(r).max(), 1e-30))
+
+
+# --- cases ----------------------------------------------------------------------
+
+RESULTS = []
+
+
+def report(name, out, r, lowp, t):
+    written = not np.isnan(out).any()
+    err = rel_err(np.nan_to_num(out), r)
+    bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
+    ok = written and err <= bound
+    RESULTS.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: max rel err {err:.2e} (bound {bound:.2e})"
+          + ("" if written else f", {int(np.isnan(out).sum())} elements not written"))
+    return ok
+
+
+def attention_input(t, b, hq, hkv, sq, sk, d, causal, theta):
+    ty = lambda h, s: f"tensor<{b}x{h}x{s}x{d}x{t}>"  # noqa: E731
+    attrs = (" causal" if causal else "") + (f" rope_theta = {theta}" if theta else "")
+    return f"""
+func.func @attn(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: tensor<{hkv}x2xf32>, %vw: tensor<{hkv}x2xf32>) -> {ty(hq, sq)} {{
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw){attrs}
+      : ({ty(hq, sq)}, {ty(hkv, sk)}, {ty(hkv, sk)}, tensor<{hkv}x2xf32>, tensor<{hkv}x2xf32>) -> {ty(hq, sq)}
+  return %o : {ty(hq, sq)}
+}}"""
+
+
+def run_attention(text, t, q, k, v, kw, vw):
+    module = ge.Module(text)
+    attrs = launcher_attrs(text)
+    b, hq, sq, d = q.shape
+    hkv, sk = k.shape[1], k.shape[2]
+    qs, ks = storage(q, t), storage(k, t)
+    if "gpu_rope_kernel" in attrs:
+        # The pre-pass: q rotated, k mixed then rotated, into new buffers.
+        rk = attrs["gpu_rope_kernel"]
+        threads = block_size(module, rk)
+        items = attrs["gpu_rope_items_per_row"]
+        for x, seq, off, heads, mix in ((qs, sq, sk - sq, hq, 0), (ks, sk, 0, hkv, 1)):
+            rows = x.size // d
+            y = np.full_like(x, np.nan)
+            grid = (-(-rows * items // threads), 1, 1)
+            module.launch(rk, grid, threads, [x, kw.ravel(), y, rows, seq, off, heads, mix])
+            if mix:
+                ks = y
+            else:
+                qs = y
+    out = np.full(b * hq * sq * d, np.nan, dtype=qs.dtype)
+    kernel = attrs["gpu_kernel"]
+    grid = (-(-sq // attrs["gpu_block_m"]), hq, b)
+    module.launch(kernel, grid, attrs["gpu_threads"],
+                  [qs, ks, storage(v, t), kw.ravel().astype(np.float32),
+                   vw.ravel().astype(np.float32), out, b, hq, sq, hkv, sk])
+    return out.reshape(b, hq, sq, d).astype(np.float64)
+
+
+def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
+                   big=False):
+    rng = np.random.default_rng(seed)
+    q = to_type(rng.standard_normal((b, hq, sq, d)) * (3.0 if big else 1.0), t)
+    k = to_type(rng.standard_normal((b, hkv, sk, d)) * (3.0 if big else 1.0), t)
+    v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
+    kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
+    vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
+    kw[0, 1] = -0.75  # a negative weight in every case
+    text = lower(attention_input(t, b, hq, hkv, sq, sk, d, causal, theta), options)
+    out = run_attention(text, t, q, k, v, kw, vw)
+    r = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal, rope_theta=theta)
+    lowp = lowp_attention(q, k, v, kw, vw, causal, theta, t)
+    name = (f"{t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
+            f"{' rope' if theta else ''}{' ' + options if options else ''}"
+            f"{' large logits' if big else ''}")
+    report(name, out, r, lowp, t)
+    return text, (t, q, k, v, kw, vw, r, lowp)
+
+
+def mutants(text, data):
+    """The check must fail for a kernel without one of its barriers and for
+    swapped weights."""
+    t, q, k, v, kw, vw, r, lowp = data
+    lines = text.split("\n")
+    barriers = [i for i, l in enumerate(lines) if '"gpu.barrier"' in l]
+    caught = 0
+    for i in barriers:
+        try:
+            run_attention("\n".join(lines[:i] + lines[i + 1:]), t, q, k, v, kw, vw)
+        except ge.EmulatorError as e:
+            caught += 1
+            if caught == 1:
+                print(f"mutant without barrier {barriers.index(i)}: {str(e)[:110]}")
+    print(f"mutants without one barrier: {caught} of {len(barriers)} caught")
+    RESULTS.append(caught == len(barriers))
+    out = run_attention(text, t, q, k, v, vw, kw)
+    err = rel_err(np.nan_to_num(out), r)
+    bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
+    print(f"mutant with swapped weights: err {err:.2e} {'caught' if err > bound else 'NOT caught'}")
+    RESULTS.append(err > bound)
+
+
+def decode_input(t, hq, hkv, sq, d, causal, theta):
+    qt = f"tensor<?x{hq}x{sq}x{d}x{t}>"
+    ct = f"tensor<?x{hkv}x?x{d}x{t}>"
+    attrs = (" causal" if causal else "") + (f" rope_theta = {theta}" if theta else "")
+    return f"""
+func.func @step(%q: {qt}, %kc: {ct}, %vc: {ct}, %len: index) -> {qt} {{
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len{attrs}
+      : ({qt}, {ct}, {ct}, index) -> {qt}
+  return %o : {qt}
+}}"""
+
+
+def decode_case(t, b, hq, hkv, sq, smax, length, d, causal, theta=None, options="", seed=0):
+    rng = np.random.default_rng(seed)
+    q = to_type(rng.standard_normal((b, hq, sq, d)), t)
+    kc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
+    vc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
+    text = lower(decode_input(t, hq, hkv, sq, d, causal, theta), options)
+    out, r, lowp = run_decode(text, t, q, kc, vc, length, causal, theta)
+    name = (f"decode {t} {b}x{hq}/{hkv} Sq={sq} length {length} of {smax} D={d}"
+            f"{' causal' if causal else ''}{' rope' if theta else ''}"
+            f"{' ' + options if options else ''}")
+    report(name, out, r, lowp, t)
+    return text, (t, q, kc, vc, length, causal, theta, r, lowp)
+
+
+def decode_mutants(text, data):
+    """Each decode-kernel barrier removed must be caught."""
+    t, q, kc, vc, length, causal, theta, r, lowp = data
+    lines = text.split("\n")
+    barriers = [i for i, l in enumerate(lines) if '"gpu.barrier"' in l]
+    caught = 0
+    for i in barriers:
+        try:
+            out, _, _ = run_decode("\n".join(lines[:i] + lines[i + 1:]), t, q, kc, vc,
+                                   length, causal, theta)
+            caught += rel_err(np.nan_to_num(out), r) > 2 * rel_err(lowp, r) + 4 * EPS[t]
+        except ge.EmulatorError:
+            caught += 1
+    print(f"decode mutants without one barrier: {caught} of {len(barriers)} caught")
+    RESULTS.append(caught == len(barriers) and len(barriers) > 0)
+
+
+def run_decode(text, t, q, kc, vc, length, causal, theta):
+    b, hq, sq, d = q.shape
+    hkv, smax = kc.shape[1], kc.shape[2]
+    module = ge.Module(text)
+    attrs = launcher_attrs(text)
+    dk, mk = attrs["gpu_decode_kernel"], attrs["gpu_merge_kernel"]
+    split, rows = attrs["gpu_decode_split"], attrs["gpu_decode_rows"]
+    states = b * hq * sq * max(1, -(-smax // split))
+    wm = np.full(states, np.nan, np.float32)
+    wl = np.full(states, np.nan, np.float32)
+    wo = np.full(states * d, np.nan, np.float32)
+    out = np.full(b * hq * sq * d, np.nan, dtype=storage(q, t).dtype)
+    splits = -(-length // split)
+    row_blocks = -(-(hq // hkv) * sq // rows)
+    module.launch(dk, (hkv * row_blocks, splits, b), block_size(module, dk),
+                  [storage(q, t), storage(kc, t), storage(vc, t), wm, wl, wo,
+                   b, hq, sq, hkv, smax, length])
+    module.launch(mk, (b * hq * sq, 1, 1), block_size(module, mk),
+                  [wm, wl, wo, out, length, smax])
+    out = out.reshape(b, hq, sq, d).astype(np.float64)
+    r = cache_reference(q, kc, vc, length, causal, theta)
+    ones = np.tile(np.array([[1.0, 0.0]], np.float32), (hkv, 1))
+    qr = q if theta is None else to_type(rope32(q, np.arange(sq) + length - sq, theta), t)
+    lowp = lowp_attention(qr, kc[:, :, :length], vc[:, :, :length], ones, ones, causal,
+                          None, t, mix=False)
+    return out, r, lowp
+
+
+def main():
+    if SUITE == "tc":
+        text, data = attention_case("bf16", 1, 4, 2, 100, 100, 64, True, seed=1)
+        attention_case("f16", 1, 2, 2, 77, 77, 128, False, seed=2)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=3)     # Sq < Sk, GQA 4
+        attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=4)          # S = 1
+        attention_case("bf16", 1, 1, 1, 1, 129, 64, True, seed=5)       # one query, 129 keys
+        attention_case("bf16", 1, 2, 1, 150, 150, 64, True, options="warps=8", seed=6)
+        attention_case("f16", 1, 2, 2, 70, 70, 64, False, options="block-k=32", seed=7)
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True)
+        mutants(text, data)
+    elif SUITE == "odd":
+        # D not a multiple of 8: the synchronous copy path; D not a power of 2.
+        attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11)
+        attention_case("f16", 1, 2, 1, 40, 40, 40, False, seed=12)
+        attention_case("bf16", 1, 2, 2, 65, 65, 72, True, seed=13)
+    elif SUITE == "simt":
+        text, data = attention_case("f32", 1, 4, 2, 45, 45, 64, True, seed=21)
+        attention_case("f32", 1, 2, 2, 30, 47, 37, False, seed=22)
+        attention_case("f32", 1, 2, 1, 1, 1, 16, True, seed=23)
+        mutants(text, data)
+    elif SUITE == "rope":
+        text, data = attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=31)
+        attention_case("f16", 1, 2, 2, 20, 67, 128, True, theta=500.0, seed=32)
+        attention_case("f32", 1, 2, 1, 33, 33, 32, False, theta=10000.0, seed=33)
+        mutants(text, data)
+    elif SUITE == "decode":
+        text, data = decode_case("bf16", 2, 8, 2, 1, 300, 257, 128, True, seed=41)
+        decode_case("f16", 1, 4, 4, 1, 130, 1, 64, True, seed=42)
+        decode_case("bf16", 1, 8, 2, 3, 200, 150, 128, True, theta=10000.0, seed=43)
+        decode_case("bf16", 1, 8, 2, 1, 700, 600, 128, False, options="decode-split=256",
+                    seed=44)
+        decode_case("bf16", 1, 16, 2, 1, 100, 90, 64, True, options="decode-rows=8", seed=45)
+        decode_case("f16", 1, 8, 2, 1, 100, 99, 128, True, options="decode-prefetch=false",
+                    seed=46)
+        decode_case("f32", 1, 4, 2, 1, 50, 37, 64, True, seed=47)
+        decode_mutants(text, data)
+    else:
+        raise SystemExit(f"unknown suite {SUITE}")
+    n, good = len(RESULTS), sum(RESULTS)
+    print(f"{good} of {n} checks passed")
+    if good == n:
+        print("emulation OK")
+    return 0 if good == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
