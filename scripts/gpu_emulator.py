@@ -588,6 +588,10 @@ HANDLERS["arith.ori"] = binop(np.bitwise_or)
 HANDLERS["arith.xori"] = binop(np.bitwise_xor)
 HANDLERS["arith.minsi"] = binop(np.minimum)
 HANDLERS["arith.maxsi"] = binop(np.maximum)
+HANDLERS["arith.minui"] = binop(lambda a, b: np.minimum(
+    a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)).view(np.int64))
+HANDLERS["arith.maxui"] = binop(lambda a, b: np.maximum(
+    a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)).view(np.int64))
 HANDLERS["arith.addf"] = fbin(np.add)
 HANDLERS["arith.subf"] = fbin(np.subtract)
 HANDLERS["arith.mulf"] = fbin(np.multiply)
@@ -697,7 +701,8 @@ def _negf(L, op, args, mask):
 @handler("llvm.intr.fma", "vector.fma", "math.fma")
 def _fma(L, op, args, mask):
     a, b, c = (arr(x).astype(np.float64) for x in args)
-    return to_elt(a * b + c, op.out_types[0].elt)
+    with np.errstate(all="ignore"):
+        return to_elt(a * b + c, op.out_types[0].elt)
 
 
 @handler("llvm.intr.rint")

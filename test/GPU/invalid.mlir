@@ -60,3 +60,25 @@ func.func @decode_dynamic_head_dim(%q: tensor<1x2x1x?xf16>, %kc: tensor<1x2x8x?x
       : (tensor<1x2x1x?xf16>, tensor<1x2x8x?xf16>, tensor<1x2x8x?xf16>, index) -> tensor<1x2x1x?xf16>
   return %o : tensor<1x2x1x?xf16>
 }
+
+// -----
+
+func.func @grad_dynamic_head_dim(%q: tensor<1x2x8x?xf32>, %k: tensor<1x2x8x?xf32>, %v: tensor<1x2x8x?xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x2x8x?xf32>)
+    -> (tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the head dimension (dim 3 of q) must be static, found ?}}
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do)
+      : (tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x?xf32>)
+      -> (tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<1x2x8x?xf32>, tensor<2x2xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+func.func @grad_rope(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x2x8x16xf32>)
+    -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta on kv_shift_attention_grad is not supported on the GPU yet (the CPU pipelines support it)}}
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) rope_theta = 10000.0
+      : (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x16xf32>)
+      -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>
+}

@@ -86,6 +86,10 @@ constexpr llvm::StringLiteral kLauncherDecodeSplitAttr =
     "kvshift.gpu_decode_split";
 constexpr llvm::StringLiteral kLauncherDecodeRowsAttr =
     "kvshift.gpu_decode_rows";
+// kv_shift_attention_grad: its four kernels, in launch order (grad_q,
+// grad_kv, grad_mix, grad_w).
+constexpr llvm::StringLiteral kLauncherGradKernelsAttr =
+    "kvshift.gpu_grad_kernels";
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
@@ -1592,6 +1596,413 @@ private:
   gpu::GPUFuncOp func;
 };
 
+/// The backward kernels of kv_shift_attention_grad (SIMT, f32 arithmetic
+/// for every element type; one warp per row, lane l owning the columns
+/// l, l + 32, ... of it; no S x S tensor and no mixed K^/V^ tensor in
+/// memory: each kernel mixes the raw key/value rows it reads, carrying the
+/// previous raw row in registers). In the order the launcher runs them:
+///
+///   grad_q   one warp per query row i: a first pass over its keys gives the
+///            row's log-sum-exp (log2 units) lse_i and, from the normalised
+///            output O_i, delta_i = dO_i . O_i (both written, f32); a second
+///            pass gives dq_i = scale sum_j p_ij (dO_i . v^_j - delta_i) k^_j.
+///   grad_kv  one warp per key row j of a KV head: over the query heads of
+///            its group and the query rows that see it, p_ij recomputed from
+///            lse_i, dv^_j = sum_i p_ij dO_i, dk^_j = scale sum_i ds_ij q_i;
+///            written in f32 (the only O(S D) intermediates).
+///   grad_mix one warp per key row t: the shift's transpose dk_t = a1 dk^_t
+///            + a2 dk^_{t+1} (likewise dv), and the row's terms of the weight
+///            gradients dk^_t . k_t, dk^_t . k_{t-1}, dv^_t . v_t,
+///            dv^_t . v_{t-1} (f32 [rows, 4]).
+///   grad_w   one block per KV head: the sum of those terms over batch and
+///            sequence (per thread, per warp by shuffles, then over the warps
+///            in a fixed order: deterministic).
+///
+/// Arguments (flat memrefs, then index sizes):
+///   grad_q   q, k, v, kw, vw, dout, lse, delta, dq, B, Hq, Sq, Hkv, Sk
+///   grad_kv  q, k, v, kw, vw, dout, lse, delta, dkh, dvh, B, Hq, Sq, Hkv, Sk
+///   grad_mix k, v, kw, vw, dkh, dvh, dk, dv, part, B, Hkv, Sk
+///   grad_w   part, dkw, dvw, B, Hkv, Sk
+class GradKernelEmitter : EmitterBase {
+public:
+  enum Kind { Q, KV, Mix, Weights };
+  static constexpr int64_t kWeightThreads = 128;
+
+  GradKernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg, Kind kind)
+      : EmitterBase(func, cfg), kind(kind), func(func) {}
+
+  void emit() {
+    switch (kind) {
+    case Q:
+      emitQ();
+      break;
+    case KV:
+      emitKV();
+      break;
+    case Mix:
+      emitMix();
+      break;
+    case Weights:
+      emitWeights();
+      break;
+    }
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  Kind kind;
+  gpu::GPUFuncOp func;
+  Value lane;
+
+  int64_t cols() const { return (cfg.d + 31) / 32; }
+  Value arg(unsigned i) { return func.getArgument(i); }
+
+  /// scf.for with iteration arguments; `body` returns the yielded values.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto forOp = scf::ForOp::create(b, lb, ub, idx(1), inits);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forOp.getBody());
+      SmallVector<Value> y =
+          body(forOp.getInductionVar(), forOp.getRegionIterArgs());
+      scf::YieldOp::create(b, y);
+    }
+    return SmallVector<Value>(forOp.getResults().begin(),
+                              forOp.getResults().end());
+  }
+
+  /// The sum over the warp (butterfly: every lane gets it).
+  Value warpSum(Value x) {
+    for (int64_t off = 16; off >= 1; off /= 2) {
+      Value y = gpu::ShuffleOp::create(b, x, i32c(off), i32c(32),
+                                       gpu::ShuffleMode::XOR)
+                    .getShuffleResult();
+      x = fadd(x, y);
+    }
+    return x;
+  }
+
+  /// This lane's columns of the row at flat element offset `rowBase` of
+  /// `mem`, as f32 (zero past D).
+  SmallVector<Value> loadRow(Value mem, Value rowBase) {
+    SmallVector<Value> xs;
+    for (int64_t e = 0; e < cols(); ++e) {
+      Value c = add(lane, idx(32 * e));
+      bool partial = (e + 1) * 32 > cfg.d;
+      Value cc = partial ? arith::MinUIOp::create(b, c, idx(cfg.d - 1)) : c;
+      Value x = memref::LoadOp::create(b, mem, ValueRange{add(rowBase, cc)});
+      if (x.getType() != f32)
+        x = arith::ExtFOp::create(b, f32, x);
+      if (partial)
+        x = select(cmpi(arith::CmpIPredicate::ult, c, idx(cfg.d)), x,
+                   f32c(0));
+      xs.push_back(x);
+    }
+    return xs;
+  }
+  /// Stores this lane's columns (scaled by `s` when given) as `mem`'s type.
+  void storeRow(Value mem, Value rowBase, ArrayRef<Value> xs, Value s = {}) {
+    Type et = cast<MemRefType>(mem.getType()).getElementType();
+    for (int64_t e = 0; e < cols(); ++e) {
+      Value c = add(lane, idx(32 * e));
+      auto store = [&]() {
+        Value x = s ? fmul(xs[e], s) : xs[e];
+        if (et != f32)
+          x = arith::TruncFOp::create(b, et, x);
+        memref::StoreOp::create(b, x, mem, ValueRange{add(rowBase, c)});
+      };
+      if ((e + 1) * 32 > cfg.d)
+        ifThen(cmpi(arith::CmpIPredicate::ult, c, idx(cfg.d)), store);
+      else
+        store();
+    }
+  }
+  Value dot(ArrayRef<Value> x, ArrayRef<Value> y) {
+    Value acc = fmul(x[0], y[0]);
+    for (size_t e = 1; e < x.size(); ++e)
+      acc = fma(x[e], y[e], acc);
+    return warpSum(acc);
+  }
+  /// w1 x + w2 y, column by column.
+  SmallVector<Value> mixRows(Value w1, ArrayRef<Value> x, Value w2,
+                             ArrayRef<Value> y) {
+    SmallVector<Value> r;
+    for (size_t e = 0; e < x.size(); ++e)
+      r.push_back(fma(w1, x[e], fmul(w2, y[e])));
+    return r;
+  }
+  Value weight(Value w, Value head, int64_t which) {
+    return memref::LoadOp::create(b, w,
+                                  ValueRange{add(mul(head, idx(2)), idx(which))});
+  }
+  /// The warp's row (block x * warps + warp) and whether it is below `rows`.
+  std::pair<Value, Value> warpRow(Value rows) {
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    lane = remu(tid, idx(32));
+    Value row = add(mul(blk, idx(cfg.warps)), divu(tid, idx(32)));
+    return {row, cmpi(arith::CmpIPredicate::ult, row, rows)};
+  }
+  /// The number of keys query row i sees: Sk, or min(Sk, Sk - Sq + i + 1)
+  /// under (bottom-right) causal masking.
+  Value keyEnd(Value i, Value sq, Value sk) {
+    if (!cfg.causal)
+      return sk;
+    return arith::MinUIOp::create(b, sk, add(sub(sk, sq), add(i, idx(1))));
+  }
+  void storeLane0(Value mem, Value at, Value x) {
+    ifThen(cmpi(arith::CmpIPredicate::eq, lane, idx(0)), [&]() {
+      memref::StoreOp::create(b, x, mem, ValueRange{at});
+    });
+  }
+
+  /// One pass over the keys of query row `qRow` (KV rows at `kvBase`):
+  /// `step(kh, vh, carried)` returns the new carried values.
+  SmallVector<Value>
+  overKeys(Value end, Value kvBase, Value a1, Value a2, Value b1, Value b2,
+           SmallVector<Value> carried,
+           function_ref<SmallVector<Value>(ArrayRef<Value>, ArrayRef<Value>,
+                                           ValueRange)>
+               step) {
+    int64_t n = cols();
+    SmallVector<Value> inits(carried);
+    for (int64_t e = 0; e < 2 * n; ++e)
+      inits.push_back(f32c(0)); // raw k_{j-1}, v_{j-1}: zero before key 0
+    SmallVector<Value> res = loop(
+        idx(0), end, inits, [&](Value j, ValueRange it) -> SmallVector<Value> {
+          Value rowBase = add(kvBase, mul(j, idx(cfg.d)));
+          SmallVector<Value> kj = loadRow(arg(1), rowBase);
+          SmallVector<Value> vj = loadRow(arg(2), rowBase);
+          size_t c = carried.size();
+          SmallVector<Value> kPrev(it.begin() + c, it.begin() + c + n);
+          SmallVector<Value> vPrev(it.begin() + c + n, it.end());
+          SmallVector<Value> kh = mixRows(a1, kj, a2, kPrev);
+          SmallVector<Value> vh = mixRows(b1, vj, b2, vPrev);
+          SmallVector<Value> y = step(kh, vh, it.take_front(c));
+          y.append(kj);
+          y.append(vj);
+          return y;
+        });
+    res.resize(carried.size());
+    return res;
+  }
+
+  void emitQ() {
+    Value q = arg(0), kw = arg(3), vw = arg(4), dout = arg(5), lseOut = arg(6),
+          deltaOut = arg(7), dq = arg(8);
+    Value dimHq = arg(10), dimSq = arg(11), dimHkv = arg(12), dimSk = arg(13);
+    Value rows = mul(mul(arg(9), dimHq), dimSq);
+    auto [rowV, inRange] = warpRow(rows);
+    Value row = rowV;
+    ifThen(inRange, [&]() {
+      double inf = std::numeric_limits<double>::infinity();
+      Value i = remu(row, dimSq);
+      Value bh = divu(row, dimSq); // b * Hq + hq
+      Value hq = remu(bh, dimHq), bIdx = divu(bh, dimHq);
+      Value hk = divu(hq, divu(dimHq, dimHkv));
+      Value kvBase = mul(mul(add(mul(bIdx, dimHkv), hk), dimSk), idx(cfg.d));
+      Value qBase = mul(row, idx(cfg.d));
+      Value a1 = weight(kw, hk, 0), a2 = weight(kw, hk, 1);
+      Value b1 = weight(vw, hk, 0), b2 = weight(vw, hk, 1);
+      SmallVector<Value> qi = loadRow(q, qBase), doi = loadRow(dout, qBase);
+      Value end = keyEnd(i, dimSq, dimSk);
+      int64_t n = cols();
+      // Pass 1: online softmax (log2 units) and the unnormalised output.
+      SmallVector<Value> init = {f32c(-inf), f32c(0)};
+      for (int64_t e = 0; e < n; ++e)
+        init.push_back(f32c(0));
+      SmallVector<Value> st = overKeys(
+          end, kvBase, a1, a2, b1, b2, init,
+          [&](ArrayRef<Value> kh, ArrayRef<Value> vh,
+              ValueRange it) -> SmallVector<Value> {
+            Value s = fmul(dot(qi, kh), f32c(cfg.scaleLog2));
+            Value m = fmax(it[0], s);
+            Value corr = exp2(fsub(it[0], m));
+            Value p = exp2(fsub(s, m));
+            SmallVector<Value> y = {m, fma(it[1], corr, p)};
+            for (int64_t e = 0; e < n; ++e)
+              y.push_back(fma(p, vh[e], fmul(it[2 + e], corr)));
+            return y;
+          });
+      Value l = st[1];
+      Value some = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l,
+                                         f32c(0));
+      Value invL = select(some, arith::DivFOp::create(b, f32c(1), l), f32c(0));
+      // lse in log2 units (-inf for a row that sees no key).
+      Value lse = fadd(st[0], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                        select(some, l, f32c(1))));
+      lse = select(some, lse, f32c(-inf));
+      SmallVector<Value> o;
+      for (int64_t e = 0; e < n; ++e)
+        o.push_back(fmul(st[2 + e], invL));
+      Value delta = dot(doi, o);
+      storeLane0(lseOut, row, lse);
+      storeLane0(deltaOut, row, delta);
+      // Pass 2: dq_i = scale sum_j p_ij (dO_i . v^_j - delta_i) k^_j.
+      SmallVector<Value> zeros(n, f32c(0));
+      SmallVector<Value> acc = overKeys(
+          end, kvBase, a1, a2, b1, b2, zeros,
+          [&](ArrayRef<Value> kh, ArrayRef<Value> vh,
+              ValueRange it) -> SmallVector<Value> {
+            Value p = exp2(fsub(fmul(dot(qi, kh), f32c(cfg.scaleLog2)), lse));
+            Value ds = fmul(p, fsub(dot(doi, vh), delta));
+            SmallVector<Value> y;
+            for (int64_t e = 0; e < n; ++e)
+              y.push_back(fma(ds, kh[e], it[e]));
+            return y;
+          });
+      storeRow(dq, qBase, acc, f32c(scale()));
+    });
+  }
+
+  void emitKV() {
+    Value q = arg(0), k = arg(1), v = arg(2), kw = arg(3), vw = arg(4),
+          dout = arg(5), lseIn = arg(6), deltaIn = arg(7), dkh = arg(8),
+          dvh = arg(9);
+    Value dimB = arg(10), dimHq = arg(11), dimSq = arg(12), dimHkv = arg(13),
+          dimSk = arg(14);
+    Value rows = mul(mul(dimB, dimHkv), dimSk);
+    auto [rowV, inRange] = warpRow(rows);
+    Value row = rowV;
+    ifThen(inRange, [&]() {
+      int64_t n = cols();
+      Value j = remu(row, dimSk);
+      Value bh = divu(row, dimSk); // b * Hkv + hk
+      Value hk = remu(bh, dimHkv), bIdx = divu(bh, dimHkv);
+      Value rowBase = mul(row, idx(cfg.d));
+      // k^_j and v^_j (row j - 1 weighted 0 at j = 0).
+      Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
+      Value prevBase = sub(rowBase, select(hasPrev, idx(cfg.d), idx(0)));
+      Value a2 = select(hasPrev, weight(kw, hk, 1), f32c(0));
+      Value b2 = select(hasPrev, weight(vw, hk, 1), f32c(0));
+      SmallVector<Value> kh = mixRows(weight(kw, hk, 0), loadRow(k, rowBase),
+                                      a2, loadRow(k, prevBase));
+      SmallVector<Value> vh = mixRows(weight(vw, hk, 0), loadRow(v, rowBase),
+                                      b2, loadRow(v, prevBase));
+      Value group = divu(dimHq, dimHkv);
+      // Query rows that see key j: i >= j - (Sk - Sq) under causal.
+      Value iStart = idx(0);
+      if (cfg.causal) {
+        Value off = sub(dimSk, dimSq);
+        iStart = select(cmpi(arith::CmpIPredicate::ugt, j, off), sub(j, off),
+                        idx(0));
+      }
+      SmallVector<Value> zeros(2 * n, f32c(0));
+      SmallVector<Value> acc = loop(
+          idx(0), group, zeros,
+          [&](Value g, ValueRange it0) -> SmallVector<Value> {
+            Value hq = add(mul(hk, group), g);
+            Value qRow0 = mul(add(mul(bIdx, dimHq), hq), dimSq);
+            return loop(
+                iStart, dimSq, it0,
+                [&](Value i, ValueRange it) -> SmallVector<Value> {
+                  Value qRow = add(qRow0, i);
+                  Value qBase = mul(qRow, idx(cfg.d));
+                  SmallVector<Value> qi = loadRow(q, qBase);
+                  SmallVector<Value> doi = loadRow(dout, qBase);
+                  Value lse = memref::LoadOp::create(b, lseIn, ValueRange{qRow});
+                  Value delta =
+                      memref::LoadOp::create(b, deltaIn, ValueRange{qRow});
+                  Value p = exp2(
+                      fsub(fmul(dot(qi, kh), f32c(cfg.scaleLog2)), lse));
+                  Value ds = fmul(p, fsub(dot(doi, vh), delta));
+                  SmallVector<Value> y;
+                  for (int64_t e = 0; e < n; ++e)
+                    y.push_back(fma(ds, qi[e], it[e]));
+                  for (int64_t e = 0; e < n; ++e)
+                    y.push_back(fma(p, doi[e], it[n + e]));
+                  return y;
+                });
+          });
+      storeRow(dkh, rowBase, ArrayRef<Value>(acc).take_front(n),
+               f32c(scale()));
+      storeRow(dvh, rowBase, ArrayRef<Value>(acc).drop_front(n));
+    });
+  }
+
+  void emitMix() {
+    Value k = arg(0), v = arg(1), kw = arg(2), vw = arg(3), dkh = arg(4),
+          dvh = arg(5), dk = arg(6), dv = arg(7), part = arg(8);
+    Value dimB = arg(9), dimHkv = arg(10), dimSk = arg(11);
+    Value rows = mul(mul(dimB, dimHkv), dimSk);
+    auto [rowV, inRange] = warpRow(rows);
+    Value row = rowV;
+    ifThen(inRange, [&]() {
+      Value t = remu(row, dimSk);
+      Value hk = remu(divu(row, dimSk), dimHkv);
+      Value rowBase = mul(row, idx(cfg.d));
+      Value hasPrev = cmpi(arith::CmpIPredicate::ugt, t, idx(0));
+      Value hasNext =
+          cmpi(arith::CmpIPredicate::ult, add(t, idx(1)), dimSk);
+      Value prevBase = sub(rowBase, select(hasPrev, idx(cfg.d), idx(0)));
+      Value nextBase = add(rowBase, select(hasNext, idx(cfg.d), idx(0)));
+      for (int which = 0; which < 2; ++which) {
+        Value x = which ? v : k, w = which ? vw : kw;
+        Value gh = which ? dvh : dkh, out = which ? dv : dk;
+        SmallVector<Value> g = loadRow(gh, rowBase);
+        SmallVector<Value> gNext = loadRow(gh, nextBase);
+        Value w2 = select(hasNext, weight(w, hk, 1), f32c(0));
+        storeRow(out, rowBase, mixRows(weight(w, hk, 0), g, w2, gNext));
+        Value d1 = dot(g, loadRow(x, rowBase));
+        Value d2 = select(hasPrev, dot(g, loadRow(x, prevBase)), f32c(0));
+        Value at = mul(row, idx(4));
+        storeLane0(part, add(at, idx(2 * which)), d1);
+        storeLane0(part, add(at, idx(2 * which + 1)), d2);
+      }
+    });
+  }
+
+  void emitWeights() {
+    Value part = arg(0), dkw = arg(1), dvw = arg(2);
+    Value dimB = arg(3), dimHkv = arg(4), dimSk = arg(5);
+    Value smem = func.getWorkgroupAttributions()[0]; // [4, threads]
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value hk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value count = mul(dimB, dimSk);
+    auto forOp = scf::ForOp::create(
+        b, tid, count, idx(kWeightThreads),
+        ValueRange{f32c(0), f32c(0), f32c(0), f32c(0)});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forOp.getBody());
+      Value r = forOp.getInductionVar();
+      Value bIdx = divu(r, dimSk), t = remu(r, dimSk);
+      Value row = add(mul(add(mul(bIdx, dimHkv), hk), dimSk), t);
+      SmallVector<Value> y;
+      for (int64_t c = 0; c < 4; ++c)
+        y.push_back(fadd(forOp.getRegionIterArgs()[c],
+                         memref::LoadOp::create(
+                             b, part, ValueRange{add(mul(row, idx(4)), idx(c))})));
+      scf::YieldOp::create(b, y);
+    }
+    // Each warp's sums (shuffles), then the warps' sums in warp order by
+    // thread 0: a fixed order, so the result does not vary between runs.
+    lane = remu(tid, idx(32));
+    Value warp = divu(tid, idx(32));
+    SmallVector<Value> sums;
+    for (int64_t c = 0; c < 4; ++c)
+      sums.push_back(warpSum(forOp.getResult(c)));
+    ifThen(cmpi(arith::CmpIPredicate::eq, lane, idx(0)), [&]() {
+      for (int64_t c = 0; c < 4; ++c)
+        memref::StoreOp::create(b, sums[c], smem, ValueRange{idx(c), warp});
+    });
+    gpu::BarrierOp::create(b);
+    ifThen(cmpi(arith::CmpIPredicate::eq, tid, idx(0)), [&]() {
+      for (int64_t c = 0; c < 4; ++c) {
+        Value x = memref::LoadOp::create(b, smem, ValueRange{idx(c), idx(0)});
+        for (int64_t w = 1; w < kWeightThreads / 32; ++w)
+          x = fadd(x, memref::LoadOp::create(b, smem, ValueRange{idx(c), idx(w)}));
+        memref::StoreOp::create(b, x, c < 2 ? dkw : dvw,
+                                ValueRange{add(mul(hk, idx(2)), idx(c % 2))});
+      }
+    });
+  }
+
+  double scale() const { return cfg.scaleLog2 / kLog2E; }
+};
+
 /// A host buffer for a result of type `outType` (64-byte aligned), its
 /// dynamic sizes those of `like` (a buffer of the same shape).
 static Value allocHostResult(ImplicitLocOpBuilder &b,
@@ -1616,13 +2027,13 @@ static SymbolRefAttr kernelRef(gpu::GPUFuncOp kernel) {
 /// types, its body written by --kvshift-gpu-launchers (after buffer
 /// deallocation, which does not accept gpu ops).
 static func::FuncOp declareLauncher(ModuleOp module, Location loc,
-                                    gpu::GPUFuncOp kernel, ValueRange args) {
+                                    StringRef kernelName, ValueRange args) {
   OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
   SmallVector<Type> argTypes;
   for (Value a : args)
     argTypes.push_back(a.getType());
   auto launcher = func::FuncOp::create(
-      mb, loc, ("kvshift_launch_" + kernel.getName()).str(),
+      mb, loc, ("kvshift_launch_" + kernelName).str(),
       mb.getFunctionType(argTypes, {}));
   launcher.setPrivate();
   SymbolTable(module).insert(launcher); // renames on a clash
@@ -1775,7 +2186,9 @@ struct KVShiftFuseAttentionGPUPass
     module.walk([&](KVShiftAttentionOp op) { ops.push_back(op); });
     SmallVector<KVCacheAttentionOp> cacheOps;
     module.walk([&](KVCacheAttentionOp op) { cacheOps.push_back(op); });
-    if (ops.empty() && cacheOps.empty())
+    SmallVector<KVShiftAttentionGradOp> gradOps;
+    module.walk([&](KVShiftAttentionGradOp op) { gradOps.push_back(op); });
+    if (ops.empty() && cacheOps.empty() && gradOps.empty())
       return;
 
     // Check everything before changing anything.
@@ -1786,6 +2199,10 @@ struct KVShiftFuseAttentionGPUPass
     SmallVector<DecodeConfig> dcfgs(cacheOps.size());
     for (auto [op, dc] : llvm::zip(cacheOps, dcfgs))
       if (failed(configureDecode(op, dc)))
+        return signalPassFailure();
+    SmallVector<KernelConfig> gcfgs(gradOps.size());
+    for (auto [op, gc] : llvm::zip(gradOps, gcfgs))
+      if (failed(configureGrad(op, gc)))
         return signalPassFailure();
 
     MLIRContext *ctx = &getContext();
@@ -1842,6 +2259,137 @@ struct KVShiftFuseAttentionGPUPass
       ImplicitLocOpBuilder b(op.getLoc(), rewriter);
       emitDecodeCall(b, module, op, kernel, merge, dc);
     }
+    for (auto [op, gc] : llvm::zip(gradOps, gcfgs)) {
+      std::string name;
+      llvm::raw_string_ostream os(name);
+      os << "kv_shift_attention_d" << gc.d << "_";
+      gc.elt.print(os);
+      if (gc.causal)
+        os << "_causal";
+      SmallVector<gpu::GPUFuncOp> kernels4;
+      for (auto [kind, suffix] :
+           {std::pair{GradKernelEmitter::Q, "_grad_q"},
+            std::pair{GradKernelEmitter::KV, "_grad_kv"},
+            std::pair{GradKernelEmitter::Mix, "_grad_mix"},
+            std::pair{GradKernelEmitter::Weights, "_grad_w"}}) {
+        gpu::GPUFuncOp kernel = buildGradKernel(kernels, name + suffix, gc, kind);
+        kernelSymbols.insert(kernel);
+        kernels4.push_back(kernel);
+      }
+      rewriter.setInsertionPoint(op);
+      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      emitGradCall(b, module, op, kernels4, gc);
+    }
+  }
+
+  /// Checks a kv_shift_attention_grad against what the backward kernels
+  /// support; fills `cfg`.
+  LogicalResult configureGrad(KVShiftAttentionGradOp op, KernelConfig &cfg) {
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    cfg.elt = qType.getElementType();
+    cfg.tensorCores = false;
+    cfg.causal = op.getCausal();
+    int64_t d = qType.getDimSize(3);
+    if (ShapedType::isDynamic(d))
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
+                "q) must be static, found ?";
+    if (op.getRopeTheta())
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: rope_theta on "
+                "kv_shift_attention_grad is not supported on the GPU yet "
+                "(the CPU pipelines support it)";
+    std::optional<double> scale = getStaticAttentionScale(op);
+    if (!scale)
+      return op.emitOpError()
+             << "kvshift-fuse-attention-gpu: the scale must be static";
+    cfg.scaleLog2 = *scale * kLog2E;
+    cfg.d = cfg.dPadded = d;
+    cfg.vecWidth = 1;
+    cfg.warps = warps;
+    cfg.blockM = warps; // rows per block: one per warp
+    return success();
+  }
+
+  gpu::GPUFuncOp buildGradKernel(gpu::GPUModuleOp module, StringRef name,
+                                 const KernelConfig &cfg,
+                                 GradKernelEmitter::Kind kind) {
+    MLIRContext *ctx = module.getContext();
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType(), f32 = mb.getF32Type();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
+    auto flatF = MemRefType::get({ShapedType::kDynamic}, f32);
+    SmallVector<Type> args;
+    SmallVector<Type> workgroup;
+    int64_t threads = cfg.threads();
+    switch (kind) {
+    case GradKernelEmitter::Q:
+    case GradKernelEmitter::KV:
+      args = {flat, flat, flat, flatF, flatF, flat, flatF, flatF};
+      if (kind == GradKernelEmitter::Q)
+        args.push_back(flat);
+      else
+        args.append({flatF, flatF});
+      args.append(5, index);
+      break;
+    case GradKernelEmitter::Mix:
+      args = {flat, flat, flatF, flatF, flatF, flatF, flat, flat, flatF};
+      args.append(3, index);
+      break;
+    case GradKernelEmitter::Weights: {
+      args = {flatF, flatF, flatF};
+      args.append(3, index);
+      threads = GradKernelEmitter::kWeightThreads;
+      auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+      workgroup.push_back(MemRefType::get({4, threads / 32}, f32,
+                                          MemRefLayoutAttrInterface(), wg));
+      break;
+    }
+    }
+    auto func = gpu::GPUFuncOp::create(mb, module.getLoc(), name,
+                                       mb.getFunctionType(args, {}), workgroup);
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    func.setKnownBlockSizeAttr(
+        mb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+    GradKernelEmitter(func, cfg, kind).emit();
+    return func;
+  }
+
+  /// Replaces a kv_shift_attention_grad by a call to a launcher declaration
+  /// `(q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw)`.
+  void emitGradCall(ImplicitLocOpBuilder &b, ModuleOp module,
+                    KVShiftAttentionGradOp op, ArrayRef<gpu::GPUFuncOp> kernels,
+                    const KernelConfig &cfg) {
+    SmallVector<Value> operands(op->getOperands());
+    SmallVector<Type> resultTypes(op->getResultTypes());
+    KernelScope scope(b, operands, resultTypes);
+    SmallVector<Value> args;
+    for (Value t : operands)
+      args.push_back(scope.buffer(t));
+    // dq like q, dk and dv like k, dkw and dvw like kw.
+    int likes[5] = {0, 1, 1, 3, 3};
+    SmallVector<Value> outs;
+    for (auto [i, t] : llvm::enumerate(resultTypes))
+      outs.push_back(
+          allocHostResult(b, cast<RankedTensorType>(t), args[likes[i]]));
+    args.append(outs);
+    func::FuncOp launcher =
+        declareLauncher(module, op.getLoc(),
+                        gpu::GPUFuncOp(kernels[0]).getName().drop_back(2),
+                        args); // without "_q"
+    Builder ab(module.getContext());
+    SmallVector<Attribute> refs;
+    for (gpu::GPUFuncOp k : kernels)
+      refs.push_back(kernelRef(k));
+    launcher->setAttr(kLauncherGradKernelsAttr, ab.getArrayAttr(refs));
+    launcher->setAttr(kLauncherBlockMAttr, ab.getI64IntegerAttr(cfg.blockM));
+    launcher->setAttr(kLauncherThreadsAttr,
+                      ab.getI64IntegerAttr(cfg.threads()));
+    func::CallOp::create(b, launcher, args);
+    ValueRange results = scope.finish(outs);
+    for (auto [r, n] : llvm::zip(op->getResults(), results))
+      r.replaceAllUsesWith(n);
+    op.erase();
   }
 
   /// Checks a kv_cache_attention against what the decode kernel supports.
@@ -1955,7 +2503,7 @@ struct KVShiftFuseAttentionGPUPass
     Value outHost = allocHostResult(b, outType, args[0]);
     args.push_back(outHost);
 
-    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel, args);
+    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel.getName(), args);
     Builder ab(module.getContext());
     launcher->setAttr(kLauncherDecodeKernelAttr, kernelRef(kernel));
     launcher->setAttr(kLauncherMergeKernelAttr, kernelRef(merge));
@@ -1984,7 +2532,7 @@ struct KVShiftFuseAttentionGPUPass
     Value outHost = allocHostResult(b, outType, args[0]);
     args.push_back(outHost);
 
-    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel, args);
+    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel.getName(), args);
     Builder ab(module.getContext());
     launcher->setAttr(kLauncherKernelAttr, kernelRef(kernel));
     launcher->setAttr(kLauncherBlockMAttr, ab.getI64IntegerAttr(cfg.blockM));
@@ -2087,10 +2635,14 @@ public:
   /// Copies `devOut` into the flat host buffer `hostOut`, frees every
   /// device buffer and returns.
   void finish(Value hostOut, Value devOut) {
+    finish(ValueRange{hostOut}, ValueRange{devOut});
+  }
+  void finish(ValueRange hostOuts, ValueRange devOuts) {
     token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getResult(0);
-    token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, hostOut,
-                                  devOut)
-                .getAsyncToken();
+    for (auto [hostOut, devOut] : llvm::zip(hostOuts, devOuts))
+      token = gpu::MemcpyOp::create(b, tokenType, ValueRange{token}, hostOut,
+                                    devOut)
+                  .getAsyncToken();
     for (Value d : toFree)
       token = gpu::DeallocOp::create(b, tokenType, ValueRange{token}, d)
                   .getAsyncToken();
@@ -2227,17 +2779,121 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
   h.finish(outFlat, devOut);
 }
 
+/// Host side of a kv_shift_attention_grad: arguments (q, k, v, kw, vw,
+/// dout, dq, dk, dv, dkw, dvw). Device copies of the inputs, the outputs,
+/// and f32 scratch: lse and delta per query row, dk^ and dv^ ([B, Hkv, Sk,
+/// D]) and four weight-gradient terms per key row; then grad_q and grad_kv
+/// (one warp per query / key row), grad_mix (one warp per key row) and
+/// grad_w (one block per KV head), copy out, free.
+static void emitGradLauncherBody(func::FuncOp launcher,
+                                 ArrayRef<gpu::GPUFuncOp> kernels,
+                                 int64_t rowsPerBlock, int64_t threadCount) {
+  HostLaunchBuilder h(launcher);
+  ImplicitLocOpBuilder &b = h.builder();
+  Value c0 = h.c0, c1 = h.c1;
+  Value qBuf = h.arg(0), kBuf = h.arg(1);
+  Value dimB = h.dim(qBuf, 0), dimHq = h.dim(qBuf, 1), dimSq = h.dim(qBuf, 2);
+  Value dimHkv = h.dim(kBuf, 1), dimSk = h.dim(kBuf, 2);
+  int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
+  SmallVector<Value> hostIn, hostOut;
+  for (int64_t i = 0; i < 6; ++i)
+    hostIn.push_back(h.flatten(h.arg(i)));
+  for (int64_t i = 6; i < 11; ++i)
+    hostOut.push_back(h.flatten(h.arg(i)));
+  Value qRows = h.muli(h.muli(dimB, dimHq), dimSq);
+  Value kRows = h.muli(h.muli(dimB, dimHkv), dimSk);
+
+  h.beginCopies();
+  SmallVector<Value> in, out;
+  for (Value x : hostIn)
+    in.push_back(h.flatArg(h.copyIn(x)));
+  for (Value x : hostOut)
+    out.push_back(h.flatArg(h.deviceLike(x)));
+  auto flatF = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value lse = h.deviceAlloc(flatF, qRows);
+  Value delta = h.deviceAlloc(flatF, qRows);
+  Value dkh = h.deviceAlloc(flatF, h.muli(kRows, h.cst(d)));
+  Value dvh = h.deviceAlloc(flatF, h.muli(kRows, h.cst(d)));
+  Value part = h.deviceAlloc(flatF, h.muli(kRows, h.cst(4)));
+  h.endCopies();
+
+  // No KV heads: nothing to launch (and no division by zero in a kernel).
+  Value hasHeads = h.ugt(dimHkv, c0);
+  auto blocks = [&](Value rows) { return h.ceilDiv(rows, rowsPerBlock); };
+  SmallVector<Value> attn = {in[0], in[1], in[2], in[3], in[4], in[5],
+                             lse,   delta};
+  SmallVector<Value> sizes = {dimB, dimHq, dimSq, dimHkv, dimSk};
+  SmallVector<Value> qArgs(attn);
+  qArgs.push_back(out[0]);
+  qArgs.append(sizes);
+  h.launchIf(arith::AndIOp::create(b, hasHeads, h.ugt(qRows, c0)), kernels[0],
+             gpu::KernelDim3{blocks(qRows), c1, c1}, threadCount, qArgs);
+  Value anyKeys = arith::AndIOp::create(b, hasHeads, h.ugt(kRows, c0));
+  SmallVector<Value> kvArgs(attn);
+  kvArgs.append({dkh, dvh});
+  kvArgs.append(sizes);
+  h.launchIf(anyKeys, kernels[1], gpu::KernelDim3{blocks(kRows), c1, c1},
+             threadCount, kvArgs);
+  h.launchIf(anyKeys, kernels[2], gpu::KernelDim3{blocks(kRows), c1, c1},
+             threadCount,
+             {in[1], in[2], in[3], in[4], dkh, dvh, out[1], out[2], part, dimB,
+              dimHkv, dimSk});
+  h.launchIf(hasHeads, kernels[3], gpu::KernelDim3{dimHkv, c1, c1},
+             GradKernelEmitter::kWeightThreads,
+             {part, out[3], out[4], dimB, dimHkv, dimSk});
+  SmallVector<Value> devOut;
+  for (Value o : out)
+    devOut.push_back(o);
+  h.finish(hostOut, devOut);
+}
+
 struct KVShiftGPULaunchersPass
     : kvshift::impl::KVShiftGPULaunchersBase<KVShiftGPULaunchersPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<func::FuncOp> launchers, decodeLaunchers;
+    SmallVector<func::FuncOp> launchers, decodeLaunchers, gradLaunchers;
     for (auto f : module.getOps<func::FuncOp>()) {
       if (f.isDeclaration() && f->hasAttr(kLauncherKernelAttr))
         launchers.push_back(f);
       if (f.isDeclaration() && f->hasAttr(kLauncherDecodeKernelAttr))
         decodeLaunchers.push_back(f);
+      if (f.isDeclaration() && f->hasAttr(kLauncherGradKernelsAttr))
+        gradLaunchers.push_back(f);
+    }
+    for (func::FuncOp f : gradLaunchers) {
+      auto refs = f->getAttrOfType<ArrayAttr>(kLauncherGradKernelsAttr);
+      SmallVector<gpu::GPUFuncOp> kernels;
+      for (Attribute a : refs ? refs.getValue() : ArrayRef<Attribute>()) {
+        auto ref = dyn_cast<SymbolRefAttr>(a);
+        kernels.push_back(dyn_cast_or_null<gpu::GPUFuncOp>(
+            ref ? SymbolTable::lookupSymbolIn(module, ref) : nullptr));
+      }
+      auto blockM = f->getAttrOfType<IntegerAttr>(kLauncherBlockMAttr);
+      auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
+      auto type = f.getFunctionType();
+      bool sig = type.getNumInputs() == 11 && type.getNumResults() == 0 &&
+                 llvm::all_of(type.getInputs(), [](Type t) {
+                   auto mt = dyn_cast<MemRefType>(t);
+                   return mt && mt.getLayout().isIdentity();
+                 }) &&
+                 cast<MemRefType>(type.getInput(0)).getRank() == 4 &&
+                 !cast<MemRefType>(type.getInput(0)).isDynamicDim(3);
+      if (kernels.size() != 4 || llvm::is_contained(kernels, nullptr) ||
+          !blockM || blockM.getInt() < 1 || !threads || !sig) {
+        f.emitError() << "kvshift-gpu-launchers: a gradient launcher needs `"
+                      << kLauncherGradKernelsAttr
+                      << "` naming four gpu.funcs, `" << kLauncherBlockMAttr
+                      << "`, `" << kLauncherThreadsAttr
+                      << "` and eleven identity-layout memref arguments (q, "
+                         "k, v, kw, vw, dout, dq, dk, dv, dkw, dvw; q of "
+                         "rank 4 with a static head dimension)";
+        return signalPassFailure();
+      }
+      emitGradLauncherBody(f, kernels, blockM.getInt(), threads.getInt());
+      for (StringRef a :
+           {kLauncherGradKernelsAttr, kLauncherBlockMAttr, kLauncherThreadsAttr})
+        f->removeAttr(a);
     }
     for (func::FuncOp f : decodeLaunchers) {
       auto lookup = [&](StringRef attr) -> gpu::GPUFuncOp {

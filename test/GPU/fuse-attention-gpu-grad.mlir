@@ -1,0 +1,71 @@
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu --canonicalize --cse | FileCheck %s
+
+// kv_shift_attention_grad on the GPU: four kernels (grad_q, grad_kv,
+// grad_mix, grad_w) and a call to a launcher declaration that names them in
+// launch order; one warp per row (4 rows a block with the default warps).
+
+// CHECK-LABEL: func.func @grad
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x8x?x64xbf16>, %[[K:.*]]: tensor<?x2x?x64xbf16>
+// CHECK: %{{.*}}:5 = kvshift.kernel
+// CHECK: %[[DQ:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x8x?x64xbf16>
+// CHECK: %[[DK:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x2x?x64xbf16>
+// CHECK: %[[DV:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x2x?x64xbf16>
+// CHECK: %[[DKW:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2xf32>
+// CHECK: %[[DVW:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x2xf32>
+// CHECK: call @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DQ]], %[[DK]], %[[DV]], %[[DKW]], %[[DVW]])
+// CHECK: kvshift.kernel_yield %[[DQ]], %[[DK]], %[[DV]], %[[DKW]], %[[DVW]]
+
+// grad_q: two passes over the keys (statistics, then dq), each dot product
+// summed over the warp by five xor shuffles; lse and delta stored by lane 0.
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_q(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %[[LSE:.*]]: memref<?xf32>, %[[DELTA:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: scf.for
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: llvm.nvvm.lg2.approx.ftz.f
+// CHECK: memref.store %{{.*}}, %[[LSE]]
+// CHECK: memref.store %{{.*}}, %[[DELTA]]
+// CHECK: scf.for
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: gpu.return
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_kv(
+// CHECK-SAME: %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) kernel
+// Query heads of the group, then the query rows that see the key.
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_mix(
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_w(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%{{.*}} : memref<4x4xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.barrier
+// CHECK-NOT: gpu.barrier
+// CHECK: gpu.return
+// CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(
+// CHECK-SAME: kvshift.gpu_block_m = 4 : i64
+// CHECK-SAME: kvshift.gpu_grad_kernels = [@kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_q, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_kv, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_mix, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_w]
+// CHECK-SAME: kvshift.gpu_threads = 128 : i64
+func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
+                %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<?x8x?x64xbf16>)
+    -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) causal
+      : (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<?x8x?x64xbf16>)
+      -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+// D = 37 (not a multiple of 32): the last column group of a lane is
+// clamped on load and guarded on store; non-causal, f32 (no conversions);
+// warps = 4 gives 4 rows a block.
+// CHECK-LABEL: func.func @grad_odd
+// CHECK: gpu.func @kv_shift_attention_d37_f32_grad_q(
+// CHECK: arith.minui %{{.*}}, %c36 : index
+// CHECK-NOT: arith.truncf
+// CHECK: gpu.return
+func.func @grad_odd(%q: tensor<1x2x5x37xf32>, %k: tensor<1x1x5x37xf32>, %v: tensor<1x1x5x37xf32>,
+                    %kw: tensor<1x2xf32>, %vw: tensor<1x2xf32>, %do: tensor<1x2x5x37xf32>)
+    -> (tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>) {
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do)
+      : (tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2x5x37xf32>)
+      -> (tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>
+}
