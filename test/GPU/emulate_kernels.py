@@ -322,7 +322,8 @@ def run_grad(text, t, q, k, v, kw, vw, do):
     module = ge.Module(text)
     attrs = launcher_attrs(text)
     kq, kkv, kmix, kw_ = attrs["gpu_grad_kernels"]
-    rows_per_block, threads = attrs["gpu_block_m"], attrs["gpu_threads"]
+    q_rows, kv_rows, threads = (attrs["gpu_grad_q_rows"], attrs["gpu_grad_kv_rows"],
+                                attrs["gpu_threads"])
     b, hq, sq, d = q.shape
     hkv, sk = k.shape[1], k.shape[2]
     qs, ks, vs, dos = (storage(x, t) for x in (q, k, v, do))
@@ -333,12 +334,13 @@ def run_grad(text, t, q, k, v, kw, vw, do):
     dkw, dvw = f32(hkv * 2), f32(hkv * 2)
     kwf, vwf = kw.ravel().astype(np.float32), vw.ravel().astype(np.float32)
     sizes = [b, hq, sq, hkv, sk]
-    qrows, krows = b * hq * sq, b * hkv * sk
-    module.launch(kq, (-(-qrows // rows_per_block), 1, 1), threads,
+    krows = b * hkv * sk
+    module.launch(kq, (-(-sq // q_rows), hq, b), threads,
                   [qs, ks, vs, kwf, vwf, dos, lse, delta, dq] + sizes)
-    module.launch(kkv, (-(-krows // rows_per_block), 1, 1), threads,
+    module.launch(kkv, (-(-sk // kv_rows), hkv, b), threads,
                   [qs, ks, vs, kwf, vwf, dos, lse, delta, dkh, dvh] + sizes)
-    module.launch(kmix, (-(-krows // rows_per_block), 1, 1), threads,
+    module.launch(kmix, (-(-krows // (block_size(module, kmix) // 32)), 1, 1),
+                  block_size(module, kmix),
                   [ks, vs, kwf, vwf, dkh, dvh, dk, dv, part, b, hkv, sk])
     module.launch(kw_, (hkv, 1, 1), block_size(module, kw_),
                   [part, dkw, dvw, b, hkv, sk])

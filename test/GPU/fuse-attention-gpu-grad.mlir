@@ -39,9 +39,8 @@
 // CHECK-NOT: gpu.barrier
 // CHECK: gpu.return
 // CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(
-// CHECK-SAME: kvshift.gpu_block_m = 4 : i64
 // CHECK-SAME: kvshift.gpu_grad_kernels = [@kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_q, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_kv, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_mix, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_w]
-// CHECK-SAME: kvshift.gpu_threads = 128 : i64
+// CHECK-SAME: kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_threads = 128 : i64
 func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
                 %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<?x8x?x64xbf16>)
     -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {

@@ -38,11 +38,11 @@ module attributes {gpu.container_module} {
 // -----
 
 module attributes {gpu.container_module} {
-  // expected-error @+1 {{kvshift-gpu-launchers: a gradient launcher needs `kvshift.gpu_grad_kernels` naming four gpu.funcs, `kvshift.gpu_block_m`, `kvshift.gpu_threads` and eleven identity-layout memref arguments (q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw; q of rank 4 with a static head dimension)}}
+  // expected-error @+1 {{kvshift-gpu-launchers: a gradient launcher needs `kvshift.gpu_grad_kernels` naming four gpu.funcs, positive `kvshift.gpu_grad_q_rows` and `kvshift.gpu_grad_kv_rows`, `kvshift.gpu_threads` (at least 32) and eleven identity-layout memref arguments (q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw; q of rank 4 with a static head dimension)}}
   func.func private @grad_three_kernels(memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x4x64xf32>,
                                         memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>)
       attributes {kvshift.gpu_grad_kernels = [@kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k],
-                  kvshift.gpu_block_m = 4 : i64, kvshift.gpu_threads = 128 : i64}
+                  kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_threads = 128 : i64}
   gpu.module @kvshift_kernels {
     gpu.func @k() kernel {
       gpu.return

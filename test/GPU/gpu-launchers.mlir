@@ -173,8 +173,9 @@ module attributes {gpu.container_module} {
 // kv_shift_attention_grad: device copies of the six inputs, the five
 // outputs, f32 scratch (lse and delta per query row, dk^ and dv^ of the key
 // rows' size times D, four weight terms per key row), then grad_q on
-// ceil(B Hq Sq / 4) blocks, grad_kv and grad_mix on ceil(B Hkv Sk / 4)
-// blocks, grad_w on one block per KV head; five copies out; 16 frees.
+// (ceil(Sq / 4), Hq, B) blocks, grad_kv on (ceil(Sk / 4), Hkv, B), grad_mix
+// on ceil(B Hkv Sk / 4), grad_w on one block per KV head; five copies out;
+// 16 frees.
 // CHECK-LABEL: func.func private @launch_grad
 // CHECK-NOT: kvshift.gpu_grad_kernels
 // CHECK-DAG: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x4x?x64xf32>
@@ -197,8 +198,9 @@ module attributes {gpu.container_module} {
 // CHECK: %[[DVH:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[KD]]) : memref<?xf32>
 // CHECK: %[[K4:.*]] = arith.muli %[[KROWS]], %c4 : index
 // CHECK: %[[PART:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[K4]]) : memref<?xf32>
-// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gq blocks in (%{{.*}}, %c1, %c1) threads in (%c128, %c1, %c1) args({{.*}}%[[LSE]] : memref<?xf32>, %[[DELTA]] : memref<?xf32>, %[[DQ]] : memref<?xf32>, %[[B]] : index, %c4 : index, %[[SQ]] : index, %c2 : index, %[[SK]] : index)
-// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gkv blocks in (%[[KB:.*]], %c1, %c1) threads in (%c128, %c1, %c1) args({{.*}}%[[LSE]] : memref<?xf32>, %[[DELTA]] : memref<?xf32>, %[[DKH]] : memref<?xf32>, %[[DVH]] : memref<?xf32>, %[[B]] : index, %c4 : index, %[[SQ]] : index, %c2 : index, %[[SK]] : index)
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gq blocks in (%{{.*}}, %c4, %[[B]]) threads in (%c128, %c1, %c1) args({{.*}}%[[LSE]] : memref<?xf32>, %[[DELTA]] : memref<?xf32>, %[[DQ]] : memref<?xf32>, %[[B]] : index, %c4 : index, %[[SQ]] : index, %c2 : index, %[[SK]] : index)
+// CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gkv blocks in (%{{.*}}, %c2, %[[B]]) threads in (%c128, %c1, %c1) args({{.*}}%[[LSE]] : memref<?xf32>, %[[DELTA]] : memref<?xf32>, %[[DKH]] : memref<?xf32>, %[[DVH]] : memref<?xf32>, %[[B]] : index, %c4 : index, %[[SQ]] : index, %c2 : index, %[[SK]] : index)
+// CHECK: %[[KB:.*]] = arith.divui %{{.*}}, %c4 : index
 // CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gmix blocks in (%[[KB]], %c1, %c1) threads in (%c128, %c1, %c1) args({{.*}}%[[DKH]] : memref<?xf32>, %[[DVH]] : memref<?xf32>, %[[DK]] : memref<?xf32>, %[[DV]] : memref<?xf32>, %[[PART]] : memref<?xf32>, %[[B]] : index, %c2 : index, %[[SK]] : index)
 // CHECK: gpu.launch_func async [%{{.*}}] @kvshift_kernels::@gw blocks in (%c2, %c1, %c1) threads in (%c128, %c1, %c1) args(%[[PART]] : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[B]] : index, %c2 : index, %[[SK]] : index)
 // CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[DQ]]
@@ -212,7 +214,7 @@ module attributes {gpu.container_module} {
   func.func private @launch_grad(memref<?x4x?x64xf32>, memref<?x2x?x64xf32>, memref<?x2x?x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<?x4x?x64xf32>,
                                  memref<?x4x?x64xf32>, memref<?x2x?x64xf32>, memref<?x2x?x64xf32>, memref<2x2xf32>, memref<2x2xf32>)
       attributes {kvshift.gpu_grad_kernels = [@kvshift_kernels::@gq, @kvshift_kernels::@gkv, @kvshift_kernels::@gmix, @kvshift_kernels::@gw],
-                  kvshift.gpu_block_m = 4 : i64, kvshift.gpu_threads = 128 : i64}
+                  kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_threads = 128 : i64}
   gpu.module @kvshift_kernels {
     gpu.func @gq(%q: memref<?xf32>, %k: memref<?xf32>, %v: memref<?xf32>, %kw: memref<?xf32>, %vw: memref<?xf32>, %do: memref<?xf32>, %lse: memref<?xf32>, %delta: memref<?xf32>, %dq: memref<?xf32>, %b: index, %hq: index, %sq: index, %hkv: index, %sk: index) kernel {
       gpu.return

@@ -87,9 +87,14 @@ constexpr llvm::StringLiteral kLauncherDecodeSplitAttr =
 constexpr llvm::StringLiteral kLauncherDecodeRowsAttr =
     "kvshift.gpu_decode_rows";
 // kv_shift_attention_grad: its four kernels, in launch order (grad_q,
-// grad_kv, grad_mix, grad_w).
+// grad_kv, grad_mix, grad_w), and the query / key rows of a grad_q /
+// grad_kv block.
 constexpr llvm::StringLiteral kLauncherGradKernelsAttr =
     "kvshift.gpu_grad_kernels";
+constexpr llvm::StringLiteral kLauncherGradQRowsAttr =
+    "kvshift.gpu_grad_q_rows";
+constexpr llvm::StringLiteral kLauncherGradKVRowsAttr =
+    "kvshift.gpu_grad_kv_rows";
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
@@ -1618,6 +1623,9 @@ private:
 ///            sequence (per thread, per warp by shuffles, then over the warps
 ///            in a fixed order: deterministic).
 ///
+/// Grids: grad_q (ceil(Sq / warps), Hq, B), grad_kv (ceil(Sk / warps), Hkv,
+/// B), grad_mix (ceil(B Hkv Sk / warps)), grad_w (Hkv); 32 * warps threads
+/// (grad_w: 128).
 /// Arguments (flat memrefs, then index sizes):
 ///   grad_q   q, k, v, kw, vw, dout, lse, delta, dq, B, Hq, Sq, Hkv, Sk
 ///   grad_kv  q, k, v, kw, vw, dout, lse, delta, dkh, dvh, B, Hq, Sq, Hkv, Sk
@@ -1745,6 +1753,20 @@ private:
     Value row = add(mul(blk, idx(cfg.warps)), divu(tid, idx(32)));
     return {row, cmpi(arith::CmpIPredicate::ult, row, rows)};
   }
+  /// Grid (row tiles, heads, batch), `warps` rows a block: the warp's row
+  /// within its sequence, the flat row (b * heads + h) * seq + i, and
+  /// whether the row is below `seq`.
+  std::tuple<Value, Value, Value, Value, Value>
+  tileRow(Value heads, Value seq) {
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    Value batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    lane = remu(tid, idx(32));
+    Value i = add(mul(tile, idx(cfg.warps)), divu(tid, idx(32)));
+    Value flat = add(mul(add(mul(batch, heads), head), seq), i);
+    return {i, flat, head, batch, cmpi(arith::CmpIPredicate::ult, i, seq)};
+  }
   /// The number of keys query row i sees: Sk, or min(Sk, Sk - Sq + i + 1)
   /// under (bottom-right) causal masking.
   Value keyEnd(Value i, Value sq, Value sk) {
@@ -1793,14 +1815,10 @@ private:
     Value q = arg(0), kw = arg(3), vw = arg(4), dout = arg(5), lseOut = arg(6),
           deltaOut = arg(7), dq = arg(8);
     Value dimHq = arg(10), dimSq = arg(11), dimHkv = arg(12), dimSk = arg(13);
-    Value rows = mul(mul(arg(9), dimHq), dimSq);
-    auto [rowV, inRange] = warpRow(rows);
-    Value row = rowV;
+    auto [iV, rowV, hqV, bV, inRange] = tileRow(dimHq, dimSq);
+    Value i = iV, row = rowV, hq = hqV, bIdx = bV;
     ifThen(inRange, [&]() {
       double inf = std::numeric_limits<double>::infinity();
-      Value i = remu(row, dimSq);
-      Value bh = divu(row, dimSq); // b * Hq + hq
-      Value hq = remu(bh, dimHq), bIdx = divu(bh, dimHq);
       Value hk = divu(hq, divu(dimHq, dimHkv));
       Value kvBase = mul(mul(add(mul(bIdx, dimHkv), hk), dimSk), idx(cfg.d));
       Value qBase = mul(row, idx(cfg.d));
@@ -1861,16 +1879,11 @@ private:
     Value q = arg(0), k = arg(1), v = arg(2), kw = arg(3), vw = arg(4),
           dout = arg(5), lseIn = arg(6), deltaIn = arg(7), dkh = arg(8),
           dvh = arg(9);
-    Value dimB = arg(10), dimHq = arg(11), dimSq = arg(12), dimHkv = arg(13),
-          dimSk = arg(14);
-    Value rows = mul(mul(dimB, dimHkv), dimSk);
-    auto [rowV, inRange] = warpRow(rows);
-    Value row = rowV;
+    Value dimHq = arg(11), dimSq = arg(12), dimHkv = arg(13), dimSk = arg(14);
+    auto [jV, rowV, hkV, bV, inRange] = tileRow(dimHkv, dimSk);
+    Value j = jV, row = rowV, hk = hkV, bIdx = bV;
     ifThen(inRange, [&]() {
       int64_t n = cols();
-      Value j = remu(row, dimSk);
-      Value bh = divu(row, dimSk); // b * Hkv + hk
-      Value hk = remu(bh, dimHkv), bIdx = divu(bh, dimHkv);
       Value rowBase = mul(row, idx(cfg.d));
       // k^_j and v^_j (row j - 1 weighted 0 at j = 0).
       Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
@@ -2307,7 +2320,8 @@ struct KVShiftFuseAttentionGPUPass
     cfg.d = cfg.dPadded = d;
     cfg.vecWidth = 1;
     cfg.warps = warps;
-    cfg.blockM = warps; // rows per block: one per warp
+    // Rows of a grad_q / grad_kv block: one per warp.
+    cfg.blockM = cfg.blockN = warps;
     return success();
   }
 
@@ -2382,7 +2396,8 @@ struct KVShiftFuseAttentionGPUPass
     for (gpu::GPUFuncOp k : kernels)
       refs.push_back(kernelRef(k));
     launcher->setAttr(kLauncherGradKernelsAttr, ab.getArrayAttr(refs));
-    launcher->setAttr(kLauncherBlockMAttr, ab.getI64IntegerAttr(cfg.blockM));
+    launcher->setAttr(kLauncherGradQRowsAttr, ab.getI64IntegerAttr(cfg.blockM));
+    launcher->setAttr(kLauncherGradKVRowsAttr, ab.getI64IntegerAttr(cfg.blockN));
     launcher->setAttr(kLauncherThreadsAttr,
                       ab.getI64IntegerAttr(cfg.threads()));
     func::CallOp::create(b, launcher, args);
@@ -2782,12 +2797,14 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
 /// Host side of a kv_shift_attention_grad: arguments (q, k, v, kw, vw,
 /// dout, dq, dk, dv, dkw, dvw). Device copies of the inputs, the outputs,
 /// and f32 scratch: lse and delta per query row, dk^ and dv^ ([B, Hkv, Sk,
-/// D]) and four weight-gradient terms per key row; then grad_q and grad_kv
-/// (one warp per query / key row), grad_mix (one warp per key row) and
-/// grad_w (one block per KV head), copy out, free.
+/// D]) and four weight-gradient terms per key row; then grad_q on (ceil(Sq
+/// / qRows), Hq, B) blocks, grad_kv on (ceil(Sk / kvRows), Hkv, B), grad_mix
+/// (one warp per key row) and grad_w (one block per KV head), copy out,
+/// free.
 static void emitGradLauncherBody(func::FuncOp launcher,
                                  ArrayRef<gpu::GPUFuncOp> kernels,
-                                 int64_t rowsPerBlock, int64_t threadCount) {
+                                 int64_t qRows, int64_t kvRows,
+                                 int64_t threadCount) {
   HostLaunchBuilder h(launcher);
   ImplicitLocOpBuilder &b = h.builder();
   Value c0 = h.c0, c1 = h.c1;
@@ -2800,8 +2817,8 @@ static void emitGradLauncherBody(func::FuncOp launcher,
     hostIn.push_back(h.flatten(h.arg(i)));
   for (int64_t i = 6; i < 11; ++i)
     hostOut.push_back(h.flatten(h.arg(i)));
-  Value qRows = h.muli(h.muli(dimB, dimHq), dimSq);
-  Value kRows = h.muli(h.muli(dimB, dimHkv), dimSk);
+  Value qRowCount = h.muli(h.muli(dimB, dimHq), dimSq);
+  Value kRowCount = h.muli(h.muli(dimB, dimHkv), dimSk);
 
   h.beginCopies();
   SmallVector<Value> in, out;
@@ -2810,31 +2827,35 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   for (Value x : hostOut)
     out.push_back(h.flatArg(h.deviceLike(x)));
   auto flatF = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-  Value lse = h.deviceAlloc(flatF, qRows);
-  Value delta = h.deviceAlloc(flatF, qRows);
-  Value dkh = h.deviceAlloc(flatF, h.muli(kRows, h.cst(d)));
-  Value dvh = h.deviceAlloc(flatF, h.muli(kRows, h.cst(d)));
-  Value part = h.deviceAlloc(flatF, h.muli(kRows, h.cst(4)));
+  Value lse = h.deviceAlloc(flatF, qRowCount);
+  Value delta = h.deviceAlloc(flatF, qRowCount);
+  Value dkh = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(d)));
+  Value dvh = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(d)));
+  Value part = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(4)));
   h.endCopies();
 
   // No KV heads: nothing to launch (and no division by zero in a kernel).
   Value hasHeads = h.ugt(dimHkv, c0);
-  auto blocks = [&](Value rows) { return h.ceilDiv(rows, rowsPerBlock); };
+  int64_t mixRows = threadCount / 32; // grad_mix: one warp per key row
   SmallVector<Value> attn = {in[0], in[1], in[2], in[3], in[4], in[5],
                              lse,   delta};
   SmallVector<Value> sizes = {dimB, dimHq, dimSq, dimHkv, dimSk};
   SmallVector<Value> qArgs(attn);
   qArgs.push_back(out[0]);
   qArgs.append(sizes);
-  h.launchIf(arith::AndIOp::create(b, hasHeads, h.ugt(qRows, c0)), kernels[0],
-             gpu::KernelDim3{blocks(qRows), c1, c1}, threadCount, qArgs);
-  Value anyKeys = arith::AndIOp::create(b, hasHeads, h.ugt(kRows, c0));
+  h.launchIf(arith::AndIOp::create(b, hasHeads, h.ugt(qRowCount, c0)),
+             kernels[0],
+             gpu::KernelDim3{h.ceilDiv(dimSq, qRows), dimHq, dimB},
+             threadCount, qArgs);
+  Value anyKeys = arith::AndIOp::create(b, hasHeads, h.ugt(kRowCount, c0));
   SmallVector<Value> kvArgs(attn);
   kvArgs.append({dkh, dvh});
   kvArgs.append(sizes);
-  h.launchIf(anyKeys, kernels[1], gpu::KernelDim3{blocks(kRows), c1, c1},
+  h.launchIf(anyKeys, kernels[1],
+             gpu::KernelDim3{h.ceilDiv(dimSk, kvRows), dimHkv, dimB},
              threadCount, kvArgs);
-  h.launchIf(anyKeys, kernels[2], gpu::KernelDim3{blocks(kRows), c1, c1},
+  h.launchIf(anyKeys, kernels[2],
+             gpu::KernelDim3{h.ceilDiv(kRowCount, mixRows), c1, c1},
              threadCount,
              {in[1], in[2], in[3], in[4], dkh, dvh, out[1], out[2], part, dimB,
               dimHkv, dimSk});
@@ -2869,7 +2890,8 @@ struct KVShiftGPULaunchersPass
         kernels.push_back(dyn_cast_or_null<gpu::GPUFuncOp>(
             ref ? SymbolTable::lookupSymbolIn(module, ref) : nullptr));
       }
-      auto blockM = f->getAttrOfType<IntegerAttr>(kLauncherBlockMAttr);
+      auto qRows = f->getAttrOfType<IntegerAttr>(kLauncherGradQRowsAttr);
+      auto kvRows = f->getAttrOfType<IntegerAttr>(kLauncherGradKVRowsAttr);
       auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
       auto type = f.getFunctionType();
       bool sig = type.getNumInputs() == 11 && type.getNumResults() == 0 &&
@@ -2880,19 +2902,24 @@ struct KVShiftGPULaunchersPass
                  cast<MemRefType>(type.getInput(0)).getRank() == 4 &&
                  !cast<MemRefType>(type.getInput(0)).isDynamicDim(3);
       if (kernels.size() != 4 || llvm::is_contained(kernels, nullptr) ||
-          !blockM || blockM.getInt() < 1 || !threads || !sig) {
+          !qRows || qRows.getInt() < 1 || !kvRows || kvRows.getInt() < 1 ||
+          !threads || threads.getInt() < 32 || !sig) {
         f.emitError() << "kvshift-gpu-launchers: a gradient launcher needs `"
                       << kLauncherGradKernelsAttr
-                      << "` naming four gpu.funcs, `" << kLauncherBlockMAttr
-                      << "`, `" << kLauncherThreadsAttr
-                      << "` and eleven identity-layout memref arguments (q, "
+                      << "` naming four gpu.funcs, positive `"
+                      << kLauncherGradQRowsAttr << "` and `"
+                      << kLauncherGradKVRowsAttr << "`, `"
+                      << kLauncherThreadsAttr
+                      << "` (at least 32) and eleven identity-layout memref "
+                         "arguments (q, "
                          "k, v, kw, vw, dout, dq, dk, dv, dkw, dvw; q of "
                          "rank 4 with a static head dimension)";
         return signalPassFailure();
       }
-      emitGradLauncherBody(f, kernels, blockM.getInt(), threads.getInt());
-      for (StringRef a :
-           {kLauncherGradKernelsAttr, kLauncherBlockMAttr, kLauncherThreadsAttr})
+      emitGradLauncherBody(f, kernels, qRows.getInt(), kvRows.getInt(),
+                           threads.getInt());
+      for (StringRef a : {kLauncherGradKernelsAttr, kLauncherGradQRowsAttr,
+                          kLauncherGradKVRowsAttr, kLauncherThreadsAttr})
         f->removeAttr(a);
     }
     for (func::FuncOp f : decodeLaunchers) {
