@@ -133,6 +133,42 @@ for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256"; d
   decode_entries+=("{\"name\": \"$name\", \"merge\": \"${base}_merge\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": 128, \"causal\": true, \"split\": $split, \"rows\": 4, \"threads\": 128, \"merge_threads\": 128$extra}")
 done
 
+# The backward kernels of kv_shift_attention_grad: (bf16, f16) x (causal,
+# not) at D = 128, and bf16 causal at D = 64; dynamic B/H/S. The launch
+# configuration (rows per block, threads) is read from the launcher
+# declaration that --kvshift-fuse-attention-gpu writes.
+grad_entries=()
+grad_input() { # dtype d causal -> MLIR text
+  local t="$1" d="$2" c="$3" ty w
+  ty="tensor<?x?x?x${d}x${t}>"; w="tensor<?x2xf32>"
+  cat <<MLIR
+func.func @grad(%q: $ty, %k: $ty, %v: $ty, %kw: $w, %vw: $w, %do: $ty) -> ($ty, $ty, $ty, $w, $w) {
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) $c
+      : ($ty, $ty, $ty, $w, $w, $ty) -> ($ty, $ty, $ty, $w, $w)
+  return %dq, %dk, %dv, %dkw, %dvw : $ty, $ty, $ty, $w, $w
+}
+MLIR
+}
+for spec in bf16:128:causal bf16:128: f16:128:causal f16:128: bf16:64:causal; do
+  IFS=: read -r t d c <<< "$spec"
+  name="kv_shift_attention_d${d}_${t}${c:+_causal}_grad"
+  grad_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+  if [ -x "$ptxas" ]; then
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+  fi
+  config="$("$opt" "$out/src/$name.mlir" --kvshift-fuse-attention-gpu | /usr/bin/python3 -c '
+import json, re, sys
+text = sys.stdin.read()
+a = dict(re.findall(r"kvshift\.gpu_(grad_q_rows|grad_kv_rows|threads) = (\d+)", text))
+n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32: (\d+)", text))
+print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
+                  "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
+                  "w_threads": int(n["w"])})[1:-1])')"
+  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config}")
+done
+
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
 # D = 128, causal, dynamic shapes.
 for t in bf16 f16; do
@@ -166,8 +202,15 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
     sep=","; [ "$i" -eq $(( ${#decode_entries[@]} - 1 )) ] && sep=""
     echo "    ${decode_entries[$i]}$sep"
   done
+  echo "  ],"
+  echo "  \"grad_params\": \"<name>_q: q, k, v, kw, vw, dout, lse, delta, dq; <name>_kv: q, k, v, kw, vw, dout, lse, delta, dkh, dvh (flat memrefs), then B, Hq, Sq, Hkv, Sk; <name>_mix: k, v, kw, vw, dkh, dvh, dk, dv, part, then B, Hkv, Sk; <name>_w: part, dkw, dvw, then B, Hkv, Sk. lse, delta: f32 [B Hq Sq]; dkh, dvh: f32 [B Hkv Sk D]; part: f32 [B Hkv Sk 4]. Grids: q (ceil(Sq / q_rows), Hq, B), kv (ceil(Sk / kv_rows), Hkv, B), mix (ceil(B Hkv Sk / (mix_threads / 32))), w (Hkv)\","
+  echo "  \"grad_kernels\": ["
+  for i in "${!grad_entries[@]}"; do
+    sep=","; [ "$i" -eq $(( ${#grad_entries[@]} - 1 )) ] && sep=""
+    echo "    ${grad_entries[$i]}$sep"
+  done
   echo "  ]"
   echo "}"
 } > "$out/manifest.json"
 cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
-echo "$out: $(ls "$out/kernels" | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"
+echo "$out: $(ls "$out/kernels" | grep -v _grad | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '_grad\.ptx$') backward kernel sets, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

@@ -7,10 +7,11 @@
 #   bash scripts/gpu-check.sh DIR [--quick] [--memcheck] [--ncu]
 #
 # Each part (attention and AOT correctness, decode correctness, decode
-# bandwidth, timings, RoPE timings) runs in a process of its own with a time
-# limit of its own, so that a kernel fault or a hang in one part leaves the
-# results of the others. The parts' limits add up to 8.5 minutes (about 80 s
-# on an H200). --memcheck also runs the attention and decode correctness
+# bandwidth, timings, RoPE timings, backward correctness and timings) runs in
+# a process of its own with a time limit of its own, so that a kernel fault
+# or a hang in one part leaves the results of the others. The parts' limits
+# add up to 8.3 minutes (the parts before the backward took about 80 s on an
+# H200). --memcheck also runs the attention and decode correctness
 # checks (small shapes) under compute-sanitizer's memcheck, which reports
 # any out-of-bounds access (about 30 s there; limit 150 s). --ncu profiles one launch of the bf16 causal D=128
 # attention kernel (S = 4096) and one of the bf16 decode kernel with Nsight
@@ -49,16 +50,17 @@ part() { # seconds parts
   [ "$rc" -eq 0 ] || status=1
 }
 start=$(date +%s)
-part 150 attention,aot
-part 60 decode
-part 60 bandwidth
-part 150 timings
-part 90 rope
+part 120 attention,aot
+part 45 decode
+part 45 bandwidth
+part 120 timings
+part 70 rope
+part 100 grad,gradtimings
 if [ "$memcheck" = 1 ]; then
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
-  echo "memcheck: $sanitizer --tool memcheck (attention and decode kernels, small shapes)" | tee -a "$log"
+  echo "memcheck: $sanitizer --tool memcheck (attention, decode and backward kernels, small shapes)" | tee -a "$log"
   timeout 150 "$sanitizer" --tool memcheck --error-exitcode 3 --print-limit 20 \
-    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts attention,decode --quick \
+    "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts attention,decode,grad --quick \
     > "$dir/memcheck.txt" 2>&1
   rc=$?
   grep -E "^========= (ERROR|Invalid|Program hit|.*errors)|correctness|aborted" "$dir/memcheck.txt" \

@@ -358,6 +358,57 @@ class DecodeKernel(Kernel):
         return out
 
 
+class GradKernel(Kernel):
+    """The four backward kernels of kv_shift_attention_grad (one PTX module;
+    launch configuration in the manifest entry, "grad_params" there):
+      <name>_q   grid (ceil(Sq / q_rows), Hq, B): lse, delta and dq;
+      <name>_kv  grid (ceil(Sk / kv_rows), Hkv, B): dk^ and dv^ (f32);
+      <name>_mix grid (ceil(B Hkv Sk / (mix_threads / 32))): dk, dv and the
+                 weight-gradient terms of each key row;
+      <name>_w   grid (Hkv): dkw, dvw."""
+
+    def __init__(self, driver, entry, root):
+        self.driver, self.entry = driver, entry
+        with open(os.path.join(root, entry["ptx"]), "rb") as f:
+            ptx = f.read()
+        self.fns = {part: driver.load(ptx, f"{entry['name']}_{part}")
+                    for part in ("q", "kv", "mix", "w")}
+
+    def scratch(self, q, k):
+        f32 = dict(dtype=torch.float32, device=q.device)
+        qrows = q.shape[0] * q.shape[1] * q.shape[2]
+        krows = k.shape[0] * k.shape[1] * k.shape[2]
+        return (torch.empty(qrows, **f32), torch.empty(qrows, **f32),
+                torch.empty(krows * k.shape[3], **f32), torch.empty(krows * k.shape[3], **f32),
+                torch.empty(krows * 4, **f32))
+
+    def __call__(self, q, k, v, kw, vw, dout, grads, scratch=None):
+        """grads: (dq, dk, dv, dkw, dvw), written."""
+        e = self.entry
+        b, hq, sq, _ = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        lse, delta, dkh, dvh, part = scratch if scratch is not None else self.scratch(q, k)
+        dq, dk, dv, dkw, dvw = grads
+        sizes = [ctypes.c_int64(x) for x in (b, hq, sq, hkv, sk)]
+        attn = memref_params((q, k, v, kw, vw, dout, lse, delta))
+        if hkv == 0:
+            return grads
+        if b * hq * sq:
+            self.launch(self.fns["q"], e["name"] + "_q", (-(-sq // e["q_rows"]), hq, b),
+                        e["threads"], attn + memref_params((dq,)) + sizes)
+        krows = b * hkv * sk
+        if krows:
+            self.launch(self.fns["kv"], e["name"] + "_kv", (-(-sk // e["kv_rows"]), hkv, b),
+                        e["threads"], attn + memref_params((dkh, dvh)) + sizes)
+            self.launch(self.fns["mix"], e["name"] + "_mix",
+                        (-(-krows // (e["mix_threads"] // 32)), 1, 1), e["mix_threads"],
+                        memref_params((k, v, kw, vw, dkh, dvh, dk, dv, part)) +
+                        [ctypes.c_int64(x) for x in (b, hkv, sk)])
+        self.launch(self.fns["w"], e["name"] + "_w", (hkv, 1, 1), e["w_threads"],
+                    memref_params((part, dkw, dvw)) + [ctypes.c_int64(x) for x in (b, hkv, sk)])
+        return grads
+
+
 class AOTLibrary:
     """An ahead-of-time library: _mlir_ciface_attn on host memory."""
 
@@ -422,16 +473,31 @@ def print_error_table(what, shape_title, rows):
         print(f"{name:44} {shape:{w}} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
 
 
+# Shapes of the correctness checks (module level, so that a CPU run under
+# scripts/gpu_check_emulated.py can use small ones).
+ATTENTION_SHAPES = [  # b, hq, hkv, sq, sk
+    (2, 8, 2, 333, 333),    # GQA, odd S
+    (1, 4, 4, 77, 333),     # Sq < Sk (bottom-right causal), odd
+    (1, 4, 2, 1, 1),        # S = 1
+    (1, 4, 2, 1, 129),      # one query over 129 keys (a decode-like call)
+    (2, 16, 16, 1024, 1024),
+]
+DECODE_SHAPES = [  # b, hq, hkv, sq, smax, length
+    (2, 32, 8, 1, 1024, 1000),   # one new token, GQA 4, 2 splits
+    (1, 8, 2, 3, 700, 650),      # three new tokens: 12 rows, 3 row blocks
+    (1, 4, 4, 1, 2048, 1),       # one valid row
+    (2, 16, 2, 5, 333, 333),     # a full cache, 40 rows per group
+]
+GRAD_SHAPES = [  # b, hq, hkv, sq, sk
+    (2, 8, 2, 333, 333),    # GQA, odd S
+    (1, 4, 4, 77, 333),     # Sq < Sk
+    (1, 4, 2, 1, 1),        # S = 1
+    (1, 16, 16, 1024, 1024),
+]
+
+
 def check_correctness(kernels, aot_libs, quick):
-    shapes = [  # b, hq, hkv, sq, sk
-        (2, 8, 2, 333, 333),    # GQA, odd S
-        (1, 4, 4, 77, 333),     # Sq < Sk (bottom-right causal), odd
-        (1, 4, 2, 1, 1),        # S = 1
-        (1, 4, 2, 1, 129),      # one query over 129 keys (a decode-like call)
-        (2, 16, 16, 1024, 1024),
-    ]
-    if quick:
-        shapes = shapes[:4]
+    shapes = ATTENTION_SHAPES[:4] if quick else ATTENTION_SHAPES
     failures, rows = 0, []
     for entry, kern in kernels:
         dtype = DTYPES[entry["dtype"]]
@@ -472,14 +538,7 @@ def check_correctness(kernels, aot_libs, quick):
 def check_decode(decoders, quick):
     """Correctness of the decode kernels against the float32 reference, with
     the same 2x-of-PyTorch bound as the attention kernels."""
-    shapes = [  # b, hq, hkv, sq, smax, length
-        (2, 32, 8, 1, 1024, 1000),   # one new token, GQA 4, 2 splits
-        (1, 8, 2, 3, 700, 650),      # three new tokens: 12 rows, 3 row blocks
-        (1, 4, 4, 1, 2048, 1),       # one valid row
-        (2, 16, 2, 5, 333, 333),     # a full cache, 40 rows per group
-    ]
-    if quick:
-        shapes = shapes[:2]
+    shapes = DECODE_SHAPES[:2] if quick else DECODE_SHAPES
     failures, rows = 0, []
     for entry, kern in decoders:
         dtype = DTYPES[entry["dtype"]]
@@ -503,6 +562,100 @@ def check_decode(decoders, quick):
                 rows.append(diagnose(out, ref, 2 * theirs))
     print_error_table("decode kernel", "B x Hq/Hkv x Sq, length/Smax", rows)
     return failures
+
+
+GRAD_NAMES = ("dq", "dk", "dv", "dkw", "dvw")
+
+
+def reference_grads(q, k, v, kw, vw, dout, causal, dtype):
+    """Gradients of sum(reference(...) * dout) by autograd, all arithmetic in
+    `dtype` (float32: the reference; the inputs' dtype: PyTorch's own
+    low-precision backward of the paper's way, with sdpa); the weights stay
+    float32 leaves."""
+    leaves = [x.detach().to(dtype).requires_grad_() for x in (q, k, v)]
+    wl = [w.detach().clone().requires_grad_() for w in (kw, vw)]
+    out = reference(*leaves, *wl, causal, dtype)
+    grads = torch.autograd.grad(out, leaves + wl, dout.to(dtype))
+    return [g.float() for g in grads]
+
+
+def check_grad(grads, quick):
+    """The backward kernels against float32 autograd: each of dq, dk, dv,
+    dkw, dvw within 2x the error of PyTorch's own low-precision autograd of
+    the paper's way (and every element written)."""
+    shapes = GRAD_SHAPES[:3] if quick else GRAD_SHAPES
+    failures, rows = 0, []
+    for entry, kern in grads:
+        dtype = DTYPES[entry["dtype"]]
+        for n, (b, hq, hkv, sq, sk) in enumerate(shapes):
+            q, k, v, kw, vw = inputs(b, hq, hkv, sq, sk, entry["d"], dtype, seed=200 + n)
+            kw[0, 1] = -0.5  # a negative weight
+            g = torch.Generator(device="cpu").manual_seed(300 + n)
+            dout = torch.randn(q.shape, generator=g).to(dtype).cuda()
+            outs = [torch.full_like(x, float("nan")) for x in (q, k, v, kw, vw)]
+            kern(q, k, v, kw, vw, dout, outs)
+            torch.cuda.synchronize()
+            ref = reference_grads(q, k, v, kw, vw, dout, entry["causal"], torch.float32)
+            low = reference_grads(q, k, v, kw, vw, dout, entry["causal"], dtype)
+            for what, ours_t, r, lo in zip(GRAD_NAMES, outs, ref, low):
+                ours, theirs = err(ours_t, r), err(lo, r)
+                # S = 1: dq and dk are zero up to rounding; compare absolutely.
+                if r.abs().max() < 1e-6:
+                    ours, theirs = (ours_t.double() - r).abs().max().item(), 1e-6
+                ok = ours <= 2 * theirs and math.isfinite(ours)
+                failures += not ok
+                rows.append((f"{entry['name']} {what}", f"{b}x{hq}/{hkv}x{sq}/{sk}",
+                             ours, theirs, ok))
+    print_error_table("backward kernel, gradient", "shape B x Hq/Hkv x Sq/Sk", rows)
+    return failures
+
+
+def grad_timings(grads, quick):
+    """The backward (our grad kernels, which recompute the forward's row
+    statistics) against PyTorch autograd of the paper's way (pad + mix, then
+    scaled_dot_product_attention): its backward alone, and forward +
+    backward. TFLOP/s counted as 2.5x the forward's 4*B*H*S*S*D (halved for
+    causal)."""
+    b, h, d = TIMING_SHAPE
+    by_name = {e["name"]: k for e, k in grads}
+    seqs = [1024, 4096] if quick else [1024, 4096, 8192]
+    print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")
+    print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "
+          f"{'paper bwd ms':>12} {'TF/s':>6} | {'paper f+b ms':>12} | "
+          f"{'paper bwd/fused':>15} {'paper f+b/fused':>15}")
+    for dname, causal in (("bf16", True), ("bf16", False), ("f16", True)):
+        kern = by_name.get(f"kv_shift_attention_d{d}_{dname}" + ("_causal" if causal else "")
+                           + "_grad")
+        if kern is None:
+            continue
+        for s in seqs:
+            if s == 8192 and not causal:
+                continue
+            dtype = DTYPES[dname]
+            q, k, v, kw, vw = inputs(b, h, h, s, s, d, dtype, seed=s)
+            dout = torch.randn_like(q)
+            outs = [torch.empty_like(x) for x in (q, k, v, kw, vw)]
+            scratch = kern.scratch(q, k)
+            flops = 2.5 * 4 * b * h * s * s * d / (2 if causal else 1)
+            iters = 3 if s >= 8192 else 5
+            ta = time_ms(lambda: kern(q, k, v, kw, vw, dout, outs, scratch), warmup=1,
+                         iters=iters)
+            leaves = [x.detach().requires_grad_() for x in (q, k, v, kw, vw)]
+
+            def forward():
+                return F.scaled_dot_product_attention(
+                    leaves[0], mix(leaves[1], leaves[3]), mix(leaves[2], leaves[4]),
+                    is_causal=causal)
+            out = forward()
+            tb = time_ms(lambda: torch.autograd.grad(out, leaves, dout, retain_graph=True),
+                         warmup=1, iters=iters)
+            tc = time_ms(lambda: torch.autograd.grad(forward(), leaves, dout), warmup=1,
+                         iters=iters)
+            tf = lambda t: flops / (t * 1e-3) / 1e12  # noqa: E731
+            print(f"{dname:5} {str(causal):6} {s:5} | {ta:9.3f} {tf(ta):6.1f} | "
+                  f"{tb:12.3f} {tf(tb):6.1f} | {tc:12.3f} | {tb / ta:15.2f} {tc / ta:15.2f}")
+            del q, k, v, kw, vw, dout, outs, scratch, leaves, out
+            torch.cuda.empty_cache()
 
 
 def copy_bandwidth():
@@ -676,7 +829,8 @@ def rope_timings(by_name, b, h, d, seqs):
                   f"{tp:10.3f} | {tb:13.3f} | {tr / tp:12.3f} {tb / tr:10.2f}")
 
 
-PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "profile")
+PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "grad",
+         "gradtimings", "profile")
 
 
 def profile_launches(kernels, decoders):
@@ -736,6 +890,10 @@ def main():
         if {"decode", "bandwidth", "profile"} & set(parts):
             decoders = [(e, DecodeKernel(driver, e, args.artifacts))
                         for e in manifest.get("decode_kernels", [])]
+        grads = []
+        if {"grad", "gradtimings"} & set(parts):
+            grads = [(e, GradKernel(driver, e, args.artifacts))
+                     for e in manifest.get("grad_kernels", [])]
         if "attention" in parts:
             failures += check_correctness(kernels, [], args.quick)
         if "aot" in parts:
@@ -750,11 +908,13 @@ def main():
             failures += check_correctness([], aot, args.quick)
         if "decode" in parts:
             failures += check_decode(decoders, args.quick)
-        if {"attention", "aot", "decode"} & set(parts):
+        if "grad" in parts:
+            failures += check_grad(grads, args.quick)
+        if {"attention", "aot", "decode", "grad"} & set(parts):
             print(f"\ncorrectness [{args.parts}]: "
                   f"{'all passed' if failures == 0 else f'{failures} FAILED'} "
                   f"({time.time() - t0:.0f} s)")
-        if {"bandwidth", "timings", "rope"} & set(parts):
+        if {"bandwidth", "timings", "rope", "gradtimings"} & set(parts):
             warm_up()
         if "bandwidth" in parts:
             decode_bandwidth(decoders)
@@ -766,6 +926,8 @@ def main():
             b, h, d = TIMING_SHAPE
             rope_timings({e["name"]: (e, k) for e, k in kernels}, b, h, d,
                          timing_seqs(args.quick))
+        if "gradtimings" in parts:
+            grad_timings(grads, args.quick)
         if "profile" in parts:
             profile_launches(kernels, decoders)
     except RuntimeError as e:  # a launch error or a kernel fault
