@@ -129,8 +129,9 @@ def cache_reference(q, kc, vc, length, causal, theta):
 
 
 def rel_err(out, r, floor=1e-30):
-    """max |out - r| / max |r|; an absolute error where max |r| < floor
-    (gradients that are zero up to float64 rounding, e.g. dq at S = 1)."""
+    """max |out - r| / max |r|; relative to `floor` where max |r| < floor
+    (gradients that are zero up to float64 rounding, e.g. dq and dk at
+    S = 1, for which a low-precision result has rounding-sized values)."""
     return float(np.abs(out - r).max() / max(np.abs(r).max(), floor))
 
 
@@ -360,8 +361,9 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
     text = lower(grad_input(t, b, hq, hkv, sq, sk, d, causal))
     got = run_grad(text, t, q, k, v, kw, vw, do)
     want = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=causal)
-    # f32: the issue's 1e-5; bf16/f16: the kernels compute in f32 from the
-    # rounded inputs and round dq, dk, dv once: 4 ulps of the type.
+    # f32: the issue's 1e-5 for every gradient; bf16/f16: 4 ulps of the type
+    # (the tensor-core kernels round K^, V^, P and dS to it, as the paper's
+    # way does).
     bound = 1e-5 + (4 * EPS[t] if t != "f32" else 0)
     name = f"grad {t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
     errs = []
@@ -371,8 +373,8 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
             ok = False
             errs.append(f"{what} has {int(np.isnan(g).sum())} unwritten")
             continue
-        e = rel_err(g, w, floor=1e-6)
-        ok &= e <= (bound if what in ("dq", "dk", "dv") else 1e-5)
+        e = rel_err(g, w, floor=1e-6 if t == "f32" else 1e-2)
+        ok &= e <= (bound if what in ("dq", "dk", "dv") or t != "f32" else 1e-5)
         errs.append(f"{what} {e:.1e}")
     RESULTS.append(ok)
     print(f"{'ok  ' if ok else 'FAIL'} {name}: {', '.join(errs)} (bound {bound:.1e})")
@@ -440,9 +442,13 @@ def main():
         grad_case("f32", 2, 2, 2, 20, 20, 64, False, seed=52)
         grad_case("f32", 1, 4, 1, 9, 30, 37, True, seed=53)      # Sq < Sk, GQA 4, odd D
         grad_case("f32", 1, 2, 2, 1, 1, 16, True, seed=54)       # S = 1
-        grad_case("bf16", 1, 4, 2, 33, 33, 128, True, seed=55)
         grad_case("f16", 1, 2, 1, 25, 25, 64, False, seed=56)
+        grad_case("bf16", 2, 2, 2, 70, 70, 128, False, seed=57)   # 2 key tiles
+        grad_case("f16", 1, 2, 2, 20, 90, 64, True, seed=58)      # Sq < Sk, 2 key tiles
+        grad_case("bf16", 1, 2, 1, 1, 1, 64, True, seed=59)       # S = 1
+        grad_case("f16", 1, 2, 2, 40, 40, 40, True, seed=60)      # D = 40: padded to 48
         grad_mutants(text, data)
+        grad_mutants(*grad_case("bf16", 1, 4, 2, 33, 33, 128, True, seed=55))
     else:
         raise SystemExit(f"unknown suite {SUITE}")
     n, good = len(RESULTS), sum(RESULTS)

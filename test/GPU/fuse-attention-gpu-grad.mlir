@@ -2,7 +2,8 @@
 
 // kv_shift_attention_grad on the GPU: four kernels (grad_q, grad_kv,
 // grad_mix, grad_w) and a call to a launcher declaration that names them in
-// launch order; one warp per row (4 rows a block with the default warps).
+// launch order and gives the rows of a grad_q block (one per warp) and of a
+// grad_kv block (16 per warp on tensor cores).
 
 // CHECK-LABEL: func.func @grad
 // CHECK-SAME: (%[[Q:.*]]: tensor<?x8x?x64xbf16>, %[[K:.*]]: tensor<?x2x?x64xbf16>
@@ -28,19 +29,41 @@
 // CHECK: scf.for
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 // CHECK: gpu.return
+// grad_kv on tensor cores: the K^/V^ staging tile (64 key rows, D + 8
+// columns) and the q and dO tiles (32 rows); K^ mixed on the way in and
+// kept as ldmatrix fragments, V^ kept in shared memory; over the query heads
+// of the group and their query tiles: cp.async of q and dO, then S^T = K^
+// Q^T, dV^ += P^T dO, dP^T = V^ dO^T, dK^ += dS^T Q on mma.sync.
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_kv(
-// CHECK-SAME: %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) kernel
-// Query heads of the group, then the query rows that see the key.
+// CHECK-SAME: %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%[[KV:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[QT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[DOT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
+// CHECK: vector.store %{{.*}}, %[[KV]]
+// CHECK: gpu.barrier
+// CHECK: nvgpu.ldmatrix %[[KV]]
+// CHECK: gpu.barrier
+// CHECK: vector.store %{{.*}}, %[[KV]]
 // CHECK: scf.for
 // CHECK: scf.for
+// CHECK: gpu.barrier
+// CHECK: nvgpu.device_async_copy
+// CHECK: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK: gpu.barrier
+// CHECK: nvgpu.ldmatrix %[[QT]]{{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK: nvvm.mma.sync
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: nvgpu.ldmatrix %[[DOT]]{{.*}} {numTiles = 4 : i32, transpose = true}
+// CHECK: nvgpu.ldmatrix %[[KV]]
+// CHECK: nvgpu.ldmatrix %[[DOT]]{{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK: nvgpu.ldmatrix %[[QT]]{{.*}} {numTiles = 4 : i32, transpose = true}
+// CHECK: scf.yield
+// CHECK: gpu.return
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_mix(
-// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_w(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%{{.*}} : memref<4x4xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_w(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%{{.*}} : memref<4x4xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
 // CHECK: gpu.barrier
 // CHECK-NOT: gpu.barrier
 // CHECK: gpu.return
 // CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(
 // CHECK-SAME: kvshift.gpu_grad_kernels = [@kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_q, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_kv, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_mix, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_w]
-// CHECK-SAME: kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_threads = 128 : i64
+// CHECK-SAME: kvshift.gpu_grad_kv_rows = 64 : i64, kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_threads = 128 : i64
 func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
                 %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<?x8x?x64xbf16>)
     -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {
@@ -54,12 +77,16 @@ func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor
 
 // D = 37 (not a multiple of 32): the last column group of a lane is
 // clamped on load and guarded on store; non-causal, f32 (no conversions);
-// warps = 4 gives 4 rows a block.
+// f32 takes the SIMT grad_kv, one key row per warp.
 // CHECK-LABEL: func.func @grad_odd
 // CHECK: gpu.func @kv_shift_attention_d37_f32_grad_q(
 // CHECK: arith.minui %{{.*}}, %c36 : index
 // CHECK-NOT: arith.truncf
 // CHECK: gpu.return
+// CHECK: gpu.func @kv_shift_attention_d37_f32_grad_kv({{.*}}) kernel
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: gpu.return
+// CHECK: kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_grad_q_rows = 4 : i64
 func.func @grad_odd(%q: tensor<1x2x5x37xf32>, %k: tensor<1x1x5x37xf32>, %v: tensor<1x1x5x37xf32>,
                     %kw: tensor<1x2xf32>, %vw: tensor<1x2xf32>, %do: tensor<1x2x5x37xf32>)
     -> (tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>) {

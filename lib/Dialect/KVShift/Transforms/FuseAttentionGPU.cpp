@@ -434,9 +434,12 @@ public:
 ///   kw, vw  : memref<?xf32> ([Hkv, 2], flattened)
 ///   out     : memref<?xT>   ([B, Hq, Sq, D], flattened)
 ///   B, Hq, Sq, Hkv, Sk : index
-class KernelEmitter : EmitterBase {
+class KernelEmitter : protected EmitterBase {
 public:
-  KernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+  /// `dimsAt`: the position of the size arguments (B, Hq, Sq, Hkv, Sk);
+  /// the backward kernels, which derive from this one, have more buffers.
+  KernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg,
+                unsigned dimsAt = 6)
       : EmitterBase(func, cfg) {
     auto args = func.getArguments();
     q = args[0];
@@ -445,11 +448,11 @@ public:
     kw = args[3];
     vw = args[4];
     out = args[5];
-    dimB = args[6];
-    dimHq = args[7];
-    dimSq = args[8];
-    dimHkv = args[9];
-    dimSk = args[10];
+    dimB = args[dimsAt];
+    dimHq = args[dimsAt + 1];
+    dimSq = args[dimsAt + 2];
+    dimHkv = args[dimsAt + 3];
+    dimSk = args[dimsAt + 4];
     kSmem = func.getWorkgroupAttributions()[0];
     vSmem = func.getWorkgroupAttributions()[1];
   }
@@ -463,7 +466,7 @@ public:
     gpu::ReturnOp::create(b);
   }
 
-private:
+protected:
   Value q, k, v, kw, vw, out, dimB, dimHq, dimSq, dimHkv, dimSk;
   Value kSmem, vSmem;
   // Per-block values.
@@ -1741,6 +1744,19 @@ private:
       r.push_back(fma(w1, x[e], fmul(w2, y[e])));
     return r;
   }
+  /// f32 values rounded to the element type (f16/bf16) and back: the
+  /// mixed rows K^ and V^ as the tensor-core grad_kv holds them, so that the
+  /// row statistics here (lse, delta) and the probabilities there agree.
+  SmallVector<Value> roundToElt(ArrayRef<Value> xs) {
+    if (cfg.elt == f32)
+      return SmallVector<Value>(xs);
+    SmallVector<Value> r;
+    for (Value x : xs)
+      r.push_back(arith::ExtFOp::create(
+                      b, f32, arith::TruncFOp::create(b, cfg.elt, x).getResult())
+                      .getResult());
+    return r;
+  }
   Value weight(Value w, Value head, int64_t which) {
     return memref::LoadOp::create(b, w,
                                   ValueRange{add(mul(head, idx(2)), idx(which))});
@@ -1800,8 +1816,8 @@ private:
           size_t c = carried.size();
           SmallVector<Value> kPrev(it.begin() + c, it.begin() + c + n);
           SmallVector<Value> vPrev(it.begin() + c + n, it.end());
-          SmallVector<Value> kh = mixRows(a1, kj, a2, kPrev);
-          SmallVector<Value> vh = mixRows(b1, vj, b2, vPrev);
+          SmallVector<Value> kh = roundToElt(mixRows(a1, kj, a2, kPrev));
+          SmallVector<Value> vh = roundToElt(mixRows(b1, vj, b2, vPrev));
           SmallVector<Value> y = step(kh, vh, it.take_front(c));
           y.append(kj);
           y.append(vj);
@@ -2014,6 +2030,262 @@ private:
   }
 
   double scale() const { return cfg.scaleLog2 / kLog2E; }
+};
+
+/// grad_kv on tensor cores (f16/bf16): one block per (key tile of 16 *
+/// warps rows, KV head, batch), one warp per 16 key rows. The block mixes
+/// its key and value rows once (K^ = a1 k_j + a2 k_{j-1}, likewise V^, in
+/// f32, rounded to T) through shared memory into A fragments that stay in
+/// registers, then walks the query heads of its group and their query tiles
+/// of kGradQRows rows that can see its keys (causal: from the diagonal on),
+/// bringing q and dO in by cp.async, and on mma.sync.m16n8k16:
+///   S^T = K^ Q^T, P^T = exp2(S^T scale log2(e) - lse_i) (masked: 0),
+///   dV^ += P^T dO, dP^T = V^ dO^T, dS^T = P^T (dP^T - delta_i),
+///   dK^ += dS^T Q,
+/// with f32 accumulators; dK^ (times the scale) and dV^ go out as f32 rows
+/// for grad_mix. Arguments as the SIMT grad_kv's; shared memory: the K^/V^
+/// staging tile, then the q and dO tiles.
+class GradKVTensorCoreEmitter : KernelEmitter {
+public:
+  static constexpr int64_t kGradQRows = 32; // query rows per step
+
+  GradKVTensorCoreEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : KernelEmitter(func, cfg, /*dimsAt=*/10), func(func) {
+    doSmem = func.getWorkgroupAttributions()[2];
+  }
+
+  void emit() {
+    auto args = func.getArguments();
+    Value lseIn = args[6], deltaIn = args[7], dkh = args[8], dvh = args[9];
+    const int64_t kSteps = cfg.dPadded / 16;
+    const int64_t sBlocks = kGradQRows / 8;   // n-blocks of S^T
+    const int64_t oBlocks = cfg.dPadded / 8;  // n-blocks of dK^, dV^
+    tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    lane = remu(tid, idx(32));
+    warp = divu(tid, idx(32));
+    Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    kvHead = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    Value j0 = mul(tile, idx(cfg.blockN));
+    kvBase = mul(mul(add(mul(batch, dimHkv), kvHead), dimSk), idx(cfg.d));
+    offset = sub(dimSk, dimSq);
+    Value w0 = mul(kvHead, idx(2)), w1 = add(w0, idx(1));
+    ka1 = memref::LoadOp::create(b, kw, ValueRange{w0});
+    ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
+    vb1 = memref::LoadOp::create(b, vw, ValueRange{w0});
+    vb2 = memref::LoadOp::create(b, vw, ValueRange{w1});
+    Value g = divu(lane, idx(4));
+    Value t4 = remu(lane, idx(4));
+    Value l8 = remu(lane, idx(8));
+    Value l16 = remu(lane, idx(16));
+    Value hi = divu(lane, idx(16));
+    Value mid = remu(divu(lane, idx(8)), idx(2));
+    Value warpRow = mul(warp, idx(16));
+    Value kLaneRow = add(l8, mul(hi, idx(8)));
+    Value kLaneCol = mul(mid, idx(8));
+    Value vLaneRow = add(l8, mul(mid, idx(8)));
+    Value vLaneCol = mul(hi, idx(8));
+
+    // K^ and V^ of the warp's 16 key rows, as A fragments.
+    auto aFragment = [&](int64_t ks) {
+      return ldmatrix(kSmem, add(warpRow, l16),
+                      add(idx(ks * 16), mul(hi, idx(8))), /*transpose=*/false);
+    };
+    auto fragments = [&](Value src, Value w1v, Value w2v) {
+      stageRows(kSmem, src, kvBase, j0, cfg.blockN, dimSk, w1v, w2v);
+      gpu::BarrierOp::create(b);
+      SmallVector<SmallVector<Value>> f(kSteps);
+      for (int64_t ks = 0; ks < kSteps; ++ks)
+        f[ks] = aFragment(ks);
+      return f;
+    };
+    SmallVector<SmallVector<Value>> kA = fragments(k, ka1, ka2);
+    // Every warp has its K^ fragments before V^ replaces the tile. V^ stays
+    // in shared memory: its fragments are loaded for each query tile (in
+    // registers next to K^'s and the dK^, dV^ accumulators they would make
+    // ptxas spill at D = 128).
+    gpu::BarrierOp::create(b);
+    stageRows(kSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
+
+    // Key rows of this thread's accumulator rows.
+    Value key0 = add(add(j0, warpRow), g);
+    Value key1 = add(key0, idx(8));
+    Value group = divu(dimHq, dimHkv);
+    // Causal: query row i sees key j iff j <= Sk - Sq + i; the block's first
+    // key is seen from row j0 - (Sk - Sq) on.
+    Value firstTile = idx(0);
+    if (cfg.causal) {
+      Value startRow = select(cmpi(arith::CmpIPredicate::sgt, j0, offset),
+                              sub(j0, offset), idx(0));
+      firstTile = divu(startRow, idx(kGradQRows));
+    }
+    Value qTiles = divu(add(dimSq, idx(kGradQRows - 1)), idx(kGradQRows));
+
+    SmallVector<Value> init(2 * oBlocks * 4, f32c(0)); // dK^, dV^
+    auto headLoop = scf::ForOp::create(b, idx(0), group, idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(headLoop.getBody());
+      Value hq = add(mul(kvHead, group), headLoop.getInductionVar());
+      Value qRow0 = mul(add(mul(batch, dimHq), hq), dimSq); // flat row of i = 0
+      Value qBase = mul(qRow0, idx(cfg.d));
+      auto loop = scf::ForOp::create(b, firstTile, qTiles, idx(1),
+                                     headLoop.getRegionIterArgs());
+      {
+        OpBuilder::InsertionGuard guard2(b);
+        b.setInsertionPointToStart(loop.getBody());
+        SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
+                               loop.getRegionIterArgs().end());
+        Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
+        // The q and dO tiles (the previous step's readers are done).
+        gpu::BarrierOp::create(b);
+        copyRows(vSmem, q, qBase, i0, kGradQRows, dimSq);
+        copyRows(doSmem, out, qBase, i0, kGradQRows, dimSq);
+        Value token = commitCopies();
+        waitCopies(token, 0);
+        gpu::BarrierOp::create(b);
+
+        // Query row of this thread's column (nb, e), and its lse / delta
+        // (loaded where used, to keep them out of the registers of the
+        // products); rows past Sq get lse = +inf (P = 0) and delta = 0.
+        auto queryRow = [&](int64_t nb, int64_t e) {
+          return add(add(i0, idx(nb * 8 + e)), mul(t4, idx(2)));
+        };
+        auto rowStat = [&](Value mem, int64_t nb, int64_t e, double outside) {
+          Value i = queryRow(nb, e);
+          Value in = cmpi(arith::CmpIPredicate::ult, i, dimSq);
+          Value at = add(qRow0, select(in, i, idx(0)));
+          return select(in, memref::LoadOp::create(b, mem, ValueRange{at}),
+                        f32c(outside));
+        };
+        // S^T = K^ Q^T and dP^T = V^ dO^T: the q / dO rows are the n side.
+        auto rowsTimesTile = [&](function_ref<SmallVector<Value>(int64_t)> a,
+                                 Value tileSmem) {
+          SmallVector<Value> r(sBlocks * 4, f32c(0));
+          for (int64_t ks = 0; ks < kSteps; ++ks)
+            for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
+              SmallVector<Value> bf =
+                  ldmatrix(tileSmem, add(idx(nb2 * 16), kLaneRow),
+                           add(idx(ks * 16), kLaneCol), /*transpose=*/false);
+              for (int64_t h = 0; h < 2; ++h) {
+                int64_t nb = 2 * nb2 + h;
+                SmallVector<Value> c(r.begin() + nb * 4, r.begin() + nb * 4 + 4);
+                SmallVector<Value> d = mma(a(ks), {bf[2 * h], bf[2 * h + 1]}, c);
+                std::copy(d.begin(), d.end(), r.begin() + nb * 4);
+              }
+            }
+          return r;
+        };
+        SmallVector<Value> s = rowsTimesTile(
+            [&](int64_t ks) { return kA[ks]; }, vSmem);
+        // P^T, masked: key beyond Sk, query beyond Sq (lse = inf), or
+        // (causal) key after the query's diagonal.
+        SmallVector<Value> p(s.size());
+        Value c = f32c(cfg.scaleLog2);
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value lse = rowStat(lseIn, nb, e,
+                                std::numeric_limits<double>::infinity());
+            for (int64_t r = 0; r < 2; ++r) {
+              int64_t i = 2 * r + e;
+              Value key = r == 0 ? key0 : key1;
+              Value x = exp2(fsub(fmul(s[nb * 4 + i], c), lse));
+              Value masked = cmpi(arith::CmpIPredicate::uge, key, dimSk);
+              if (cfg.causal)
+                masked = ori(masked, cmpi(arith::CmpIPredicate::sgt, key,
+                                          add(offset, queryRow(nb, e))));
+              p[nb * 4 + i] = select(masked, f32c(0), x);
+            }
+          }
+        // (A x tile^T-free) products with the tile on the k side: rows of
+        // `tileSmem` are the k dimension (ldmatrix.trans).
+        auto timesTile = [&](ArrayRef<Value> m, Value tileSmem,
+                             MutableArrayRef<Value> dst) {
+          for (int64_t kk = 0; kk < kGradQRows / 16; ++kk) {
+            auto pk = [&](int64_t nb, int64_t r) {
+              return packPair(m[nb * 4 + 2 * r], m[nb * 4 + 2 * r + 1]);
+            };
+            SmallVector<Value> a = {pk(2 * kk, 0), pk(2 * kk, 1),
+                                    pk(2 * kk + 1, 0), pk(2 * kk + 1, 1)};
+            for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
+              SmallVector<Value> bf =
+                  ldmatrix(tileSmem, add(idx(kk * 16), vLaneRow),
+                           add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
+              for (int64_t h = 0; h < 2; ++h) {
+                int64_t nb = 2 * nb2 + h;
+                SmallVector<Value> cc(dst.begin() + nb * 4,
+                                      dst.begin() + nb * 4 + 4);
+                SmallVector<Value> d = mma(a, {bf[2 * h], bf[2 * h + 1]}, cc);
+                std::copy(d.begin(), d.end(), dst.begin() + nb * 4);
+              }
+            }
+          }
+        };
+        MutableArrayRef<Value> dK(acc.data(), oBlocks * 4);
+        MutableArrayRef<Value> dV(acc.data() + oBlocks * 4, oBlocks * 4);
+        timesTile(p, doSmem, dV);
+        SmallVector<Value> dp = rowsTimesTile(aFragment, doSmem);
+        SmallVector<Value> ds(p.size());
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value delta = rowStat(deltaIn, nb, e, 0.0);
+            for (int64_t r = 0; r < 2; ++r) {
+              int64_t i = 2 * r + e;
+              ds[nb * 4 + i] = fmul(p[nb * 4 + i], fsub(dp[nb * 4 + i], delta));
+            }
+          }
+        timesTile(ds, vSmem, dK);
+        scf::YieldOp::create(b, acc);
+      }
+      scf::YieldOp::create(b, loop.getResults());
+    }
+    SmallVector<Value> res(headLoop.getResults().begin(),
+                           headLoop.getResults().end());
+
+    // dK^ (times the scale) and dV^, f32 rows < Sk, columns < D.
+    Value sc = f32c(cfg.scaleLog2 / kLog2E);
+    for (int64_t r = 0; r < 2; ++r) {
+      Value key = r == 0 ? key0 : key1;
+      ifThen(cmpi(arith::CmpIPredicate::ult, key, dimSk), [&]() {
+        Value rowBase =
+            mul(add(mul(add(mul(batch, dimHkv), kvHead), dimSk), key),
+                idx(cfg.d));
+        for (int64_t which = 0; which < 2; ++which)
+          for (int64_t nb = 0; nb < oBlocks; ++nb) {
+            Value col = add(idx(nb * 8), mul(t4, idx(2)));
+            Value x = res[which * oBlocks * 4 + nb * 4 + 2 * r];
+            Value y = res[which * oBlocks * 4 + nb * 4 + 2 * r + 1];
+            if (which == 0) {
+              x = fmul(x, sc);
+              y = fmul(y, sc);
+            }
+            Value dst = which == 0 ? dkh : dvh;
+            auto store = [&]() {
+              memref::StoreOp::create(b, x, dst, ValueRange{add(rowBase, col)});
+              Value col1 = add(col, idx(1));
+              auto second = [&]() {
+                memref::StoreOp::create(b, y, dst,
+                                        ValueRange{add(rowBase, col1)});
+              };
+              if (cfg.d % 2 == 0)
+                second();
+              else
+                ifThen(cmpi(arith::CmpIPredicate::ult, col1, idx(cfg.d)),
+                       second);
+            };
+            if ((nb + 1) * 8 <= cfg.d)
+              store();
+            else
+              ifThen(cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)), store);
+          }
+      });
+    }
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  gpu::GPUFuncOp func;
+  Value doSmem;
 };
 
 /// A host buffer for a result of type `outType` (64-byte aligned), its
@@ -2300,7 +2572,7 @@ struct KVShiftFuseAttentionGPUPass
   LogicalResult configureGrad(KVShiftAttentionGradOp op, KernelConfig &cfg) {
     auto qType = cast<RankedTensorType>(op.getQ().getType());
     cfg.elt = qType.getElementType();
-    cfg.tensorCores = false;
+    cfg.tensorCores = !cfg.elt.isF32();
     cfg.causal = op.getCausal();
     int64_t d = qType.getDimSize(3);
     if (ShapedType::isDynamic(d))
@@ -2320,8 +2592,23 @@ struct KVShiftFuseAttentionGPUPass
     cfg.d = cfg.dPadded = d;
     cfg.vecWidth = 1;
     cfg.warps = warps;
-    // Rows of a grad_q / grad_kv block: one per warp.
+    // Rows of a grad_q / grad_kv block: one per warp (SIMT); grad_kv on
+    // tensor cores: 16 key rows per warp.
     cfg.blockM = cfg.blockN = warps;
+    if (cfg.tensorCores) {
+      cfg.dPadded = (d + 15) / 16 * 16;
+      cfg.vecWidth = 8;
+      cfg.rowStride = cfg.dPadded + 8;
+      cfg.blockN = 16 * warps;
+      int64_t bytes = (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
+                      cfg.rowStride * 2;
+      if (bytes > kSharedLimitBytes)
+        return op.emitOpError()
+               << "kvshift-fuse-attention-gpu: the backward kernel with D = "
+               << d << " and warps = " << warps << " needs " << bytes
+               << " bytes of shared memory, above the " << kSharedLimitBytes
+               << " bytes of static shared memory";
+    }
     return success();
   }
 
@@ -2345,6 +2632,17 @@ struct KVShiftFuseAttentionGPUPass
       else
         args.append({flatF, flatF});
       args.append(5, index);
+      if (kind == GradKernelEmitter::KV && cfg.tensorCores) {
+        auto wg =
+            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+        workgroup.push_back(MemRefType::get({cfg.blockN, cfg.rowStride},
+                                            cfg.elt,
+                                            MemRefLayoutAttrInterface(), wg));
+        for (int i = 0; i < 2; ++i)
+          workgroup.push_back(MemRefType::get(
+              {GradKVTensorCoreEmitter::kGradQRows, cfg.rowStride}, cfg.elt,
+              MemRefLayoutAttrInterface(), wg));
+      }
       break;
     case GradKernelEmitter::Mix:
       args = {flat, flat, flatF, flatF, flatF, flatF, flat, flat, flatF};
@@ -2365,7 +2663,13 @@ struct KVShiftFuseAttentionGPUPass
     func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
     func.setKnownBlockSizeAttr(
         mb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
-    GradKernelEmitter(func, cfg, kind).emit();
+    for (unsigned i = 0; i < workgroup.size(); ++i)
+      func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
+                                       mb.getI64IntegerAttr(16));
+    if (kind == GradKernelEmitter::KV && cfg.tensorCores)
+      GradKVTensorCoreEmitter(func, cfg).emit();
+    else
+      GradKernelEmitter(func, cfg, kind).emit();
     return func;
   }
 
