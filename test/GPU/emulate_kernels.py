@@ -128,11 +128,8 @@ def cache_reference(q, kc, vc, length, causal, theta):
                                   causal=causal)
 
 
-def rel_err(out, r, floor=1e-30):
-    """max |out - r| / max |r|; relative to `floor` where max |r| < floor
-    (gradients that are zero up to float64 rounding, e.g. dq and dk at
-    S = 1, for which a low-precision result has rounding-sized values)."""
-    return float(np.abs(out - r).max() / max(np.abs(r).max(), floor))
+def rel_err(out, r):
+    return float(np.abs(out - r).max() / max(np.abs(r).max(), 1e-30))
 
 
 # --- cases ----------------------------------------------------------------------
@@ -373,7 +370,9 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
             ok = False
             errs.append(f"{what} has {int(np.isnan(g).sum())} unwritten")
             continue
-        e = rel_err(g, w, floor=1e-6 if t == "f32" else 1e-2)
+        # Gradients that are zero up to rounding (dq, dk at S = 1): the
+        # absolute error.
+        e = rel_err(g, w) if np.abs(w).max() >= 1e-6 else float(np.abs(g - w).max())
         ok &= e <= (bound if what in ("dq", "dk", "dv") or t != "f32" else 1e-5)
         errs.append(f"{what} {e:.1e}")
     RESULTS.append(ok)
@@ -448,7 +447,7 @@ def main():
         grad_case("bf16", 1, 2, 1, 1, 1, 64, True, seed=59)       # S = 1
         grad_case("f16", 1, 2, 2, 40, 40, 40, True, seed=60)      # D = 40: padded to 48
         grad_mutants(text, data)
-        grad_mutants(*grad_case("bf16", 1, 4, 2, 33, 33, 128, True, seed=55))
+        grad_mutants(*grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55))
     else:
         raise SystemExit(f"unknown suite {SUITE}")
     n, good = len(RESULTS), sum(RESULTS)

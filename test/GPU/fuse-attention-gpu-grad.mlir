@@ -16,18 +16,23 @@
 // CHECK: call @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DQ]], %[[DK]], %[[DV]], %[[DKW]], %[[DVW]])
 // CHECK: kvshift.kernel_yield %[[DQ]], %[[DK]], %[[DV]], %[[DKW]], %[[DVW]]
 
-// grad_q: two passes over the keys (statistics, then dq), each dot product
-// summed over the warp by five xor shuffles; lse and delta stored by lane 0.
-// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_q(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %[[LSE:.*]]: memref<?xf32>, %[[DELTA:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// grad_q on tensor cores: the forward kernel's tiles (64 query rows, key
+// tiles of 64 with the value tile's halo row); its first pass (mma.sync)
+// ends with lse (lg2) and delta stored per row, the second (cp.async of the
+// key tile with its halo row and of the value tile, S, dP and dq on
+// mma.sync) with dq.
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_q(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %[[LSE:.*]]: memref<?xf32>, %[[DELTA:.*]]: memref<?xf32>, %[[DQ:.*]]: memref<?xbf16>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%{{.*}} : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<65x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: scf.for
-// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
-// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: nvvm.mma.sync
 // CHECK: llvm.nvvm.lg2.approx.ftz.f
 // CHECK: memref.store %{{.*}}, %[[LSE]]
 // CHECK: memref.store %{{.*}}, %[[DELTA]]
 // CHECK: scf.for
-// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: nvgpu.device_async_copy
+// CHECK: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: vector.store %{{.*}}, %[[DQ]]
 // CHECK: gpu.return
 // grad_kv on tensor cores: the K^/V^ staging tile (64 key rows, D + 8
 // columns) and the q and dO tiles (32 rows); K^ mixed on the way in and
@@ -63,7 +68,7 @@
 // CHECK: gpu.return
 // CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(
 // CHECK-SAME: kvshift.gpu_grad_kernels = [@kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_q, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_kv, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_mix, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_w]
-// CHECK-SAME: kvshift.gpu_grad_kv_rows = 64 : i64, kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_threads = 128 : i64
+// CHECK-SAME: kvshift.gpu_grad_kv_rows = 64 : i64, kvshift.gpu_grad_q_rows = 64 : i64, kvshift.gpu_threads = 128 : i64
 func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
                 %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<?x8x?x64xbf16>)
     -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {
@@ -78,9 +83,20 @@ func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor
 // D = 37 (not a multiple of 32): the last column group of a lane is
 // clamped on load and guarded on store; non-causal, f32 (no conversions);
 // f32 takes the SIMT grad_kv, one key row per warp.
+// grad_q (SIMT): two passes over the keys (statistics, then dq), each dot
+// product summed over the warp by five xor shuffles; lse and delta stored
+// by lane 0.
 // CHECK-LABEL: func.func @grad_odd
-// CHECK: gpu.func @kv_shift_attention_d37_f32_grad_q(
+// CHECK: gpu.func @kv_shift_attention_d37_f32_grad_q(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %[[SLSE:.*]]: memref<?xf32>, %[[SDELTA:.*]]: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: arith.minui %{{.*}}, %c36 : index
+// CHECK: scf.for
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: llvm.nvvm.lg2.approx.ftz.f
+// CHECK: memref.store %{{.*}}, %[[SLSE]]
+// CHECK: memref.store %{{.*}}, %[[SDELTA]]
+// CHECK: scf.for
 // CHECK-NOT: arith.truncf
 // CHECK: gpu.return
 // CHECK: gpu.func @kv_shift_attention_d37_f32_grad_kv({{.*}}) kernel

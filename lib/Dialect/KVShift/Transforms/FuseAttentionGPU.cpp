@@ -472,6 +472,11 @@ protected:
   // Per-block values.
   Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
   Value ka1, ka2, vb1, vb2;
+  /// grad_q (GradQTensorCoreEmitter): the forward pass gives the row
+  /// statistics instead of the output, then a second pass gives dq.
+  bool gradQ = false;
+  Value gradLse, gradDelta, gradDq; // grad_q's outputs
+  Value gradRowLse[2], gradRowDelta[2];
 
   /// The row reduction used for the running max: with a negative scale the
   /// largest scaled logit comes from the smallest raw score.
@@ -780,14 +785,99 @@ protected:
     Value vLaneCol = mul(hi, idx(8));
     Value haloCol = mul(t4, idx(2));
 
+    // x^_j = w1 x_j + w2 x_{j-1} over the columns of an S-shaped
+    // accumulator. Thread (g, t4) holds columns 2 t4 and 2 t4 + 1 of each
+    // 8-column block; column 2 t4 - 1 is the odd column of lane t4 - 1, or
+    // for t4 = 0 of lane 3 in the block before (for the first block, the
+    // previous tile's last column: `halo`, one per row). Returns the mixed
+    // values and this tile's last column (the next tile's halo).
+    auto shiftMixPrev = [&](ArrayRef<Value> x, Value w1, Value w2,
+                            ArrayRef<Value> halo) {
+      SmallVector<Value> odd(sBlocks * 2);
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r)
+          odd[nb * 2 + r] = shuffleIdx(x[nb * 4 + 2 * r + 1], lanePrev);
+      SmallVector<Value> mixed(x.size());
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r) {
+          Value before = nb == 0 ? halo[r] : odd[(nb - 1) * 2 + r];
+          Value prevEven = select(isT0, before, odd[nb * 2 + r]);
+          Value even = x[nb * 4 + 2 * r], oddOwn = x[nb * 4 + 2 * r + 1];
+          mixed[nb * 4 + 2 * r] = fma(w1, even, fmul(w2, prevEven));
+          mixed[nb * 4 + 2 * r + 1] = fma(w1, oddOwn, fmul(w2, even));
+        }
+      SmallVector<Value> last = {odd[(sBlocks - 1) * 2],
+                                 odd[(sBlocks - 1) * 2 + 1]};
+      return std::make_pair(mixed, last);
+    };
+    // x'_j = w1 x_j + w2 x_{j+1} within the tile (column 2 t4 + 2 is the
+    // even column of lane t4 + 1, or for t4 = 3 of lane 0 in the next block;
+    // none after the tile's last column: that term is the next tile's halo
+    // product), packed for the tensor cores as formed: a[nb * 2 + r] holds
+    // columns 2 t4, 2 t4 + 1 of block nb, row r. Also returns w2 x_{j0} of
+    // each row (from the row's first lane): the weight of the halo row.
+    auto shiftMixNext = [&](ArrayRef<Value> x, Value w1, Value w2) {
+      SmallVector<Value> even(sBlocks * 2);
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r)
+          even[nb * 2 + r] = shuffleIdx(x[nb * 4 + 2 * r], laneNext);
+      SmallVector<Value> pm(sBlocks * 2);
+      for (int64_t nb = 0; nb < sBlocks; ++nb)
+        for (int64_t r = 0; r < 2; ++r) {
+          Value after = nb + 1 < sBlocks ? even[(nb + 1) * 2 + r] : f32c(0);
+          Value nextOdd = select(isT3, after, even[nb * 2 + r]);
+          Value pe = x[nb * 4 + 2 * r], po = x[nb * 4 + 2 * r + 1];
+          pm[nb * 2 + r] = packPair(fma(w1, pe, fmul(w2, po)),
+                                    fma(w1, po, fmul(w2, nextOdd)));
+        }
+      SmallVector<Value> haloWeight(2);
+      for (int64_t r = 0; r < 2; ++r)
+        haloWeight[r] = fmul(w2, shuffleIdx(x[2 * r], quad));
+      return std::make_pair(pm, haloWeight);
+    };
+    // acc += A T[1 ..] + haloWeight T[0] on tensor cores, T the tile in
+    // `tileSmem` whose row 0 is the halo row (rows 1 .. BN: the tile's
+    // rows, the k side of the product), A the packed pm.
+    auto accumulateTile = [&](ArrayRef<Value> pm, ArrayRef<Value> haloWeight,
+                              Value tileSmem, MutableArrayRef<Value> acc) {
+      for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
+        SmallVector<Value> a = {pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
+                                pm[(2 * kk + 1) * 2 + 0],
+                                pm[(2 * kk + 1) * 2 + 1]};
+        for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
+          SmallVector<Value> vf =
+              ldmatrix(tileSmem, add(idx(kk * 16 + 1), vLaneRow),
+                       add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
+          for (int64_t h = 0; h < 2; ++h) {
+            int64_t nb = 2 * nb2 + h;
+            SmallVector<Value> c(acc.begin() + nb * 4,
+                                 acc.begin() + nb * 4 + 4);
+            SmallVector<Value> d = mma(a, {vf[2 * h], vf[2 * h + 1]}, c);
+            std::copy(d.begin(), d.end(), acc.begin() + nb * 4);
+          }
+        }
+      }
+      VectorType f32x2 = VectorType::get({2}, f32);
+      for (int64_t nb = 0; nb < oBlocks; ++nb) {
+        Value col = add(idx(nb * 8), haloCol);
+        Value pair = vector::LoadOp::create(b, pairType(), tileSmem,
+                                            ValueRange{idx(0), col});
+        Value pf = arith::ExtFOp::create(b, f32x2, pair);
+        SmallVector<Value> hv = elements(pf);
+        for (int64_t i = 0; i < 4; ++i)
+          acc[nb * 4 + i] = fma(haloWeight[i / 2], hv[i % 2], acc[nb * 4 + i]);
+      }
+    };
+
     // The query tile goes through the key buffer, BN rows at a time; its
-    // fragments stay in registers.
+    // fragments stay in registers (likewise dO's for grad_q).
+    auto stageFragments = [&](Value src) {
     SmallVector<SmallVector<Value>> qFrag(kSteps);
     for (int64_t h = 0; h * cfg.blockN < cfg.blockM; ++h) {
       int64_t rows = std::min(cfg.blockN, cfg.blockM - h * cfg.blockN);
       if (h > 0)
         gpu::BarrierOp::create(b);
-      stageRows(kSmem, q, qBase, add(qStart, idx(h * cfg.blockN)), rows, dimSq,
+      stageRows(kSmem, src, qBase, add(qStart, idx(h * cfg.blockN)), rows, dimSq,
                 Value(), Value());
       gpu::BarrierOp::create(b);
       bool single = cfg.blockM <= cfg.blockN;
@@ -811,8 +901,14 @@ protected:
           qFrag[ks][i] = select(inChunk, f[i], qFrag[ks][i]);
       }
     }
-    // Every warp has its query fragments before the key buffer is reused.
+    // Every warp has its fragments before the key buffer is reused.
     gpu::BarrierOp::create(b);
+    return qFrag;
+    };
+    SmallVector<SmallVector<Value>> qFrag = stageFragments(q);
+    SmallVector<SmallVector<Value>> doFrag;
+    if (gradQ)
+      doFrag = stageFragments(out); // dO
 
     // Absolute query rows of this thread's two accumulator rows.
     Value row0 = add(add(qStart, warpRow), g);
@@ -867,27 +963,12 @@ protected:
         }
       }
 
-      // The key mix on the scores. Thread (g, t4) holds columns 2 t4 and
-      // 2 t4 + 1 of each 8-column block; column 2 t4 - 1 is the odd column
-      // of lane t4 - 1, or for t4 = 0 of lane 3 in the block before (the
-      // previous tile's last column for the first block).
+      // The key mix on the scores.
       Value nextHalo[2] = {halo[0], halo[1]};
       if (scoreMix) {
-        SmallVector<Value> odd(sBlocks * 2);
-        for (int64_t nb = 0; nb < sBlocks; ++nb)
-          for (int64_t r = 0; r < 2; ++r)
-            odd[nb * 2 + r] = shuffleIdx(s[nb * 4 + 2 * r + 1], lanePrev);
-        SmallVector<Value> mixed(s.size());
-        for (int64_t nb = 0; nb < sBlocks; ++nb)
-          for (int64_t r = 0; r < 2; ++r) {
-            Value before = nb == 0 ? halo[r] : odd[(nb - 1) * 2 + r];
-            Value prevEven = select(isT0, before, odd[nb * 2 + r]);
-            Value even = s[nb * 4 + 2 * r], oddOwn = s[nb * 4 + 2 * r + 1];
-            mixed[nb * 4 + 2 * r] = fma(ka1, even, fmul(ka2, prevEven));
-            mixed[nb * 4 + 2 * r + 1] = fma(ka1, oddOwn, fmul(ka2, even));
-          }
-        for (int64_t r = 0; r < 2; ++r)
-          nextHalo[r] = odd[(sBlocks - 1) * 2 + r];
+        auto [mixed, last] = shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
+        nextHalo[0] = last[0];
+        nextHalo[1] = last[1];
         s = mixed;
       }
       // Every warp is done with the key tile: bring in the next one.
@@ -946,29 +1027,9 @@ protected:
         for (int64_t i = 0; i < 4; ++i)
           o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
 
-      // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}
-      // (column 2 t4 + 2 is the even column of lane t4 + 1, or for t4 = 3 of
-      // lane 0 in the next block; none after the tile's last column: that
-      // term is the next tile's halo product). The halo row's weight,
-      // b2 p_{j0}, comes from the row's first lane.
-      // Packed for the tensor cores as soon as formed: a[nb * 2 + r] holds
-      // columns 2 t4, 2 t4 + 1 of block nb, row r.
-      SmallVector<Value> even(sBlocks * 2);
-      for (int64_t nb = 0; nb < sBlocks; ++nb)
-        for (int64_t r = 0; r < 2; ++r)
-          even[nb * 2 + r] = shuffleIdx(p[nb * 4 + 2 * r], laneNext);
-      SmallVector<Value> pm(sBlocks * 2);
-      for (int64_t nb = 0; nb < sBlocks; ++nb)
-        for (int64_t r = 0; r < 2; ++r) {
-          Value after = nb + 1 < sBlocks ? even[(nb + 1) * 2 + r] : f32c(0);
-          Value nextOdd = select(isT3, after, even[nb * 2 + r]);
-          Value pe = p[nb * 4 + 2 * r], po = p[nb * 4 + 2 * r + 1];
-          pm[nb * 2 + r] = packPair(fma(vb1, pe, fmul(vb2, po)),
-                                    fma(vb1, po, fmul(vb2, nextOdd)));
-        }
-      Value haloWeight[2];
-      for (int64_t r = 0; r < 2; ++r)
-        haloWeight[r] = fmul(vb2, shuffleIdx(p[2 * r], quad));
+      // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
+      // halo row's weight b2 p_{j0}.
+      auto [pm, haloWeight] = shiftMixNext(p, vb1, vb2);
 
       // In flight: this tile's values (and the next tile's keys).
       waitCopies(token, 1);
@@ -976,32 +1037,7 @@ protected:
 
       // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
       // the halo row: O += b2 p_{j0} v_{j0 - 1}.
-      for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
-        SmallVector<Value> a = {pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
-                                pm[(2 * kk + 1) * 2 + 0],
-                                pm[(2 * kk + 1) * 2 + 1]};
-        for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
-          SmallVector<Value> vf =
-              ldmatrix(vSmem, add(idx(kk * 16 + 1), vLaneRow),
-                       add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
-          for (int64_t h = 0; h < 2; ++h) {
-            int64_t nb = 2 * nb2 + h;
-            SmallVector<Value> acc(o.begin() + nb * 4, o.begin() + nb * 4 + 4);
-            SmallVector<Value> d = mma(a, {vf[2 * h], vf[2 * h + 1]}, acc);
-            std::copy(d.begin(), d.end(), o.begin() + nb * 4);
-          }
-        }
-      }
-      VectorType f32x2 = VectorType::get({2}, f32);
-      for (int64_t nb = 0; nb < oBlocks; ++nb) {
-        Value col = add(idx(nb * 8), haloCol);
-        Value pair = vector::LoadOp::create(b, pairType(), vSmem,
-                                            ValueRange{idx(0), col});
-        Value pf = arith::ExtFOp::create(b, f32x2, pair);
-        SmallVector<Value> hv = elements(pf);
-        for (int64_t i = 0; i < 4; ++i)
-          o[nb * 4 + i] = fma(haloWeight[i / 2], hv[i % 2], o[nb * 4 + i]);
-      }
+      accumulateTile(pm, haloWeight, vSmem, o);
 
       // Every warp is done with the value tile: bring in the next one, rows
       // [j0 + BN - 1, j0 + 2 BN).
@@ -1030,33 +1066,42 @@ protected:
       Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum,
                                         f32c(0));
       inv[r] = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
+      if (gradQ) {
+        // lse in log2 units; +inf for a row that sees no key (P = 0).
+        Value lse = fadd(res[r], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                           select(pos, sum, f32c(1))));
+        gradRowLse[r] = select(pos, lse, f32c(inf));
+      }
     }
+    // Rows < Sq, columns < D of an O-shaped accumulator, times mult[r], to
+    // `dst` (rows of D elements from qBase).
+    auto storeRows = [&](ArrayRef<Value> acc, ArrayRef<Value> mult, Value dst) {
     for (int64_t r = 0; r < 2; ++r) {
       Value row = r == 0 ? row0 : row1;
       ifThen(cmpi(arith::CmpIPredicate::ult, row, dimSq), [&]() {
         Value rowBase = add(qBase, mul(row, idx(cfg.d)));
         for (int64_t nb = 0; nb < oBlocks; ++nb) {
           Value col = add(idx(nb * 8), mul(t4, idx(2)));
-          Value x = fmul(res[4 + nb * 4 + 2 * r], inv[r]);
-          Value y = fmul(res[4 + nb * 4 + 2 * r + 1], inv[r]);
+          Value x = fmul(acc[nb * 4 + 2 * r], mult[r]);
+          Value y = fmul(acc[nb * 4 + 2 * r + 1], mult[r]);
           auto store = [&]() {
             if (cfg.d % 2 == 0) {
               Value v2 = vector::FromElementsOp::create(
                   b, VectorType::get({2}, f32), ValueRange{x, y});
               // Even D and even column: 4-byte aligned pairs.
               vector::StoreOp::create(
-                  b, arith::TruncFOp::create(b, pairType(), v2), out,
+                  b, arith::TruncFOp::create(b, pairType(), v2), dst,
                   ValueRange{add(rowBase, col)}, /*nontemporal=*/false,
                   llvm::MaybeAlign(4));
               return;
             }
             memref::StoreOp::create(b, arith::TruncFOp::create(b, cfg.elt, x),
-                                    out, ValueRange{add(rowBase, col)});
+                                    dst, ValueRange{add(rowBase, col)});
             Value col1 = add(col, idx(1));
             ifThen(cmpi(arith::CmpIPredicate::ult, col1, idx(cfg.d)), [&]() {
               memref::StoreOp::create(b,
                                       arith::TruncFOp::create(b, cfg.elt, y),
-                                      out, ValueRange{add(rowBase, col1)});
+                                      dst, ValueRange{add(rowBase, col1)});
             });
           };
           // Only the last column block can hold columns >= D.
@@ -1067,6 +1112,126 @@ protected:
         }
       });
     }
+    };
+    if (!gradQ) {
+      storeRows(ArrayRef<Value>(res).drop_front(4), {inv[0], inv[1]}, out);
+      return;
+    }
+
+    // grad_q. delta = rowsum(dO * O) (O = acc / l; dO read at this thread's
+    // accumulator positions), then lse and delta of rows < Sq out (the
+    // row's first lane) for grad_kv.
+    for (int64_t r = 0; r < 2; ++r) {
+      Value row = r == 0 ? row0 : row1;
+      Value in = cmpi(arith::CmpIPredicate::ult, row, dimSq);
+      Value rowBase = add(qBase, mul(select(in, row, idx(0)), idx(cfg.d)));
+      Value part = f32c(0);
+      for (int64_t nb = 0; nb < oBlocks; ++nb)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value col = add(idx(nb * 8 + e), mul(t4, idx(2)));
+          Value inCol = cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d));
+          Value x = memref::LoadOp::create(
+              b, out, ValueRange{add(rowBase, select(inCol, col, idx(0)))});
+          x = select(inCol, arith::ExtFOp::create(b, f32, x).getResult(),
+                     f32c(0));
+          part = fma(x, res[4 + nb * 4 + 2 * r + e], part);
+        }
+      part = fadd(part, shuffleXor(part, 1));
+      part = fadd(part, shuffleXor(part, 2));
+      gradRowDelta[r] = fmul(part, inv[r]);
+      Value flatRow = add(divu(qBase, idx(cfg.d)), row);
+      ifThen(andi(in, isT0), [&]() {
+        memref::StoreOp::create(b, gradRowLse[r], gradLse, ValueRange{flatRow});
+        memref::StoreOp::create(b, gradRowDelta[r], gradDelta,
+                                ValueRange{flatRow});
+      });
+    }
+
+    // Second pass over the same key tiles: the key tile with its halo row
+    // (rows [j0 - 1, j0 + BN)) in the value buffer, the value tile (rows
+    // [j0, j0 + BN)) in the key buffer.
+    //   S^ = a1 S + a2 S shifted (S = Q K^T), P = exp2(S^ c - lse),
+    //   dP^ = b1 dP + b2 dP shifted (dP = dO V^T; the column before the
+    //   tile carried like the scores'), dS = P (dP^ - delta),
+    //   dq += (a1 dS + a2 dS shifted the other way) K + a2 dS_{j0} k_{j0-1}.
+    SmallVector<Value> init2(oBlocks * 4, f32c(0));
+    init2.append(4, f32c(0)); // the scores' and dP's column before the tile
+    auto loop2 = scf::ForOp::create(b, idx(0), nTiles, idx(1), init2);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop2.getBody());
+      SmallVector<Value> it(loop2.getRegionIterArgs().begin(),
+                            loop2.getRegionIterArgs().end());
+      SmallVector<Value> dq(it.begin(), it.begin() + oBlocks * 4);
+      SmallVector<Value> sHalo = {it[oBlocks * 4], it[oBlocks * 4 + 1]};
+      SmallVector<Value> pHalo = {it[oBlocks * 4 + 2], it[oBlocks * 4 + 3]};
+      Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
+      gpu::BarrierOp::create(b);
+      copyRows(vSmem, k, kvBase, sub(j0, idx(1)), cfg.blockN + 1, dimSk);
+      copyRows(kSmem, v, kvBase, j0, cfg.blockN, dimSk);
+      Value tok = commitCopies();
+      waitCopies(tok, 0);
+      gpu::BarrierOp::create(b);
+
+      // Row-by-tile products: A fragments times the tile's rows (the n
+      // side), the tile's first row at `rowOffset`.
+      auto product = [&](ArrayRef<SmallVector<Value>> a, Value tileSmem,
+                         int64_t rowOffset) {
+        SmallVector<Value> r(sBlocks * 4, f32c(0));
+        for (int64_t ks = 0; ks < kSteps; ++ks)
+          for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
+            SmallVector<Value> kf =
+                ldmatrix(tileSmem, add(idx(nb2 * 16 + rowOffset), kLaneRow),
+                         add(idx(ks * 16), kLaneCol), /*transpose=*/false);
+            for (int64_t h = 0; h < 2; ++h) {
+              int64_t nb = 2 * nb2 + h;
+              SmallVector<Value> c(r.begin() + nb * 4, r.begin() + nb * 4 + 4);
+              SmallVector<Value> d = mma(a[ks], {kf[2 * h], kf[2 * h + 1]}, c);
+              std::copy(d.begin(), d.end(), r.begin() + nb * 4);
+            }
+          }
+        return r;
+      };
+      // dP^ first: then P and dS are formed together, element by element.
+      auto [dpm, pLast] = shiftMixPrev(product(doFrag, kSmem, 0), vb1, vb2, pHalo);
+      auto [sm, sLast] = shiftMixPrev(product(qFrag, vSmem, 1), ka1, ka2, sHalo);
+      // P: masked scores (only on tiles that are partial or cross the
+      // diagonal) give exp2(-inf) = 0.
+      SmallVector<Type> sTypes(sm.size(), f32);
+      sm = ifElse(
+          tileNeedsMask(j0, warpRowLo), sTypes,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> masked;
+            Value maskVal = f32c(maskValue());
+            for (int64_t nb = 0; nb < sBlocks; ++nb)
+              for (int64_t i = 0; i < 4; ++i) {
+                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
+                Value row = i < 2 ? row0 : row1;
+                masked.push_back(
+                    select(isMasked(j, row), maskVal, sm[nb * 4 + i]));
+              }
+            return masked;
+          },
+          [&]() -> SmallVector<Value> { return sm; });
+      Value c = f32c(cfg.scaleLog2);
+      Value negLse[2] = {arith::NegFOp::create(b, gradRowLse[0]),
+                         arith::NegFOp::create(b, gradRowLse[1])};
+      SmallVector<Value> p(sm.size());
+      for (int64_t i = 0; i < (int64_t)sm.size(); ++i)
+        p[i] = exp2(fma(sm[i], c, negLse[(i % 4) / 2]));
+      SmallVector<Value> ds(p.size());
+      for (int64_t i = 0; i < (int64_t)p.size(); ++i)
+        ds[i] = fmul(p[i], fsub(dpm[i], gradRowDelta[(i % 4) / 2]));
+      auto [dsm, dsHalo] = shiftMixNext(ds, ka1, ka2);
+      accumulateTile(dsm, dsHalo, vSmem, dq);
+      SmallVector<Value> next(dq);
+      next.append({sLast[0], sLast[1], pLast[0], pLast[1]});
+      scf::YieldOp::create(b, next);
+    }
+    SmallVector<Value> dqRes(loop2.getResults().begin(),
+                             loop2.getResults().begin() + oBlocks * 4);
+    Value sc = f32c(cfg.scaleLog2 / kLog2E);
+    storeRows(dqRes, {sc, sc}, gradDq);
   }
 
   // --- SIMT path (f32) -----------------------------------------------------
@@ -2032,6 +2197,27 @@ private:
   double scale() const { return cfg.scaleLog2 / kLog2E; }
 };
 
+/// grad_q on tensor cores (f16/bf16): the forward kernel's blocks, tiles
+/// and first pass (KernelEmitter::emitTensorCoreBody with gradQ), which
+/// yields each row's lse and, from the output and dO, delta; a second pass
+/// over the key tiles yields dq. Arguments as the SIMT grad_q's; shared
+/// memory as the forward kernel's.
+class GradQTensorCoreEmitter : KernelEmitter {
+public:
+  GradQTensorCoreEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : KernelEmitter(func, cfg, /*dimsAt=*/9) {
+    gradQ = true;
+    gradLse = func.getArgument(6);
+    gradDelta = func.getArgument(7);
+    gradDq = func.getArgument(8);
+  }
+  void emit() {
+    emitPrologue();
+    emitTensorCoreBody();
+    gpu::ReturnOp::create(b);
+  }
+};
+
 /// grad_kv on tensor cores (f16/bf16): one block per (key tile of 16 *
 /// warps rows, KV head, batch), one warp per 16 key rows. The block mixes
 /// its key and value rows once (K^ = a1 k_j + a2 k_{j-1}, likewise V^, in
@@ -2592,14 +2778,24 @@ struct KVShiftFuseAttentionGPUPass
     cfg.d = cfg.dPadded = d;
     cfg.vecWidth = 1;
     cfg.warps = warps;
-    // Rows of a grad_q / grad_kv block: one per warp (SIMT); grad_kv on
-    // tensor cores: 16 key rows per warp.
+    // Rows of a grad_q / grad_kv block: one per warp (SIMT); on tensor
+    // cores 16 query rows per warp (grad_q, which takes the forward's key
+    // tiles: qConfig) and 16 key rows per warp (grad_kv).
     cfg.blockM = cfg.blockN = warps;
     if (cfg.tensorCores) {
       cfg.dPadded = (d + 15) / 16 * 16;
       cfg.vecWidth = 8;
       cfg.rowStride = cfg.dPadded + 8;
+      cfg.blockM = 16 * warps;
       cfg.blockN = 16 * warps;
+      KernelConfig qc = qConfig(cfg);
+      if (qc.sharedBytes() > kSharedLimitBytes)
+        return op.emitOpError()
+               << "kvshift-fuse-attention-gpu: the backward kernel with D = "
+               << d << ", block-k = " << qc.blockN << " and warps = " << warps
+               << " needs " << qc.sharedBytes()
+               << " bytes of shared memory, above the " << kSharedLimitBytes
+               << " bytes of static shared memory";
       int64_t bytes = (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
                       cfg.rowStride * 2;
       if (bytes > kSharedLimitBytes)
@@ -2610,6 +2806,14 @@ struct KVShiftFuseAttentionGPUPass
                << " bytes of static shared memory";
     }
     return success();
+  }
+
+  /// grad_q's configuration on tensor cores: the forward kernel's tiles.
+  KernelConfig qConfig(const KernelConfig &cfg) {
+    KernelConfig qc = cfg;
+    qc.blockM = 16 * cfg.warps;
+    qc.blockN = blockK;
+    return qc;
   }
 
   gpu::GPUFuncOp buildGradKernel(gpu::GPUModuleOp module, StringRef name,
@@ -2632,6 +2836,15 @@ struct KVShiftFuseAttentionGPUPass
       else
         args.append({flatF, flatF});
       args.append(5, index);
+      if (kind == GradKernelEmitter::Q && cfg.tensorCores) {
+        auto wg =
+            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+        int64_t bn = qConfig(cfg).blockN;
+        workgroup.push_back(MemRefType::get({bn, cfg.rowStride}, cfg.elt,
+                                            MemRefLayoutAttrInterface(), wg));
+        workgroup.push_back(MemRefType::get({bn + 1, cfg.rowStride}, cfg.elt,
+                                            MemRefLayoutAttrInterface(), wg));
+      }
       if (kind == GradKernelEmitter::KV && cfg.tensorCores) {
         auto wg =
             gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
@@ -2668,6 +2881,8 @@ struct KVShiftFuseAttentionGPUPass
                                        mb.getI64IntegerAttr(16));
     if (kind == GradKernelEmitter::KV && cfg.tensorCores)
       GradKVTensorCoreEmitter(func, cfg).emit();
+    else if (kind == GradKernelEmitter::Q && cfg.tensorCores)
+      GradQTensorCoreEmitter(func, qConfig(cfg)).emit();
     else
       GradKernelEmitter(func, cfg, kind).emit();
     return func;
