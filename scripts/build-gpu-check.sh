@@ -134,25 +134,33 @@ for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256"; d
 done
 
 # The backward kernels of kv_shift_attention_grad: (bf16, f16) x (causal,
-# not) at D = 128, and bf16 causal at D = 64; dynamic B/H/S. The launch
+# not) at D = 128, bf16 causal at D = 64, and bf16 causal D = 128 with RoPE
+# (the pre-pass kernel in the same PTX); dynamic B/H/S. The launch
 # configuration (rows per block, threads) is read from the launcher
 # declaration that --kvshift-fuse-attention-gpu writes.
 grad_entries=()
-grad_input() { # dtype d causal -> MLIR text
-  local t="$1" d="$2" c="$3" ty w
+grad_input() { # dtype d causal [rope attribute] -> MLIR text
+  local t="$1" d="$2" c="$3" r="${4:-}" ty w
   ty="tensor<?x?x?x${d}x${t}>"; w="tensor<?x2xf32>"
   cat <<MLIR
 func.func @grad(%q: $ty, %k: $ty, %v: $ty, %kw: $w, %vw: $w, %do: $ty) -> ($ty, $ty, $ty, $w, $w) {
-  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) $c
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) $c $r
       : ($ty, $ty, $ty, $w, $w, $ty) -> ($ty, $ty, $ty, $w, $w)
   return %dq, %dk, %dv, %dkw, %dvw : $ty, $ty, $ty, $w, $w
 }
 MLIR
 }
-for spec in bf16:128:causal bf16:128: f16:128:causal f16:128: bf16:64:causal; do
-  IFS=: read -r t d c <<< "$spec"
-  name="kv_shift_attention_d${d}_${t}${c:+_causal}_grad"
-  grad_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal: bf16:128:causal:rope; do
+  IFS=: read -r t d c rope <<< "$spec"
+  name="kv_shift_attention_d${d}_${t}${c:+_causal}${rope:+_rope}_grad"
+  extra=""
+  if [ -n "$rope" ]; then
+    grad_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
+    # The forward's pre-pass kernel, in the same PTX module.
+    extra=", \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
+  else
+    grad_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+  fi
   "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
@@ -166,7 +174,7 @@ n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32:
 print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
                   "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
                   "w_threads": int(n["w"])})[1:-1])')"
-  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config}")
+  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
 done
 
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,

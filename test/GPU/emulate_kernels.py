@@ -302,14 +302,14 @@ def run_decode(text, t, q, kc, vc, length, causal, theta):
     return out, r, lowp
 
 
-def grad_input(t, b, hq, hkv, sq, sk, d, causal):
+def grad_input(t, b, hq, hkv, sq, sk, d, causal, theta=None):
     ty = lambda h, s: f"tensor<{b}x{h}x{s}x{d}x{t}>"  # noqa: E731
     w = f"tensor<{hkv}x2xf32>"
     ins = f"{ty(hq, sq)}, {ty(hkv, sk)}, {ty(hkv, sk)}, {w}, {w}, {ty(hq, sq)}"
     outs = f"{ty(hq, sq)}, {ty(hkv, sk)}, {ty(hkv, sk)}, {w}, {w}"
     return f"""
 func.func @grad(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: {w}, %vw: {w}, %do: {ty(hq, sq)}) -> ({outs}) {{
-  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do){' causal' if causal else ''}
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do){' causal' if causal else ''}{f' rope_theta = {theta}' if theta else ''}
       : ({ins}) -> ({outs})
   return %dq, %dk, %dv, %dkw, %dvw : {outs}
 }}"""
@@ -325,6 +325,20 @@ def run_grad(text, t, q, k, v, kw, vw, do):
     b, hq, sq, d = q.shape
     hkv, sk = k.shape[1], k.shape[2]
     qs, ks, vs, dos = (storage(x, t) for x in (q, k, v, do))
+    qa, ka = qs, ks  # what grad_q and grad_kv read
+    if "gpu_rope_kernel" in attrs:
+        # The pre-pass: q rotated, k mixed then rotated, into new buffers.
+        rk = attrs["gpu_rope_kernel"]
+        rthreads = block_size(module, rk)
+        items = attrs["gpu_rope_items_per_row"]
+        rotated = []
+        for x, seq, off, mix in ((qs, sq, sk - sq, 0), (ks, sk, 0, 1)):
+            rows = x.size // d
+            y = np.full_like(x, np.nan)
+            module.launch(rk, (-(-rows * items // rthreads), 1, 1), rthreads,
+                          [x, kw.ravel().astype(np.float32), y, rows, seq, off, hkv, mix])
+            rotated.append(y)
+        qa, ka = rotated
     f32 = lambda n: np.full(n, np.nan, np.float32)  # noqa: E731
     lse, delta = f32(b * hq * sq), f32(b * hq * sq)
     dkh, dvh, part = f32(b * hkv * sk * d), f32(b * hkv * sk * d), f32(b * hkv * sk * 4)
@@ -334,9 +348,9 @@ def run_grad(text, t, q, k, v, kw, vw, do):
     sizes = [b, hq, sq, hkv, sk]
     krows = b * hkv * sk
     module.launch(kq, (-(-sq // q_rows), hq, b), threads,
-                  [qs, ks, vs, kwf, vwf, dos, lse, delta, dq] + sizes)
+                  [qa, ka, vs, kwf, vwf, dos, lse, delta, dq] + sizes)
     module.launch(kkv, (-(-sk // kv_rows), hkv, b), threads,
-                  [qs, ks, vs, kwf, vwf, dos, lse, delta, dkh, dvh] + sizes)
+                  [qa, ka, vs, kwf, vwf, dos, lse, delta, dkh, dvh] + sizes)
     module.launch(kmix, (-(-krows // (block_size(module, kmix) // 32)), 1, 1),
                   block_size(module, kmix),
                   [ks, vs, kwf, vwf, dkh, dvh, dk, dv, part, b, hkv, sk])
@@ -346,7 +360,7 @@ def run_grad(text, t, q, k, v, kw, vw, do):
             ((dq, q.shape), (dk, k.shape), (dv, v.shape), (dkw, kw.shape), (dvw, vw.shape))]
 
 
-def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
+def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None):
     rng = np.random.default_rng(seed)
     q = to_type(rng.standard_normal((b, hq, sq, d)), t)
     k = to_type(rng.standard_normal((b, hkv, sk, d)), t)
@@ -355,14 +369,16 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
     kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     kw[0, 1] = -0.75
-    text = lower(grad_input(t, b, hq, hkv, sq, sk, d, causal))
+    text = lower(grad_input(t, b, hq, hkv, sq, sk, d, causal, theta))
     got = run_grad(text, t, q, k, v, kw, vw, do)
-    want = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=causal)
+    want = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=causal,
+                                       rope_theta=theta)
     # f32: the issue's 1e-5 for every gradient; bf16/f16: 4 ulps of the type
     # (the tensor-core kernels round K^, V^, P and dS to it, as the paper's
     # way does).
     bound = 1e-5 + (4 * EPS[t] if t != "f32" else 0)
-    name = f"grad {t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
+    name = (f"grad {t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
+            f"{' rope' if theta else ''}")
     errs = []
     ok = True
     for what, g, w in zip(("dq", "dk", "dv", "dkw", "dvw"), got, want):
@@ -370,10 +386,16 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0):
             ok = False
             errs.append(f"{what} has {int(np.isnan(g).sum())} unwritten")
             continue
-        # Gradients that are zero up to rounding (dq, dk at S = 1): the
-        # absolute error.
-        e = rel_err(g, w) if np.abs(w).max() >= 1e-6 else float(np.abs(g - w).max())
-        ok &= e <= (bound if what in ("dq", "dk", "dv") or t != "f32" else 1e-5)
+        # Gradients that are zero up to rounding (dq, dk, dkw at S = 1): the
+        # absolute error, against the bound times the scale of a gradient
+        # that is not zero (dv's; times sqrt(D) for the weights' sums over D).
+        b_ = bound if what in ("dq", "dk", "dv") or t != "f32" else 1e-5
+        if np.abs(w).max() >= 1e-6:
+            e = rel_err(g, w)
+        else:
+            e = float(np.abs(g - w).max())
+            b_ *= np.abs(want[2]).max() * (math.sqrt(d) if what in ("dkw", "dvw") else 1)
+        ok &= e <= b_
         errs.append(f"{what} {e:.1e}")
     RESULTS.append(ok)
     print(f"{'ok  ' if ok else 'FAIL'} {name}: {', '.join(errs)} (bound {bound:.1e})")
@@ -448,6 +470,12 @@ def main():
         grad_case("f16", 1, 2, 2, 40, 40, 40, True, seed=60)      # D = 40: padded to 48
         grad_mutants(text, data)
         grad_mutants(*grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55))
+    elif SUITE == "gradrope":
+        text, data = grad_case("bf16", 1, 4, 2, 70, 70, 64, True, seed=61, theta=10000.0)
+        grad_case("f16", 1, 2, 2, 20, 90, 128, True, seed=62, theta=500.0)   # Sq < Sk
+        grad_case("f32", 1, 2, 1, 33, 33, 64, False, seed=63, theta=10000.0)  # SIMT
+        grad_case("bf16", 1, 2, 1, 1, 1, 32, True, seed=64, theta=10000.0)   # S = 1
+        grad_mutants(text, data)
     else:
         raise SystemExit(f"unknown suite {SUITE}")
     n, good = len(RESULTS), sum(RESULTS)

@@ -111,3 +111,27 @@ func.func @grad_odd(%q: tensor<1x2x5x37xf32>, %k: tensor<1x1x5x37xf32>, %v: tens
       -> (tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>)
   return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x1x5x37xf32>, tensor<1x2xf32>, tensor<1x2xf32>
 }
+
+// -----
+
+// With RoPE: the forward's pre-pass kernel (q rotated, k mixed then rotated)
+// in the same module and named on the launcher; grad_q and grad_kv rotate
+// dq and dk^ back (cos/sin of the row's angle) before storing them.
+// CHECK-LABEL: func.func @grad_rope
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_rope_grad_q(
+// CHECK: llvm.nvvm.sin.approx.ftz.f
+// CHECK: gpu.return
+// CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_rope_grad_kv(
+// CHECK: llvm.nvvm.cos.approx.ftz.f
+// CHECK: gpu.return
+// CHECK: gpu.func @kv_shift_rope_d64_bf16(
+// CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_rope_grad(
+// CHECK-SAME: kvshift.gpu_rope_items_per_row = 4 : i64, kvshift.gpu_rope_kernel = @kvshift_kernels::@kv_shift_rope_d64_bf16
+func.func @grad_rope(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x1x16x64xbf16>, %v: tensor<1x1x16x64xbf16>,
+                     %kw: tensor<1x2xf32>, %vw: tensor<1x2xf32>, %do: tensor<1x2x16x64xbf16>)
+    -> (tensor<1x2x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x2xf32>, tensor<1x2xf32>) {
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) causal rope_theta = 10000.0
+      : (tensor<1x2x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2x16x64xbf16>)
+      -> (tensor<1x2x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x2xf32>, tensor<1x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x1x16x64xbf16>, tensor<1x2xf32>, tensor<1x2xf32>
+}

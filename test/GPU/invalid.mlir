@@ -76,7 +76,7 @@ func.func @grad_dynamic_head_dim(%q: tensor<1x2x8x?xf32>, %k: tensor<1x2x8x?xf32
 
 func.func @grad_rope(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x2x8x16xf32>)
     -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
-  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta on kv_shift_attention_grad is not supported on the GPU yet (the CPU pipelines support it)}}
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: rope_theta on kv_shift_attention_grad needs the head dimension to be a multiple of 64 on the GPU for 'f32', found D = 16}}
   %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) rope_theta = 10000.0
       : (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x16xf32>)
       -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>)

@@ -735,6 +735,29 @@ protected:
       d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
     return d;
   }
+  /// With RoPE: an O-shaped accumulator (rows g and g + 8 of the warp's 16,
+  /// at positions pos[0], pos[1]) that holds gradients with respect to
+  /// rotated rows, rotated back (R^T: by -pos). Column c = nb * 8 + 2 t4 + e
+  /// pairs with c + D/2, which this thread holds in block nb + D/16 (D a
+  /// multiple of 16).
+  void unrotate(MutableArrayRef<Value> acc, ArrayRef<Value> pos) {
+    if (!cfg.ropeTheta)
+      return;
+    int64_t halfBlocks = cfg.dPadded / 16;
+    Value t4 = remu(lane, idx(4));
+    for (int64_t nb = 0; nb < halfBlocks; ++nb)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value freq = invFreq(add(idx(nb * 8 + e), mul(t4, idx(2))));
+        for (int64_t r = 0; r < 2; ++r) {
+          auto [cs, sn] = cosSin(fmul(indexToF64(pos[r]), freq));
+          Value &x1 = acc[nb * 4 + 2 * r + e];
+          Value &x2 = acc[(nb + halfBlocks) * 4 + 2 * r + e];
+          Value a = x1, c = x2;
+          x1 = fma(a, cs, fmul(c, sn));
+          x2 = fma(c, cs, arith::NegFOp::create(b, fmul(a, sn)));
+        }
+      }
+  }
   /// Packs two f32 into one mma.sync operand of type T.
   Value packPair(Value x, Value y) {
     Value v2 = vector::FromElementsOp::create(b, VectorType::get({2}, f32),
@@ -1231,6 +1254,7 @@ protected:
     SmallVector<Value> dqRes(loop2.getResults().begin(),
                              loop2.getResults().begin() + oBlocks * 4);
     Value sc = f32c(cfg.scaleLog2 / kLog2E);
+    unrotate(dqRes, {add(offset, row0), add(offset, row1)});
     storeRows(dqRes, {sc, sc}, gradDq);
   }
 
@@ -1926,6 +1950,29 @@ private:
     return memref::LoadOp::create(b, w,
                                   ValueRange{add(mul(head, idx(2)), idx(which))});
   }
+  /// The key mix's weights; with RoPE the keys come mixed (and rotated)
+  /// from the pre-pass, so the mix is the identity.
+  Value keyWeight(Value kw, Value head, int64_t which) {
+    if (cfg.ropeTheta)
+      return f32c(which == 0 ? 1.0 : 0.0);
+    return weight(kw, head, which);
+  }
+  /// With RoPE: a gradient row with respect to rotated values (dq of rot(q),
+  /// dk^ of rot(k^)) rotated back, R^T x = rotation by -pos; column c pairs
+  /// with c + D/2, which the same lane owns (D a multiple of 64).
+  void unrotateRow(MutableArrayRef<Value> xs, Value pos) {
+    if (!cfg.ropeTheta)
+      return;
+    int64_t half = cols() / 2;
+    Value posF = indexToF64(pos);
+    for (int64_t e = 0; e < half; ++e) {
+      Value c = add(lane, idx(32 * e));
+      auto [cs, sn] = cosSin(fmul(posF, invFreq(c)));
+      Value x1 = xs[e], x2 = xs[e + half];
+      xs[e] = fma(x1, cs, fmul(x2, sn));
+      xs[e + half] = fma(x2, cs, arith::NegFOp::create(b, fmul(x1, sn)));
+    }
+  }
   /// The warp's row (block x * warps + warp) and whether it is below `rows`.
   std::pair<Value, Value> warpRow(Value rows) {
     Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -2003,7 +2050,7 @@ private:
       Value hk = divu(hq, divu(dimHq, dimHkv));
       Value kvBase = mul(mul(add(mul(bIdx, dimHkv), hk), dimSk), idx(cfg.d));
       Value qBase = mul(row, idx(cfg.d));
-      Value a1 = weight(kw, hk, 0), a2 = weight(kw, hk, 1);
+      Value a1 = keyWeight(kw, hk, 0), a2 = keyWeight(kw, hk, 1);
       Value b1 = weight(vw, hk, 0), b2 = weight(vw, hk, 1);
       SmallVector<Value> qi = loadRow(q, qBase), doi = loadRow(dout, qBase);
       Value end = keyEnd(i, dimSq, dimSk);
@@ -2052,6 +2099,7 @@ private:
               y.push_back(fma(ds, kh[e], it[e]));
             return y;
           });
+      unrotateRow(acc, add(sub(dimSk, dimSq), i));
       storeRow(dq, qBase, acc, f32c(scale()));
     });
   }
@@ -2069,9 +2117,9 @@ private:
       // k^_j and v^_j (row j - 1 weighted 0 at j = 0).
       Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
       Value prevBase = sub(rowBase, select(hasPrev, idx(cfg.d), idx(0)));
-      Value a2 = select(hasPrev, weight(kw, hk, 1), f32c(0));
+      Value a2 = select(hasPrev, keyWeight(kw, hk, 1), f32c(0));
       Value b2 = select(hasPrev, weight(vw, hk, 1), f32c(0));
-      SmallVector<Value> kh = mixRows(weight(kw, hk, 0), loadRow(k, rowBase),
+      SmallVector<Value> kh = mixRows(keyWeight(kw, hk, 0), loadRow(k, rowBase),
                                       a2, loadRow(k, prevBase));
       SmallVector<Value> vh = mixRows(weight(vw, hk, 0), loadRow(v, rowBase),
                                       b2, loadRow(v, prevBase));
@@ -2110,6 +2158,7 @@ private:
                   return y;
                 });
           });
+      unrotateRow(MutableArrayRef<Value>(acc).take_front(n), j);
       storeRow(dkh, rowBase, ArrayRef<Value>(acc).take_front(n),
                f32c(scale()));
       storeRow(dvh, rowBase, ArrayRef<Value>(acc).drop_front(n));
@@ -2213,6 +2262,10 @@ public:
   }
   void emit() {
     emitPrologue();
+    if (cfg.ropeTheta) { // keys mixed (and rotated) by the pre-pass
+      ka1 = f32c(1);
+      ka2 = f32c(0);
+    }
     emitTensorCoreBody();
     gpu::ReturnOp::create(b);
   }
@@ -2256,8 +2309,13 @@ public:
     kvBase = mul(mul(add(mul(batch, dimHkv), kvHead), dimSk), idx(cfg.d));
     offset = sub(dimSk, dimSq);
     Value w0 = mul(kvHead, idx(2)), w1 = add(w0, idx(1));
-    ka1 = memref::LoadOp::create(b, kw, ValueRange{w0});
-    ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
+    if (cfg.ropeTheta) { // keys mixed (and rotated) by the pre-pass
+      ka1 = f32c(1);
+      ka2 = f32c(0);
+    } else {
+      ka1 = memref::LoadOp::create(b, kw, ValueRange{w0});
+      ka2 = memref::LoadOp::create(b, kw, ValueRange{w1});
+    }
     vb1 = memref::LoadOp::create(b, vw, ValueRange{w0});
     vb2 = memref::LoadOp::create(b, vw, ValueRange{w1});
     Value g = divu(lane, idx(4));
@@ -2427,6 +2485,7 @@ public:
     }
     SmallVector<Value> res(headLoop.getResults().begin(),
                            headLoop.getResults().end());
+    unrotate(MutableArrayRef<Value>(res).take_front(oBlocks * 4), {key0, key1});
 
     // dK^ (times the scale) and dV^, f32 rows < Sk, columns < D.
     Value sc = f32c(cfg.scaleLog2 / kLog2E);
@@ -2737,6 +2796,8 @@ struct KVShiftFuseAttentionGPUPass
       gc.elt.print(os);
       if (gc.causal)
         os << "_causal";
+      if (gc.ropeTheta)
+        os << "_rope";
       SmallVector<gpu::GPUFuncOp> kernels4;
       for (auto [kind, suffix] :
            {std::pair{GradKernelEmitter::Q, "_grad_q"},
@@ -2747,9 +2808,21 @@ struct KVShiftFuseAttentionGPUPass
         kernelSymbols.insert(kernel);
         kernels4.push_back(kernel);
       }
+      gpu::GPUFuncOp ropeKernel;
+      if (gc.ropeTheta) {
+        // The forward's pre-pass: q rotated, k mixed then rotated.
+        KernelConfig rc = gc;
+        rc.vecWidth = 16 / (gc.elt.getIntOrFloatBitWidth() / 8);
+        std::string ropeName;
+        llvm::raw_string_ostream ros(ropeName);
+        ros << "kv_shift_rope_d" << gc.d << "_";
+        gc.elt.print(ros);
+        ropeKernel = buildRopeKernel(kernels, ropeName, rc);
+        kernelSymbols.insert(ropeKernel);
+      }
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-      emitGradCall(b, module, op, kernels4, gc);
+      emitGradCall(b, module, op, kernels4, ropeKernel, gc);
     }
   }
 
@@ -2765,11 +2838,20 @@ struct KVShiftFuseAttentionGPUPass
       return op.emitOpError()
              << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
                 "q) must be static, found ?";
-    if (op.getRopeTheta())
-      return op.emitOpError()
-             << "kvshift-fuse-attention-gpu: rope_theta on "
-                "kv_shift_attention_grad is not supported on the GPU yet "
-                "(the CPU pipelines support it)";
+    if (std::optional<APFloat> theta = op.getRopeTheta()) {
+      // The kernels rotate gradient rows back in registers, pairing column
+      // c with c + D/2 in the same thread: 16-byte chunks on tensor cores,
+      // a lane's columns l, l + 32, ... in the f32 kernels.
+      int64_t multiple = cfg.tensorCores ? 16 : 64;
+      if (d % multiple != 0)
+        return op.emitOpError()
+               << "kvshift-fuse-attention-gpu: rope_theta on "
+                  "kv_shift_attention_grad needs the head dimension to be a "
+                  "multiple of "
+               << multiple << " on the GPU for " << cfg.elt << ", found D = "
+               << d;
+      cfg.ropeTheta = theta->convertToDouble();
+    }
     std::optional<double> scale = getStaticAttentionScale(op);
     if (!scale)
       return op.emitOpError()
@@ -2892,7 +2974,7 @@ struct KVShiftFuseAttentionGPUPass
   /// `(q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw)`.
   void emitGradCall(ImplicitLocOpBuilder &b, ModuleOp module,
                     KVShiftAttentionGradOp op, ArrayRef<gpu::GPUFuncOp> kernels,
-                    const KernelConfig &cfg) {
+                    gpu::GPUFuncOp ropeKernel, const KernelConfig &cfg) {
     SmallVector<Value> operands(op->getOperands());
     SmallVector<Type> resultTypes(op->getResultTypes());
     KernelScope scope(b, operands, resultTypes);
@@ -2919,6 +3001,13 @@ struct KVShiftFuseAttentionGPUPass
     launcher->setAttr(kLauncherGradKVRowsAttr, ab.getI64IntegerAttr(cfg.blockN));
     launcher->setAttr(kLauncherThreadsAttr,
                       ab.getI64IntegerAttr(cfg.threads()));
+    if (ropeKernel) {
+      launcher->setAttr(kLauncherRopeKernelAttr, kernelRef(ropeKernel));
+      launcher->setAttr(
+          kLauncherRopeItemsAttr,
+          ab.getI64IntegerAttr(cfg.d / 2 /
+                               (16 / (cfg.elt.getIntOrFloatBitWidth() / 8))));
+    }
     func::CallOp::create(b, launcher, args);
     ValueRange results = scope.finish(outs);
     for (auto [r, n] : llvm::zip(op->getResults(), results))
@@ -3323,7 +3412,8 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
 static void emitGradLauncherBody(func::FuncOp launcher,
                                  ArrayRef<gpu::GPUFuncOp> kernels,
                                  int64_t qRows, int64_t kvRows,
-                                 int64_t threadCount) {
+                                 int64_t threadCount, gpu::GPUFuncOp ropeKernel,
+                                 int64_t ropeItems) {
   HostLaunchBuilder h(launcher);
   ImplicitLocOpBuilder &b = h.builder();
   Value c0 = h.c0, c1 = h.c1;
@@ -3351,13 +3441,35 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   Value dkh = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(d)));
   Value dvh = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(d)));
   Value part = h.deviceAlloc(flatF, h.muli(kRowCount, h.cst(4)));
+  // RoPE: q rotated, and k mixed then rotated, into buffers of their own,
+  // which grad_q and grad_kv read instead of q and k (grad_mix reads k).
+  Value qIn = in[0], kIn = in[1];
+  if (ropeKernel) {
+    qIn = h.flatArg(h.deviceLike(hostIn[0]));
+    kIn = h.flatArg(h.deviceLike(hostIn[1]));
+  }
   h.endCopies();
+  if (ropeKernel) {
+    Value dv = h.cst(d);
+    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset,
+                          Value mix) {
+      Value rows = arith::DivUIOp::create(b, h.dim(src, 0), dv);
+      Value work = h.muli(rows, h.cst(ropeItems));
+      h.launchIf(h.ugt(work, c0), ropeKernel,
+                 gpu::KernelDim3{h.ceilDiv(work, RopeKernelEmitter::kThreads),
+                                 c1, c1},
+                 RopeKernelEmitter::kThreads,
+                 {src, in[3], dst, rows, seq, posOffset, dimHkv, mix});
+    };
+    launchRope(in[0], qIn, dimSq, arith::SubIOp::create(b, dimSk, dimSq), c0);
+    launchRope(in[1], kIn, dimSk, c0, c1);
+  }
 
   // No KV heads: nothing to launch (and no division by zero in a kernel).
   Value hasHeads = h.ugt(dimHkv, c0);
   int64_t mixRows = threadCount / 32; // grad_mix: one warp per key row
-  SmallVector<Value> attn = {in[0], in[1], in[2], in[3], in[4], in[5],
-                             lse,   delta};
+  SmallVector<Value> attn = {qIn, kIn, in[2], in[3], in[4], in[5],
+                             lse, delta};
   SmallVector<Value> sizes = {dimB, dimHq, dimSq, dimHkv, dimSk};
   SmallVector<Value> qArgs(attn);
   qArgs.push_back(out[0]);
@@ -3435,10 +3547,27 @@ struct KVShiftGPULaunchersPass
                          "rank 4 with a static head dimension)";
         return signalPassFailure();
       }
+      gpu::GPUFuncOp ropeKernel;
+      int64_t ropeItems = 0;
+      if (auto ropeRef =
+              f->getAttrOfType<SymbolRefAttr>(kLauncherRopeKernelAttr)) {
+        ropeKernel = dyn_cast_or_null<gpu::GPUFuncOp>(
+            SymbolTable::lookupSymbolIn(module, ropeRef));
+        auto items = f->getAttrOfType<IntegerAttr>(kLauncherRopeItemsAttr);
+        if (!ropeKernel || !items || items.getInt() < 1) {
+          f.emitError() << "kvshift-gpu-launchers: `"
+                        << kLauncherRopeKernelAttr
+                        << "` needs to name a gpu.func, with a positive `"
+                        << kLauncherRopeItemsAttr << "`";
+          return signalPassFailure();
+        }
+        ropeItems = items.getInt();
+      }
       emitGradLauncherBody(f, kernels, qRows.getInt(), kvRows.getInt(),
-                           threads.getInt());
+                           threads.getInt(), ropeKernel, ropeItems);
       for (StringRef a : {kLauncherGradKernelsAttr, kLauncherGradQRowsAttr,
-                          kLauncherGradKVRowsAttr, kLauncherThreadsAttr})
+                          kLauncherGradKVRowsAttr, kLauncherThreadsAttr,
+                          kLauncherRopeKernelAttr, kLauncherRopeItemsAttr})
         f->removeAttr(a);
     }
     for (func::FuncOp f : decodeLaunchers) {

@@ -360,8 +360,9 @@ def KVShiftFuseAttention : Pass<"kvshift-fuse-attention"> {
 
 def KVShiftFuseAttentionGPU
     : Pass<"kvshift-fuse-attention-gpu", "::mlir::ModuleOp"> {
-  let summary = "Lower kv_shift_attention to a fused flash-attention CUDA "
-                "kernel (gpu dialect, NVVM) and host code that launches it";
+  let summary = "Lower kv_shift_attention (and its gradient and cache "
+                "form) to fused CUDA kernels (gpu dialect, NVVM) and host "
+                "code that launches them";
   let description = [{
     Rewrites every `kvshift.kv_shift_attention` (forward, on tensors) into
     host code and one kernel, a `gpu.func` in the `gpu.module
@@ -442,9 +443,20 @@ def KVShiftFuseAttentionGPU
     they are loaded. D must be static, a multiple of w (and of 16 with
     RoPE), at most 32 w.
 
+    `kvshift.kv_shift_attention_grad` becomes four kernels and a launcher
+    declaration naming them in launch order
+    (`kvshift.gpu_grad_kernels`): `<name>_grad_q` (lse and delta per query
+    row, then dq; on tensor cores the forward kernel's first pass followed by
+    a second pass over the key tiles), `<name>_grad_kv` (dk^ and dv^ per key
+    row, f32; on tensor cores one warp per 16 key rows: S^T, dV^, dP^T, dK^
+    on mma.sync over the query tiles of each query head of the group),
+    `<name>_grad_mix` (the shift's transpose and the weight-gradient terms
+    of each key row) and `<name>_grad_w` (their sum per KV head, in a fixed
+    order). f32 takes SIMT kernels (one warp per row). D must be static;
+    `rope_theta` is not supported on the GPU (an error).
+
     Not handled (left alone, lowered by the following passes or reported
-    there): `kv_shift_attention_grad`, the `_with_lse` ops and
-    `kv_cache_append`.
+    there): the `_with_lse` ops and `kv_cache_append`.
 
     Example:
 
