@@ -452,8 +452,10 @@ def KVShiftFuseAttentionGPU
     on mma.sync over the query tiles of each query head of the group),
     `<name>_grad_mix` (the shift's transpose and the weight-gradient terms
     of each key row) and `<name>_grad_w` (their sum per KV head, in a fixed
-    order). f32 takes SIMT kernels (one warp per row). D must be static;
-    `rope_theta` is not supported on the GPU (an error).
+    order). f32 takes SIMT kernels (one warp per row). D must be static.
+    With `rope_theta` the forward's pre-pass kernel rotates q and mixes then
+    rotates k for `grad_q` and `grad_kv`, which rotate dq and dk^ back
+    before storing them (D a multiple of 16 on tensor cores, of 64 for f32).
 
     Not handled (left alone, lowered by the following passes or reported
     there): the `_with_lse` ops and `kv_cache_append`.
