@@ -38,10 +38,15 @@ bank conflicts, timing, and intra-warp races (lanes of a warp run in
 lockstep). Values of bf16 type are held as float32 numbers rounded to bf16
 (round to nearest even), f16 as float16.
 
+Host functions (the launchers that --kvshift-gpu-launchers writes) run as
+a single lane: gpu.alloc gives a NumPy array, gpu.memcpy copies, gpu.wait and
+gpu.dealloc do nothing, and gpu.launch_func runs its kernel as above.
+
 Usage:
     emu = Module(generic_mlir_text)
     emu.launch("kernel_name", grid=(gx, gy, gz), block=128,
                args=[numpy_array_or_int, ...])   # arrays are updated in place
+    emu.call("kvshift_launch_...", [host_array_or_int, ...])
 """
 import re
 
@@ -500,7 +505,7 @@ class Launch:
     def exec_ops(self, ops, mask):
         env = self.env
         for op in ops:
-            if op.name in ("scf.yield", "gpu.return"):
+            if op.name in ("scf.yield", "gpu.return", "func.return"):
                 return [env[o] for o in op.operands]
             fn = HANDLERS.get(op.name)
             if fn is None:
@@ -1068,17 +1073,133 @@ def _for(L, op, args, mask):
     return carried
 
 
+# --- host code: the launchers ----------------------------------------------------
+
+class HostCall(Launch):
+    """A host function (a launcher written by --kvshift-gpu-launchers) run
+    as a single lane: device buffers are NumPy arrays, copies copy, and
+    gpu.launch_func runs the kernel in the emulator."""
+
+    def __init__(self, module, func, args):
+        self.module, self.func = module, func
+        self.threads, self.nblocks, self.L = 1, 1, 1
+        self.block_of = self.tid = self.warp = self.gwarp = np.zeros(1, dtype=np.int64)
+        self.bid = (np.zeros(1, dtype=np.int64),) * 3
+        self.epoch = np.zeros(1, dtype=np.int64)
+        self.pending, self.open_group = [], []
+        params = func.regions[0][0].args
+        if len(args) != len(params):
+            raise EmulatorError(f"{func.sym}: {len(params)} arguments expected, "
+                                f"{len(args)} given")
+        self.env = {}
+        for (name, ty), a in zip(params, args):
+            if ty.kind == "memref":
+                arr_ = np.asarray(a)
+                flat = arr_.reshape(-1)
+                if flat.base is not arr_ and not np.shares_memory(flat, arr_):
+                    raise EmulatorError(f"{name}: a contiguous array expected")
+                self.env[name] = Mem(name, flat, arr_.shape, ty.elt, False)
+            else:
+                self.env[name] = np.array([a], dtype=np.int64)
+
+    def run(self):
+        self.exec_ops(self.func.regions[0][0].ops, None)
+
+
+def _scalar(x):
+    return int(np.asarray(x).reshape(-1)[0])
+
+
+def _segments(op, args):
+    seg = int_list(op, "operandSegmentSizes")
+    out, i = [], 0
+    for n in seg:
+        out.append(args[i:i + n])
+        i += n
+    return out
+
+
+@handler("memref.collapse_shape", "memref.cast", "memref.reinterpret_cast")
+def _mview(L, op, args, mask):
+    mem = args[0]
+    ty = op.out_types[0]
+    shape = tuple(mem.size if d < 0 else d for d in ty.shape) if ty.shape else ()
+    if op.name != "memref.cast" and int(np.prod(shape)) != mem.size:
+        raise EmulatorError(f"{op.name}: {mem.size} elements as {ty}")
+    if op.name == "memref.cast":
+        shape = mem.shape if len(ty.shape) == len(mem.shape) else shape
+    return Mem(mem.name, mem.data, shape, mem.elt, mem.workgroup)
+
+
+@handler("gpu.wait")
+def _gwait(L, op, args, mask):
+    return [np.zeros(1)] * len(op.results)
+
+
+@handler("gpu.alloc")
+def _galloc(L, op, args, mask):
+    deps, sizes, _ = _segments(op, args)
+    ty = op.out_types[0]
+    it = iter(sizes)
+    shape = tuple(_scalar(next(it)) if d < 0 else d for d in ty.shape)
+    data = np.full(int(np.prod(shape)), np.nan, dtype=NP[ty.elt])
+    return [Mem(op.results[0], data, shape, ty.elt, False), np.zeros(1)]
+
+
+@handler("gpu.memcpy")
+def _gmemcpy(L, op, args, mask):
+    dst, src = args[-2], args[-1]
+    if dst.size != src.size:
+        raise EmulatorError(f"gpu.memcpy: {src.size} elements into {dst.size}")
+    dst.data[:] = to_elt(src.data, dst.elt).astype(dst.data.dtype)
+    return [np.zeros(1)] * len(op.results)
+
+
+@handler("gpu.dealloc")
+def _gdealloc(L, op, args, mask):
+    return [np.zeros(1)] * len(op.results)
+
+
+@handler("gpu.launch_func")
+def _glaunch(L, op, args, mask):
+    seg = _segments(op, args)
+    grid = tuple(_scalar(x[0]) for x in seg[1:4])
+    block = tuple(_scalar(x[0]) for x in seg[4:7])
+    if block[1:] != (1, 1):
+        raise EmulatorError("gpu.launch_func: only 1-D blocks")
+    kernel = re.search(r"kernel = @[\w]+::@([\w]+)", op.props).group(1)
+    kargs = [a.data if isinstance(a, Mem) else _scalar(a) for a in seg[11]]
+    L.module.launch(kernel, grid, block[0], kargs)
+    return [np.zeros(1)] * len(op.results)
+
+
+@handler("func.return")
+def _freturn(L, op, args, mask):
+    return []
+
+
 # --- modules --------------------------------------------------------------------
 
 class Module:
     def __init__(self, text):
         ops = Parser(text).parse()
-        self.kernels = {}
+        self.kernels, self.functions = {}, {}
         for op in walk(ops):
-            if op.name == "gpu.func":
+            if op.name in ("gpu.func", "func.func"):
                 m = re.search(r'sym_name = "([^"]+)"', op.props + op.attrs)
                 op.sym = m.group(1)
-                self.kernels[op.sym] = op
+                if op.name == "gpu.func":
+                    self.kernels[op.sym] = op
+                elif op.regions and op.regions[0]:
+                    self.functions[op.sym] = op
+
+    def call(self, name, args):
+        """Runs host function `name` (e.g. a launcher) on NumPy arrays
+        (memref arguments, updated in place) and ints (index arguments)."""
+        func = self.functions.get(name)
+        if func is None:
+            raise EmulatorError(f"no function {name}; have {sorted(self.functions)}")
+        HostCall(self, func, args).run()
 
     def launch(self, name, grid, block, args, max_lanes=1 << 16):
         """Runs kernel `name` on a grid of blocks of `block` threads; the

@@ -437,6 +437,78 @@ def grad_mutants(text, data):
     RESULTS.append(caught == len(barriers) and len(barriers) > 0 and swapped > bound)
 
 
+def launcher_case(what, t, mlir, host_args, outputs, wants, bounds):
+    """The host launcher itself (--kvshift-gpu-launchers: device buffers,
+    copies, the pre-pass, the launches and their grids, copies back), run
+    by the emulator on host arrays."""
+    r = subprocess.run([OPT, "-", "--kvshift-fuse-attention-gpu", "--kvshift-gpu-launchers",
+                        "--mlir-print-op-generic"], input=mlir, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"kvshift-opt failed:\n{r.stderr}")
+    module = ge.Module(r.stdout)
+    names = [n for n in module.functions if n.startswith("kvshift_launch_")]
+    module.call(names[0], host_args)
+    errs, ok = [], True
+    for name, got, want, bound in zip(outputs, [host_args[i] for i in range(len(host_args))
+                                                 if i >= len(host_args) - len(outputs)],
+                                      wants, bounds):
+        g = np.asarray(got, np.float64)
+        written = not np.isnan(g).any()
+        e = rel_err(np.nan_to_num(g), want) if np.abs(want).max() >= 1e-6 else \
+            float(np.abs(g - want).max())
+        ok &= written and e <= bound
+        errs.append(f"{name} {e:.1e}" + ("" if written else " (unwritten elements)"))
+    RESULTS.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} launcher {what} ({names[0]}): {', '.join(errs)}")
+
+
+def launcher_cases():
+    rng = np.random.default_rng(7)
+    for t, d, theta in (("bf16", 64, None), ("f16", 64, 10000.0), ("f32", 37, None)):
+        b, hq, hkv, sq, sk = 2, 4, 2, 29, 45
+        q = to_type(rng.standard_normal((b, hq, sq, d)), t)
+        k = to_type(rng.standard_normal((b, hkv, sk, d)), t)
+        v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
+        kw = rng.uniform(-1, 1.5, (hkv, 2)).astype(np.float32)
+        vw = rng.uniform(-1, 1.5, (hkv, 2)).astype(np.float32)
+        st = lambda x: np.ascontiguousarray(to_type(x, t))  # noqa: E731
+        out = np.full(q.shape, np.nan, st(q).dtype)
+        want = ref.kv_shift_attention(q, k, v, kw, vw, causal=True, rope_theta=theta)
+        lowp = lowp_attention(q, k, v, kw, vw, True, theta, t)
+        launcher_case(f"forward {t} D={d}{' rope' if theta else ''}", t,
+                      attention_input(t, b, hq, hkv, sq, sk, d, True, theta),
+                      [st(q), st(k), st(v), kw, vw, out], ["out"], [want],
+                      [2 * rel_err(lowp, want) + 4 * EPS[t]])
+        do = to_type(rng.standard_normal(q.shape), t)
+        grads = [np.full(x.shape, np.nan, st(x).dtype) for x in (q, k, v)] + \
+            [np.full(kw.shape, np.nan, np.float32), np.full(vw.shape, np.nan, np.float32)]
+        wants = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=True, rope_theta=theta)
+        gb = 1e-5 if t == "f32" else 4 * EPS[t] * 4
+        launcher_case(f"grad {t} D={d}{' rope' if theta else ''}", t,
+                      grad_input(t, b, hq, hkv, sq, sk, d, True, theta),
+                      [st(q), st(k), st(v), kw, vw, st(do)] + grads,
+                      ["dq", "dk", "dv", "dkw", "dvw"], wants, [gb] * 5)
+    # Decode: q over a cache of 300 rows, 257 of them valid.
+    t, d, b, hq, hkv, smax, length = "bf16", 128, 1, 8, 2, 300, 257
+    q = to_type(rng.standard_normal((b, hq, 1, d)), t)
+    kc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
+    vc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
+    qt, ct = f"tensor<{b}x{hq}x1x{d}x{t}>", f"tensor<{b}x{hkv}x{smax}x{d}x{t}>"
+    mlir = f"""
+func.func @step(%q: {qt}, %kc: {ct}, %vc: {ct}, %len: index) -> {qt} {{
+  %o = kvshift.kv_cache_attention %q, %kc, %vc length %len causal
+      : ({qt}, {ct}, {ct}, index) -> {qt}
+  return %o : {qt}
+}}"""
+    out = np.full(q.shape, np.nan, np.float32)
+    want = cache_reference(q, kc, vc, length, True, None)
+    ones = np.tile(np.array([[1.0, 0.0]], np.float32), (hkv, 1))
+    lowp = lowp_attention(q, kc[:, :, :length], vc[:, :, :length], ones, ones, True, None,
+                          t, mix=False)
+    launcher_case("decode bf16 D=128", t, mlir, [q, kc, vc, length, out], ["out"], [want],
+                  [2 * rel_err(lowp, want) + 4 * EPS[t]])
+
+
 def main():
     if SUITE == "tc":
         text, data = attention_case("bf16", 1, 4, 2, 100, 100, 64, True, seed=1)
@@ -492,6 +564,8 @@ def main():
         grad_case("f32", 1, 2, 1, 33, 33, 64, False, seed=63, theta=10000.0)  # SIMT
         grad_case("bf16", 1, 2, 1, 1, 1, 32, True, seed=64, theta=10000.0)   # S = 1
         grad_mutants(text, data)
+    elif SUITE == "launchers":
+        launcher_cases()
     elif SUITE == "random":
         # Random configurations of the forward and the backward: shapes
         # (odd, one row, Sq < Sk), GQA groups, D, dtypes, causal, RoPE.
