@@ -11,9 +11,10 @@
 # a process of its own with a time limit of its own, so that a kernel fault
 # or a hang in one part leaves the results of the others. The parts' limits
 # add up to 8.3 minutes (the parts before the backward took about 80 s on an
-# H200). --memcheck also runs the attention and decode correctness
-# checks (small shapes) under compute-sanitizer's memcheck, which reports
-# any out-of-bounds access (about 30 s there; limit 150 s). --ncu profiles one launch of the bf16 causal D=128
+# H200). --memcheck also runs the attention, decode and backward
+# correctness checks (small shapes) under compute-sanitizer's memcheck,
+# which reports any out-of-bounds access (about 30 s there before the
+# backward was added; limit 150 s). --ncu profiles one launch of the bf16 causal D=128
 # attention kernel (S = 4096) and one of the bf16 decode kernel with Nsight
 # Compute (speed of light, occupancy, warp stall reasons; clocks left alone).
 # Builds nothing. Exit status 1 when a correctness check fails, a part

@@ -27,6 +27,13 @@ ahead-of-time libraries).
    the achieved memory bandwidth at B=8, Hkv=8, Hq=32, D=128, cache length
    8192, bf16, against the device's copy bandwidth measured in the same run
    (and PyTorch's scaled_dot_product_attention over the same cache).
+4. The backward kernels of kv_shift_attention_grad (parts grad,
+   gradtimings): dq, dk, dv, dkw, dvw against float32 autograd of the
+   unfused computation, each within 2x the error of PyTorch's own
+   low-precision autograd (see check_grad for the floors of degenerate and
+   weight gradients); timings at B=4, H=16, D=128 against PyTorch autograd
+   of the paper's way (its backward alone, and forward + backward), TFLOP/s
+   counted as 2.5x the forward's.
 
     python3 gpu_check.py [--artifacts DIR] [--quick] [--selftest]
 

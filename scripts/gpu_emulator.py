@@ -497,10 +497,8 @@ class Launch:
 
     # -- execution --
     def run(self):
-        block = self.func.regions[0][0]
-        self.exec_ops(block.ops, None)
-        if self.pending or self.open_group:
-            pass  # copies never waited for: their data never lands
+        # Copies never waited for are dropped: nothing could read them.
+        self.exec_ops(self.func.regions[0][0].ops, None)
 
     def exec_ops(self, ops, mask):
         env = self.env

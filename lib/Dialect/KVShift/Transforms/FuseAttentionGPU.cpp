@@ -1217,7 +1217,8 @@ protected:
       };
       // dP^ first: then P and dS are formed together, element by element.
       auto [dpm, pLast] = shiftMixPrev(product(doFrag, kSmem, 0), vb1, vb2, pHalo);
-      auto [sm, sLast] = shiftMixPrev(product(qFrag, vSmem, 1), ka1, ka2, sHalo);
+      auto sMixed = shiftMixPrev(product(qFrag, vSmem, 1), ka1, ka2, sHalo);
+      SmallVector<Value> sm = sMixed.first, sLast = sMixed.second;
       // P: masked scores (only on tiles that are partial or cross the
       // diagonal) give exp2(-inf) = 0.
       SmallVector<Type> sTypes(sm.size(), f32);
@@ -1933,19 +1934,6 @@ private:
       r.push_back(fma(w1, x[e], fmul(w2, y[e])));
     return r;
   }
-  /// f32 values rounded to the element type (f16/bf16) and back: the
-  /// mixed rows K^ and V^ as the tensor-core grad_kv holds them, so that the
-  /// row statistics here (lse, delta) and the probabilities there agree.
-  SmallVector<Value> roundToElt(ArrayRef<Value> xs) {
-    if (cfg.elt == f32)
-      return SmallVector<Value>(xs);
-    SmallVector<Value> r;
-    for (Value x : xs)
-      r.push_back(arith::ExtFOp::create(
-                      b, f32, arith::TruncFOp::create(b, cfg.elt, x).getResult())
-                      .getResult());
-    return r;
-  }
   Value weight(Value w, Value head, int64_t which) {
     return memref::LoadOp::create(b, w,
                                   ValueRange{add(mul(head, idx(2)), idx(which))});
@@ -1995,12 +1983,15 @@ private:
     Value flat = add(mul(add(mul(batch, heads), head), seq), i);
     return {i, flat, head, batch, cmpi(arith::CmpIPredicate::ult, i, seq)};
   }
-  /// The number of keys query row i sees: Sk, or min(Sk, Sk - Sq + i + 1)
-  /// under (bottom-right) causal masking.
+  /// The number of keys query row i sees: Sk, or max(0, min(Sk, Sk - Sq +
+  /// i + 1)) under (bottom-right) causal masking (signed: with a dynamic
+  /// Sq > Sk the first rows see no key, as in the forward).
   Value keyEnd(Value i, Value sq, Value sk) {
     if (!cfg.causal)
       return sk;
-    return arith::MinUIOp::create(b, sk, add(sub(sk, sq), add(i, idx(1))));
+    Value end =
+        arith::MinSIOp::create(b, sk, add(sub(sk, sq), add(i, idx(1))));
+    return arith::MaxSIOp::create(b, end, idx(0));
   }
   void storeLane0(Value mem, Value at, Value x) {
     ifThen(cmpi(arith::CmpIPredicate::eq, lane, idx(0)), [&]() {
@@ -2028,8 +2019,8 @@ private:
           size_t c = carried.size();
           SmallVector<Value> kPrev(it.begin() + c, it.begin() + c + n);
           SmallVector<Value> vPrev(it.begin() + c + n, it.end());
-          SmallVector<Value> kh = roundToElt(mixRows(a1, kj, a2, kPrev));
-          SmallVector<Value> vh = roundToElt(mixRows(b1, vj, b2, vPrev));
+          SmallVector<Value> kh = mixRows(a1, kj, a2, kPrev);
+          SmallVector<Value> vh = mixRows(b1, vj, b2, vPrev);
           SmallVector<Value> y = step(kh, vh, it.take_front(c));
           y.append(kj);
           y.append(vj);
@@ -2076,10 +2067,11 @@ private:
       Value some = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l,
                                          f32c(0));
       Value invL = select(some, arith::DivFOp::create(b, f32c(1), l), f32c(0));
-      // lse in log2 units (-inf for a row that sees no key).
+      // lse in log2 units (+inf for a row that sees no key: P = 0, as the
+      // tensor-core grad_q writes).
       Value lse = fadd(st[0], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
                                         select(some, l, f32c(1))));
-      lse = select(some, lse, f32c(-inf));
+      lse = select(some, lse, f32c(inf));
       SmallVector<Value> o;
       for (int64_t e = 0; e < n; ++e)
         o.push_back(fmul(st[2 + e], invL));
@@ -2128,7 +2120,7 @@ private:
       Value iStart = idx(0);
       if (cfg.causal) {
         Value off = sub(dimSk, dimSq);
-        iStart = select(cmpi(arith::CmpIPredicate::ugt, j, off), sub(j, off),
+        iStart = select(cmpi(arith::CmpIPredicate::sgt, j, off), sub(j, off),
                         idx(0));
       }
       SmallVector<Value> zeros(2 * n, f32c(0));
