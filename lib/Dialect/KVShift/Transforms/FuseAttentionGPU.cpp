@@ -892,6 +892,28 @@ protected:
       }
     };
 
+    // A fragments times the rows of a tile in shared memory (the n side),
+    // the tile's first row at `rowOffset`: S = Q K^T and, for grad_q,
+    // dP = dO V^T.
+    auto product = [&](ArrayRef<SmallVector<Value>> a, Value tileSmem,
+                       int64_t rowOffset) {
+      SmallVector<Value> r(sBlocks * 4, f32c(0));
+      for (int64_t ks = 0; ks < kSteps; ++ks) {
+        for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
+          SmallVector<Value> kf =
+              ldmatrix(tileSmem, add(idx(nb2 * 16 + rowOffset), kLaneRow),
+                       add(idx(ks * 16), kLaneCol), /*transpose=*/false);
+          for (int64_t h = 0; h < 2; ++h) {
+            int64_t nb = 2 * nb2 + h;
+            SmallVector<Value> c(r.begin() + nb * 4, r.begin() + nb * 4 + 4);
+            SmallVector<Value> d = mma(a[ks], {kf[2 * h], kf[2 * h + 1]}, c);
+            std::copy(d.begin(), d.end(), r.begin() + nb * 4);
+          }
+        }
+      }
+      return r;
+    };
+
     // The query tile goes through the key buffer, BN rows at a time; its
     // fragments stay in registers (likewise dO's for grad_q).
     auto stageFragments = [&](Value src) {
@@ -938,6 +960,27 @@ protected:
     Value row1 = add(row0, idx(8));
     Value warpRowLo = add(qStart, warpRow);
 
+    // Scores masked (the raw score that scales to -inf) only on key tiles
+    // [j0, j0 + BN) that are partial or cross the diagonal.
+    auto maskTile = [&](ArrayRef<Value> x, Value j0) {
+      SmallVector<Type> types(x.size(), f32);
+      return ifElse(
+          tileNeedsMask(j0, warpRowLo), types,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> masked;
+            Value maskVal = f32c(maskValue());
+            for (int64_t nb = 0; nb < sBlocks; ++nb)
+              for (int64_t i = 0; i < 4; ++i) {
+                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
+                Value row = i < 2 ? row0 : row1;
+                masked.push_back(
+                    select(isMasked(j, row), maskVal, x[nb * 4 + i]));
+              }
+            return masked;
+          },
+          [&]() -> SmallVector<Value> { return SmallVector<Value>(x); });
+    };
+
     // The first tiles' copies: keys [0, BN), values [-1, BN).
     copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
     commitCopies();
@@ -970,21 +1013,7 @@ protected:
       gpu::BarrierOp::create(b);
 
       // S = Q K^T on tensor cores.
-      SmallVector<Value> s(sBlocks * 4, f32c(0));
-      for (int64_t ks = 0; ks < kSteps; ++ks) {
-        for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
-          SmallVector<Value> kf =
-              ldmatrix(kSmem, add(idx(nb2 * 16), kLaneRow),
-                       add(idx(ks * 16), kLaneCol), /*transpose=*/false);
-          for (int64_t h = 0; h < 2; ++h) {
-            int64_t nb = 2 * nb2 + h;
-            SmallVector<Value> acc(s.begin() + nb * 4, s.begin() + nb * 4 + 4);
-            SmallVector<Value> d =
-                mma(qFrag[ks], {kf[2 * h], kf[2 * h + 1]}, acc);
-            std::copy(d.begin(), d.end(), s.begin() + nb * 4);
-          }
-        }
-      }
+      SmallVector<Value> s = product(qFrag, kSmem, 0);
 
       // The key mix on the scores.
       Value nextHalo[2] = {halo[0], halo[1]};
@@ -1000,22 +1029,7 @@ protected:
       commitCopies();
 
       // Masking only on partial tiles and tiles crossing the diagonal.
-      SmallVector<Type> sTypes(s.size(), f32);
-      s = ifElse(
-          tileNeedsMask(j0, warpRowLo), sTypes,
-          [&]() -> SmallVector<Value> {
-            SmallVector<Value> masked;
-            Value maskVal = f32c(maskValue());
-            for (int64_t nb = 0; nb < sBlocks; ++nb)
-              for (int64_t i = 0; i < 4; ++i) {
-                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
-                Value row = i < 2 ? row0 : row1;
-                masked.push_back(
-                    select(isMasked(j, row), maskVal, s[nb * 4 + i]));
-              }
-            return masked;
-          },
-          [&]() -> SmallVector<Value> { return s; });
+      s = maskTile(s, j0);
 
       // Online softmax in log2 units, rows g (r = 0) and g + 8 (r = 1).
       Value c = f32c(cfg.scaleLog2);
@@ -1196,47 +1210,12 @@ protected:
       waitCopies(tok, 0);
       gpu::BarrierOp::create(b);
 
-      // Row-by-tile products: A fragments times the tile's rows (the n
-      // side), the tile's first row at `rowOffset`.
-      auto product = [&](ArrayRef<SmallVector<Value>> a, Value tileSmem,
-                         int64_t rowOffset) {
-        SmallVector<Value> r(sBlocks * 4, f32c(0));
-        for (int64_t ks = 0; ks < kSteps; ++ks)
-          for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
-            SmallVector<Value> kf =
-                ldmatrix(tileSmem, add(idx(nb2 * 16 + rowOffset), kLaneRow),
-                         add(idx(ks * 16), kLaneCol), /*transpose=*/false);
-            for (int64_t h = 0; h < 2; ++h) {
-              int64_t nb = 2 * nb2 + h;
-              SmallVector<Value> c(r.begin() + nb * 4, r.begin() + nb * 4 + 4);
-              SmallVector<Value> d = mma(a[ks], {kf[2 * h], kf[2 * h + 1]}, c);
-              std::copy(d.begin(), d.end(), r.begin() + nb * 4);
-            }
-          }
-        return r;
-      };
       // dP^ first: then P and dS are formed together, element by element.
       auto [dpm, pLast] = shiftMixPrev(product(doFrag, kSmem, 0), vb1, vb2, pHalo);
       auto sMixed = shiftMixPrev(product(qFrag, vSmem, 1), ka1, ka2, sHalo);
       SmallVector<Value> sm = sMixed.first, sLast = sMixed.second;
-      // P: masked scores (only on tiles that are partial or cross the
-      // diagonal) give exp2(-inf) = 0.
-      SmallVector<Type> sTypes(sm.size(), f32);
-      sm = ifElse(
-          tileNeedsMask(j0, warpRowLo), sTypes,
-          [&]() -> SmallVector<Value> {
-            SmallVector<Value> masked;
-            Value maskVal = f32c(maskValue());
-            for (int64_t nb = 0; nb < sBlocks; ++nb)
-              for (int64_t i = 0; i < 4; ++i) {
-                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
-                Value row = i < 2 ? row0 : row1;
-                masked.push_back(
-                    select(isMasked(j, row), maskVal, sm[nb * 4 + i]));
-              }
-            return masked;
-          },
-          [&]() -> SmallVector<Value> { return sm; });
+      // P: masked scores give exp2(-inf) = 0.
+      sm = maskTile(sm, j0);
       Value c = f32c(cfg.scaleLog2);
       Value negLse[2] = {arith::NegFOp::create(b, gradRowLse[0]),
                          arith::NegFOp::create(b, gradRowLse[1])};
@@ -3202,6 +3181,8 @@ public:
   /// A flat device buffer as the kernels take it: memref<?xT>.
   Value flatArg(Value d) {
     auto mt = cast<MemRefType>(d.getType());
+    if (mt.getRank() == 1 && mt.isDynamicDim(0))
+      return d;
     return memref::CastOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, mt.getElementType()), d);
   }
@@ -3245,6 +3226,23 @@ public:
         b, fn, grid, gpu::KernelDim3{cst(threads), c1, c1},
         /*dynamicSharedMemorySize=*/Value(), args, tokenType, ValueRange{s});
     gpu::WaitOp::create(b, Type(), ValueRange{launch.getAsyncToken()});
+  }
+
+  /// The RoPE pre-pass on the flat device buffer `src` of D-element rows
+  /// into `dst`: rows = numel / D, one thread per row and pair of chunks
+  /// (`items` per row), row r at position (r mod seq) + posOffset; with
+  /// `mix` = 1 mixed first by the weights `w` of its head (of `heads`).
+  void launchRope(gpu::GPUFuncOp kernel, int64_t items, int64_t d, Value src,
+                  Value w, Value dst, Value seq, Value posOffset, Value heads,
+                  Value mix) {
+    Value rows = arith::DivUIOp::create(b, dim(src, 0), cst(d));
+    Value work = muli(rows, cst(items));
+    launchIf(ugt(work, c0), kernel,
+             gpu::KernelDim3{ceilDiv(work, RopeKernelEmitter::kThreads), c1,
+                             c1},
+             RopeKernelEmitter::kThreads,
+             {flatArg(src), flatArg(w), flatArg(dst), rows, seq, posOffset,
+              heads, mix});
   }
 
   /// Copies `devOut` into the flat host buffer `hostOut`, frees every
@@ -3309,22 +3307,12 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   if (ropeKernel) {
     // rows = numel / D, one thread per row and pair of chunks; query rows
     // at Sk - Sq + i, key rows at j.
-    Value d = h.cst(cast<MemRefType>(qBuf.getType()).getShape()[3]);
-    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset,
-                          Value mix) {
-      Value rows = arith::DivUIOp::create(b, h.dim(src, 0), d);
-      Value work = h.muli(rows, h.cst(ropeItems));
-      h.launchIf(h.ugt(work, c0), ropeKernel,
-                 gpu::KernelDim3{h.ceilDiv(work, RopeKernelEmitter::kThreads),
-                                 c1, c1},
-                 RopeKernelEmitter::kThreads,
-                 {h.flatArg(src), h.flatArg(dev[3]), h.flatArg(dst), rows, seq,
-                  posOffset, dimHkv, mix});
-    };
+    int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
     // The keys are mixed too (kw, the KV heads of the key rows).
-    launchRope(dev[0], scratch[0], dimSq,
-               arith::SubIOp::create(b, dimSk, dimSq), c0);
-    launchRope(dev[1], scratch[1], dimSk, c0, c1);
+    h.launchRope(ropeKernel, ropeItems, d, dev[0], dev[3], scratch[0], dimSq,
+                 arith::SubIOp::create(b, dimSk, dimSq), dimHkv, c0);
+    h.launchRope(ropeKernel, ropeItems, d, dev[1], dev[3], scratch[1], dimSk,
+                 c0, dimHkv, c1);
   }
 
   // The launch, skipped when the grid would be empty.
@@ -3442,19 +3430,10 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   }
   h.endCopies();
   if (ropeKernel) {
-    Value dv = h.cst(d);
-    auto launchRope = [&](Value src, Value dst, Value seq, Value posOffset,
-                          Value mix) {
-      Value rows = arith::DivUIOp::create(b, h.dim(src, 0), dv);
-      Value work = h.muli(rows, h.cst(ropeItems));
-      h.launchIf(h.ugt(work, c0), ropeKernel,
-                 gpu::KernelDim3{h.ceilDiv(work, RopeKernelEmitter::kThreads),
-                                 c1, c1},
-                 RopeKernelEmitter::kThreads,
-                 {src, in[3], dst, rows, seq, posOffset, dimHkv, mix});
-    };
-    launchRope(in[0], qIn, dimSq, arith::SubIOp::create(b, dimSk, dimSq), c0);
-    launchRope(in[1], kIn, dimSk, c0, c1);
+    h.launchRope(ropeKernel, ropeItems, d, in[0], in[3], qIn, dimSq,
+                 arith::SubIOp::create(b, dimSk, dimSq), dimHkv, c0);
+    h.launchRope(ropeKernel, ropeItems, d, in[1], in[3], kIn, dimSk, c0,
+                 dimHkv, c1);
   }
 
   // No KV heads: nothing to launch (and no division by zero in a kernel).
