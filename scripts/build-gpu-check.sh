@@ -42,6 +42,12 @@ func.func @attn(%q: $ty, %k: $ty, %v: $ty, %kw: tensor<?x2xf32>, %vw: tensor<?x2
 MLIR
 }
 
+# Manifest fields of the RoPE pre-pass kernel (in the same PTX module): one
+# thread per row and pair of 16-byte chunks, 256 threads a block.
+rope_fields() { # d dtype
+  echo "\"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${1}_${2}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( $1 / 16 ))"
+}
+
 entries=()
 build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
   local t="$1" d="$2" c="$3" rope="$4" variant="${5:-}" name extra="" options="chip=$chip" base
@@ -61,7 +67,7 @@ build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
     kernel_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
     # The pre-pass kernel is in the same PTX module; its launch: rows =
     # numel / D, one thread per row and pair of 16-byte chunks.
-    extra="$extra, \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
+    extra="$extra, $(rope_fields "$d" "$t")"
   else
     kernel_input "$t" "$d" "$c" > "$out/src/$name.mlir"
   fi
@@ -157,7 +163,7 @@ for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal
   if [ -n "$rope" ]; then
     grad_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
     # The forward's pre-pass kernel, in the same PTX module.
-    extra=", \"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${d}_${t}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( d / 16 ))"
+    extra=", $(rope_fields "$d" "$t")"
   else
     grad_input "$t" "$d" "$c" > "$out/src/$name.mlir"
   fi

@@ -591,10 +591,13 @@ HANDLERS["arith.ori"] = binop(np.bitwise_or)
 HANDLERS["arith.xori"] = binop(np.bitwise_xor)
 HANDLERS["arith.minsi"] = binop(np.minimum)
 HANDLERS["arith.maxsi"] = binop(np.maximum)
-HANDLERS["arith.minui"] = binop(lambda a, b: np.minimum(
-    a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)).view(np.int64))
-HANDLERS["arith.maxui"] = binop(lambda a, b: np.maximum(
-    a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)).view(np.int64))
+def unsigned(fn):
+    """fn on the operands' bits as unsigned 64-bit integers."""
+    return lambda a, b: fn(_unsigned(a), _unsigned(b)).view(np.int64)
+
+
+HANDLERS["arith.minui"] = binop(unsigned(np.minimum))
+HANDLERS["arith.maxui"] = binop(unsigned(np.maximum))
 HANDLERS["arith.addf"] = fbin(np.add)
 HANDLERS["arith.subf"] = fbin(np.subtract)
 HANDLERS["arith.mulf"] = fbin(np.multiply)

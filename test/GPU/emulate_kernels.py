@@ -159,6 +159,22 @@ func.func @attn(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: ten
 }}"""
 
 
+def rope_prepass(module, attrs, qs, ks, kw, sq, sk, d, hkv):
+    """The RoPE pre-pass as the launchers run it: q rotated (rows at
+    Sk - Sq + i), k mixed then rotated (rows at j), into new buffers."""
+    rk = attrs["gpu_rope_kernel"]
+    threads = block_size(module, rk)
+    items = attrs["gpu_rope_items_per_row"]
+    out = []
+    for x, seq, off, mix in ((qs, sq, sk - sq, 0), (ks, sk, 0, 1)):
+        rows = x.size // d
+        y = np.full_like(x, np.nan)
+        module.launch(rk, (-(-rows * items // threads), 1, 1), threads,
+                      [x, kw.ravel().astype(np.float32), y, rows, seq, off, hkv, mix])
+        out.append(y)
+    return out
+
+
 def run_attention(text, t, q, k, v, kw, vw):
     module = ge.Module(text)
     attrs = launcher_attrs(text)
@@ -166,19 +182,7 @@ def run_attention(text, t, q, k, v, kw, vw):
     hkv, sk = k.shape[1], k.shape[2]
     qs, ks = storage(q, t), storage(k, t)
     if "gpu_rope_kernel" in attrs:
-        # The pre-pass: q rotated, k mixed then rotated, into new buffers.
-        rk = attrs["gpu_rope_kernel"]
-        threads = block_size(module, rk)
-        items = attrs["gpu_rope_items_per_row"]
-        for x, seq, off, heads, mix in ((qs, sq, sk - sq, hq, 0), (ks, sk, 0, hkv, 1)):
-            rows = x.size // d
-            y = np.full_like(x, np.nan)
-            grid = (-(-rows * items // threads), 1, 1)
-            module.launch(rk, grid, threads, [x, kw.ravel(), y, rows, seq, off, heads, mix])
-            if mix:
-                ks = y
-            else:
-                qs = y
+        qs, ks = rope_prepass(module, attrs, qs, ks, kw, sq, sk, d, hkv)
     out = np.full(b * hq * sq * d, np.nan, dtype=qs.dtype)
     kernel = attrs["gpu_kernel"]
     grid = (-(-sq // attrs["gpu_block_m"]), hq, b)
@@ -327,18 +331,7 @@ def run_grad(text, t, q, k, v, kw, vw, do):
     qs, ks, vs, dos = (storage(x, t) for x in (q, k, v, do))
     qa, ka = qs, ks  # what grad_q and grad_kv read
     if "gpu_rope_kernel" in attrs:
-        # The pre-pass: q rotated, k mixed then rotated, into new buffers.
-        rk = attrs["gpu_rope_kernel"]
-        rthreads = block_size(module, rk)
-        items = attrs["gpu_rope_items_per_row"]
-        rotated = []
-        for x, seq, off, mix in ((qs, sq, sk - sq, 0), (ks, sk, 0, 1)):
-            rows = x.size // d
-            y = np.full_like(x, np.nan)
-            module.launch(rk, (-(-rows * items // rthreads), 1, 1), rthreads,
-                          [x, kw.ravel().astype(np.float32), y, rows, seq, off, hkv, mix])
-            rotated.append(y)
-        qa, ka = rotated
+        qa, ka = rope_prepass(module, attrs, qs, ks, kw, sq, sk, d, hkv)
     f32 = lambda n: np.full(n, np.nan, np.float32)  # noqa: E731
     lse, delta = f32(b * hq * sq), f32(b * hq * sq)
     dkh, dvh, part = f32(b * hkv * sk * d), f32(b * hkv * sk * d), f32(b * hkv * sk * 4)
