@@ -49,3 +49,19 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @+1 {{kvshift-gpu-launchers: `kvshift.gpu_rope_kernel` needs to name a gpu.func, with a positive `kvshift.gpu_rope_items_per_row`}}
+  func.func private @grad_rope_without_items(memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x4x64xf32>,
+                                             memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>)
+      attributes {kvshift.gpu_grad_kernels = [@kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k],
+                  kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_threads = 128 : i64,
+                  kvshift.gpu_rope_kernel = @kvshift_kernels::@k}
+  gpu.module @kvshift_kernels {
+    gpu.func @k() kernel {
+      gpu.return
+    }
+  }
+}

@@ -82,3 +82,14 @@ func.func @grad_rope(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: ten
       -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>)
   return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<2x2xf32>, tensor<2x2xf32>
 }
+
+// -----
+
+func.func @grad_d256(%q: tensor<1x2x8x256xbf16>, %k: tensor<1x2x8x256xbf16>, %v: tensor<1x2x8x256xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x2x8x256xbf16>)
+    -> (tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the backward kernel grad_q with D = 256, block-k = 64 and warps = 4 needs 68112 bytes of shared memory, above the 49152 bytes of static shared memory}}
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do)
+      : (tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x256xbf16>)
+      -> (tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>
+}

@@ -2844,8 +2844,9 @@ struct KVShiftFuseAttentionGPUPass
       KernelConfig qc = qConfig(cfg);
       if (qc.sharedBytes() > kSharedLimitBytes)
         return op.emitOpError()
-               << "kvshift-fuse-attention-gpu: the backward kernel with D = "
-               << d << ", block-k = " << qc.blockN << " and warps = " << warps
+               << "kvshift-fuse-attention-gpu: the backward kernel grad_q with "
+                  "D = "
+               << d << ", block-k = " << qc.blockN << " and warps = " << cfg.warps
                << " needs " << qc.sharedBytes()
                << " bytes of shared memory, above the " << kSharedLimitBytes
                << " bytes of static shared memory";
@@ -2853,8 +2854,9 @@ struct KVShiftFuseAttentionGPUPass
                       cfg.rowStride * 2;
       if (bytes > kSharedLimitBytes)
         return op.emitOpError()
-               << "kvshift-fuse-attention-gpu: the backward kernel with D = "
-               << d << " and warps = " << warps << " needs " << bytes
+               << "kvshift-fuse-attention-gpu: the backward kernel grad_kv with "
+                  "D = "
+               << d << " and warps = " << cfg.warps << " needs " << bytes
                << " bytes of shared memory, above the " << kSharedLimitBytes
                << " bytes of static shared memory";
     }
