@@ -106,7 +106,11 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
     OpPassManager &pm, const NVVMPipelineOptions &options) {
   pm.addPass(createKVShiftRecordSignature());
   pm.addPass(createKVShiftInsertRuntimeChecks());
-  // kv_shift_attention -> host code + a fused kernel in a gpu.module; any
+  // A gradient next to its forward reads the forward's row log-sum-exp (the
+  // backward's grad_q then skips its recomputation of the forward).
+  pm.addNestedPass<func::FuncOp>(createKVShiftShareAttentionStats());
+  // kv_shift_attention (and its _with_lse form), its gradient and
+  // kv_cache_attention -> host code + fused kernels in a gpu.module; any
   // other kvshift op -> linalg (run on the host).
   KVShiftFuseAttentionGPUOptions fuseOptions;
   fuseOptions.warps = options.warps;

@@ -15,7 +15,11 @@ launcher declaration (the same formulas as scripts/gpu_check.py and
 Then mutants must fail: the same kernel with one `gpu.barrier` removed, and
 with swapped mixing weights, so that the check is shown to be able to fail.
 
-    emulate_kernels.py KVSHIFT_OPT SUITE     SUITE: tc | simt | rope | decode
+    emulate_kernels.py KVSHIFT_OPT SUITE
+
+SUITE: tc | odd | simt | rope | decode | grad | gradrope | launchers | stats
+| random ("stats": the _with_lse forms, a forward that hands its row
+log-sum-exp to the backward).
 """
 import math
 import os
@@ -51,10 +55,10 @@ def storage(x, t):
     return np.ascontiguousarray(to_type(x, t)).ravel()
 
 
-def lower(mlir, options=""):
+def lower(mlir, options="", before=(), after=()):
     flag = "--kvshift-fuse-attention-gpu" + (f"={options}" if options else "")
-    r = subprocess.run([OPT, "-", flag, "--mlir-print-op-generic"], input=mlir,
-                       capture_output=True, text=True)
+    r = subprocess.run([OPT, "-", *before, flag, *after, "--mlir-print-op-generic"],
+                       input=mlir, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"kvshift-opt failed:\n{r.stderr}")
     return r.stdout
@@ -366,12 +370,23 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None, options=""):
     got = run_grad(text, t, q, k, v, kw, vw, do)
     want = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=causal,
                                        rope_theta=theta)
+    name = (f"grad {t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
+            f"{' rope' if theta else ''}{' ' + options if options else ''}")
+    bound = check_grads(name, t, got, want, (q, k, v, kw, vw, do), causal, theta)
+    return text, (t, q, k, v, kw, vw, do, want, bound)
+
+
+def check_grads(name, t, got, want, inputs, causal, theta, inherent=None):
+    """Reports dq, dk, dv, dkw, dvw against float64; returns the bound.
+    `inherent`: float64 gradients of a computation that the kernels follow
+    (the forward's rounded output in delta); twice their error is added to
+    each bound."""
+    q, k, v, kw, vw, do = inputs
+    hkv, d = k.shape[1], k.shape[3]
     # f32: the issue's 1e-5 for every gradient; bf16/f16: 4 ulps of the type
     # (the tensor-core kernels round K^, V^, P and dS to it, as the paper's
     # way does).
     bound = 1e-5 + (4 * EPS[t] if t != "f32" else 0)
-    name = (f"grad {t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
-            f"{' rope' if theta else ''}{' ' + options if options else ''}")
     # The weight gradients sum dk^_t . k_t (and k_{t-1}; likewise v) over
     # batch, sequence and D with cancellation: in low precision their bound
     # is also 4 ulps times the root sum of squares of those terms (the scale
@@ -404,11 +419,13 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None, options=""):
         else:
             e = float(np.abs(g - w).max())
             b_ *= np.abs(want[2]).max() * (math.sqrt(d) if what in ("dkw", "dvw") else 1)
+        if inherent is not None and np.abs(w).max() >= 1e-6:
+            b_ += 2 * rel_err(inherent[len(errs)], w)
         ok &= e <= b_
         errs.append(f"{what} {e:.1e}" + (f" (bound {b_:.1e})" if b_ > 1.01 * bound else ""))
     RESULTS.append(ok)
     print(f"{'ok  ' if ok else 'FAIL'} {name}: {', '.join(errs)} (bound {bound:.1e})")
-    return text, (t, q, k, v, kw, vw, do, want, bound)
+    return bound
 
 
 def grad_mutants(text, data):
@@ -428,6 +445,168 @@ def grad_mutants(text, data):
     print(f"grad mutant with swapped weights: err {swapped:.1e} "
           f"{'caught' if swapped > bound else 'NOT caught'}")
     RESULTS.append(caught == len(barriers) and len(barriers) > 0 and swapped > bound)
+
+
+def lse_reference(q, k, kw, causal, theta):
+    """The rows' natural-log log-sum-exp of the scaled mixed logits in
+    float64 (-inf for a row that sees no key)."""
+    q, kh = np.asarray(q, np.float64), ref.kv_shift(k, kw)
+    sq, sk = q.shape[2], k.shape[2]
+    if theta is not None:
+        kh = ref.rope(kh, np.arange(sk), theta)
+        q = ref.rope(q, np.arange(sq) + sk - sq, theta)
+    kh = np.repeat(kh, q.shape[1] // k.shape[1], axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, kh) / math.sqrt(q.shape[3])
+    if causal:
+        s = np.where(ref.causal_mask(sq, sk)[None, None], s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lse = m[..., 0] + np.log(np.exp(s - np.where(np.isinf(m), 0, m)).sum(-1))
+    return np.where(np.isinf(m[..., 0]), -np.inf, lse), np.abs(np.nan_to_num(s, neginf=0)).max()
+
+
+def no_key_rows(fn, q, k, causal, pad_axis_outputs):
+    """With causal and Sq > Sk (dynamic shapes; kvshift-run refuses it, the
+    kernels define it), rows i < Sq - Sk see no key: their outputs are zero
+    and they contribute nothing; the other rows are the causal problem with
+    Sq' = Sk (bottom-right alignment). `fn(q_tail)` returns the outputs of
+    the tail rows; those named in `pad_axis_outputs` get zero head rows."""
+    sq, sk = q.shape[2], k.shape[2]
+    if not causal or sq <= sk:
+        return fn(q)
+    res = list(fn(q[:, :, sq - sk:]))
+    for i in pad_axis_outputs:
+        x = res[i]
+        res[i] = np.concatenate([np.zeros(x.shape[:2] + (sq - sk,) + x.shape[3:], x.dtype), x],
+                                axis=2)
+    return res
+
+
+def stats_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic=False):
+    """A forward and its gradient on the same operands: the share-attention-
+    stats pass makes them kv_shift_attention_with_lse and
+    kv_shift_attention_grad_with_lse. `dynamic`: the sequence lengths are
+    `?` (causal with Sq > Sk is then accepted: the first rows see no key)."""
+    if dynamic:
+        sq = sk = "?"
+    ty = lambda h, s: f"tensor<{b}x{h}x{s}x{d}x{t}>"  # noqa: E731
+    w = f"tensor<{hkv}x2xf32>"
+    attrs = (" causal" if causal else "") + (f" rope_theta = {theta}" if theta else "")
+    ins = f"{ty(hq, sq)}, {ty(hkv, sk)}, {ty(hkv, sk)}, {w}, {w}"
+    outs = f"{ty(hq, sq)}, {ty(hq, sq)}, {ty(hkv, sk)}, {ty(hkv, sk)}, {w}, {w}"
+    return f"""
+func.func @train(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: {w}, %vw: {w}, %do: {ty(hq, sq)}) -> ({outs}) {{
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw){attrs} : ({ins}) -> {ty(hq, sq)}
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do){attrs}
+      : ({ins}, {ty(hq, sq)}) -> ({outs.split(", ", 1)[1]})
+  return %o, %dq, %dk, %dv, %dkw, %dvw : {outs}
+}}"""
+
+
+def stats_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
+               big=False, lse_shift=0.0, dynamic=False):
+    """The forward with lse and the backward given the statistics, through
+    their launchers (the stats kernel, grad_q without its forward pass).
+    `lse_shift` perturbs the lse handed to the backward (a mutant: the
+    gradients must then be wrong). Returns whether everything was in bound."""
+    rng = np.random.default_rng(seed)
+    scale = 3.0 if big else 1.0
+    q = to_type(rng.standard_normal((b, hq, sq, d)) * scale, t)
+    k = to_type(rng.standard_normal((b, hkv, sk, d)) * scale, t)
+    v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
+    do = to_type(rng.standard_normal((b, hq, sq, d)), t)
+    kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
+    vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
+    kw[0, 1] = -0.75
+    text = lower(stats_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic), options,
+                 before=["--kvshift-share-attention-stats"], after=["--kvshift-gpu-launchers"])
+    module = ge.Module(text)
+    names = sorted(n for n in module.functions if n.startswith("kvshift_launch_"))
+    fwd = [n for n in names if n.endswith("_lse")]
+    grad = [n for n in names if n.endswith("_lse_grad")]
+    if len(fwd) != 1 or len(grad) != 1:
+        raise SystemExit(f"expected one forward and one gradient launcher with lse, got {names}")
+    st = lambda x: np.ascontiguousarray(to_type(x, t))  # noqa: E731
+    out = np.full(q.shape, np.nan, st(q).dtype)
+    lse = np.full((b, hq, sq), np.nan, np.float32)
+    module.call(fwd[0], [st(q), st(k), st(v), kw, vw, out, lse])
+    name = (f"{t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
+            f"{' rope' if theta else ''}{' big' if big else ''}{' dynamic' if dynamic else ''}"
+            f"{' ' + options if options else ''}")
+    ok = True
+    if lse_shift == 0.0:
+        want, lowp = no_key_rows(
+            lambda qq: (ref.kv_shift_attention(qq, k, v, kw, vw, causal=causal,
+                                               rope_theta=theta),
+                        lowp_attention(qq, k, v, kw, vw, causal, theta, t)), q, k, causal, (0, 1))
+        ok &= report(f"forward with lse {name} out", out.astype(np.float64), want, lowp, t)
+        # lse: the scores are f32 sums of products of t values (RoPE: of
+        # rotated rows rounded to t), so the error is that of f32 and
+        # ex2/lg2.approx, plus with RoPE 4 ulps of t times the largest |score|.
+        lse_want, smax = lse_reference(q, k, kw, causal, theta)
+        if causal and sq > sk:
+            tail, smax = lse_reference(q[:, :, sq - sk:], k, kw, causal, theta)
+            lse_want = np.concatenate([np.full((b, hq, sq - sk), -np.inf), tail], axis=2)
+        same_inf = np.array_equal(np.isneginf(lse), np.isneginf(lse_want))
+        finite = ~np.isneginf(lse_want)
+        e = float(np.abs(lse[finite] - lse_want[finite]).max()) if finite.any() else 0.0
+        bound = 1e-5 * max(1.0, float(np.abs(lse_want[finite]).max(initial=0))) + \
+            (4 * EPS[t] * smax if theta is not None else 0.0)
+        good = same_inf and not np.isnan(lse).any() and e <= bound
+        RESULTS.append(good)
+        ok &= good
+        print(f"{'ok  ' if good else 'FAIL'} forward with lse {name} lse: max abs err "
+              f"{e:.2e} (bound {bound:.2e}), {int((~finite).sum())} rows -inf"
+              + ("" if same_inf else " (the -inf rows differ)"))
+    grads = [np.full(x.shape, np.nan, st(x).dtype) for x in (q, k, v)] + \
+        [np.full(kw.shape, np.nan, np.float32), np.full(vw.shape, np.nan, np.float32)]
+    module.call(grad[0], [st(q), st(k), st(v), kw, vw, st(do), out,
+                          (lse + np.float32(lse_shift)).astype(np.float32)] + grads)
+    want = no_key_rows(
+        lambda qq: ref.kv_shift_attention_grad(qq, k, v, kw, vw, do[:, :, sq - qq.shape[2]:],
+                                               causal=causal, rope_theta=theta),
+        q, k, causal, (0,))
+    if lse_shift != 0.0:
+        err = max(rel_err(np.nan_to_num(g.astype(np.float64)), w) for g, w in zip(grads, want))
+        return err
+    n = len(RESULTS)
+    # delta = rowsum(dO * O) with the output the forward kernel wrote (in t,
+    # as FlashAttention's backward and PyTorch's take it): twice what using
+    # it instead of the exact output costs is added to the bounds.
+    first = sq - sk if causal and sq > sk else 0
+    given = out.astype(np.float64)[:, :, first:]
+    rounded = no_key_rows(
+        lambda qq: ref.kv_shift_attention_grad(qq, k, v, kw, vw, do[:, :, first:],
+                                               causal=causal, rope_theta=theta,
+                                               round_out=lambda o: given),
+        q, k, causal, (0,))
+    # (The weight gradients' error scale comes from the rows that see keys.)
+    check_grads(f"grad with lse {name}", t, [g.astype(np.float64) for g in grads], want,
+                (q[:, :, first:], k, v, kw, vw, do[:, :, first:]), causal, theta,
+                inherent=rounded if t != "f32" else None)
+    return ok and RESULTS[n]
+
+
+def stats_cases():
+    stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=71)
+    stats_case("f16", 2, 2, 2, 45, 45, 64, False, seed=72)
+    stats_case("bf16", 1, 4, 1, 20, 90, 64, True, seed=73)            # Sq < Sk, GQA 4
+    stats_case("bf16", 1, 2, 1, 50, 20, 64, True, seed=74, dynamic=True)  # rows see no key
+    stats_case("f16", 1, 2, 2, 1, 1, 64, True, seed=75)               # S = 1
+    stats_case("bf16", 1, 2, 2, 30, 30, 37, True, seed=76)            # D = 37
+    stats_case("bf16", 1, 2, 1, 70, 70, 64, True, seed=78, theta=10000.0)
+    stats_case("bf16", 1, 2, 1, 150, 150, 64, True, seed=79, options="warps=8")
+    stats_case("f32", 1, 4, 2, 37, 37, 40, True, seed=80)             # SIMT
+    stats_case("f32", 1, 2, 1, 40, 15, 16, True, seed=81, dynamic=True)   # SIMT, likewise
+    stats_case("f32", 1, 2, 1, 33, 33, 64, False, seed=82, theta=10000.0)
+    # The backward must use the lse it is given: shifted by 0.5, the
+    # gradients are wrong (P scaled by e^-0.5 everywhere).
+    for t, d in (("bf16", 64), ("f32", 40)):
+        err = stats_case(t, 1, 2, 1, 40, 40, d, True, seed=83, lse_shift=0.5)
+        caught = err > 0.05
+        RESULTS.append(caught)
+        print(f"{'ok  ' if caught else 'FAIL'} mutant {t}: lse + 0.5 handed to the backward: "
+              f"err {err:.1e} {'caught' if caught else 'NOT caught'}")
 
 
 def launcher_case(what, t, mlir, host_args, outputs, wants, bounds):
@@ -563,6 +742,8 @@ def main():
         grad_mutants(text, data)
     elif SUITE == "launchers":
         launcher_cases()
+    elif SUITE == "stats":
+        stats_cases()
     elif SUITE == "random":
         # Random configurations of the forward and the backward: shapes
         # (odd, one row, Sq < Sk), GQA groups, D, dtypes, causal, RoPE.

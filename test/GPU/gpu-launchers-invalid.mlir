@@ -65,3 +65,38 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @+1 {{kvshift-gpu-launchers: `kvshift.gpu_grad_stats_kernel` needs to name a gpu.func}}
+  func.func private @grad_stats_not_a_kernel(memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x4x64xf32>,
+                                             memref<1x2x4x64xf32>, memref<1x2x4xf32>,
+                                             memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>)
+      attributes {kvshift.gpu_grad_kernels = [@kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k],
+                  kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_threads = 128 : i64,
+                  kvshift.gpu_grad_stats_kernel = @kvshift_kernels::@missing}
+  gpu.module @kvshift_kernels {
+    gpu.func @k() kernel {
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  // A stats kernel makes it a launcher of the gradient given the forward's
+  // statistics: thirteen arguments, not eleven.
+  // expected-error @+1 {{kvshift-gpu-launchers: a gradient launcher needs `kvshift.gpu_grad_kernels` naming four gpu.funcs, positive `kvshift.gpu_grad_q_rows` and `kvshift.gpu_grad_kv_rows`, `kvshift.gpu_threads` (at least 32) and thirteen identity-layout memref arguments (q, k, v, kw, vw, dout, fwd_out, lse, dq, dk, dv, dkw, dvw; q of rank 4 with a static head dimension)}}
+  func.func private @grad_stats_eleven_args(memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x4x64xf32>,
+                                            memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<1x2x4x64xf32>, memref<2x2xf32>, memref<2x2xf32>)
+      attributes {kvshift.gpu_grad_kernels = [@kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k, @kvshift_kernels::@k],
+                  kvshift.gpu_grad_q_rows = 4 : i64, kvshift.gpu_grad_kv_rows = 4 : i64, kvshift.gpu_threads = 128 : i64,
+                  kvshift.gpu_grad_stats_kernel = @kvshift_kernels::@k}
+  gpu.module @kvshift_kernels {
+    gpu.func @k() kernel {
+      gpu.return
+    }
+  }
+}

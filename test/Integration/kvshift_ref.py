@@ -145,7 +145,7 @@ def mix_transpose(dxh, x, w):
 
 
 def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False,
-                            rope_theta=None):
+                            rope_theta=None, round_out=None):
     """float64 analytic gradients of sum(out * dout), out = kv_shift_attention(...).
 
     Returns (dq, dk, dv, dkw, dvw) with the shapes of q, k, v, kw, vw.
@@ -160,7 +160,13 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False,
     summed over batch, sequence and head dim. With RoPE the logits use
     q~ = rot(q) and K~ = rot(K^); the formulas above give the gradients with
     respect to q~ and K~, which go back through the rotation by its transpose
-    (rotation by -p): dq = rot^T(dq~), dK^ = rot^T(dK~)."""
+    (rotation by -p): dq = rot^T(dq~), dK^ = rot^T(dK~).
+
+    `round_out` (a function of `out`, grouped [B, Hkv, g, Sq, D], returning
+    an array of its size), when given, replaces `out` in rowsum(dout * out):
+    the gradients of a backward that is handed the forward's output in a low
+    precision (as FlashAttention's and the fused `_with_lse` backwards are),
+    to measure what that alone costs."""
     q = np.asarray(q, dtype=np.float64)
     k = np.asarray(k, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
@@ -203,6 +209,8 @@ def kv_shift_attention_grad(q, k, v, kw, vw, dout, scale=None, causal=False,
     # Backward.
     dvh = np.einsum("bkgij,bkgid->bkjd", p, dog)           # summed over the group
     dp = np.einsum("bkgid,bkjd->bkgij", dog, vh)
+    if round_out is not None:
+        out = np.asarray(round_out(out), dtype=np.float64).reshape(out.shape)
     delta = np.sum(dog * out, axis=-1, keepdims=True)      # rowsum(dP * P)
     ds = p * (dp - delta)                                  # d/d(logits before scale)
     dq = scale * np.einsum("bkgij,bkjd->bkgid", ds, kh).reshape(B, Hq, Sq, D)

@@ -95,6 +95,10 @@ constexpr llvm::StringLiteral kLauncherGradQRowsAttr =
     "kvshift.gpu_grad_q_rows";
 constexpr llvm::StringLiteral kLauncherGradKVRowsAttr =
     "kvshift.gpu_grad_kv_rows";
+// kv_shift_attention_grad_with_lse: the kernel that turns the forward's
+// statistics into grad_q's and grad_kv's (launched first).
+constexpr llvm::StringLiteral kLauncherGradStatsKernelAttr =
+    "kvshift.gpu_grad_stats_kernel";
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
@@ -115,6 +119,15 @@ struct KernelConfig {
   /// and mixes, then rotates k; the attention kernel reads those keys as
   /// they are.
   std::optional<double> ropeTheta;
+  /// Forward: the kernel also writes each query row's natural-log
+  /// log-sum-exp (kv_shift_attention_with_lse; -inf for a row that sees no
+  /// key) to an f32 buffer after the sizes.
+  bool withLse = false;
+  /// Backward: the forward's statistics are given
+  /// (kv_shift_attention_grad_with_lse). A stats kernel writes lse (log2
+  /// units) and delta = rowsum(dO * O) from them, and grad_q reads those
+  /// instead of recomputing the forward.
+  bool statsGiven = false;
   int64_t threads() const { return 32 * warps; }
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
   /// columns + D/2) per row: the unit of work of the rotation.
@@ -455,6 +468,8 @@ public:
     dimSk = args[dimsAt + 4];
     kSmem = func.getWorkgroupAttributions()[0];
     vSmem = func.getWorkgroupAttributions()[1];
+    if (cfg.withLse)
+      lseOut = args[dimsAt + 5];
   }
 
   void emit() {
@@ -468,6 +483,7 @@ public:
 
 protected:
   Value q, k, v, kw, vw, out, dimB, dimHq, dimSq, dimHkv, dimSk;
+  Value lseOut; // withLse: the rows' log-sum-exp (natural log)
   Value kSmem, vSmem;
   // Per-block values.
   Value tid, lane, warp, batch, head, kvHead, qStart, qBase, kvBase, offset;
@@ -981,208 +997,240 @@ protected:
           [&]() -> SmallVector<Value> { return SmallVector<Value>(x); });
     };
 
-    // The first tiles' copies: keys [0, BN), values [-1, BN).
-    copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
-    commitCopies();
-    copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + 1, dimSk);
-    Value token = commitCopies();
-
-    double inf = std::numeric_limits<double>::infinity();
-    // m[2], l[2], the raw scores of the column before the tile [2], O.
-    SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0), f32c(0),
-                               f32c(0),    f32c(0)};
-    for (int64_t i = 0; i < oBlocks * 4; ++i)
-      init.push_back(f32c(0));
-
-    Value nTiles = numKeyTiles();
-    auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value tile = loop.getInductionVar();
-      SmallVector<Value> it(loop.getRegionIterArgs().begin(),
-                            loop.getRegionIterArgs().end());
-      Value m[2] = {it[0], it[1]};
-      Value l[2] = {it[2], it[3]};
-      Value halo[2] = {it[4], it[5]};
-      SmallVector<Value> o(it.begin() + 6, it.end());
-      Value j0 = mul(tile, idx(cfg.blockN));
-
-      // In flight: this tile's keys, then its values.
-      waitCopies(token, 1);
-      gpu::BarrierOp::create(b);
-
-      // S = Q K^T on tensor cores.
-      SmallVector<Value> s = product(qFrag, kSmem, 0);
-
-      // The key mix on the scores.
-      Value nextHalo[2] = {halo[0], halo[1]};
-      if (scoreMix) {
-        auto [mixed, last] = shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
-        nextHalo[0] = last[0];
-        nextHalo[1] = last[1];
-        s = mixed;
-      }
-      // Every warp is done with the key tile: bring in the next one.
-      gpu::BarrierOp::create(b);
-      copyRows(kSmem, k, kvBase, add(j0, idx(cfg.blockN)), cfg.blockN, dimSk);
-      commitCopies();
-
-      // Masking only on partial tiles and tiles crossing the diagonal.
-      s = maskTile(s, j0);
-
-      // Online softmax in log2 units, rows g (r = 0) and g + 8 (r = 1).
-      Value c = f32c(cfg.scaleLog2);
-      SmallVector<Value> p(s.size());
-      Value newM[2], newL[2], alpha[2];
-      for (int64_t r = 0; r < 2; ++r) {
-        Value red = s[2 * r];
-        for (int64_t nb = 0; nb < sBlocks; ++nb)
-          for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
-            if (nb != 0 || i != 2 * r)
-              red = fred(red, s[nb * 4 + i]);
-        red = fred(red, shuffleXor(red, 1));
-        red = fred(red, shuffleXor(red, 2));
-        newM[r] = fmax(m[r], fmul(red, c));
-        // A row that has seen only masked keys keeps m = -inf; subtract 0
-        // then, so that exp2 gives 0 rather than NaN.
-        Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                            newM[r], f32c(-inf));
-        Value mUse = select(isInf, f32c(0), newM[r]);
-        Value negM = arith::NegFOp::create(b, mUse);
-        alpha[r] = exp2(fadd(m[r], negM));
-        Value sum = f32c(0);
-        for (int64_t nb = 0; nb < sBlocks; ++nb)
-          for (int64_t i = 2 * r; i < 2 * r + 2; ++i) {
-            Value e = exp2(fma(s[nb * 4 + i], c, negM));
-            p[nb * 4 + i] = e;
-            sum = fadd(sum, e);
-          }
-        newL[r] = fma(l[r], alpha[r], sum);
-      }
-      for (int64_t nb = 0; nb < oBlocks; ++nb)
-        for (int64_t i = 0; i < 4; ++i)
-          o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
-
-      // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
-      // halo row's weight b2 p_{j0}.
-      auto [pm, haloWeight] = shiftMixNext(p, vb1, vb2);
-
-      // In flight: this tile's values (and the next tile's keys).
-      waitCopies(token, 1);
-      gpu::BarrierOp::create(b);
-
-      // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
-      // the halo row: O += b2 p_{j0} v_{j0 - 1}.
-      accumulateTile(pm, haloWeight, vSmem, o);
-
-      // Every warp is done with the value tile: bring in the next one, rows
-      // [j0 + BN - 1, j0 + 2 BN).
-      gpu::BarrierOp::create(b);
-      copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)), cfg.blockN + 1,
-               dimSk);
-      commitCopies();
-
-      SmallVector<Value> next = {newM[0],     newM[1],     newL[0],
-                                 newL[1],     nextHalo[0], nextHalo[1]};
-      next.append(o.begin(), o.end());
-      scf::YieldOp::create(b, next);
-    }
-    // No copy is left in flight when the block ends.
-    waitCopies(token, 0);
-
-    // Epilogue: complete the row sums across the four lanes of a row,
-    // normalise, store rows < Sq and columns < D.
-    SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
-    res.erase(res.begin() + 4, res.begin() + 6);
-    Value inv[2];
-    for (int64_t r = 0; r < 2; ++r) {
-      Value sum = res[2 + r];
-      sum = fadd(sum, shuffleXor(sum, 1));
-      sum = fadd(sum, shuffleXor(sum, 2));
-      Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum,
-                                        f32c(0));
-      inv[r] = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
-      if (gradQ) {
-        // lse in log2 units; +inf for a row that sees no key (P = 0).
-        Value lse = fadd(res[r], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
-                                           select(pos, sum, f32c(1))));
-        gradRowLse[r] = select(pos, lse, f32c(inf));
-      }
-    }
     // Rows < Sq, columns < D of an O-shaped accumulator, times mult[r], to
     // `dst` (rows of D elements from qBase).
     auto storeRows = [&](ArrayRef<Value> acc, ArrayRef<Value> mult, Value dst) {
-    for (int64_t r = 0; r < 2; ++r) {
-      Value row = r == 0 ? row0 : row1;
-      ifThen(cmpi(arith::CmpIPredicate::ult, row, dimSq), [&]() {
-        Value rowBase = add(qBase, mul(row, idx(cfg.d)));
-        for (int64_t nb = 0; nb < oBlocks; ++nb) {
-          Value col = add(idx(nb * 8), mul(t4, idx(2)));
-          Value x = fmul(acc[nb * 4 + 2 * r], mult[r]);
-          Value y = fmul(acc[nb * 4 + 2 * r + 1], mult[r]);
-          auto store = [&]() {
-            if (cfg.d % 2 == 0) {
-              Value v2 = vector::FromElementsOp::create(
-                  b, VectorType::get({2}, f32), ValueRange{x, y});
-              // Even D and even column: 4-byte aligned pairs.
-              vector::StoreOp::create(
-                  b, arith::TruncFOp::create(b, pairType(), v2), dst,
-                  ValueRange{add(rowBase, col)}, /*nontemporal=*/false,
-                  llvm::MaybeAlign(4));
-              return;
-            }
-            memref::StoreOp::create(b, arith::TruncFOp::create(b, cfg.elt, x),
-                                    dst, ValueRange{add(rowBase, col)});
-            Value col1 = add(col, idx(1));
-            ifThen(cmpi(arith::CmpIPredicate::ult, col1, idx(cfg.d)), [&]() {
-              memref::StoreOp::create(b,
-                                      arith::TruncFOp::create(b, cfg.elt, y),
-                                      dst, ValueRange{add(rowBase, col1)});
-            });
-          };
-          // Only the last column block can hold columns >= D.
-          if ((nb + 1) * 8 <= cfg.d)
-            store();
-          else
-            ifThen(cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)), store);
-        }
-      });
-    }
+      for (int64_t r = 0; r < 2; ++r) {
+        Value row = r == 0 ? row0 : row1;
+        ifThen(cmpi(arith::CmpIPredicate::ult, row, dimSq), [&]() {
+          Value rowBase = add(qBase, mul(row, idx(cfg.d)));
+          for (int64_t nb = 0; nb < oBlocks; ++nb) {
+            Value col = add(idx(nb * 8), mul(t4, idx(2)));
+            Value x = fmul(acc[nb * 4 + 2 * r], mult[r]);
+            Value y = fmul(acc[nb * 4 + 2 * r + 1], mult[r]);
+            auto store = [&]() {
+              if (cfg.d % 2 == 0) {
+                Value v2 = vector::FromElementsOp::create(
+                    b, VectorType::get({2}, f32), ValueRange{x, y});
+                // Even D and even column: 4-byte aligned pairs.
+                vector::StoreOp::create(
+                    b, arith::TruncFOp::create(b, pairType(), v2), dst,
+                    ValueRange{add(rowBase, col)}, /*nontemporal=*/false,
+                    llvm::MaybeAlign(4));
+                return;
+              }
+              memref::StoreOp::create(b, arith::TruncFOp::create(b, cfg.elt, x),
+                                      dst, ValueRange{add(rowBase, col)});
+              Value col1 = add(col, idx(1));
+              ifThen(cmpi(arith::CmpIPredicate::ult, col1, idx(cfg.d)), [&]() {
+                memref::StoreOp::create(b,
+                                        arith::TruncFOp::create(b, cfg.elt, y),
+                                        dst, ValueRange{add(rowBase, col1)});
+              });
+            };
+            // Only the last column block can hold columns >= D.
+            if ((nb + 1) * 8 <= cfg.d)
+              store();
+            else
+              ifThen(cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)), store);
+          }
+        });
+      }
     };
-    if (!gradQ) {
-      storeRows(ArrayRef<Value>(res).drop_front(4), {inv[0], inv[1]}, out);
-      return;
-    }
+    double inf = std::numeric_limits<double>::infinity();
+    Value nTiles; // key tiles the block visits (computed where the forward
+                  // has always computed it: its IR stays the same)
+    // The flat index (b * Hq + h) * Sq + row of a query row.
+    auto flatRowOf = [&](Value row) {
+      return add(divu(qBase, idx(cfg.d)), row);
+    };
+    if (gradQ && cfg.statsGiven) {
+      nTiles = numKeyTiles();
+      // The stats kernel wrote lse (log2 units) and delta of every row.
+      for (int64_t r = 0; r < 2; ++r) {
+        Value row = r == 0 ? row0 : row1;
+        Value in = cmpi(arith::CmpIPredicate::ult, row, dimSq);
+        Value at = flatRowOf(select(in, row, idx(0)));
+        gradRowLse[r] = memref::LoadOp::create(b, gradLse, ValueRange{at});
+        gradRowDelta[r] = memref::LoadOp::create(b, gradDelta, ValueRange{at});
+      }
+    } else {
+      // The first tiles' copies: keys [0, BN), values [-1, BN).
+      copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
+      commitCopies();
+      copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + 1, dimSk);
+      Value token = commitCopies();
 
-    // grad_q. delta = rowsum(dO * O) (O = acc / l; dO read at this thread's
-    // accumulator positions), then lse and delta of rows < Sq out (the
-    // row's first lane) for grad_kv.
-    for (int64_t r = 0; r < 2; ++r) {
-      Value row = r == 0 ? row0 : row1;
-      Value in = cmpi(arith::CmpIPredicate::ult, row, dimSq);
-      Value rowBase = add(qBase, mul(select(in, row, idx(0)), idx(cfg.d)));
-      Value part = f32c(0);
-      for (int64_t nb = 0; nb < oBlocks; ++nb)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value col = add(idx(nb * 8 + e), mul(t4, idx(2)));
-          Value inCol = cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d));
-          Value x = memref::LoadOp::create(
-              b, out, ValueRange{add(rowBase, select(inCol, col, idx(0)))});
-          x = select(inCol, arith::ExtFOp::create(b, f32, x).getResult(),
-                     f32c(0));
-          part = fma(x, res[4 + nb * 4 + 2 * r + e], part);
+      // m[2], l[2], the raw scores of the column before the tile [2], O.
+      SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0),
+                                 f32c(0),    f32c(0),    f32c(0)};
+      for (int64_t i = 0; i < oBlocks * 4; ++i)
+        init.push_back(f32c(0));
+
+      nTiles = numKeyTiles();
+      auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value tile = loop.getInductionVar();
+        SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                              loop.getRegionIterArgs().end());
+        Value m[2] = {it[0], it[1]};
+        Value l[2] = {it[2], it[3]};
+        Value halo[2] = {it[4], it[5]};
+        SmallVector<Value> o(it.begin() + 6, it.end());
+        Value j0 = mul(tile, idx(cfg.blockN));
+
+        // In flight: this tile's keys, then its values.
+        waitCopies(token, 1);
+        gpu::BarrierOp::create(b);
+
+        // S = Q K^T on tensor cores.
+        SmallVector<Value> s = product(qFrag, kSmem, 0);
+
+        // The key mix on the scores.
+        Value nextHalo[2] = {halo[0], halo[1]};
+        if (scoreMix) {
+          auto [mixed, last] = shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
+          nextHalo[0] = last[0];
+          nextHalo[1] = last[1];
+          s = mixed;
         }
-      part = fadd(part, shuffleXor(part, 1));
-      part = fadd(part, shuffleXor(part, 2));
-      gradRowDelta[r] = fmul(part, inv[r]);
-      Value flatRow = add(divu(qBase, idx(cfg.d)), row);
-      ifThen(andi(in, isT0), [&]() {
-        memref::StoreOp::create(b, gradRowLse[r], gradLse, ValueRange{flatRow});
-        memref::StoreOp::create(b, gradRowDelta[r], gradDelta,
-                                ValueRange{flatRow});
-      });
-    }
+        // Every warp is done with the key tile: bring in the next one.
+        gpu::BarrierOp::create(b);
+        copyRows(kSmem, k, kvBase, add(j0, idx(cfg.blockN)), cfg.blockN, dimSk);
+        commitCopies();
+
+        // Masking only on partial tiles and tiles crossing the diagonal.
+        s = maskTile(s, j0);
+
+        // Online softmax in log2 units, rows g (r = 0) and g + 8 (r = 1).
+        Value c = f32c(cfg.scaleLog2);
+        SmallVector<Value> p(s.size());
+        Value newM[2], newL[2], alpha[2];
+        for (int64_t r = 0; r < 2; ++r) {
+          Value red = s[2 * r];
+          for (int64_t nb = 0; nb < sBlocks; ++nb)
+            for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
+              if (nb != 0 || i != 2 * r)
+                red = fred(red, s[nb * 4 + i]);
+          red = fred(red, shuffleXor(red, 1));
+          red = fred(red, shuffleXor(red, 2));
+          newM[r] = fmax(m[r], fmul(red, c));
+          // A row that has seen only masked keys keeps m = -inf; subtract 0
+          // then, so that exp2 gives 0 rather than NaN.
+          Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                              newM[r], f32c(-inf));
+          Value mUse = select(isInf, f32c(0), newM[r]);
+          Value negM = arith::NegFOp::create(b, mUse);
+          alpha[r] = exp2(fadd(m[r], negM));
+          Value sum = f32c(0);
+          for (int64_t nb = 0; nb < sBlocks; ++nb)
+            for (int64_t i = 2 * r; i < 2 * r + 2; ++i) {
+              Value e = exp2(fma(s[nb * 4 + i], c, negM));
+              p[nb * 4 + i] = e;
+              sum = fadd(sum, e);
+            }
+          newL[r] = fma(l[r], alpha[r], sum);
+        }
+        for (int64_t nb = 0; nb < oBlocks; ++nb)
+          for (int64_t i = 0; i < 4; ++i)
+            o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
+
+        // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
+        // halo row's weight b2 p_{j0}.
+        auto [pm, haloWeight] = shiftMixNext(p, vb1, vb2);
+
+        // In flight: this tile's values (and the next tile's keys).
+        waitCopies(token, 1);
+        gpu::BarrierOp::create(b);
+
+        // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
+        // the halo row: O += b2 p_{j0} v_{j0 - 1}.
+        accumulateTile(pm, haloWeight, vSmem, o);
+
+        // Every warp is done with the value tile: bring in the next one, rows
+        // [j0 + BN - 1, j0 + 2 BN).
+        gpu::BarrierOp::create(b);
+        copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)), cfg.blockN + 1,
+                 dimSk);
+        commitCopies();
+
+        SmallVector<Value> next = {newM[0], newM[1],     newL[0],
+                                   newL[1], nextHalo[0], nextHalo[1]};
+        next.append(o.begin(), o.end());
+        scf::YieldOp::create(b, next);
+      }
+      // No copy is left in flight when the block ends.
+      waitCopies(token, 0);
+
+      // Epilogue: complete the row sums across the four lanes of a row,
+      // normalise, store rows < Sq and columns < D.
+      SmallVector<Value> res(loop.getResults().begin(),
+                             loop.getResults().end());
+      res.erase(res.begin() + 4, res.begin() + 6);
+      Value inv[2];
+      for (int64_t r = 0; r < 2; ++r) {
+        Value sum = res[2 + r];
+        sum = fadd(sum, shuffleXor(sum, 1));
+        sum = fadd(sum, shuffleXor(sum, 2));
+        Value pos =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, f32c(0));
+        inv[r] = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
+        if (gradQ) {
+          // lse in log2 units; +inf for a row that sees no key (P = 0).
+          Value lse = fadd(res[r], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                             select(pos, sum, f32c(1))));
+          gradRowLse[r] = select(pos, lse, f32c(inf));
+        }
+        if (lseOut) {
+          // Natural log; -inf for a row that sees no key.
+          Value row = r == 0 ? row0 : row1;
+          Value lse2 = fadd(res[r], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                              select(pos, sum, f32c(1))));
+          Value lse = select(pos, fmul(lse2, f32c(1.0 / kLog2E)), f32c(-inf));
+          ifThen(andi(cmpi(arith::CmpIPredicate::ult, row, dimSq), isT0),
+                 [&]() {
+                   memref::StoreOp::create(b, lse, lseOut,
+                                           ValueRange{flatRowOf(row)});
+                 });
+        }
+      }
+      if (!gradQ) {
+        storeRows(ArrayRef<Value>(res).drop_front(4), {inv[0], inv[1]}, out);
+        return;
+      }
+
+      // grad_q. delta = rowsum(dO * O) (O = acc / l; dO read at this thread's
+      // accumulator positions), then lse and delta of rows < Sq out (the
+      // row's first lane) for grad_kv.
+      for (int64_t r = 0; r < 2; ++r) {
+        Value row = r == 0 ? row0 : row1;
+        Value in = cmpi(arith::CmpIPredicate::ult, row, dimSq);
+        Value rowBase = add(qBase, mul(select(in, row, idx(0)), idx(cfg.d)));
+        Value part = f32c(0);
+        for (int64_t nb = 0; nb < oBlocks; ++nb)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value col = add(idx(nb * 8 + e), mul(t4, idx(2)));
+            Value inCol = cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d));
+            Value x = memref::LoadOp::create(
+                b, out, ValueRange{add(rowBase, select(inCol, col, idx(0)))});
+            x = select(inCol, arith::ExtFOp::create(b, f32, x).getResult(),
+                       f32c(0));
+            part = fma(x, res[4 + nb * 4 + 2 * r + e], part);
+          }
+        part = fadd(part, shuffleXor(part, 1));
+        part = fadd(part, shuffleXor(part, 2));
+        gradRowDelta[r] = fmul(part, inv[r]);
+        Value flatRow = flatRowOf(row);
+        ifThen(andi(in, isT0), [&]() {
+          memref::StoreOp::create(b, gradRowLse[r], gradLse,
+                                  ValueRange{flatRow});
+          memref::StoreOp::create(b, gradRowDelta[r], gradDelta,
+                                  ValueRange{flatRow});
+        });
+      }
+    } // the first pass
 
     // Second pass over the same key tiles: the key tile with its halo row
     // (rows [j0 - 1, j0 + BN)) in the value buffer, the value tile (rows
@@ -1351,6 +1399,18 @@ protected:
         arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, f32c(0));
     Value inv = select(pos, arith::DivFOp::create(b, f32c(1), sum), f32c(0));
     Value invV = vector::BroadcastOp::create(b, v4, inv);
+    if (lseOut) {
+      // Natural log; -inf for a row that sees no key. The row's first lane.
+      Value lse2 = fadd(res[0], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                          select(pos, sum, f32c(1))));
+      Value lse = select(pos, fmul(lse2, f32c(1.0 / kLog2E)), f32c(-inf));
+      ifThen(andi(rowValid, cmpi(arith::CmpIPredicate::eq, part, idx(0))),
+             [&]() {
+               memref::StoreOp::create(
+                   b, lse, lseOut,
+                   ValueRange{add(divu(qBase, idx(cfg.d)), row)});
+             });
+    }
     ifThen(rowValid, [&]() {
       for (int64_t i = 0; i < colVecs; ++i) {
         Value col = colOf(i);
@@ -1805,7 +1865,7 @@ private:
 ///   grad_w   part, dkw, dvw, B, Hkv, Sk
 class GradKernelEmitter : EmitterBase {
 public:
-  enum Kind { Q, KV, Mix, Weights };
+  enum Kind { Q, KV, Mix, Weights, Stats };
   static constexpr int64_t kWeightThreads = 128;
 
   GradKernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg, Kind kind)
@@ -1824,6 +1884,9 @@ public:
       break;
     case Weights:
       emitWeights();
+      break;
+    case Stats:
+      emitStats();
       break;
     }
     gpu::ReturnOp::create(b);
@@ -2025,38 +2088,46 @@ private:
       SmallVector<Value> qi = loadRow(q, qBase), doi = loadRow(dout, qBase);
       Value end = keyEnd(i, dimSq, dimSk);
       int64_t n = cols();
-      // Pass 1: online softmax (log2 units) and the unnormalised output.
-      SmallVector<Value> init = {f32c(-inf), f32c(0)};
-      for (int64_t e = 0; e < n; ++e)
-        init.push_back(f32c(0));
-      SmallVector<Value> st = overKeys(
-          end, kvBase, a1, a2, b1, b2, init,
-          [&](ArrayRef<Value> kh, ArrayRef<Value> vh,
-              ValueRange it) -> SmallVector<Value> {
-            Value s = fmul(dot(qi, kh), f32c(cfg.scaleLog2));
-            Value m = fmax(it[0], s);
-            Value corr = exp2(fsub(it[0], m));
-            Value p = exp2(fsub(s, m));
-            SmallVector<Value> y = {m, fma(it[1], corr, p)};
-            for (int64_t e = 0; e < n; ++e)
-              y.push_back(fma(p, vh[e], fmul(it[2 + e], corr)));
-            return y;
-          });
-      Value l = st[1];
-      Value some = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l,
-                                         f32c(0));
-      Value invL = select(some, arith::DivFOp::create(b, f32c(1), l), f32c(0));
-      // lse in log2 units (+inf for a row that sees no key: P = 0, as the
-      // tensor-core grad_q writes).
-      Value lse = fadd(st[0], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
-                                        select(some, l, f32c(1))));
-      lse = select(some, lse, f32c(inf));
-      SmallVector<Value> o;
-      for (int64_t e = 0; e < n; ++e)
-        o.push_back(fmul(st[2 + e], invL));
-      Value delta = dot(doi, o);
-      storeLane0(lseOut, row, lse);
-      storeLane0(deltaOut, row, delta);
+      Value lse, delta;
+      if (cfg.statsGiven) {
+        // The stats kernel wrote them from the forward's lse and output.
+        lse = memref::LoadOp::create(b, lseOut, ValueRange{row});
+        delta = memref::LoadOp::create(b, deltaOut, ValueRange{row});
+      } else {
+        // Pass 1: online softmax (log2 units) and the unnormalised output.
+        SmallVector<Value> init = {f32c(-inf), f32c(0)};
+        for (int64_t e = 0; e < n; ++e)
+          init.push_back(f32c(0));
+        SmallVector<Value> st = overKeys(
+            end, kvBase, a1, a2, b1, b2, init,
+            [&](ArrayRef<Value> kh, ArrayRef<Value> vh,
+                ValueRange it) -> SmallVector<Value> {
+              Value s = fmul(dot(qi, kh), f32c(cfg.scaleLog2));
+              Value m = fmax(it[0], s);
+              Value corr = exp2(fsub(it[0], m));
+              Value p = exp2(fsub(s, m));
+              SmallVector<Value> y = {m, fma(it[1], corr, p)};
+              for (int64_t e = 0; e < n; ++e)
+                y.push_back(fma(p, vh[e], fmul(it[2 + e], corr)));
+              return y;
+            });
+        Value l = st[1];
+        Value some = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l,
+                                           f32c(0));
+        Value invL =
+            select(some, arith::DivFOp::create(b, f32c(1), l), f32c(0));
+        // lse in log2 units (+inf for a row that sees no key: P = 0, as the
+        // tensor-core grad_q writes).
+        lse = fadd(st[0], intrinsic("llvm.nvvm.lg2.approx.ftz.f",
+                                          select(some, l, f32c(1))));
+        lse = select(some, lse, f32c(inf));
+        SmallVector<Value> o;
+        for (int64_t e = 0; e < n; ++e)
+          o.push_back(fmul(st[2 + e], invL));
+        delta = dot(doi, o);
+        storeLane0(lseOut, row, lse);
+        storeLane0(deltaOut, row, delta);
+      }
       // Pass 2: dq_i = scale sum_j p_ij (dO_i . v^_j - delta_i) k^_j.
       SmallVector<Value> zeros(n, f32c(0));
       SmallVector<Value> acc = overKeys(
@@ -2211,6 +2282,28 @@ private:
         memref::StoreOp::create(b, x, c < 2 ? dkw : dvw,
                                 ValueRange{add(mul(hk, idx(2)), idx(c % 2))});
       }
+    });
+  }
+
+  /// Given the forward's statistics (kv_shift_attention_grad_with_lse): one
+  /// warp per query row writes grad_q's and grad_kv's lse, in log2 units
+  /// (+inf for a row that sees no key, whose lse is -inf: P = 0), and delta
+  /// = rowsum(dO * O) with the forward's (rounded) output O.
+  void emitStats() {
+    Value dout = arg(0), fwdOut = arg(1), fwdLse = arg(2), lseOut = arg(3),
+          deltaOut = arg(4);
+    auto [rowV, inRange] = warpRow(arg(5));
+    Value row = rowV;
+    ifThen(inRange, [&]() {
+      double inf = std::numeric_limits<double>::infinity();
+      Value rowBase = mul(row, idx(cfg.d));
+      Value delta = dot(loadRow(dout, rowBase), loadRow(fwdOut, rowBase));
+      Value lse = memref::LoadOp::create(b, fwdLse, ValueRange{row});
+      Value noKey = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, lse,
+                                          f32c(-inf));
+      storeLane0(lseOut, row,
+                 select(noKey, f32c(inf), fmul(lse, f32c(kLog2E))));
+      storeLane0(deltaOut, row, delta);
     });
   }
 
@@ -2545,32 +2638,34 @@ struct KVShiftFuseAttentionGPUPass
     : kvshift::impl::KVShiftFuseAttentionGPUBase<KVShiftFuseAttentionGPUPass> {
   using Base::Base;
 
-  /// Checks the op against what the kernels support; fills `cfg`.
-  LogicalResult configure(KVShiftAttentionOp op, KernelConfig &cfg) {
-    auto qType = cast<RankedTensorType>(op.getQ().getType());
+  /// Checks a kv_shift_attention or kv_shift_attention_with_lse against
+  /// what the kernels support; fills `cfg`.
+  LogicalResult configure(Operation *op, KernelConfig &cfg) {
+    auto qType = cast<RankedTensorType>(op->getOperand(0).getType());
     cfg.elt = qType.getElementType();
     cfg.tensorCores = !cfg.elt.isF32();
-    cfg.causal = op.getCausal();
+    cfg.causal = op->hasAttr("causal");
+    cfg.withLse = isa<KVShiftAttentionWithLSEOp>(op);
     int64_t d = qType.getDimSize(3);
     if (ShapedType::isDynamic(d))
-      return op.emitOpError()
+      return op->emitOpError()
              << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
                 "q) must be static, found ?";
-    if (std::optional<APFloat> theta = op.getRopeTheta()) {
+    if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta")) {
       // The rotation pairs column i with i + D/2; the kernels move both as
       // aligned 16-byte chunks.
       if (d % 16 != 0)
-        return op.emitOpError()
+        return op->emitOpError()
                << "kvshift-fuse-attention-gpu: rope_theta needs the head "
                   "dimension to be a multiple of 16 on the GPU (the rotation "
                   "pairs 16-byte chunks of the two halves of a row), found "
                   "D = "
                << d;
-      cfg.ropeTheta = theta->convertToDouble();
+      cfg.ropeTheta = theta.getValueAsDouble();
     }
     std::optional<double> scale = getStaticAttentionScale(op);
     if (!scale)
-      return op.emitOpError()
+      return op->emitOpError()
              << "kvshift-fuse-attention-gpu: the scale must be static";
     cfg.scaleLog2 = *scale * kLog2E;
     cfg.d = d;
@@ -2587,7 +2682,7 @@ struct KVShiftFuseAttentionGPUPass
       cfg.rowStride = cfg.dPadded;
     }
     if (cfg.sharedBytes() > kSharedLimitBytes)
-      return op.emitOpError()
+      return op->emitOpError()
              << "kvshift-fuse-attention-gpu: D = " << d << " with "
              << (cfg.tensorCores ? "block-k = " : "simt-block-k = ")
              << cfg.blockN << " and warps = " << cfg.warps << " needs "
@@ -2603,10 +2698,11 @@ struct KVShiftFuseAttentionGPUPass
     Type index = mb.getIndexType();
     auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
     auto flatW = MemRefType::get({ShapedType::kDynamic}, mb.getF32Type());
-    auto fnType = mb.getFunctionType(
-        {flat, flat, flat, flatW, flatW, flat, index, index, index, index,
-         index},
-        {});
+    SmallVector<Type> argTypes = {flat,  flat,  flat,  flatW, flatW, flat,
+                                  index, index, index, index, index};
+    if (cfg.withLse)
+      argTypes.push_back(flatW);
+    auto fnType = mb.getFunctionType(argTypes, {});
     auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
     auto kSmemType = MemRefType::get({cfg.blockN, cfg.rowStride}, cfg.elt,
                                      MemRefLayoutAttrInterface(), wg);
@@ -2683,12 +2779,18 @@ struct KVShiftFuseAttentionGPUPass
                          << decodeRows.getValue();
       return signalPassFailure();
     }
-    SmallVector<KVShiftAttentionOp> ops;
-    module.walk([&](KVShiftAttentionOp op) { ops.push_back(op); });
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<KVShiftAttentionOp, KVShiftAttentionWithLSEOp>(op))
+        ops.push_back(op);
+    });
     SmallVector<KVCacheAttentionOp> cacheOps;
     module.walk([&](KVCacheAttentionOp op) { cacheOps.push_back(op); });
-    SmallVector<KVShiftAttentionGradOp> gradOps;
-    module.walk([&](KVShiftAttentionGradOp op) { gradOps.push_back(op); });
+    SmallVector<Operation *> gradOps;
+    module.walk([&](Operation *op) {
+      if (isa<KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op))
+        gradOps.push_back(op);
+    });
     if (ops.empty() && cacheOps.empty() && gradOps.empty())
       return;
 
@@ -2727,6 +2829,8 @@ struct KVShiftFuseAttentionGPUPass
         os << "_causal";
       if (cfg.ropeTheta)
         os << "_rope";
+      if (cfg.withLse)
+        os << "_lse";
       gpu::GPUFuncOp kernel = buildKernel(kernels, name, cfg);
       kernelSymbols.insert(kernel); // renames on a clash
       gpu::GPUFuncOp ropeKernel;
@@ -2740,7 +2844,7 @@ struct KVShiftFuseAttentionGPUPass
       }
 
       rewriter.setInsertionPoint(op);
-      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      ImplicitLocOpBuilder b(op->getLoc(), rewriter);
       emitCall(b, module, op, kernel, ropeKernel, cfg);
     }
     for (auto [op, dc] : llvm::zip(cacheOps, dcfgs)) {
@@ -2769,6 +2873,8 @@ struct KVShiftFuseAttentionGPUPass
         os << "_causal";
       if (gc.ropeTheta)
         os << "_rope";
+      if (gc.statsGiven)
+        os << "_lse";
       SmallVector<gpu::GPUFuncOp> kernels4;
       for (auto [kind, suffix] :
            {std::pair{GradKernelEmitter::Q, "_grad_q"},
@@ -2778,6 +2884,12 @@ struct KVShiftFuseAttentionGPUPass
         gpu::GPUFuncOp kernel = buildGradKernel(kernels, name + suffix, gc, kind);
         kernelSymbols.insert(kernel);
         kernels4.push_back(kernel);
+      }
+      gpu::GPUFuncOp statsKernel;
+      if (gc.statsGiven) {
+        statsKernel = buildGradKernel(kernels, name + "_grad_stats", gc,
+                                      GradKernelEmitter::Stats);
+        kernelSymbols.insert(statsKernel);
       }
       gpu::GPUFuncOp ropeKernel;
       if (gc.ropeTheta) {
@@ -2792,40 +2904,41 @@ struct KVShiftFuseAttentionGPUPass
         kernelSymbols.insert(ropeKernel);
       }
       rewriter.setInsertionPoint(op);
-      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-      emitGradCall(b, module, op, kernels4, ropeKernel, gc);
+      ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+      emitGradCall(b, module, op, kernels4, statsKernel, ropeKernel, gc);
     }
   }
 
-  /// Checks a kv_shift_attention_grad against what the backward kernels
-  /// support; fills `cfg`.
-  LogicalResult configureGrad(KVShiftAttentionGradOp op, KernelConfig &cfg) {
-    auto qType = cast<RankedTensorType>(op.getQ().getType());
+  /// Checks a kv_shift_attention_grad or kv_shift_attention_grad_with_lse
+  /// against what the backward kernels support; fills `cfg`.
+  LogicalResult configureGrad(Operation *op, KernelConfig &cfg) {
+    auto qType = cast<RankedTensorType>(op->getOperand(0).getType());
     cfg.elt = qType.getElementType();
     cfg.tensorCores = !cfg.elt.isF32();
-    cfg.causal = op.getCausal();
+    cfg.causal = op->hasAttr("causal");
+    cfg.statsGiven = isa<KVShiftAttentionGradWithLSEOp>(op);
     int64_t d = qType.getDimSize(3);
     if (ShapedType::isDynamic(d))
-      return op.emitOpError()
+      return op->emitOpError()
              << "kvshift-fuse-attention-gpu: the head dimension (dim 3 of "
                 "q) must be static, found ?";
-    if (std::optional<APFloat> theta = op.getRopeTheta()) {
+    if (auto theta = op->getAttrOfType<FloatAttr>("rope_theta")) {
       // The kernels rotate gradient rows back in registers, pairing column
       // c with c + D/2 in the same thread: 16-byte chunks on tensor cores,
       // a lane's columns l, l + 32, ... in the f32 kernels.
       int64_t multiple = cfg.tensorCores ? 16 : 64;
       if (d % multiple != 0)
-        return op.emitOpError()
+        return op->emitOpError()
                << "kvshift-fuse-attention-gpu: rope_theta on "
                   "kv_shift_attention_grad needs the head dimension to be a "
                   "multiple of "
                << multiple << " on the GPU for " << cfg.elt << ", found D = "
                << d;
-      cfg.ropeTheta = theta->convertToDouble();
+      cfg.ropeTheta = theta.getValueAsDouble();
     }
     std::optional<double> scale = getStaticAttentionScale(op);
     if (!scale)
-      return op.emitOpError()
+      return op->emitOpError()
              << "kvshift-fuse-attention-gpu: the scale must be static";
     cfg.scaleLog2 = *scale * kLog2E;
     cfg.d = cfg.dPadded = d;
@@ -2843,7 +2956,7 @@ struct KVShiftFuseAttentionGPUPass
       cfg.blockN = 16 * warps;
       KernelConfig qc = qConfig(cfg);
       if (qc.sharedBytes() > kSharedLimitBytes)
-        return op.emitOpError()
+        return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_q with "
                   "D = "
                << d << ", block-k = " << qc.blockN << " and warps = " << cfg.warps
@@ -2853,7 +2966,7 @@ struct KVShiftFuseAttentionGPUPass
       int64_t bytes = (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
                       cfg.rowStride * 2;
       if (bytes > kSharedLimitBytes)
-        return op.emitOpError()
+        return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_kv with "
                   "D = "
                << d << " and warps = " << cfg.warps << " needs " << bytes
@@ -2916,6 +3029,9 @@ struct KVShiftFuseAttentionGPUPass
       args = {flat, flat, flatF, flatF, flatF, flatF, flat, flat, flatF};
       args.append(3, index);
       break;
+    case GradKernelEmitter::Stats:
+      args = {flat, flat, flatF, flatF, flatF, index};
+      break;
     case GradKernelEmitter::Weights: {
       args = {flatF, flatF, flatF};
       args.append(3, index);
@@ -2944,10 +3060,13 @@ struct KVShiftFuseAttentionGPUPass
   }
 
   /// Replaces a kv_shift_attention_grad by a call to a launcher declaration
-  /// `(q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw)`.
-  void emitGradCall(ImplicitLocOpBuilder &b, ModuleOp module,
-                    KVShiftAttentionGradOp op, ArrayRef<gpu::GPUFuncOp> kernels,
-                    gpu::GPUFuncOp ropeKernel, const KernelConfig &cfg) {
+  /// `(q, k, v, kw, vw, dout, dq, dk, dv, dkw, dvw)`, and a
+  /// kv_shift_attention_grad_with_lse by one of `(q, k, v, kw, vw, dout,
+  /// fwd_out, lse, dq, dk, dv, dkw, dvw)` naming the stats kernel.
+  void emitGradCall(ImplicitLocOpBuilder &b, ModuleOp module, Operation *op,
+                    ArrayRef<gpu::GPUFuncOp> kernels,
+                    gpu::GPUFuncOp statsKernel, gpu::GPUFuncOp ropeKernel,
+                    const KernelConfig &cfg) {
     SmallVector<Value> operands(op->getOperands());
     SmallVector<Type> resultTypes(op->getResultTypes());
     KernelScope scope(b, operands, resultTypes);
@@ -2962,7 +3081,7 @@ struct KVShiftFuseAttentionGPUPass
           allocHostResult(b, cast<RankedTensorType>(t), args[likes[i]]));
     args.append(outs);
     func::FuncOp launcher =
-        declareLauncher(module, op.getLoc(),
+        declareLauncher(module, op->getLoc(),
                         gpu::GPUFuncOp(kernels[0]).getName().drop_back(2),
                         args); // without "_q"
     Builder ab(module.getContext());
@@ -2972,6 +3091,8 @@ struct KVShiftFuseAttentionGPUPass
     launcher->setAttr(kLauncherGradKernelsAttr, ab.getArrayAttr(refs));
     launcher->setAttr(kLauncherGradQRowsAttr, ab.getI64IntegerAttr(cfg.blockM));
     launcher->setAttr(kLauncherGradKVRowsAttr, ab.getI64IntegerAttr(cfg.blockN));
+    if (statsKernel)
+      launcher->setAttr(kLauncherGradStatsKernelAttr, kernelRef(statsKernel));
     launcher->setAttr(kLauncherThreadsAttr,
                       ab.getI64IntegerAttr(cfg.threads()));
     if (ropeKernel) {
@@ -2985,7 +3106,7 @@ struct KVShiftFuseAttentionGPUPass
     ValueRange results = scope.finish(outs);
     for (auto [r, n] : llvm::zip(op->getResults(), results))
       r.replaceAllUsesWith(n);
-    op.erase();
+    op->erase();
   }
 
   /// Checks a kv_cache_attention against what the decode kernel supports.
@@ -3116,19 +3237,23 @@ struct KVShiftFuseAttentionGPUPass
   /// written by --kvshift-gpu-launchers after buffer deallocation, which
   /// does not accept gpu ops) on the operands' buffers and a host output
   /// buffer.
-  void emitCall(ImplicitLocOpBuilder &b, ModuleOp module, KVShiftAttentionOp op,
+  void emitCall(ImplicitLocOpBuilder &b, ModuleOp module, Operation *op,
                 gpu::GPUFuncOp kernel, gpu::GPUFuncOp ropeKernel,
                 const KernelConfig &cfg) {
-    auto outType = cast<RankedTensorType>(op.getOut().getType());
     SmallVector<Value> operands(op->getOperands());
-    KernelScope scope(b, operands, SmallVector<Type>{outType});
+    SmallVector<Type> resultTypes(op->getResultTypes());
+    KernelScope scope(b, operands, resultTypes);
     SmallVector<Value> args;
     for (Value t : operands)
       args.push_back(scope.buffer(t));
-    Value outHost = allocHostResult(b, outType, args[0]);
-    args.push_back(outHost);
+    // out like q; with_lse: lse like q's first three dimensions.
+    SmallVector<Value> outs;
+    for (Type t : resultTypes)
+      outs.push_back(allocHostResult(b, cast<RankedTensorType>(t), args[0]));
+    args.append(outs);
 
-    func::FuncOp launcher = declareLauncher(module, op.getLoc(), kernel.getName(), args);
+    func::FuncOp launcher =
+        declareLauncher(module, op->getLoc(), kernel.getName(), args);
     Builder ab(module.getContext());
     launcher->setAttr(kLauncherKernelAttr, kernelRef(kernel));
     launcher->setAttr(kLauncherBlockMAttr, ab.getI64IntegerAttr(cfg.blockM));
@@ -3141,9 +3266,10 @@ struct KVShiftFuseAttentionGPUPass
     }
     func::CallOp::create(b, launcher, args);
 
-    Value result = scope.finish(outHost)[0];
-    op.getOut().replaceAllUsesWith(result);
-    op.erase();
+    ValueRange results = scope.finish(outs);
+    for (auto [r, n] : llvm::zip(op->getResults(), results))
+      r.replaceAllUsesWith(n);
+    op->erase();
   }
 };
 
@@ -3276,8 +3402,9 @@ private:
 };
 
 /// Host side of one launch, the body of a launcher: device buffers, copies
-/// in, launch, copy out, free. Arguments: q, k, v, kw, vw, out (host
-/// memrefs with identity layout).
+/// in, launch, copy out, free. Arguments: q, k, v, kw, vw, out and, for a
+/// kernel that writes the rows' log-sum-exp, lse (host memrefs with
+/// identity layout).
 static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
                              int64_t blockM, int64_t threadCount,
                              gpu::GPUFuncOp ropeKernel, int64_t ropeItems) {
@@ -3290,14 +3417,19 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   SmallVector<Value> hostIn;
   for (int64_t i = 0; i < 5; ++i)
     hostIn.push_back(h.flatten(h.arg(i)));
-  Value outFlat = h.flatten(h.arg(5));
+  SmallVector<Value> outFlat = {h.flatten(h.arg(5))};
+  bool withLse = launcher.getNumArguments() == 7;
+  if (withLse)
+    outFlat.push_back(h.flatten(h.arg(6)));
 
   h.beginCopies();
   SmallVector<Value> dev;
   for (Value in : hostIn)
     dev.push_back(h.copyIn(in));
-  Value devOut = h.deviceLike(outFlat);
-  dev.push_back(devOut);
+  SmallVector<Value> devOut;
+  for (Value o : outFlat)
+    devOut.push_back(h.deviceLike(o));
+  dev.push_back(devOut[0]);
   // RoPE: q and k rotated at their positions into device buffers of their
   // own, which the attention kernel reads instead of q and k.
   SmallVector<Value> scratch;
@@ -3327,6 +3459,8 @@ static void emitLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
   for (auto [i, d] : llvm::enumerate(dev))
     args.push_back(h.flatArg(i < scratch.size() ? scratch[i] : d));
   args.append({dimB, dimHq, dimSq, dimHkv, dimSk});
+  if (withLse)
+    args.push_back(h.flatArg(devOut[1]));
   h.launchIf(nonEmpty, kernel, gpu::KernelDim3{qTiles, dimHq, dimB},
              threadCount, args);
   h.finish(outFlat, devOut);
@@ -3385,17 +3519,18 @@ static void emitDecodeLauncherBody(func::FuncOp launcher,
 }
 
 /// Host side of a kv_shift_attention_grad: arguments (q, k, v, kw, vw,
-/// dout, dq, dk, dv, dkw, dvw). Device copies of the inputs, the outputs,
+/// dout, dq, dk, dv, dkw, dvw), or with `statsKernel` (q, k, v, kw, vw,
+/// dout, fwd_out, lse, dq, ...). Device copies of the inputs, the outputs,
 /// and f32 scratch: lse and delta per query row, dk^ and dv^ ([B, Hkv, Sk,
-/// D]) and four weight-gradient terms per key row; then grad_q on (ceil(Sq
-/// / qRows), Hq, B) blocks, grad_kv on (ceil(Sk / kvRows), Hkv, B), grad_mix
-/// (one warp per key row) and grad_w (one block per KV head), copy out,
-/// free.
+/// D]) and four weight-gradient terms per key row; then the stats kernel
+/// (one warp per query row) when given, grad_q on (ceil(Sq / qRows), Hq, B)
+/// blocks, grad_kv on (ceil(Sk / kvRows), Hkv, B), grad_mix (one warp per
+/// key row) and grad_w (one block per KV head), copy out, free.
 static void emitGradLauncherBody(func::FuncOp launcher,
                                  ArrayRef<gpu::GPUFuncOp> kernels,
-                                 int64_t qRows, int64_t kvRows,
-                                 int64_t threadCount, gpu::GPUFuncOp ropeKernel,
-                                 int64_t ropeItems) {
+                                 gpu::GPUFuncOp statsKernel, int64_t qRows,
+                                 int64_t kvRows, int64_t threadCount,
+                                 gpu::GPUFuncOp ropeKernel, int64_t ropeItems) {
   HostLaunchBuilder h(launcher);
   ImplicitLocOpBuilder &b = h.builder();
   Value c0 = h.c0, c1 = h.c1;
@@ -3404,9 +3539,10 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   Value dimHkv = h.dim(kBuf, 1), dimSk = h.dim(kBuf, 2);
   int64_t d = cast<MemRefType>(qBuf.getType()).getShape()[3];
   SmallVector<Value> hostIn, hostOut;
-  for (int64_t i = 0; i < 6; ++i)
+  int64_t numIn = statsKernel ? 8 : 6;
+  for (int64_t i = 0; i < numIn; ++i)
     hostIn.push_back(h.flatten(h.arg(i)));
-  for (int64_t i = 6; i < 11; ++i)
+  for (int64_t i = numIn; i < numIn + 5; ++i)
     hostOut.push_back(h.flatten(h.arg(i)));
   Value qRowCount = h.muli(h.muli(dimB, dimHq), dimSq);
   Value kRowCount = h.muli(h.muli(dimB, dimHkv), dimSk);
@@ -3441,6 +3577,10 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   // No KV heads: nothing to launch (and no division by zero in a kernel).
   Value hasHeads = h.ugt(dimHkv, c0);
   int64_t mixRows = threadCount / 32; // grad_mix: one warp per key row
+  if (statsKernel)
+    h.launchIf(h.ugt(qRowCount, c0), statsKernel,
+               gpu::KernelDim3{h.ceilDiv(qRowCount, mixRows), c1, c1},
+               threadCount, {in[5], in[6], in[7], lse, delta, qRowCount});
   SmallVector<Value> attn = {qIn, kIn, in[2], in[3], in[4], in[5],
                              lse, delta};
   SmallVector<Value> sizes = {dimB, dimHq, dimSq, dimHkv, dimSk};
@@ -3497,8 +3637,21 @@ struct KVShiftGPULaunchersPass
       auto qRows = f->getAttrOfType<IntegerAttr>(kLauncherGradQRowsAttr);
       auto kvRows = f->getAttrOfType<IntegerAttr>(kLauncherGradKVRowsAttr);
       auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
+      gpu::GPUFuncOp statsKernel;
+      auto statsRef =
+          f->getAttrOfType<SymbolRefAttr>(kLauncherGradStatsKernelAttr);
+      if (statsRef)
+        statsKernel = dyn_cast_or_null<gpu::GPUFuncOp>(
+            SymbolTable::lookupSymbolIn(module, statsRef));
+      if (f->hasAttr(kLauncherGradStatsKernelAttr) && !statsKernel) {
+        f.emitError() << "kvshift-gpu-launchers: `"
+                      << kLauncherGradStatsKernelAttr
+                      << "` needs to name a gpu.func";
+        return signalPassFailure();
+      }
+      unsigned numArgs = statsKernel ? 13 : 11;
       auto type = f.getFunctionType();
-      bool sig = type.getNumInputs() == 11 && type.getNumResults() == 0 &&
+      bool sig = type.getNumInputs() == numArgs && type.getNumResults() == 0 &&
                  llvm::all_of(type.getInputs(), [](Type t) {
                    auto mt = dyn_cast<MemRefType>(t);
                    return mt && mt.getLayout().isIdentity();
@@ -3514,10 +3667,13 @@ struct KVShiftGPULaunchersPass
                       << kLauncherGradQRowsAttr << "` and `"
                       << kLauncherGradKVRowsAttr << "`, `"
                       << kLauncherThreadsAttr
-                      << "` (at least 32) and eleven identity-layout memref "
-                         "arguments (q, "
-                         "k, v, kw, vw, dout, dq, dk, dv, dkw, dvw; q of "
-                         "rank 4 with a static head dimension)";
+                      << "` (at least 32) and "
+                      << (statsKernel ? "thirteen" : "eleven")
+                      << " identity-layout memref arguments (q, k, v, kw, vw, "
+                         "dout, "
+                      << (statsKernel ? "fwd_out, lse, " : "")
+                      << "dq, dk, dv, dkw, dvw; q of rank 4 with a static "
+                         "head dimension)";
         return signalPassFailure();
       }
       gpu::GPUFuncOp ropeKernel;
@@ -3536,11 +3692,14 @@ struct KVShiftGPULaunchersPass
         }
         ropeItems = items.getInt();
       }
-      emitGradLauncherBody(f, kernels, qRows.getInt(), kvRows.getInt(),
-                           threads.getInt(), ropeKernel, ropeItems);
-      for (StringRef a : {kLauncherGradKernelsAttr, kLauncherGradQRowsAttr,
-                          kLauncherGradKVRowsAttr, kLauncherThreadsAttr,
-                          kLauncherRopeKernelAttr, kLauncherRopeItemsAttr})
+      emitGradLauncherBody(f, kernels, statsKernel, qRows.getInt(),
+                           kvRows.getInt(), threads.getInt(), ropeKernel,
+                           ropeItems);
+      for (StringRef a :
+           {kLauncherGradKernelsAttr, kLauncherGradQRowsAttr,
+            kLauncherGradKVRowsAttr, kLauncherThreadsAttr,
+            kLauncherRopeKernelAttr, kLauncherRopeItemsAttr,
+            kLauncherGradStatsKernelAttr})
         f->removeAttr(a);
     }
     for (func::FuncOp f : decodeLaunchers) {
@@ -3592,7 +3751,8 @@ struct KVShiftGPULaunchersPass
       auto blockM = f->getAttrOfType<IntegerAttr>(kLauncherBlockMAttr);
       auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
       auto type = f.getFunctionType();
-      bool memrefs = type.getNumInputs() == 6 && type.getNumResults() == 0 &&
+      bool memrefs = (type.getNumInputs() == 6 || type.getNumInputs() == 7) &&
+                     type.getNumResults() == 0 &&
                      llvm::all_of(type.getInputs(), [](Type t) {
                        auto mt = dyn_cast<MemRefType>(t);
                        return mt && mt.getLayout().isIdentity();
@@ -3601,7 +3761,8 @@ struct KVShiftGPULaunchersPass
         f.emitError() << "kvshift-gpu-launchers: a launcher needs `"
                       << kLauncherKernelAttr << "` naming a gpu.func, `"
                       << kLauncherBlockMAttr << "`, `" << kLauncherThreadsAttr
-                      << "` and six identity-layout memref arguments";
+                      << "` and six identity-layout memref arguments (q, k, "
+                         "v, kw, vw, out), or seven (and lse)";
         return signalPassFailure();
       }
       gpu::GPUFuncOp ropeKernel;

@@ -457,8 +457,20 @@ def KVShiftFuseAttentionGPU
     rotates k for `grad_q` and `grad_kv`, which rotate dq and dk^ back
     before storing them (D a multiple of 16 on tensor cores, of 64 for f32).
 
+    `kvshift.kv_shift_attention_with_lse` becomes the forward kernel with an
+    f32 lse buffer after its sizes (each row's natural-log log-sum-exp,
+    -inf for a row that sees no key) and a launcher `(q, k, v, kw, vw, out,
+    lse)`. `kvshift.kv_shift_attention_grad_with_lse` becomes the backward
+    with a launcher `(q, k, v, kw, vw, dout, fwd_out, lse, dq, dk, dv, dkw,
+    dvw)` that also names `<name>_grad_stats`
+    (`kvshift.gpu_grad_stats_kernel`, launched first: one warp per query row
+    writes the lse, in log2 units, and delta = rowsum(dO * out) that
+    `grad_q` and `grad_kv` read); its `grad_q` then skips the forward pass.
+    `--kvshift-share-attention-stats` (part of `kvshift-to-nvvm`) forms these
+    ops from a forward and its gradient.
+
     Not handled (left alone, lowered by the following passes or reported
-    there): the `_with_lse` ops and `kv_cache_append`.
+    there): `kv_cache_append`.
 
     Example:
 
