@@ -183,6 +183,48 @@ print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_row
   grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
 done
 
+# Training steps: a forward and its gradient on the same operands, (bf16
+# causal, bf16 not causal, f16 causal) at D = 128. The pipeline's
+# --kvshift-share-attention-stats makes the forward write each row's
+# log-sum-exp and the backward read it (a stats kernel, then grad_q without
+# a forward pass): the forward kernel and five backward kernels in one PTX.
+train_input() { # dtype d causal -> MLIR text
+  local t="$1" d="$2" c="$3" ty w
+  ty="tensor<?x?x?x${d}x${t}>"; w="tensor<?x2xf32>"
+  cat <<MLIR
+func.func @train(%q: $ty, %k: $ty, %v: $ty, %kw: $w, %vw: $w, %do: $ty) -> ($ty, $ty, $ty, $ty, $w, $w) {
+  %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) $c : ($ty, $ty, $ty, $w, $w) -> $ty
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) $c
+      : ($ty, $ty, $ty, $w, $w, $ty) -> ($ty, $ty, $ty, $w, $w)
+  return %o, %dq, %dk, %dv, %dkw, %dvw : $ty, $ty, $ty, $ty, $w, $w
+}
+MLIR
+}
+for spec in bf16:128:causal bf16:128: f16:128:causal; do
+  IFS=: read -r t d c <<< "$spec"
+  fwd="kv_shift_attention_d${d}_${t}${c:+_causal}_lse"
+  name="${fwd}_grad"
+  train_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+  if [ -x "$ptxas" ]; then
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+  fi
+  config="$("$opt" "$out/src/$name.mlir" --kvshift-share-attention-stats --kvshift-fuse-attention-gpu | /usr/bin/python3 -c '
+import json, re, sys
+text = sys.stdin.read()
+fwd = next(l for l in text.splitlines() if "kvshift.gpu_block_m" in l)
+grad = next(l for l in text.splitlines() if "kvshift.gpu_grad_stats_kernel" in l)
+a = dict(re.findall(r"kvshift\.gpu_(grad_q_rows|grad_kv_rows|threads) = (\d+)", grad))
+f = dict(re.findall(r"kvshift\.gpu_(block_m|threads) = (\d+)", fwd))
+n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32: (\d+)", text))
+print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
+                  "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
+                  "w_threads": int(n["w"]), "stats": True, "forward": sys.argv[1],
+                  "block_m": int(f["block_m"]), "fwd_threads": int(f["threads"])})[1:-1])' "$fwd")"
+  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config}")
+done
+
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
 # D = 128, causal, dynamic shapes.
 for t in bf16 f16; do
@@ -217,7 +259,7 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
     echo "    ${decode_entries[$i]}$sep"
   done
   echo "  ],"
-  echo "  \"grad_params\": \"<name>_q: q, k, v, kw, vw, dout, lse, delta, dq; <name>_kv: q, k, v, kw, vw, dout, lse, delta, dkh, dvh (flat memrefs), then B, Hq, Sq, Hkv, Sk; <name>_mix: k, v, kw, vw, dkh, dvh, dk, dv, part, then B, Hkv, Sk; <name>_w: part, dkw, dvw, then B, Hkv, Sk. lse, delta: f32 [B Hq Sq]; dkh, dvh: f32 [B Hkv Sk D]; part: f32 [B Hkv Sk 4]. Grids: q (ceil(Sq / q_rows), Hq, B), kv (ceil(Sk / kv_rows), Hkv, B), mix (ceil(B Hkv Sk / (mix_threads / 32))), w (Hkv)\","
+  echo "  \"grad_params\": \"<name>_q: q, k, v, kw, vw, dout, lse, delta, dq; <name>_kv: q, k, v, kw, vw, dout, lse, delta, dkh, dvh (flat memrefs), then B, Hq, Sq, Hkv, Sk; <name>_mix: k, v, kw, vw, dkh, dvh, dk, dv, part, then B, Hkv, Sk; <name>_w: part, dkw, dvw, then B, Hkv, Sk. lse, delta: f32 [B Hq Sq]; dkh, dvh: f32 [B Hkv Sk D]; part: f32 [B Hkv Sk 4]. Grids: q (ceil(Sq / q_rows), Hq, B), kv (ceil(Sk / kv_rows), Hkv, B), mix (ceil(B Hkv Sk / (mix_threads / 32))), w (Hkv). Entries with stats (training steps): <forward>: the forward kernel's parameters, then lse (f32 [B Hq Sq], natural log), grid (ceil(Sq / block_m), Hq, B) of fwd_threads; <name>_stats: dout, out, lse (the forward's), lse, delta (grad_q's), then B Hq Sq, grid ceil(B Hq Sq / (threads / 32)), launched before <name>_q, which then reads lse and delta\","
   echo "  \"grad_kernels\": ["
   for i in "${!grad_entries[@]}"; do
     sep=","; [ "$i" -eq $(( ${#grad_entries[@]} - 1 )) ] && sep=""

@@ -10,8 +10,8 @@
 # bandwidth, timings, RoPE timings, backward correctness and timings) runs in
 # a process of its own with a time limit of its own, so that a kernel fault
 # or a hang in one part leaves the results of the others. The parts' limits
-# add up to 8.3 minutes (the parts before the backward took about 80 s on an
-# H200). --memcheck also runs the attention, decode and backward
+# add up to 8.5 minutes (the parts before the backward took about 80 s on an
+# H200; the backward's parts have not run on a GPU yet). --memcheck also runs the attention, decode and backward
 # correctness checks (small shapes) under compute-sanitizer's memcheck,
 # which reports any out-of-bounds access (about 30 s there before the
 # backward was added; limit 150 s). --ncu profiles one launch of the bf16 causal D=128
@@ -51,12 +51,13 @@ part() { # seconds parts
   [ "$rc" -eq 0 ] || status=1
 }
 start=$(date +%s)
-part 120 attention,aot
-part 45 decode
-part 45 bandwidth
-part 120 timings
-part 70 rope
-part 100 grad,gradtimings
+part 100 attention,aot
+part 40 decode
+part 40 bandwidth
+part 110 timings
+part 60 rope
+part 60 grad
+part 100 gradtimings
 if [ "$memcheck" = 1 ]; then
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
   echo "memcheck: $sanitizer --tool memcheck (attention, decode and backward kernels, small shapes)" | tee -a "$log"

@@ -372,14 +372,23 @@ class GradKernel(Kernel):
       <name>_kv  grid (ceil(Sk / kv_rows), Hkv, B): dk^ and dv^ (f32);
       <name>_mix grid (ceil(B Hkv Sk / (mix_threads / 32))): dk, dv and the
                  weight-gradient terms of each key row;
-      <name>_w   grid (Hkv): dkw, dvw."""
+      <name>_w   grid (Hkv): dkw, dvw.
+    A training entry ("stats": true; a forward and its gradient compiled
+    together) also has the forward that writes each row's log-sum-exp
+    (entry["forward"], the forward kernel's ABI plus an f32 lse [B Hq Sq]
+    after the sizes) and <name>_stats (grid ceil(B Hq Sq / (threads / 32)):
+    dout, out, lse, then grad_q's lse and delta, then B Hq Sq), launched
+    before grad_q, which then reads lse and delta instead of recomputing
+    them. Called like the others, it runs the forward first."""
 
     def __init__(self, driver, entry, root):
         self.driver, self.entry = driver, entry
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
-        self.fns = {part: driver.load(ptx, f"{entry['name']}_{part}")
-                    for part in ("q", "kv", "mix", "w")}
+        parts = ("q", "kv", "mix", "w") + (("stats",) if entry.get("stats") else ())
+        self.fns = {part: driver.load(ptx, f"{entry['name']}_{part}") for part in parts}
+        self.fwd = driver.load(ptx, entry["forward"]) if entry.get("stats") else None
+        self.last_forward = None
         # With RoPE, the forward's pre-pass (Kernel.rotate) first rotates q,
         # and mixes then rotates k, for grad_q and grad_kv.
         self.rope = None
@@ -394,8 +403,22 @@ class GradKernel(Kernel):
                 torch.empty(krows * k.shape[3], **f32), torch.empty(krows * k.shape[3], **f32),
                 torch.empty(krows * 4, **f32), torch.empty_like(q), torch.empty_like(k))
 
-    def __call__(self, q, k, v, kw, vw, dout, grads, scratch=None):
-        """grads: (dq, dk, dv, dkw, dvw), written."""
+    def forward(self, q, k, v, kw, vw, out, lse):
+        """A training entry's forward: out and the rows' natural-log lse."""
+        e = self.entry
+        b, hq, sq, _ = q.shape
+        grid = (-(-sq // e["block_m"]), hq, b)
+        if min(grid) and k.shape[1]:
+            self.launch(self.fwd, e["forward"], grid, e["fwd_threads"],
+                        memref_params((q, k, v, kw, vw, out)) +
+                        [ctypes.c_int64(x) for x in (b, hq, sq, k.shape[1], k.shape[2])] +
+                        memref_params((lse,)))
+        return out, lse
+
+    def __call__(self, q, k, v, kw, vw, dout, grads, scratch=None, stats=None):
+        """grads: (dq, dk, dv, dkw, dvw), written. A training entry takes the
+        forward's (out, lse) as `stats`, or runs the forward first (kept in
+        last_forward)."""
         e = self.entry
         b, hq, sq, _ = q.shape
         hkv, sk = k.shape[1], k.shape[2]
@@ -403,6 +426,18 @@ class GradKernel(Kernel):
                                               else self.scratch(q, k))
         dq, dk, dv, dkw, dvw = grads
         sizes = [ctypes.c_int64(x) for x in (b, hq, sq, hkv, sk)]
+        if e.get("stats"):
+            if stats is None:
+                stats = self.forward(q, k, v, kw, vw, torch.full_like(q, float("nan")),
+                                     torch.full(q.shape[:3], float("nan"),
+                                                dtype=torch.float32, device=q.device))
+                self.last_forward = stats
+            qrows = b * hq * sq
+            if qrows:
+                self.launch(self.fns["stats"], e["name"] + "_stats",
+                            (-(-qrows // (e["threads"] // 32)), 1, 1), e["threads"],
+                            memref_params((dout, stats[0], stats[1], lse, delta)) +
+                            [ctypes.c_int64(qrows)])
         if hkv == 0:
             return grads
         qa, ka = q, k
@@ -597,6 +632,37 @@ def reference_grads(q, k, v, kw, vw, dout, causal, dtype, theta=None):
     return [g.float() for g in grads]
 
 
+def reference_grads_given_out(q, k, v, kw, vw, dout, causal, theta, given):
+    """float32 gradients of a backward whose delta = rowsum(dout * out) uses
+    the output `given` (the forward's, rounded to the inputs' dtype) instead
+    of the exact one, as FlashAttention's backward and ours given the
+    statistics do: delta' - delta = dout . (given - out) =: e, and dS' = dS -
+    P e, which is autograd of sum(out * dout) - sum(e * lse) with e held
+    constant (d lse_i / d s_ij = P_ij). Their error is what using the
+    rounded output costs."""
+    leaves = [x.detach().float().requires_grad_() for x in (q, k, v)]
+    wl = [w.detach().clone().requires_grad_() for w in (kw, vw)]
+    out = reference(*leaves, *wl, causal, torch.float32, theta)
+    lse = reference_lse(leaves[0], leaves[1], wl[0], causal, theta)
+    e = (dout.float() * (given.float() - out)).sum(-1).detach()
+    loss = (out * dout.float()).sum() - (e * lse).sum()
+    return [g.float() for g in torch.autograd.grad(loss, leaves + wl)]
+
+
+def reference_lse(q, k, kw, causal, theta=None):
+    """float32 log-sum-exp of each query row's scaled logits q . k^ (K mixed
+    in float32; with `theta` both rotated as in reference()), [B, Hq, Sq]."""
+    q, km = q.float(), mix(k.float(), kw)
+    if theta is not None:
+        sq, sk = q.shape[2], k.shape[2]
+        km = rotate(km, torch.arange(sk, device=q.device), theta, torch.float32)
+        q = rotate(q, torch.arange(sq, device=q.device) + (sk - sq), theta, torch.float32)
+    s = (q @ expand_heads(km, q.shape[1]).transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    if causal:
+        s = s.masked_fill(~causal_mask(q.shape[2], k.shape[2], q.device), float("-inf"))
+    return torch.logsumexp(s, -1)
+
+
 def weight_term_scale(q, k, v, kw, vw, dout, causal, theta):
     """Per KV head and weight, the root sum of squares of the weight
     gradient's terms, dk^_t[d] k_t[d] and dk^_t[d] k_{t-1}[d] over batch,
@@ -620,7 +686,10 @@ def weight_term_scale(q, k, v, kw, vw, dout, causal, theta):
 def check_grad(grads, quick):
     """The backward kernels against float32 autograd: each of dq, dk, dv,
     dkw, dvw within 2x the error of PyTorch's own low-precision autograd of
-    the paper's way (and every element written)."""
+    the paper's way (and every element written). Training entries (the
+    backward given the forward's statistics): also their forward's out and
+    lse, and the bound is 2x the larger of PyTorch's error and that of
+    float32 gradients whose delta uses the forward's rounded output."""
     shapes = GRAD_SHAPES[:3] if quick else GRAD_SHAPES
     failures, rows = 0, []
     for entry, kern in grads:
@@ -634,8 +703,36 @@ def check_grad(grads, quick):
             kern(q, k, v, kw, vw, dout, outs)
             torch.cuda.synchronize()
             theta = entry.get("rope_theta")
+            shape = f"{b}x{hq}/{hkv}x{sq}/{sk}"
+            if entry.get("stats"):
+                # The training entry's forward: out within 2x PyTorch's
+                # error, as the forward kernels; lse within 1e-4 (relative
+                # to max(1, |lse|)) of float32's logsumexp of the scaled
+                # logits (the scores are f32 sums of products of the inputs,
+                # mixed in f32, as the reference's).
+                out, lse = kern.last_forward
+                ref_o = reference(q, k, v, kw, vw, entry["causal"], torch.float32, theta)
+                ours = err(out, ref_o)
+                theirs = err(reference(q, k, v, kw, vw, entry["causal"], dtype, theta), ref_o)
+                ok = ours <= 2 * theirs and math.isfinite(ours)
+                failures += not ok
+                rows.append((f"{entry['forward']} out", shape, ours, theirs, ok))
+                ref_l = reference_lse(q, k, kw, entry["causal"], theta)
+                lse_err = ((lse.double() - ref_l.double()).abs().max() /
+                           ref_l.abs().max().clamp_min(1.0)).item()
+                ok = lse_err <= 1e-4 and not torch.isnan(lse).any().item()
+                failures += not ok
+                rows.append((f"{entry['forward']} lse (bound 1e-4)", shape, lse_err,
+                             float("nan"), ok))
             ref = reference_grads(q, k, v, kw, vw, dout, entry["causal"], torch.float32, theta)
             low = reference_grads(q, k, v, kw, vw, dout, entry["causal"], dtype, theta)
+            given = None
+            if entry.get("stats"):
+                # Given the statistics, delta uses the forward's rounded
+                # output (as FlashAttention's backward): the bound also
+                # allows twice what that alone costs.
+                given = reference_grads_given_out(q, k, v, kw, vw, dout, entry["causal"],
+                                                  theta, kern.last_forward[0])
             wscale = weight_term_scale(q, k, v, kw, vw, dout, entry["causal"], theta)
             for n_, (what, ours_t, r, lo) in enumerate(zip(GRAD_NAMES, outs, ref, low)):
                 ours, theirs = err(ours_t, r), err(lo, r)
@@ -650,14 +747,17 @@ def check_grad(grads, quick):
                     theirs = max(theirs, floor)
                 # S = 1: dq and dk are zero up to rounding; compare absolute
                 # errors, PyTorch's at least one ulp of the dtype at 1.
+                if given is not None:
+                    theirs = max(theirs, err(given[n_], r))
                 if r.abs().max() < 1e-6:
                     ours = (ours_t.double() - r).abs().max().item()
                     theirs = max((lo.double() - r).abs().max().item(),
                                  torch.finfo(dtype).eps)
+                    if given is not None:
+                        theirs = max(theirs, (given[n_].double() - r).abs().max().item())
                 ok = ours <= 2 * theirs and math.isfinite(ours)
                 failures += not ok
-                rows.append((f"{entry['name']} {what}", f"{b}x{hq}/{hkv}x{sq}/{sk}",
-                             ours, theirs, ok))
+                rows.append((f"{entry['name']} {what}", shape, ours, theirs, ok))
     print_error_table("backward kernel, gradient", "shape B x Hq/Hkv x Sq/Sk", rows)
     return failures
 
@@ -667,10 +767,16 @@ def grad_timings(grads, quick):
     statistics) against PyTorch autograd of the paper's way (pad + mix, then
     scaled_dot_product_attention): its backward alone, and forward +
     backward. TFLOP/s counted as 2.5x the forward's 4*B*H*S*S*D (halved for
-    causal)."""
+    causal). Where the training entry of the same dtype and masking exists
+    (a forward that hands its lse to the backward), a second table times it
+    against the same PyTorch runs: its backward given the statistics (stats
+    kernel + the four kernels, grad_q without a forward pass), the same
+    against our recomputing backward, and forward (with lse) + backward
+    against PyTorch's forward + backward (TFLOP/s: 3.5x the forward's)."""
     b, h, d = TIMING_SHAPE
     by_name = {e["name"]: k for e, k in grads}
     seqs = [1024, 4096] if quick else [1024, 4096, 8192]
+    train_rows = []
     print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")
     print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "
           f"{'paper bwd ms':>12} {'TF/s':>6} | {'paper f+b ms':>12} | "
@@ -706,8 +812,29 @@ def grad_timings(grads, quick):
             tf = lambda t: flops / (t * 1e-3) / 1e12  # noqa: E731
             print(f"{dname:5} {str(causal):6} {s:5} | {ta:9.3f} {tf(ta):6.1f} | "
                   f"{tb:12.3f} {tf(tb):6.1f} | {tc:12.3f} | {tb / ta:15.2f} {tc / ta:15.2f}")
+            train = by_name.get(f"kv_shift_attention_d{d}_{dname}" +
+                                ("_causal" if causal else "") + "_lse_grad")
+            if train is not None:
+                o = torch.empty_like(q)
+                lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
+                tfw = time_ms(lambda: train.forward(q, k, v, kw, vw, o, lse), warmup=1,
+                              iters=iters)
+                tbs = time_ms(lambda: train(q, k, v, kw, vw, dout, outs, scratch,
+                                            stats=(o, lse)), warmup=1, iters=iters)
+                train_rows.append((dname, causal, s, flops, ta, tbs, tfw, tb, tc))
             del q, k, v, kw, vw, dout, outs, scratch, leaves, out
             torch.cuda.empty_cache()
+    if train_rows:
+        print(f"\ntraining step (a forward that hands its lse to the backward), B={b} H={h} "
+              f"D={d}; TFLOP/s: backward 2.5x, forward + backward 3.5x the forward's")
+        print(f"{'dtype':5} {'causal':6} {'S':>5} | {'bwd stats ms':>12} {'TF/s':>6} | "
+              f"{'recompute/stats':>15} {'paper bwd/stats':>15} | {'f+b ms':>8} {'TF/s':>6} | "
+              f"{'paper f+b/ours':>14}")
+        for dname, causal, s, flops, ta, tbs, tfw, tb, tc in train_rows:
+            tf = lambda t, x: x * flops / 2.5 / (t * 1e-3) / 1e12  # noqa: E731
+            print(f"{dname:5} {str(causal):6} {s:5} | {tbs:12.3f} {tf(tbs, 2.5):6.1f} | "
+                  f"{ta / tbs:15.2f} {tb / tbs:15.2f} | {tfw + tbs:8.3f} "
+                  f"{tf(tfw + tbs, 3.5):6.1f} | {tc / (tfw + tbs):14.2f}")
 
 
 def copy_bandwidth():

@@ -73,7 +73,10 @@ class EmulatedDriver:
     def module(self, name):
         if name not in self.modules:
             src = os.path.join(self.root, "src", name + ".mlir")
-            r = subprocess.run([self.opt, src, "--kvshift-fuse-attention-gpu",
+            # As --kvshift-to-nvvm: a gradient next to its forward reads its
+            # statistics (the training entries).
+            r = subprocess.run([self.opt, src, "--kvshift-share-attention-stats",
+                                "--kvshift-fuse-attention-gpu",
                                 "--mlir-print-op-generic"], capture_output=True, text=True)
             if r.returncode:
                 raise RuntimeError(f"kvshift-opt {src}: {r.stderr}")
