@@ -541,11 +541,12 @@ DECODE_SHAPES = [  # b, hq, hkv, sq, smax, length
     (1, 4, 4, 1, 2048, 1),       # one valid row
     (2, 16, 2, 5, 333, 333),     # a full cache, 40 rows per group
 ]
-GRAD_SHAPES = [  # b, hq, hkv, sq, sk
+GRAD_SHAPES = [  # b, hq, hkv, sq, sk[, factor on q and k]
     (2, 8, 2, 333, 333),    # GQA, odd S
     (1, 4, 4, 77, 333),     # Sq < Sk
     (1, 4, 2, 1, 1),        # S = 1
     (1, 16, 16, 1024, 1024),
+    (2, 8, 2, 256, 256, 3.0),  # large logits (standard deviation 9)
 ]
 
 
@@ -694,8 +695,10 @@ def check_grad(grads, quick):
     failures, rows = 0, []
     for entry, kern in grads:
         dtype = DTYPES[entry["dtype"]]
-        for n, (b, hq, hkv, sq, sk) in enumerate(shapes):
+        for n, (b, hq, hkv, sq, sk, *factor) in enumerate(shapes):
             q, k, v, kw, vw = inputs(b, hq, hkv, sq, sk, entry["d"], dtype, seed=200 + n)
+            if factor:  # larger logits (the inputs stay in the dtype)
+                q, k = (q * factor[0]).to(dtype), (k * factor[0]).to(dtype)
             kw[0, 1] = -0.5  # a negative weight
             g = torch.Generator(device="cpu").manual_seed(300 + n)
             dout = torch.randn(q.shape, generator=g).to(dtype).cuda()
@@ -703,7 +706,7 @@ def check_grad(grads, quick):
             kern(q, k, v, kw, vw, dout, outs)
             torch.cuda.synchronize()
             theta = entry.get("rope_theta")
-            shape = f"{b}x{hq}/{hkv}x{sq}/{sk}"
+            shape = f"{b}x{hq}/{hkv}x{sq}/{sk}" + (f" q,k x{factor[0]:g}" if factor else "")
             if entry.get("stats"):
                 # The training entry's forward: out within 2x PyTorch's
                 # error, as the forward kernels; lse within 1e-4 (relative

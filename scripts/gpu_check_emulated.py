@@ -33,7 +33,7 @@ import gpu_emulator as ge  # noqa: E402
 
 SMALL_ATTENTION = [(1, 4, 2, 37, 37), (1, 2, 2, 20, 70), (1, 2, 1, 1, 1), (1, 2, 1, 1, 65)]
 SMALL_DECODE = [(1, 8, 2, 1, 300, 270), (1, 4, 2, 3, 100, 90), (1, 4, 4, 1, 64, 1)]
-SMALL_GRAD = [(1, 4, 2, 37, 37), (1, 2, 2, 9, 40), (1, 2, 1, 1, 1)]
+SMALL_GRAD = [(1, 4, 2, 37, 37), (1, 2, 2, 9, 40), (1, 2, 1, 1, 1), (1, 2, 1, 40, 40, 3.0)]
 
 
 def sdpa_cpu(q, k, v, attn_mask=None, scale=None, is_causal=False):

@@ -3,7 +3,7 @@
 // kv_shift_attention_grad on the GPU: four kernels (grad_q, grad_kv,
 // grad_mix, grad_w) and a call to a launcher declaration that names them in
 // launch order and gives the rows of a grad_q block (one per warp) and of a
-// grad_kv block (16 per warp on tensor cores).
+// grad_kv block (one per warp; on tensor cores 15 own key rows per warp).
 
 // CHECK-LABEL: func.func @grad
 // CHECK-SAME: (%[[Q:.*]]: tensor<?x8x?x64xbf16>, %[[K:.*]]: tensor<?x2x?x64xbf16>
@@ -34,18 +34,30 @@
 // CHECK: scf.yield
 // CHECK: vector.store %{{.*}}, %[[DQ]]
 // CHECK: gpu.return
-// grad_kv on tensor cores: the K^/V^ staging tile (64 key rows, D + 8
-// columns) and the q and dO tiles (32 rows); K^ mixed on the way in and
-// kept as ldmatrix fragments, V^ kept in shared memory; over the query heads
-// of the group and their query tiles: cp.async of q and dO, then S^T = K^
-// Q^T, dV^ += P^T dO, dP^T = V^ dO^T, dK^ += dS^T Q on mma.sync.
+// grad_kv on tensor cores: the K/V staging tile (64 rows from the block's
+// first key row - 1, D + 8 columns) and the q and dO tiles (32 rows); raw K
+// kept as ldmatrix fragments (warp w: rows 15 w .. 15 w + 15, its halo row
+// and 15 own rows), raw V kept in shared memory; over the query heads of
+// the group and their query tiles: cp.async of q and dO, then K Q^T on
+// mma.sync with the key mix across its rows by shuffles (the row before
+// from the lane 4 below: lane + 28 mod 32), dV^ += P^T dO, V dO^T mixed
+// likewise, dK^ += dS^T Q.
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_kv(
 // CHECK-SAME: %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%[[KV:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[QT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[DOT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
+// CHECK-DAG: %[[C15:.*]] = arith.constant 15 : index
+// CHECK-DAG: %[[C60:.*]] = arith.constant 60 : index
+// CHECK-DAG: %[[C28:.*]] = arith.constant 28 : i32
+// CHECK: %[[BLOCK:.*]] = gpu.block_id  x
+// CHECK: %[[J0:.*]] = arith.muli %[[BLOCK]], %[[C60]] : index
+// CHECK: %[[STAGE0:.*]] = arith.subi %[[J0]], %c1 : index
+// CHECK: %[[FRAGROW:.*]] = arith.muli %{{.*}}, %[[C15]] : index
 // CHECK: vector.store %{{.*}}, %[[KV]]
 // CHECK: gpu.barrier
 // CHECK: nvgpu.ldmatrix %[[KV]]
 // CHECK: gpu.barrier
 // CHECK: vector.store %{{.*}}, %[[KV]]
+// CHECK: %[[ADD28:.*]] = arith.addi %{{.*}}, %[[C28]] : i32
+// CHECK: %[[BELOW:.*]] = arith.andi %[[ADD28]], %{{.*}} : i32
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK: gpu.barrier
@@ -54,10 +66,12 @@
 // CHECK: gpu.barrier
 // CHECK: nvgpu.ldmatrix %[[QT]]{{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK: nvvm.mma.sync
+// CHECK: gpu.shuffle  idx %{{.*}}, %[[BELOW]]
 // CHECK: llvm.nvvm.ex2.approx.ftz.f
 // CHECK: nvgpu.ldmatrix %[[DOT]]{{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK: nvgpu.ldmatrix %[[KV]]
 // CHECK: nvgpu.ldmatrix %[[DOT]]{{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK: gpu.shuffle  idx %{{.*}}, %[[BELOW]]
 // CHECK: nvgpu.ldmatrix %[[QT]]{{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK: scf.yield
 // CHECK: gpu.return
@@ -68,7 +82,7 @@
 // CHECK: gpu.return
 // CHECK: func.func private @kvshift_launch_kv_shift_attention_d64_bf16_causal_grad(
 // CHECK-SAME: kvshift.gpu_grad_kernels = [@kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_q, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_kv, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_mix, @kvshift_kernels::@kv_shift_attention_d64_bf16_causal_grad_w]
-// CHECK-SAME: kvshift.gpu_grad_kv_rows = 64 : i64, kvshift.gpu_grad_q_rows = 64 : i64, kvshift.gpu_threads = 128 : i64
+// CHECK-SAME: kvshift.gpu_grad_kv_rows = 60 : i64, kvshift.gpu_grad_q_rows = 64 : i64, kvshift.gpu_threads = 128 : i64
 func.func @grad(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
                 %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<?x8x?x64xbf16>)
     -> (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {

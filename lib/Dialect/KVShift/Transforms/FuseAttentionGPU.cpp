@@ -2335,22 +2335,29 @@ public:
   }
 };
 
-/// grad_kv on tensor cores (f16/bf16): one block per (key tile of 16 *
-/// warps rows, KV head, batch), one warp per 16 key rows. The block mixes
-/// its key and value rows once (K^ = a1 k_j + a2 k_{j-1}, likewise V^, in
-/// f32, rounded to T) through shared memory into A fragments that stay in
-/// registers, then walks the query heads of its group and their query tiles
-/// of kGradQRows rows that can see its keys (causal: from the diagonal on),
-/// bringing q and dO in by cp.async, and on mma.sync.m16n8k16:
-///   S^T = K^ Q^T, P^T = exp2(S^T scale log2(e) - lse_i) (masked: 0),
-///   dV^ += P^T dO, dP^T = V^ dO^T, dS^T = P^T (dP^T - delta_i),
-///   dK^ += dS^T Q,
-/// with f32 accumulators; dK^ (times the scale) and dV^ go out as f32 rows
-/// for grad_mix. Arguments as the SIMT grad_kv's; shared memory: the K^/V^
-/// staging tile, then the q and dO tiles.
+/// grad_kv on tensor cores (f16/bf16): one block per (key tile of
+/// kRowsPerWarp * warps rows, KV head, batch). Warp w's 16 fragment rows are
+/// the key rows j0 - 1 + 15 w + r, r = 0 .. 15: row 0 is the halo (the row
+/// before its first own row; its results are discarded), rows 1 .. 15 its
+/// own. The block stages its raw key rows (from j0 - 1) through shared
+/// memory into A fragments that stay in registers, and its raw value rows
+/// into shared memory, then walks the query heads of its group and their
+/// query tiles of kGradQRows rows that can see its keys (causal: from the
+/// diagonal on), bringing q and dO in by cp.async, and on
+/// mma.sync.m16n8k16:
+///   S^T = a1 (K Q^T)_r + a2 (K Q^T)_{r-1} (the key mix on the f32 scores,
+///        row r - 1 from the lane 4 below by shuffles, as the forward and
+///        grad_q mix the scores' columns: the same probabilities as theirs),
+///   P^T = exp2(S^T scale log2(e) - lse_i) (masked, and the halo row: 0),
+///   dV^ += P^T dO, dP^T = b1 (V dO^T)_r + b2 (V dO^T)_{r-1} (likewise),
+///   dS^T = P^T (dP^T - delta_i), dK^ += dS^T Q,
+/// with f32 accumulators; dK^ (times the scale) and dV^ of the own rows go
+/// out as f32 rows for grad_mix. Arguments as the SIMT grad_kv's; shared
+/// memory: the K/V^ staging tile, then the q and dO tiles.
 class GradKVTensorCoreEmitter : KernelEmitter {
 public:
   static constexpr int64_t kGradQRows = 32; // query rows per step
+  static constexpr int64_t kRowsPerWarp = 15; // own key rows of a warp
 
   GradKVTensorCoreEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
       : KernelEmitter(func, cfg, /*dimsAt=*/10), func(func) {
@@ -2369,7 +2376,9 @@ public:
     Value tile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
     kvHead = gpu::BlockIdOp::create(b, gpu::Dimension::y);
     batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-    Value j0 = mul(tile, idx(cfg.blockN));
+    // The block's first own key row; the staged rows start one before it.
+    Value j0 = mul(tile, idx(kRowsPerWarp * cfg.warps));
+    Value stage0 = sub(j0, idx(1));
     kvBase = mul(mul(add(mul(batch, dimHkv), kvHead), dimSk), idx(cfg.d));
     offset = sub(dimSk, dimSq);
     Value w0 = mul(kvHead, idx(2)), w1 = add(w0, idx(1));
@@ -2388,36 +2397,43 @@ public:
     Value l16 = remu(lane, idx(16));
     Value hi = divu(lane, idx(16));
     Value mid = remu(divu(lane, idx(8)), idx(2));
-    Value warpRow = mul(warp, idx(16));
     Value kLaneRow = add(l8, mul(hi, idx(8)));
     Value kLaneCol = mul(mid, idx(8));
     Value vLaneRow = add(l8, mul(mid, idx(8)));
     Value vLaneCol = mul(hi, idx(8));
+    // Fragment rows of warp w start at staged row 15 w.
+    Value fragRow = mul(warp, idx(kRowsPerWarp));
 
-    // K^ and V^ of the warp's 16 key rows, as A fragments.
+    // The warp's 16 fragment rows of the staged tile (raw K, then V^), as
+    // A fragments.
     auto aFragment = [&](int64_t ks) {
-      return ldmatrix(kSmem, add(warpRow, l16),
+      return ldmatrix(kSmem, add(fragRow, l16),
                       add(idx(ks * 16), mul(hi, idx(8))), /*transpose=*/false);
     };
-    auto fragments = [&](Value src, Value w1v, Value w2v) {
-      stageRows(kSmem, src, kvBase, j0, cfg.blockN, dimSk, w1v, w2v);
-      gpu::BarrierOp::create(b);
-      SmallVector<SmallVector<Value>> f(kSteps);
-      for (int64_t ks = 0; ks < kSteps; ++ks)
-        f[ks] = aFragment(ks);
-      return f;
-    };
-    SmallVector<SmallVector<Value>> kA = fragments(k, ka1, ka2);
-    // Every warp has its K^ fragments before V^ replaces the tile. V^ stays
+    // The staged tile holds 16 * warps rows from stage0; the warps read the
+    // first 15 * warps + 1.
+    stageRows(kSmem, k, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
+    gpu::BarrierOp::create(b);
+    SmallVector<SmallVector<Value>> kA(kSteps);
+    for (int64_t ks = 0; ks < kSteps; ++ks)
+      kA[ks] = aFragment(ks);
+    // Every warp has its K fragments before V replaces the tile. V stays
     // in shared memory: its fragments are loaded for each query tile (in
-    // registers next to K^'s and the dK^, dV^ accumulators they would make
+    // registers next to K's and the dK^, dV^ accumulators they would make
     // ptxas spill at D = 128).
     gpu::BarrierOp::create(b);
-    stageRows(kSmem, v, kvBase, j0, cfg.blockN, dimSk, vb1, vb2);
+    stageRows(kSmem, v, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
 
-    // Key rows of this thread's accumulator rows.
-    Value key0 = add(add(j0, warpRow), g);
+    // Key rows of this thread's accumulator rows (fragment rows g, g + 8);
+    // fragment row 0 (g = 0, first row) is the halo.
+    Value key0 = add(add(stage0, fragRow), g);
     Value key1 = add(key0, idx(8));
+    Value isHalo = cmpi(arith::CmpIPredicate::eq, g, idx(0));
+    Value sendsFirst = cmpi(arith::CmpIPredicate::eq, g, idx(7));
+    // The lane 4 below (mod 32): fragment rows g - 1 and, for g = 0, row 7.
+    Value laneI32 = arith::IndexCastOp::create(b, i32, lane);
+    Value laneBelow = arith::AndIOp::create(
+        b, arith::AddIOp::create(b, laneI32, i32c(28)), i32c(31));
     Value group = divu(dimHq, dimHkv);
     // Causal: query row i sees key j iff j <= Sk - Sq + i; the block's first
     // key is seen from row j0 - (Sk - Sq) on.
@@ -2484,10 +2500,31 @@ public:
             }
           return r;
         };
+        // A mix on the rows of an S^T-shaped accumulator: x_r = w1 x_r +
+        // w2 x_{r-1}. Thread (g, t4) holds rows g (c0, c1) and g + 8 (c2,
+        // c3); row g - 1 is the first row of lane - 4, row g + 7 its second
+        // row, or for g = 0 the first row of lane + 28 (row 7): lanes with
+        // g = 7 send their first row there (they send only to g = 0). Row
+        // 0's (the halo's) result is garbage; its P is masked below.
+        auto mixRows = [&](MutableArrayRef<Value> x, Value w1v, Value w2v) {
+          for (int64_t nb = 0; nb < sBlocks; ++nb)
+            for (int64_t e = 0; e < 2; ++e) {
+              Value first = x[nb * 4 + e], second = x[nb * 4 + 2 + e];
+              Value prevFirst = shuffleIdx(first, laneBelow);
+              Value prevSecond =
+                  shuffleIdx(select(sendsFirst, first, second), laneBelow);
+              x[nb * 4 + e] = fma(w1v, first, fmul(w2v, prevFirst));
+              x[nb * 4 + 2 + e] = fma(w1v, second, fmul(w2v, prevSecond));
+            }
+        };
+        // S^T = a1 (K Q^T)_r + a2 (K Q^T)_{r-1} (with RoPE the keys come
+        // mixed).
         SmallVector<Value> s = rowsTimesTile(
             [&](int64_t ks) { return kA[ks]; }, vSmem);
-        // P^T, masked: key beyond Sk, query beyond Sq (lse = inf), or
-        // (causal) key after the query's diagonal.
+        if (!cfg.ropeTheta)
+          mixRows(s, ka1, ka2);
+        // P^T, masked: the halo row, key beyond Sk, query beyond Sq (lse =
+        // inf), or (causal) key after the query's diagonal.
         SmallVector<Value> p(s.size());
         Value c = f32c(cfg.scaleLog2);
         for (int64_t nb = 0; nb < sBlocks; ++nb)
@@ -2499,6 +2536,8 @@ public:
               Value key = r == 0 ? key0 : key1;
               Value x = exp2(fsub(fmul(s[nb * 4 + i], c), lse));
               Value masked = cmpi(arith::CmpIPredicate::uge, key, dimSk);
+              if (r == 0)
+                masked = ori(masked, isHalo);
               if (cfg.causal)
                 masked = ori(masked, cmpi(arith::CmpIPredicate::sgt, key,
                                           add(offset, queryRow(nb, e))));
@@ -2532,7 +2571,10 @@ public:
         MutableArrayRef<Value> dK(acc.data(), oBlocks * 4);
         MutableArrayRef<Value> dV(acc.data() + oBlocks * 4, oBlocks * 4);
         timesTile(p, doSmem, dV);
+        // dP^T = b1 (V dO^T)_r + b2 (V dO^T)_{r-1}: the value mix in f32,
+        // as the forward's O (and so delta) has it.
         SmallVector<Value> dp = rowsTimesTile(aFragment, doSmem);
+        mixRows(dp, vb1, vb2);
         SmallVector<Value> ds(p.size());
         for (int64_t nb = 0; nb < sBlocks; ++nb)
           for (int64_t e = 0; e < 2; ++e) {
@@ -2551,11 +2593,14 @@ public:
                            headLoop.getResults().end());
     unrotate(MutableArrayRef<Value>(res).take_front(oBlocks * 4), {key0, key1});
 
-    // dK^ (times the scale) and dV^, f32 rows < Sk, columns < D.
+    // dK^ (times the scale) and dV^ of the own rows < Sk, f32, columns < D.
     Value sc = f32c(cfg.scaleLog2 / kLog2E);
     for (int64_t r = 0; r < 2; ++r) {
       Value key = r == 0 ? key0 : key1;
-      ifThen(cmpi(arith::CmpIPredicate::ult, key, dimSk), [&]() {
+      Value own = cmpi(arith::CmpIPredicate::ult, key, dimSk);
+      if (r == 0)
+        own = andi(own, cmpi(arith::CmpIPredicate::ne, g, idx(0)));
+      ifThen(own, [&]() {
         Value rowBase =
             mul(add(mul(add(mul(batch, dimHkv), kvHead), dimSk), key),
                 idx(cfg.d));
@@ -2946,7 +2991,8 @@ struct KVShiftFuseAttentionGPUPass
     cfg.warps = warps;
     // Rows of a grad_q / grad_kv block: one per warp (SIMT); on tensor
     // cores 16 query rows per warp (grad_q, which takes the forward's key
-    // tiles: qConfig) and 16 key rows per warp (grad_kv).
+    // tiles: qConfig) and, for grad_kv, a staging tile of 16 key rows per
+    // warp (each warp owns 15 of them and reads one halo row before).
     cfg.blockM = cfg.blockN = warps;
     if (cfg.tensorCores) {
       cfg.dPadded = (d + 15) / 16 * 16;
@@ -3090,7 +3136,12 @@ struct KVShiftFuseAttentionGPUPass
       refs.push_back(kernelRef(k));
     launcher->setAttr(kLauncherGradKernelsAttr, ab.getArrayAttr(refs));
     launcher->setAttr(kLauncherGradQRowsAttr, ab.getI64IntegerAttr(cfg.blockM));
-    launcher->setAttr(kLauncherGradKVRowsAttr, ab.getI64IntegerAttr(cfg.blockN));
+    // grad_kv's own key rows per block (tensor cores: 15 a warp, see
+    // GradKVTensorCoreEmitter).
+    int64_t kvRows =
+        cfg.tensorCores ? GradKVTensorCoreEmitter::kRowsPerWarp * cfg.warps
+                        : cfg.blockN;
+    launcher->setAttr(kLauncherGradKVRowsAttr, ab.getI64IntegerAttr(kvRows));
     if (statsKernel)
       launcher->setAttr(kLauncherGradStatsKernelAttr, kernelRef(statsKernel));
     launcher->setAttr(kLauncherThreadsAttr,

@@ -448,8 +448,9 @@ def KVShiftFuseAttentionGPU
     (`kvshift.gpu_grad_kernels`): `<name>_grad_q` (lse and delta per query
     row, then dq; on tensor cores the forward kernel's first pass followed by
     a second pass over the key tiles), `<name>_grad_kv` (dk^ and dv^ per key
-    row, f32; on tensor cores one warp per 16 key rows: S^T, dV^, dP^T, dK^
-    on mma.sync over the query tiles of each query head of the group),
+    row, f32; on tensor cores one warp per 15 key rows and the row before
+    them: S^T, dV^, dP^T, dK^ on mma.sync over the query tiles of each query
+    head of the group, the mixes applied to the rows of the f32 products),
     `<name>_grad_mix` (the shift's transpose and the weight-gradient terms
     of each key row) and `<name>_grad_w` (their sum per KV head, in a fixed
     order). f32 takes SIMT kernels (one warp per row). D must be static.
