@@ -401,10 +401,11 @@ def run_grad(text, t, q, k, v, kw, vw, do):
             ((dq, q.shape), (dk, k.shape), (dv, v.shape), (dkw, kw.shape), (dvw, vw.shape))]
 
 
-def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None, options="",
-              big=False):
+def grad_data(t, b, hq, hkv, sq, sk, d, seed, big):
+    """q, k, v, kw, vw, dO of a backward case (weights in [-1, 1.5), one
+    negative); `big`: q and k times 3, logits of standard deviation 9."""
     rng = np.random.default_rng(seed)
-    scale = 3.0 if big else 1.0  # big: logits of standard deviation 9
+    scale = 3.0 if big else 1.0
     q = to_type(rng.standard_normal((b, hq, sq, d)) * scale, t)
     k = to_type(rng.standard_normal((b, hkv, sk, d)) * scale, t)
     v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
@@ -412,6 +413,12 @@ def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None, options="",
     kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     kw[0, 1] = -0.75
+    return q, k, v, kw, vw, do
+
+
+def grad_case(t, b, hq, hkv, sq, sk, d, causal, seed=0, theta=None, options="",
+              big=False):
+    q, k, v, kw, vw, do = grad_data(t, b, hq, hkv, sq, sk, d, seed, big)
     text = lower(grad_input(t, b, hq, hkv, sq, sk, d, causal, theta), options)
     got = run_grad(text, t, q, k, v, kw, vw, do)
     want = ref.kv_shift_attention_grad(q, k, v, kw, vw, do, causal=causal,
@@ -563,15 +570,7 @@ def stats_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
     their launchers (the stats kernel, grad_q without its forward pass).
     `lse_shift` perturbs the lse handed to the backward (a mutant: the
     gradients must then be wrong). Returns whether everything was in bound."""
-    rng = np.random.default_rng(seed)
-    scale = 3.0 if big else 1.0
-    q = to_type(rng.standard_normal((b, hq, sq, d)) * scale, t)
-    k = to_type(rng.standard_normal((b, hkv, sk, d)) * scale, t)
-    v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
-    do = to_type(rng.standard_normal((b, hq, sq, d)), t)
-    kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
-    vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
-    kw[0, 1] = -0.75
+    q, k, v, kw, vw, do = grad_data(t, b, hq, hkv, sq, sk, d, seed, big)
     text = lower(stats_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic), options,
                  before=["--kvshift-share-attention-stats"], after=["--kvshift-gpu-launchers"])
     module = ge.Module(text)
