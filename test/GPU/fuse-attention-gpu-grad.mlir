@@ -40,7 +40,8 @@
 // and 15 own rows), raw V kept in shared memory; over the query heads of
 // the group and their query tiles: cp.async of q and dO, then K Q^T on
 // mma.sync with the key mix across its rows by shuffles (the row before
-// from the lane 4 below: lane + 28 mod 32), dV^ += P^T dO, V dO^T mixed
+// from the lane 4 below: lane + 28 mod 32, formed in the loop), dV^ +=
+// P^T dO, V dO^T mixed
 // likewise, dK^ += dS^T Q.
 // CHECK: gpu.func @kv_shift_attention_d64_bf16_causal_grad_kv(
 // CHECK-SAME: %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) workgroup(%[[KV:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[QT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[DOT:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel
@@ -56,14 +57,14 @@
 // CHECK: nvgpu.ldmatrix %[[KV]]
 // CHECK: gpu.barrier
 // CHECK: vector.store %{{.*}}, %[[KV]]
-// CHECK: %[[ADD28:.*]] = arith.addi %{{.*}}, %[[C28]] : i32
-// CHECK: %[[BELOW:.*]] = arith.andi %[[ADD28]], %{{.*}} : i32
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK: gpu.barrier
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
 // CHECK: gpu.barrier
+// CHECK: %[[ADD28:.*]] = arith.addi %{{.*}}, %[[C28]] : i32
+// CHECK: %[[BELOW:.*]] = arith.andi %[[ADD28]], %{{.*}} : i32
 // CHECK: nvgpu.ldmatrix %[[QT]]{{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.shuffle  idx %{{.*}}, %[[BELOW]]

@@ -2428,12 +2428,22 @@ public:
     // fragment row 0 (g = 0, first row) is the halo.
     Value key0 = add(add(stage0, fragRow), g);
     Value key1 = add(key0, idx(8));
-    Value isHalo = cmpi(arith::CmpIPredicate::eq, g, idx(0));
-    Value sendsFirst = cmpi(arith::CmpIPredicate::eq, g, idx(7));
-    // The lane 4 below (mod 32): fragment rows g - 1 and, for g = 0, row 7.
-    Value laneI32 = arith::IndexCastOp::create(b, i32, lane);
-    Value laneBelow = arith::AndIOp::create(
-        b, arith::AddIOp::create(b, laneI32, i32c(28)), i32c(31));
+    // Fragment row 0 (the halo) and row 7's lanes, and the lane 4 below
+    // (mod 32): rows g - 1 and, for g = 0, row 7. Formed in the loop without
+    // RoPE, before it with RoPE: ptxas 13.0 at D = 128 then spills nothing
+    // without RoPE and 8 bytes with RoPE for sm_80 (formed the other way
+    // round: 8 bytes, and 28-32 bytes).
+    Value isHalo, sendsFirst, laneBelow;
+    auto laneValues = [&](Value l) {
+      Value gl = divu(l, idx(4));
+      isHalo = cmpi(arith::CmpIPredicate::eq, gl, idx(0));
+      sendsFirst = cmpi(arith::CmpIPredicate::eq, gl, idx(7));
+      Value laneI32 = arith::IndexCastOp::create(b, i32, l);
+      laneBelow = arith::AndIOp::create(
+          b, arith::AddIOp::create(b, laneI32, i32c(28)), i32c(31));
+    };
+    if (cfg.ropeTheta)
+      laneValues(lane);
     Value group = divu(dimHq, dimHkv);
     // Causal: query row i sees key j iff j <= Sk - Sq + i; the block's first
     // key is seen from row j0 - (Sk - Sq) on.
@@ -2500,6 +2510,8 @@ public:
             }
           return r;
         };
+        if (!cfg.ropeTheta)
+          laneValues(remu(opaque(tid), idx(32)));
         // A mix on the rows of an S^T-shaped accumulator: x_r = w1 x_r +
         // w2 x_{r-1}. Thread (g, t4) holds rows g (c0, c1) and g + 8 (c2,
         // c3); row g - 1 is the first row of lane - 4, row g + 7 its second
