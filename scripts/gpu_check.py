@@ -765,7 +765,7 @@ def check_grad(grads, quick):
     return failures
 
 
-def grad_timings(grads, quick):
+def grad_timings(grads, quick, seqs=None):
     """The backward (our grad kernels, which recompute the forward's row
     statistics) against PyTorch autograd of the paper's way (pad + mix, then
     scaled_dot_product_attention): its backward alone, and forward +
@@ -778,7 +778,7 @@ def grad_timings(grads, quick):
     against PyTorch's forward + backward (TFLOP/s: 3.5x the forward's)."""
     b, h, d = TIMING_SHAPE
     by_name = {e["name"]: k for e, k in grads}
-    seqs = [1024, 4096] if quick else [1024, 4096, 8192]
+    seqs = seqs or ([1024, 4096] if quick else [1024, 4096, 8192])
     train_rows = []
     print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")
     print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "

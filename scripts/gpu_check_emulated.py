@@ -9,7 +9,11 @@ shapes replace the check's (the emulator runs about a million lanes a
 second), tile variants are left out, and timings are not run.
 
     gpu_check_emulated.py ARTIFACTS [--opt build/bin/kvshift-opt]
-                          [--parts attention,decode,grad]
+                          [--parts attention,decode,grad,gradtimings]
+
+Part gradtimings runs the backward timing code at B=1, H=2, S=64 with a
+clock that counts nothing (every time is 1 ms): a dry run of its launches
+and tables, so that the GPU machine does not find their bugs.
 
 ARTIFACTS is the directory of scripts/build-gpu-check.sh; the gpu-dialect
 kernels come from its src/*.mlir through kvshift-opt.
@@ -41,6 +45,8 @@ def sdpa_cpu(q, k, v, attn_mask=None, scale=None, is_causal=False):
     has none): products accumulated in f32 and rounded, as tensor cores do
     (its CPU matmul has no f16)."""
     dt = q.dtype
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
     s = (q.float() @ k.float().transpose(-1, -2)).to(dt) * scale
     if is_causal:
         attn_mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
@@ -158,10 +164,17 @@ def main():
         decoders = [(e, g.DecodeKernel(driver, e, args.artifacts))
                     for e in manifest.get("decode_kernels", []) if keep(e)]
         failures += g.check_decode(decoders, quick=False)
+    grads = [(e, g.GradKernel(driver, e, args.artifacts))
+             for e in manifest.get("grad_kernels", []) if keep(e)]
     if "grad" in parts:
-        grads = [(e, g.GradKernel(driver, e, args.artifacts))
-                 for e in manifest.get("grad_kernels", []) if keep(e)]
         failures += g.check_grad(grads, quick=False)
+    if "gradtimings" in parts:
+        def no_clock(fn, warmup=0, iters=0):
+            fn()
+            return 1.0
+        g.time_ms, g.TIMING_SHAPE = no_clock, (1, 2, 128)
+        print("\ndry run of the backward timings (times are not measured)")
+        g.grad_timings(grads, quick=True, seqs=[64])
     print(f"\nemulated check [{args.parts}]: "
           f"{'all passed' if failures == 0 else f'{failures} FAILED'}")
     return 1 if failures else 0
