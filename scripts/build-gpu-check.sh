@@ -269,4 +269,21 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
   echo "}"
 } > "$out/manifest.json"
 cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
+# kvshift.cuda (the kernels on PyTorch tensors, differentiable) with the
+# kernel sets it would compile, saved: the GPU machine has no MLIR. bf16
+# causal and not, f16 causal, bf16 causal with RoPE; D = 128.
+rm -rf "$out/python" "$out/torch"
+mkdir -p "$out/python"
+cp -r "$root/python/kvshift" "$out/python/"
+rm -rf "$out/python/kvshift/__pycache__"
+KVSHIFT_BUILD_DIR="$build" PYTHONPATH="$root/python" /usr/bin/python3 - "$out/torch" "$chip" "$rope_theta" <<'PY'
+import sys
+import torch
+import kvshift.cuda as kc
+out, chip, theta = sys.argv[1], sys.argv[2], float(sys.argv[3])
+sets = [kc.Kernels(dt, 128, causal, rope_theta=rt, chip=chip)
+        for dt, causal, rt in ((torch.bfloat16, True, None), (torch.bfloat16, False, None),
+                               (torch.float16, True, None), (torch.bfloat16, True, theta))]
+kc.save_kernels(out, sets)
+PY
 echo "$out: $(ls "$out/kernels" | grep -v _grad | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '_grad\.ptx$') backward kernel sets, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

@@ -5,40 +5,20 @@
     extract-ptx.py LOWERED.mlir [-o OUT.ptx] [--target N]
 
 The module holds `gpu.binary @name [#gpu.object<..., assembly = "...">, ...]`;
-MLIR prints the string with `\\XX` hexadecimal escapes, undone here. With
-several objects (several targets), --target picks one (default 0). Exits 1
-with a message when no PTX is found.
+python/kvshift/ptx.py undoes MLIR's escapes (loaded by path: no other part of
+the package, nor PyTorch, is needed). With several objects (several targets),
+--target picks one (default 0). Exits 1 with a message when no PTX is found.
 """
 import argparse
-import re
+import importlib.util
+import os
 import sys
 
-
-def unescape(s):
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\":
-            nxt = s[i + 1]
-            if nxt in "\\\"":
-                out += nxt.encode()
-                i += 2
-                continue
-            if nxt == "n":
-                out += b"\n"
-                i += 2
-                continue
-            if nxt == "t":
-                out += b"\t"
-                i += 2
-                continue
-            out.append(int(s[i + 1:i + 3], 16))
-            i += 3
-            continue
-        out += c.encode()
-        i += 1
-    return out.decode()
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location(
+    "kvshift_ptx", os.path.join(_HERE, "..", "python", "kvshift", "ptx.py"))
+ptx_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ptx_module)
 
 
 def main():
@@ -48,14 +28,10 @@ def main():
     ap.add_argument("--target", type=int, default=0)
     args = ap.parse_args()
     text = open(args.input).read() if args.input != "-" else sys.stdin.read()
-    objects = re.findall(r'assembly = "((?:[^"\\]|\\.)*)"', text)
-    if not objects:
-        sys.exit(f"extract-ptx.py: no PTX (gpu.object assembly) in {args.input}; "
-                 "lower with --kvshift-to-nvvm=\"format=isa\"")
-    if args.target >= len(objects):
-        sys.exit(f"extract-ptx.py: --target {args.target} but only "
-                 f"{len(objects)} object(s)")
-    ptx = unescape(objects[args.target])
+    try:
+        ptx = ptx_module.extract_ptx(text, args.target)
+    except ValueError as e:
+        sys.exit(f"extract-ptx.py: {args.input}: {e}")
     if args.output == "-":
         sys.stdout.write(ptx)
     else:

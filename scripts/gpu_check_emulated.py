@@ -166,6 +166,12 @@ def main():
         failures += g.check_decode(decoders, quick=False)
     grads = [(e, g.GradKernel(driver, e, args.artifacts))
              for e in manifest.get("grad_kernels", []) if keep(e)]
+    if {"grad", "gradtimings"} & set(parts):
+        # kvshift.cuda on its saved kernel sets, its launches on the emulator.
+        paths = [(e, p) for e, p in g.torch_paths(args.artifacts) if keep(e)]
+        if paths:
+            paths[0][1].kc.set_driver(ge.TorchDriver(args.opt))
+        grads += paths
     if "grad" in parts:
         failures += g.check_grad(grads, quick=False)
     if "gradtimings" in parts:

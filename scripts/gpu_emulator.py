@@ -1223,3 +1223,52 @@ class Module:
             lin_lane = lin[launch.block_of]
             launch.bid = (lin_lane % gx, (lin_lane // gx) % gy, lin_lane // (gx * gy))
             launch.run()
+
+
+class TorchDriver:
+    """kvshift.cuda's driver interface (python/kvshift/cuda.py: load,
+    launch, accepts_cpu) on this emulator, for CPU torch tensors: a kernel
+    is looked up in the gpu-dialect form of the MLIR its PTX came from
+    (`kvshift-opt --kvshift-share-attention-stats
+    --kvshift-fuse-attention-gpu`, as kvshift-to-nvvm does), bfloat16
+    tensors go through float32 copies."""
+
+    accepts_cpu = True
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.modules = {}
+        self.launches = []
+
+    def load(self, ptx, name, source=None):
+        import subprocess
+        if source not in self.modules:
+            r = subprocess.run([self.opt, "-", "--kvshift-share-attention-stats",
+                                "--kvshift-fuse-attention-gpu", "--mlir-print-op-generic"],
+                               input=source, capture_output=True, text=True)
+            if r.returncode:
+                raise EmulatorError(r.stderr)
+            self.modules[source] = Module(r.stdout)
+        module = self.modules[source]
+        if name not in module.kernels:
+            raise EmulatorError(f"no kernel {name}")
+        return (module, name)
+
+    def launch(self, fn, name, grid, threads, args):
+        import torch
+        module, kname = fn
+        self.launches.append(kname)
+        arrays, back = [], []
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                flat = a.view(-1)
+                bf16 = a.dtype == torch.bfloat16
+                x = flat.float().numpy().copy() if bf16 else flat.numpy()
+                arrays.append(x)
+                if bf16:
+                    back.append((flat, x))
+            else:
+                arrays.append(int(a))
+        module.launch(kname, grid, threads, arrays)
+        for flat, x in back:
+            flat.copy_(torch.from_numpy(x).to(torch.bfloat16))

@@ -21,6 +21,8 @@ Python side.
   MLIR text or a torch module -> a callable on numpy arrays, through the
   project's C++ runtime (``libKVShiftRuntimeC.so``, ctypes);
   ``kvshift.opt(text, pipeline)`` runs a pass pipeline on MLIR text.
+* ``kvshift.cuda``: the fused GPU kernels on PyTorch CUDA tensors
+  (``kv_shift_attention``, differentiable), through the CUDA driver API.
 
 Put the repository's ``python/`` directory on ``PYTHONPATH`` and use Debian's
 ``/usr/bin/python3`` (with python3-torch)::

@@ -1,0 +1,433 @@
+"""kvshift's fused GPU kernels on PyTorch CUDA tensors (``kvshift.cuda``).
+
+``kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None)``
+    ``kvshift.kv_shift_attention`` (SPEC.md) computed by the kernels of the
+    ``kvshift-to-nvvm`` pipeline on the tensors' device memory and PyTorch's
+    current stream: no copies to or from the host. Differentiable with
+    respect to q, k, v, kw and vw: the forward keeps its output and each
+    query row's log-sum-exp, and the backward runs the kernels of the
+    training step (docs/GPU.md, "Training step") on them.
+``kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80")``
+    The compiled kernels of one configuration (cached): ``forward(q, k, v,
+    kw, vw)`` -> ``(out, lse)`` and ``backward(q, k, v, kw, vw, dout, out,
+    lse)`` -> ``(dq, dk, dv, dkw, dvw)``.
+
+Shapes and types are those of the op: q ``[B, Hq, Sq, D]``, k and v ``[B,
+Hkv, Sk, D]`` of one dtype (float16, bfloat16 or float32; D at most 128 for
+the 16-bit types), kw and vw ``[Hkv, 2]`` (float32 in the kernels), causal
+masking bottom-right aligned (Sq <= Sk). The kernels are compiled on first
+use of a configuration by the C++ runtime library (``kvshift.opt``: the
+module of a forward and its gradient through ``kvshift-to-nvvm``, PTX for
+``chip``; the driver compiles the PTX for the device at load time), loaded
+through the CUDA driver API (``libcuda.so.1``, ctypes) and launched in the
+order and with the grids that their launchers use (``kvshift-gpu-launchers``
+writes the same host code). Scratch buffers come from PyTorch's caching
+allocator.
+
+Errors: tensors that are not on a CUDA device, of other dtypes or shapes, or
+a configuration the kernels do not support raise ValueError or
+``kvshift.CompileError`` before anything runs; a failing CUDA call raises
+``CUDAError`` naming it.
+
+``set_driver(driver)`` replaces the CUDA driver (the tests run the kernels
+on the CPU emulator of ``scripts/gpu_emulator.py`` through it).
+"""
+
+import ctypes
+import json
+import math
+import os
+import re
+
+import torch
+
+from . import ptx as _ptx
+from . import runtime
+
+__all__ = ["kv_shift_attention", "kernels", "Kernels", "CUDAError", "Driver",
+           "set_driver", "save_kernels"]
+
+
+class CUDAError(runtime.Error):
+    """A CUDA driver call failed."""
+
+
+class Driver(object):
+    """The CUDA driver API (``libcuda.so.1``) for the kernels: modules loaded
+    once per device and PTX text, launches on PyTorch's current stream."""
+
+    accepts_cpu = False  # the kernels take device memory
+
+    def __init__(self):
+        try:
+            self.lib = ctypes.CDLL("libcuda.so.1")
+        except OSError as e:
+            raise CUDAError("no CUDA driver (libcuda.so.1): %s" % e)
+        self.lib.cuGetErrorName.argtypes = [ctypes.c_int,
+                                            ctypes.POINTER(ctypes.c_char_p)]
+        self.modules = {}
+
+    def check(self, r, what):
+        if r != 0:
+            name = ctypes.c_char_p()
+            self.lib.cuGetErrorName(r, ctypes.byref(name))
+            raise CUDAError("%s failed: %s"
+                            % (what, name.value.decode() if name.value else r))
+
+    def load(self, ptx, name, source=None):
+        """Function ``name`` of the PTX module ``ptx`` on the current device
+        (``source``: the MLIR it came from, for drivers that run that)."""
+        # PyTorch creates and makes current the device's primary context.
+        torch.empty(0, device="cuda")
+        key = (torch.cuda.current_device(), ptx)
+        module = self.modules.get(key)
+        if module is None:
+            module = ctypes.c_void_p()
+            log = ctypes.create_string_buffer(16384)
+            opts = (ctypes.c_int * 2)(5, 6)  # CU_JIT_ERROR_LOG_BUFFER(_SIZE_BYTES)
+            vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p).value,
+                                         len(log) - 1)
+            r = self.lib.cuModuleLoadDataEx(ctypes.byref(module),
+                                            ctypes.c_char_p(ptx.encode() + b"\0"),
+                                            2, opts, vals)
+            if r != 0:
+                self.check(r, "cuModuleLoadDataEx(%s): %s"
+                           % (name, log.value.decode(errors="replace")))
+            self.modules[key] = module
+        fn = ctypes.c_void_p()
+        self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), module,
+                                                name.encode()),
+                   "cuModuleGetFunction(%s)" % name)
+        return fn
+
+    def launch(self, fn, name, grid, threads, args):
+        """Launches ``fn`` on ``grid`` blocks of ``threads`` threads. ``args``:
+        tensors (each a flat ``memref<?xT>``: pointer twice, offset 0, size,
+        stride 1) and ints (``index``)."""
+        vals = []
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                p = a.data_ptr()
+                vals += [ctypes.c_void_p(p), ctypes.c_void_p(p), ctypes.c_int64(0),
+                         ctypes.c_int64(a.numel()), ctypes.c_int64(1)]
+            else:
+                vals.append(ctypes.c_int64(int(a)))
+        params = (ctypes.c_void_p * len(vals))(
+            *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], threads,
+                                           1, 1, 0, stream, params, None),
+                   "cuLaunchKernel(%s)" % name)
+
+
+_driver = None
+
+
+def set_driver(driver):
+    """Uses ``driver`` (``load``, ``launch``, ``accepts_cpu``) for every
+    later launch; ``None``: the CUDA driver again."""
+    global _driver
+    _driver = driver
+
+
+def _get_driver():
+    global _driver
+    if _driver is None:
+        _driver = Driver()
+    return _driver
+
+
+_TYPES = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
+
+
+def _source(t, d, causal, scale, rope_theta):
+    """A forward and its gradient on the same operands (dynamic B, H, S):
+    kvshift-to-nvvm makes them the training step."""
+    ty = "tensor<?x?x?x%dx%s>" % (d, t)
+    w = "tensor<?x2xf32>"
+    attrs = (" causal" if causal else "") + " scale = %r" % float(scale)
+    if rope_theta is not None:
+        attrs += " rope_theta = %r" % float(rope_theta)
+    ins = "%s, %s, %s, %s, %s" % (ty, ty, ty, w, w)
+    grads = "%s, %s, %s, %s, %s" % (ty, ty, ty, w, w)
+    return ("func.func @train(%%q: %s, %%k: %s, %%v: %s, %%kw: %s, %%vw: %s, "
+            "%%do: %s) -> (%s, %s) {\n"
+            "  %%o = kvshift.kv_shift_attention %%q, %%k, %%v mix(%%kw, %%vw)%s"
+            " : (%s) -> %s\n"
+            "  %%dq, %%dk, %%dv, %%dkw, %%dvw = kvshift.kv_shift_attention_grad "
+            "%%q, %%k, %%v mix(%%kw, %%vw) dout(%%do)%s : (%s, %s) -> (%s)\n"
+            "  return %%o, %%dq, %%dk, %%dv, %%dkw, %%dvw : %s, %s\n}\n"
+            % (ty, ty, ty, w, w, ty, ty, grads, attrs, ins, ty, attrs, ins, ty,
+               grads, ty, grads))
+
+
+def _launcher_attrs(text, marker):
+    """The kvshift.gpu_* attributes of the launcher declaration whose line
+    holds ``marker``: ints, symbol names and lists of symbol names."""
+    line = next((l for l in text.splitlines()
+                 if "func.func private @kvshift_launch_" in l and marker in l), None)
+    if line is None:
+        raise runtime.CompileError("kvshift-fuse-attention-gpu wrote no launcher "
+                                   "with %s" % marker)
+    attrs = {}
+    for key, val in re.findall(r"kvshift\.gpu_(\w+) = (\[[^\]]*\]|[^,}]+)", line):
+        val = val.strip()
+        if val.startswith("["):
+            attrs[key] = [x.split("::@")[-1].strip() for x in val.strip("[]").split(",")]
+        elif val.startswith("@"):
+            attrs[key] = val.split("::@")[-1]
+        else:
+            attrs[key] = int(val.split(":")[0])
+    return attrs
+
+
+def _block_size(text, kernel):
+    m = re.search(r"gpu\.func @%s\(.*known_block_size = array<i32: (\d+)"
+                  % re.escape(kernel), text)
+    if not m:
+        raise runtime.CompileError("no kernel %s in the GPU module" % kernel)
+    return int(m.group(1))
+
+
+def _cdiv(x, y):
+    return -(-x // y)
+
+
+class Kernels(object):
+    """The training step's kernels for one configuration: the forward that
+    also writes each row's log-sum-exp, and the backward given it (stats
+    kernel, grad_q, grad_kv, grad_mix, grad_w), with the RoPE pre-pass when
+    ``rope_theta`` is set."""
+
+    # What to_dict() keeps: the configuration, the PTX and the launches.
+    _FIELDS = ("d", "causal", "scale", "rope_theta", "chip", "source", "ptx",
+               "fwd_kernel", "block_m", "fwd_threads", "grad_kernels",
+               "stats_kernel", "q_rows", "kv_rows", "threads", "mix_threads",
+               "w_threads", "rope_kernel", "rope_items", "rope_threads")
+
+    def __init__(self, dtype, head_dim, causal=False, scale=None, rope_theta=None,
+                 chip="sm_80", _saved=None):
+        if dtype not in _TYPES:
+            raise ValueError("dtype must be float16, bfloat16 or float32, got %s"
+                             % dtype)
+        self.dtype = dtype
+        self._fns = {}
+        if _saved is not None:
+            for f in self._FIELDS:
+                setattr(self, f, _saved[f])
+            return
+        self.d, self.causal, self.chip = int(head_dim), bool(causal), chip
+        self.scale = 1.0 / math.sqrt(self.d) if scale is None else float(scale)
+        self.rope_theta = None if rope_theta is None else float(rope_theta)
+        self.source = _source(_TYPES[dtype], self.d, self.causal, self.scale,
+                              self.rope_theta)
+        lowered = runtime.opt(self.source, "kvshift-to-nvvm{chip=%s}" % chip)
+        self.ptx = _ptx.extract_ptx(lowered)
+        fused = runtime.opt(self.source, "builtin.module(func.func("
+                            "kvshift-share-attention-stats),kvshift-fuse-attention-gpu)")
+        fwd = _launcher_attrs(fused, "kvshift.gpu_block_m")
+        grad = _launcher_attrs(fused, "kvshift.gpu_grad_stats_kernel")
+        self.fwd_kernel, self.block_m = fwd["kernel"], fwd["block_m"]
+        self.fwd_threads = fwd["threads"]
+        self.grad_kernels = grad["grad_kernels"]  # q, kv, mix, w
+        self.stats_kernel = grad["grad_stats_kernel"]
+        self.q_rows, self.kv_rows = grad["grad_q_rows"], grad["grad_kv_rows"]
+        self.threads = grad["threads"]
+        self.mix_threads = _block_size(fused, self.grad_kernels[2])
+        self.w_threads = _block_size(fused, self.grad_kernels[3])
+        self.rope_kernel = fwd.get("rope_kernel")
+        self.rope_items = fwd.get("rope_items_per_row")
+        self.rope_threads = (_block_size(fused, self.rope_kernel)
+                             if self.rope_kernel else None)
+
+    def to_dict(self):
+        """The configuration, PTX and launches as JSON-able values."""
+        d = {f: getattr(self, f) for f in self._FIELDS}
+        d["dtype"] = _TYPES[self.dtype]
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Kernels from to_dict()'s values: no compilation (no MLIR needed)."""
+        dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
+        missing = [f for f in cls._FIELDS if f not in d]
+        if dtype is None or missing:
+            raise ValueError("not a kvshift.cuda kernel set: dtype %r, missing %s"
+                             % (d.get("dtype"), missing))
+        return cls(dtype, d["d"], _saved=d)
+
+    def _fn(self, name):
+        fn = self._fns.get(name)
+        if fn is None:
+            fn = _get_driver().load(self.ptx, name, source=self.source)
+            self._fns[name] = fn
+        return fn
+
+    def _launch(self, name, grid, threads, args):
+        if min(grid) > 0:
+            _get_driver().launch(self._fn(name), name, grid, threads, args)
+
+    def _rotate(self, x, w, seq, pos_offset, mix):
+        """The pre-pass into a new buffer: rows of D, row r at position (r mod
+        seq) + pos_offset; with mix = 1 mixed first by the weights of its KV
+        head (the keys)."""
+        out = torch.empty_like(x)
+        rows = x.numel() // self.d
+        self._launch(self.rope_kernel,
+                     (_cdiv(rows * self.rope_items, self.rope_threads), 1, 1),
+                     self.rope_threads, [x, w, out, rows, seq, pos_offset, x.shape[1], mix])
+        return out
+
+    def _rotated(self, q, k, kw):
+        sq, sk = q.shape[2], k.shape[2]
+        return (self._rotate(q, kw, sq, sk - sq, 0), self._rotate(k, kw, sk, 0, 1))
+
+    def forward(self, q, k, v, kw, vw):
+        """(out, lse): out like q; lse float32 [B, Hq, Sq], natural log, -inf
+        for a row that sees no key. Contiguous tensors of this dtype and D;
+        kw, vw float32."""
+        b, hq, sq, _ = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        out = torch.empty_like(q)
+        lse = torch.empty((b, hq, sq), dtype=torch.float32, device=q.device)
+        if hkv == 0 or b * hq * sq == 0:
+            return out, lse
+        qa, ka = self._rotated(q, k, kw) if self.rope_kernel else (q, k)
+        self._launch(self.fwd_kernel, (_cdiv(sq, self.block_m), hq, b), self.fwd_threads,
+                     [qa, ka, v, kw, vw, out, b, hq, sq, hkv, sk, lse])
+        return out, lse
+
+    def backward(self, q, k, v, kw, vw, dout, out, lse):
+        """(dq, dk, dv, dkw, dvw) given the forward's out and lse."""
+        b, hq, sq, d = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        f32 = dict(dtype=torch.float32, device=q.device)
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        dkw, dvw = torch.empty((hkv, 2), **f32), torch.empty((hkv, 2), **f32)
+        qrows, krows = b * hq * sq, b * hkv * sk
+        if hkv == 0:
+            return dq, dk, dv, dkw, dvw
+        lse2, delta = torch.empty(qrows, **f32), torch.empty(qrows, **f32)
+        dkh, dvh = torch.empty(krows * d, **f32), torch.empty(krows * d, **f32)
+        part = torch.empty(krows * 4, **f32)
+        qa, ka = self._rotated(q, k, kw) if self.rope_kernel else (q, k)
+        sizes = [b, hq, sq, hkv, sk]
+        kq, kkv, kmix, kwgt = self.grad_kernels
+        self._launch(self.stats_kernel, (_cdiv(qrows, self.threads // 32), 1, 1),
+                     self.threads, [dout, out, lse, lse2, delta, qrows])
+        attn = [qa, ka, v, kw, vw, dout, lse2, delta]
+        self._launch(kq, (_cdiv(sq, self.q_rows), hq, b), self.threads,
+                     attn + [dq] + sizes)
+        if krows:
+            self._launch(kkv, (_cdiv(sk, self.kv_rows), hkv, b), self.threads,
+                         attn + [dkh, dvh] + sizes)
+            self._launch(kmix, (_cdiv(krows, self.mix_threads // 32), 1, 1),
+                         self.mix_threads,
+                         [k, v, kw, vw, dkh, dvh, dk, dv, part, b, hkv, sk])
+        self._launch(kwgt, (hkv, 1, 1), self.w_threads, [part, dkw, dvw, b, hkv, sk])
+        return dq, dk, dv, dkw, dvw
+
+
+_cache = {}
+
+
+def _file_name(dtype, d, causal, scale, rope_theta, chip):
+    name = "kvshift_%s_d%d%s_s%r%s_%s.json" % (
+        _TYPES[dtype], d, "_causal" if causal else "", float(scale),
+        "" if rope_theta is None else "_rope%r" % float(rope_theta), chip)
+    return name
+
+
+def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80"):
+    """The ``Kernels`` of a configuration, made once: read from the directory
+    ``$KVSHIFT_CUDA_KERNELS`` when it holds them (``save_kernels``; then no
+    MLIR is needed), else compiled."""
+    d = int(head_dim)
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    rope_theta = None if rope_theta is None else float(rope_theta)
+    key = (dtype, d, bool(causal), scale, rope_theta, chip)
+    k = _cache.get(key)
+    if k is None:
+        saved = os.environ.get("KVSHIFT_CUDA_KERNELS")
+        path = saved and os.path.join(saved, _file_name(*key))
+        if path and os.path.exists(path):
+            with open(path) as f:
+                k = Kernels.from_dict(json.load(f))
+        else:
+            k = Kernels(dtype, d, causal, scale, rope_theta, chip)
+        _cache[key] = k
+    return k
+
+
+def save_kernels(directory, kernel_sets):
+    """Writes each ``Kernels`` of ``kernel_sets`` to ``directory`` (one JSON
+    file each, named by its configuration), for ``kernels()`` to read on a
+    machine without MLIR (``KVSHIFT_CUDA_KERNELS=directory``). Returns the
+    paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for k in kernel_sets:
+        path = os.path.join(directory, _file_name(k.dtype, k.d, k.causal, k.scale,
+                                                  k.rope_theta, k.chip))
+        with open(path, "w") as f:
+            json.dump(k.to_dict(), f)
+        paths.append(path)
+    return paths
+
+
+class _Attention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, kw, vw, kern):
+        kw32, vw32 = kw.float().contiguous(), vw.float().contiguous()
+        out, lse = kern.forward(q, k, v, kw32, vw32)
+        ctx.kern = kern
+        ctx.save_for_backward(q, k, v, kw, vw, out, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, kw, vw, out, lse = ctx.saved_tensors
+        dq, dk, dv, dkw, dvw = ctx.kern.backward(
+            q, k, v, kw.float().contiguous(), vw.float().contiguous(),
+            dout.to(q.dtype).contiguous(), out, lse)
+        return dq, dk, dv, dkw.to(kw.dtype), dvw.to(vw.dtype), None
+
+
+def _check(q, k, v, kw, vw, causal):
+    for name, t in (("q", q), ("k", k), ("v", v), ("kw", kw), ("vw", vw)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError("%s must be a torch.Tensor, got %s" % (name, type(t).__name__))
+        if not t.is_cuda and not (_driver is not None and _driver.accepts_cpu):
+            raise ValueError("kvshift.cuda.kv_shift_attention: %s must be on a "
+                             "CUDA device, found %s" % (name, t.device))
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dim() != 4:
+            raise ValueError("%s must be [batch, heads, seq, head_dim], got shape %s"
+                             % (name, tuple(t.shape)))
+    if q.dtype not in _TYPES:
+        raise ValueError("q must be float16, bfloat16 or float32, got %s" % q.dtype)
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        raise ValueError("q, k, v must have one dtype, got %s, %s, %s"
+                         % (q.dtype, k.dtype, v.dtype))
+    if k.shape != v.shape or k.shape[0] != q.shape[0] or k.shape[3] != q.shape[3]:
+        raise ValueError("k and v must be [B, Hkv, Sk, D] with q's B and D: q %s, "
+                         "k %s, v %s" % (tuple(q.shape), tuple(k.shape), tuple(v.shape)))
+    hkv = k.shape[1]
+    if hkv == 0 or q.shape[1] % hkv:
+        raise ValueError("Hq (%d) must be a multiple of Hkv (%d)" % (q.shape[1], hkv))
+    for name, w in (("kw", kw), ("vw", vw)):
+        if tuple(w.shape) != (hkv, 2):
+            raise ValueError("%s must be [Hkv, 2] = [%d, 2], got %s"
+                             % (name, hkv, tuple(w.shape)))
+    if causal and q.shape[2] > k.shape[2]:
+        raise ValueError("causal attention needs Sq <= Sk, got Sq = %d and Sk = %d"
+                         % (q.shape[2], k.shape[2]))
+
+
+def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None,
+                       chip="sm_80"):
+    """KV shifting attention on the GPU; see the module's docstring."""
+    _check(q, k, v, kw, vw, causal)
+    kern = kernels(q.dtype, q.shape[3], causal, scale, rope_theta, chip)
+    return _Attention.apply(q.contiguous(), k.contiguous(), v.contiguous(), kw, vw,
+                            kern)

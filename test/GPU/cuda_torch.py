@@ -1,0 +1,174 @@
+"""kvshift.cuda (the fused GPU kernels on PyTorch tensors, differentiable)
+run on the CPU: its launches go to the emulator of the generated kernels
+(scripts/gpu_emulator.py) through kvshift.cuda.set_driver, on CPU tensors.
+
+It checks the module itself (compilation through the runtime library,
+launcher attributes, grids, argument order, scratch buffers, the autograd
+function) against the float64 reference: out and the gradients of q, k, v,
+kw and vw (f32 within 1e-5; bf16/f16 within 4 ulps plus twice what a delta
+from the forward's rounded output costs), and every bad input it refuses.
+
+    cuda_torch.py KVSHIFT_OPT
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+for p in (os.path.join(ROOT, "python"), os.path.join(ROOT, "scripts"),
+          os.path.join(ROOT, "test", "Integration")):
+    sys.path.insert(0, p)
+import gpu_emulator as ge  # noqa: E402
+import kvshift_ref as ref  # noqa: E402
+import kvshift  # noqa: E402
+import kvshift.cuda as kc  # noqa: E402
+
+OPT = sys.argv[1]
+torch.set_num_threads(1)
+EPS = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
+
+
+RESULTS = []
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, hq, sq, d, generator=g).to(dtype)
+    k = torch.randn(b, hkv, sk, d, generator=g).to(dtype)
+    v = torch.randn(b, hkv, sk, d, generator=g).to(dtype)
+    dout = torch.randn(b, hq, sq, d, generator=g).to(dtype)
+    kw = (torch.rand(hkv, 2, generator=g) * 2.5 - 1).requires_grad_()
+    vw = (torch.rand(hkv, 2, generator=g) * 2.5 - 1).requires_grad_()
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+    out = kc.kv_shift_attention(*leaves, kw, vw, causal=causal, rope_theta=theta)
+    out.backward(dout)
+    got = [out.detach()] + [x.grad for x in leaves] + [kw.grad, vw.grad]
+    npin = [x.detach().float().numpy() for x in (q, k, v, kw, vw, dout)]
+    want_o = ref.kv_shift_attention(*npin[:5], causal=causal, rope_theta=theta)
+    want = ref.kv_shift_attention_grad(*npin, causal=causal, rope_theta=theta)
+    # Given the forward's statistics, delta uses the output rounded to the
+    # dtype: twice what that alone costs joins the low-precision bounds.
+    given = ref.kv_shift_attention_grad(
+        *npin, causal=causal, rope_theta=theta,
+        round_out=lambda o: out.detach().float().numpy().reshape(o.shape))
+    eps = EPS[dtype]
+    names = ("out", "dq", "dk", "dv", "dkw", "dvw")
+    ok, errs = True, []
+    for i, (name, x, w) in enumerate(zip(names, got, [want_o] + list(want))):
+        e = rel(x.float().numpy(), w)
+        bound = 1e-5 if dtype == torch.float32 else 4 * eps
+        if dtype != torch.float32 and i > 0:
+            bound += 2 * rel(given[i - 1], w)
+        if dtype != torch.float32 and name in ("out",):
+            bound = 8 * eps  # P rounded to the dtype before P V, as FlashAttention
+        if i > 0 and np.abs(w).max() < 1e-6:
+            # Zero up to rounding (dq, dk, dkw at S = 1): absolute errors,
+            # the bound scaled by dv's size.
+            e = float(np.abs(x.float().numpy() - w).max())
+            bound = (1e-5 if dtype == torch.float32 else 4 * eps) * np.abs(want[2]).max()
+            if dtype != torch.float32:
+                bound += 2 * float(np.abs(given[i - 1] - w).max())
+        good = x.dtype == (torch.float32 if name in ("dkw", "dvw") else dtype) and \
+            not torch.isnan(x).any() and e <= bound
+        ok &= bool(good)
+        errs.append("%s %.1e%s" % (name, e, "" if good else " (bound %.1e) FAIL" % bound))
+    RESULTS.append(ok)
+    print("%s %s %dx%d/%d Sq=%d Sk=%d D=%d%s%s: %s" % (
+        "ok  " if ok else "FAIL", str(dtype).split(".")[1], b, hq, hkv, sq, sk, d,
+        " causal" if causal else "", " rope" if theta else "", ", ".join(errs)))
+
+
+def refused(what, fn, message):
+    try:
+        fn()
+    except (ValueError, kvshift.CompileError) as e:
+        good = message in str(e)
+        RESULTS.append(good)
+        print("%s %s: %s" % ("ok  " if good else "FAIL", what, e))
+        return
+    RESULTS.append(False)
+    print("FAIL %s: accepted" % what)
+
+
+def main():
+    driver = ge.TorchDriver(OPT)
+    kc.set_driver(driver)
+    case(torch.float32, 1, 4, 2, 33, 33, 32, True, seed=1)
+    case(torch.float32, 2, 2, 1, 9, 20, 16, False, seed=2)
+    case(torch.bfloat16, 1, 4, 2, 40, 40, 64, True, seed=3)
+    case(torch.float16, 1, 2, 2, 20, 37, 64, True, seed=4)       # Sq < Sk
+    case(torch.bfloat16, 1, 2, 1, 1, 1, 32, True, seed=5)        # S = 1
+    case(torch.bfloat16, 1, 2, 1, 30, 30, 64, True, theta=10000.0, seed=6)
+    case(torch.float32, 1, 2, 1, 17, 17, 64, False, theta=500.0, seed=7)
+    # The training step's kernels, in the launchers' order.
+    kinds = [n.split("_lse")[-1] or "forward" for n in driver.launches[-6:]]
+    good = kinds == ["forward", "_grad_stats", "_grad_q", "_grad_kv", "_grad_mix",
+                     "_grad_w"] or kinds[-5:] == ["_grad_stats", "_grad_q", "_grad_kv",
+                                                  "_grad_mix", "_grad_w"]
+    RESULTS.append(good)
+    print("%s launch order of the last case: %s" % ("ok  " if good else "FAIL",
+                                                    driver.launches[-8:]))
+    # One compilation a configuration.
+    n = len(kc._cache)
+    case(torch.float32, 1, 4, 2, 33, 33, 32, True, seed=8)
+    RESULTS.append(len(kc._cache) == n)
+    print("%s kernels compiled once per configuration (%d configurations)"
+          % ("ok  " if len(kc._cache) == n else "FAIL", n))
+
+    # Saved kernels (save_kernels, $KVSHIFT_CUDA_KERNELS) are read, not
+    # compiled: with the compiler made to fail, the case still runs.
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = kc.save_kernels(tmp, list(kc._cache.values()))
+        kc._cache.clear()
+        os.environ["KVSHIFT_CUDA_KERNELS"] = tmp
+        real_opt = kc.runtime.opt
+
+        def no_compiler(*a, **k):
+            raise kvshift.CompileError("no compiler here")
+        kc.runtime.opt = no_compiler
+        try:
+            case(torch.bfloat16, 1, 4, 2, 40, 40, 64, True, seed=3)
+            case(torch.float32, 1, 2, 1, 17, 17, 64, False, theta=500.0, seed=7)
+        finally:
+            kc.runtime.opt = real_opt
+            del os.environ["KVSHIFT_CUDA_KERNELS"]
+        print("saved kernel sets: %d (%s, ...)" % (len(paths), os.path.basename(paths[0])))
+
+    q = torch.randn(1, 4, 8, 32)
+    k = torch.randn(1, 2, 8, 32)
+    w = torch.ones(2, 2)
+    refused("q of rank 3", lambda: kc.kv_shift_attention(q[0], k, k, w, w),
+            "q must be [batch, heads, seq, head_dim]")
+    refused("mixed dtypes", lambda: kc.kv_shift_attention(q, k.half(), k, w, w),
+            "q, k, v must have one dtype")
+    refused("float64", lambda: kc.kv_shift_attention(q.double(), k.double(), k.double(), w, w),
+            "q must be float16, bfloat16 or float32")
+    refused("Hq not a multiple of Hkv", lambda: kc.kv_shift_attention(
+        torch.randn(1, 3, 8, 32), k, k, w, w), "Hq (3) must be a multiple of Hkv (2)")
+    refused("weights of the wrong shape", lambda: kc.kv_shift_attention(
+        q, k, k, torch.ones(3, 2), w), "kw must be [Hkv, 2] = [2, 2]")
+    refused("causal with Sq > Sk", lambda: kc.kv_shift_attention(
+        torch.randn(1, 4, 9, 32), k, k, w, w, causal=True), "causal attention needs Sq <= Sk")
+    refused("bf16 with D = 256", lambda: kc.kv_shift_attention(
+        torch.randn(1, 2, 4, 256).bfloat16(), torch.randn(1, 2, 4, 256).bfloat16(),
+        torch.randn(1, 2, 4, 256).bfloat16(), w, w),
+        "bytes of shared memory, above the 49152 bytes of static shared memory")
+    kc.set_driver(None)
+    refused("CPU tensors with the CUDA driver", lambda: kc.kv_shift_attention(q, k, k, w, w),
+            "q must be on a CUDA device, found cpu")
+    n, good = len(RESULTS), sum(RESULTS)
+    print("%d of %d checks passed" % (good, n))
+    return 0 if good == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
