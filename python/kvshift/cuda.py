@@ -375,11 +375,28 @@ def save_kernels(directory, kernel_sets):
     return paths
 
 
+class _OnDevice(object):
+    """``torch.cuda.device(t.device)`` for a CUDA tensor (modules are loaded
+    and kernels launched on the current device); nothing otherwise."""
+
+    def __init__(self, t):
+        self.ctx = torch.cuda.device(t.device) if t.is_cuda else None
+
+    def __enter__(self):
+        if self.ctx is not None:
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
+
+
 class _Attention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, kw, vw, kern):
         kw32, vw32 = kw.float().contiguous(), vw.float().contiguous()
-        out, lse = kern.forward(q, k, v, kw32, vw32)
+        with _OnDevice(q):
+            out, lse = kern.forward(q, k, v, kw32, vw32)
         ctx.kern = kern
         ctx.save_for_backward(q, k, v, kw, vw, out, lse)
         return out
@@ -387,9 +404,10 @@ class _Attention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         q, k, v, kw, vw, out, lse = ctx.saved_tensors
-        dq, dk, dv, dkw, dvw = ctx.kern.backward(
-            q, k, v, kw.float().contiguous(), vw.float().contiguous(),
-            dout.to(q.dtype).contiguous(), out, lse)
+        with _OnDevice(q):
+            dq, dk, dv, dkw, dvw = ctx.kern.backward(
+                q, k, v, kw.float().contiguous(), vw.float().contiguous(),
+                dout.to(q.dtype).contiguous(), out, lse)
         return dq, dk, dv, dkw.to(kw.dtype), dvw.to(vw.dtype), None
 
 
@@ -400,6 +418,9 @@ def _check(q, k, v, kw, vw, causal):
         if not t.is_cuda and not (_driver is not None and _driver.accepts_cpu):
             raise ValueError("kvshift.cuda.kv_shift_attention: %s must be on a "
                              "CUDA device, found %s" % (name, t.device))
+        if t.device != q.device:
+            raise ValueError("%s is on %s, q on %s: all operands must be on one "
+                             "device" % (name, t.device, q.device))
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.dim() != 4:
             raise ValueError("%s must be [batch, heads, seq, head_dim], got shape %s"

@@ -162,6 +162,8 @@ def main():
         torch.randn(1, 2, 4, 256).bfloat16(), torch.randn(1, 2, 4, 256).bfloat16(),
         torch.randn(1, 2, 4, 256).bfloat16(), w, w),
         "bytes of shared memory, above the 49152 bytes of static shared memory")
+    refused("operands on two devices", lambda: kc.kv_shift_attention(
+        q, k, k, w.to("meta"), w), "kw is on meta, q on cpu: all operands must be on one device")
     kc.set_driver(None)
     refused("CPU tensors with the CUDA driver", lambda: kc.kv_shift_attention(q, k, k, w, w),
             "q must be on a CUDA device, found cpu")
