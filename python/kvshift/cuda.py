@@ -380,7 +380,7 @@ class _OnDevice(object):
     and kernels launched on the current device); nothing otherwise."""
 
     def __init__(self, t):
-        self.ctx = torch.cuda.device(t.device) if t.is_cuda else None
+        self.ctx = torch.cuda.device(t.device) if t.device.type == "cuda" else None
 
     def __enter__(self):
         if self.ctx is not None:
