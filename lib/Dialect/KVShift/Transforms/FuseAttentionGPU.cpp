@@ -306,6 +306,43 @@ protected:
         b, VectorType::get({(int64_t)xs.size()}, xs[0].getType()), xs);
   }
 
+  // --- warp shuffles and tensor cores --------------------------------------
+  Value shuffleXor(Value x, int32_t offset) {
+    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  bool isBF16() const { return cfg.elt.isBF16(); }
+  VectorType pairType() const { return VectorType::get({2}, cfg.elt); }
+  /// A vector<2xT> as an mma.sync operand: i32 for bf16, itself for f16.
+  Value mmaOperand(Value pair) {
+    if (!isBF16())
+      return pair;
+    Value asInt = vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
+    return vector::ExtractOp::create(b, asInt, ArrayRef<int64_t>{0});
+  }
+  /// D = A B + C for one m16n8k16 block.
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOps,
+                         ArrayRef<Value> c) {
+    auto resType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+    NVVM::MMATypes t = isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value res = NVVM::MmaOp::create(
+        b, resType, a, bOps, c, ArrayRef<int64_t>{16, 8, 16},
+        /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+        std::array<NVVM::MMATypes, 2>{t, t},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
+    return d;
+  }
+  /// Packs two f32 into one mma.sync operand of type T.
+  Value packPair(Value x, Value y) {
+    Value v2 = vector::FromElementsOp::create(b, VectorType::get({2}, f32),
+                                              ValueRange{x, y});
+    return mmaOperand(arith::TruncFOp::create(b, pairType(), v2));
+  }
+
   // --- RoPE ----------------------------------------------------------------
   /// theta^(-2 i / D) in f64 for rotation pair i < D/2 (a dynamic index):
   /// the product of the constants theta^(-2^(b+1) / D) over the bits b set
@@ -321,11 +358,11 @@ protected:
     }
     return acc;
   }
-  /// theta^(-2 (i0 + e) / D) for e = 0 .. vecWidth - 1.
-  SmallVector<Value> invFreqs(Value i0) {
+  /// theta^(-2 (i0 + e) / D) for e = 0 .. n - 1 (n: vecWidth by default).
+  SmallVector<Value> invFreqs(Value i0, int64_t n = 0) {
     Value base = invFreq(i0);
     SmallVector<Value> fs;
-    for (int64_t e = 0; e < cfg.vecWidth; ++e)
+    for (int64_t e = 0; e < (n ? n : cfg.vecWidth); ++e)
       fs.push_back(e == 0 ? base
                           : fmul(base, f64c(std::pow(*cfg.ropeTheta,
                                                      -2.0 * e / cfg.d))));
@@ -503,10 +540,6 @@ protected:
   double maskValue() const {
     return cfg.scaleLog2 > 0 ? -std::numeric_limits<double>::infinity()
                              : std::numeric_limits<double>::infinity();
-  }
-  Value shuffleXor(Value x, int32_t offset) {
-    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
-        .getShuffleResult();
   }
   /// The value of `x` in lane `srcLane` (an i32).
   Value shuffleIdx(Value x, Value srcLane) {
@@ -712,16 +745,6 @@ protected:
   }
 
   // --- tensor-core path ----------------------------------------------------
-  bool isBF16() const { return cfg.elt.isBF16(); }
-  VectorType pairType() const { return VectorType::get({2}, cfg.elt); }
-  /// A vector<2xT> as an mma.sync operand: i32 for bf16, itself for f16.
-  Value mmaOperand(Value pair) {
-    if (!isBF16())
-      return pair;
-    Value asInt =
-        vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
-    return vector::ExtractOp::create(b, asInt, ArrayRef<int64_t>{0});
-  }
   /// ldmatrix x4 at (row, col) of `smem`; returns the four 8x8 fragments as
   /// mma.sync operands.
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col,
@@ -734,22 +757,6 @@ protected:
       regs.push_back(mmaOperand(
           vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{i})));
     return regs;
-  }
-  /// D = A B + C for one m16n8k16 block.
-  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bOps,
-                         ArrayRef<Value> c) {
-    auto resType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-    NVVM::MMATypes t = isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-    Value res = NVVM::MmaOp::create(
-        b, resType, a, bOps, c, ArrayRef<int64_t>{16, 8, 16},
-        /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-        std::array<NVVM::MMATypes, 2>{t, t},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    SmallVector<Value> d;
-    for (int64_t i = 0; i < 4; ++i)
-      d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
-    return d;
   }
   /// With RoPE: an O-shaped accumulator (rows g and g + 8 of the warp's 16,
   /// at positions pos[0], pos[1]) that holds gradients with respect to
@@ -773,12 +780,6 @@ protected:
           x2 = fma(c, cs, arith::NegFOp::create(b, fmul(a, sn)));
         }
       }
-  }
-  /// Packs two f32 into one mma.sync operand of type T.
-  Value packPair(Value x, Value y) {
-    Value v2 = vector::FromElementsOp::create(b, VectorType::get({2}, f32),
-                                              ValueRange{x, y});
-    return mmaOperand(arith::TruncFOp::create(b, pairType(), v2));
   }
 
   /// The tensor-core kernel. Without RoPE neither mixed tile is formed: the
@@ -1455,43 +1456,142 @@ struct DecodeConfig {
   int64_t chunks() const { return base.d / base.vecWidth; }
 };
 
-/// The flash-decoding kernel of kv_cache_attention: one block per (KV head
-/// and block of RB query rows of its group, split of the valid cache rows,
-/// batch). A group of `lanes` lanes reads one cache row with 16-byte loads
-/// (lane p owns columns [p w, p w + w)) and scores it against all the
-/// block's query rows, held in registers (scaled into log2 units, rotated
-/// with RoPE); each group keeps an online-softmax state per row over the
-/// keys it visits (kKeysPerIter keys per step, their loads issued first).
-/// The groups' states are merged through shared memory and the block
-/// writes one partial state (m, l, o) per row to the workspace; the merge
-/// kernel combines the splits. Every cache row of the split is read once for
-/// all query heads of the group. Arguments:
+/// What the decode kernels (SIMT and tensor-core) share: their arguments,
+/// the block's place in the grid (KV head and rows of its group, split of
+/// the valid cache rows, batch), and the end of the kernel: the states of
+/// the block's key groups (one per lane group or warp) in shared memory
+/// merged per (row, column) into the block's partial state, written to the
+/// workspace. Arguments:
 ///   q, kc, vc : memref<?xT>, wsM, wsL, wsO : memref<?xf32>,
 ///   B, Hq, Sq, Hkv, Smax, length : index.
 /// Workspace layout: state (row, split) at row * splits + split, rows in
 /// [B, Hq, Sq] order, splits = ceil(length / split); o has D values each.
-class DecodeKernelEmitter : EmitterBase {
-public:
-  DecodeKernelEmitter(gpu::GPUFuncOp func, const DecodeConfig &dc)
+class DecodeEmitterBase : protected EmitterBase {
+protected:
+  DecodeEmitterBase(gpu::GPUFuncOp func, const DecodeConfig &dc)
       : EmitterBase(func, dc.base), dc(dc), func(func) {}
 
-  void emit() {
+  const DecodeConfig &dc;
+  gpu::GPUFuncOp func;
+  Value q, kc, vc, wsM, wsL, wsO, dimHq, dimSq, dimHkv, dimSmax;
+  Value oSmem, mSmem, lSmem; // [KG, RB, D], [KG, RB], [KG, RB] f32
+  Value len, tid, split, rowsTotal, kvHead, r0, splits, j0, j1, kvBase,
+      rowFlat0, qOffset;
+
+  void emitPrologue() {
     auto args = func.getArguments();
-    Value q = args[0], kc = args[1], vc = args[2], wsM = args[3],
-          wsL = args[4], wsO = args[5];
+    q = args[0];
+    kc = args[1];
+    vc = args[2];
+    wsM = args[3];
+    wsL = args[4];
+    wsO = args[5];
     // args[6] is B (the grid's z dimension covers it).
-    Value dimHq = args[7], dimSq = args[8], dimHkv = args[9],
-          dimSmax = args[10];
-    Value oSmem = func.getWorkgroupAttributions()[0];
-    Value mSmem = func.getWorkgroupAttributions()[1];
-    Value lSmem = func.getWorkgroupAttributions()[2];
+    dimHq = args[7];
+    dimSq = args[8];
+    dimHkv = args[9];
+    dimSmax = args[10];
+    oSmem = func.getWorkgroupAttributions()[0];
+    mSmem = func.getWorkgroupAttributions()[1];
+    lSmem = func.getWorkgroupAttributions()[2];
+    len = arith::MinSIOp::create(b, args[11], dimSmax);
+    tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    // Grid (Hkv * row blocks, splits, B): x has no practical limit, y is
+    // limited to 65535 (splits <= ceil(Smax / split)).
+    Value yid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    split = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    Value batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    Value group = divu(dimHq, dimHkv);
+    rowsTotal = mul(group, dimSq);
+    Value rowBlocks = divu(add(rowsTotal, idx(dc.rows - 1)), idx(dc.rows));
+    kvHead = divu(yid, rowBlocks);
+    r0 = mul(remu(yid, rowBlocks), idx(dc.rows));
+    splits = divu(add(len, idx(dc.split - 1)), idx(dc.split));
+    j0 = mul(split, idx(dc.split));
+    j1 = arith::MinSIOp::create(b, add(j0, idx(dc.split)), len);
+    kvBase = mul(mul(add(mul(batch, dimHkv), kvHead), dimSmax), idx(cfg.d));
+    // Flat query row of the group's row r: heads kvHead*G .. are adjacent.
+    rowFlat0 = mul(add(mul(batch, dimHq), mul(kvHead, group)), dimSq);
+    qOffset = sub(len, dimSq); // query i at position len - Sq + i
+  }
+
+  /// After the key groups have stored their states: merges them per (row,
+  /// column) and writes the block's state for its split to the workspace.
+  void mergeGroupsToWorkspace() {
+    const int64_t RB = dc.rows, KG = dc.keyGroups();
+    double inf = std::numeric_limits<double>::infinity();
+    gpu::BarrierOp::create(b);
+    int64_t items = RB * cfg.d;
+    for (int64_t it = 0; it * dc.threads < items; ++it) {
+      auto body = [&]() {
+        Value item = add(tid, idx(it * dc.threads));
+        Value rr = divu(item, idx(cfg.d));
+        Value c = remu(item, idx(cfg.d));
+        Value r = add(r0, rr);
+        ifThen(cmpi(arith::CmpIPredicate::ult, r, rowsTotal), [&]() {
+          Value mMax = f32c(-inf);
+          SmallVector<Value> ms;
+          for (int64_t g = 0; g < KG; ++g) {
+            ms.push_back(
+                memref::LoadOp::create(b, mSmem, ValueRange{idx(g), rr}));
+            mMax = fmax(mMax, ms.back());
+          }
+          Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                              mMax, f32c(-inf));
+          Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), mMax));
+          Value lSum = f32c(0), oSum = f32c(0);
+          for (int64_t g = 0; g < KG; ++g) {
+            Value wgt = exp2(fadd(ms[g], negM));
+            lSum = fma(wgt,
+                       memref::LoadOp::create(b, lSmem, ValueRange{idx(g), rr}),
+                       lSum);
+            oSum =
+                fma(wgt,
+                    memref::LoadOp::create(b, oSmem, ValueRange{idx(g), rr, c}),
+                    oSum);
+          }
+          Value state = add(mul(add(rowFlat0, r), splits), split);
+          memref::StoreOp::create(b, oSum, wsO,
+                                  ValueRange{add(mul(state, idx(cfg.d)), c)});
+          ifThen(cmpi(arith::CmpIPredicate::eq, c, idx(0)), [&]() {
+            memref::StoreOp::create(b, mMax, wsM, ValueRange{state});
+            memref::StoreOp::create(b, lSum, wsL, ValueRange{state});
+          });
+        });
+      };
+      if ((it + 1) * dc.threads <= items)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult, add(tid, idx(it * dc.threads)),
+                    idx(items)),
+               body);
+    }
+  }
+};
+
+/// The flash-decoding kernel of kv_cache_attention (SIMT): one block per
+/// (KV head and block of RB query rows of its group, split of the valid
+/// cache rows, batch). A group of `lanes` lanes reads one cache row with
+/// 16-byte loads (lane p owns columns [p w, p w + w)) and scores it against
+/// all the block's query rows, held in registers (scaled into log2 units,
+/// rotated with RoPE); each group keeps an online-softmax state per row
+/// over the keys it visits (kKeysPerIter keys per step, their loads issued
+/// first). The groups' states are merged through shared memory and the
+/// block writes one partial state (m, l, o) per row to the workspace; the
+/// merge kernel combines the splits. Every cache row of the split is read
+/// once for all query heads of the group.
+class DecodeKernelEmitter : DecodeEmitterBase {
+public:
+  DecodeKernelEmitter(gpu::GPUFuncOp func, const DecodeConfig &dc)
+      : DecodeEmitterBase(func, dc) {}
+
+  void emit() {
+    DecodeEmitterBase::emitPrologue();
     const int64_t w = cfg.vecWidth, RB = dc.rows, U = DecodeConfig::kKeysPerIter;
     const int64_t KG = dc.keyGroups();
     double inf = std::numeric_limits<double>::infinity();
     VectorType vf = chunkType(f32);
 
-    Value len = arith::MinSIOp::create(b, args[11], dimSmax);
-    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
     Value kg = divu(tid, idx(dc.lanes));
     Value part = remu(tid, idx(dc.lanes));
     Value col0 = mul(part, idx(w));
@@ -1500,24 +1600,6 @@ public:
                        ? Value()
                        : cmpi(arith::CmpIPredicate::ult, part,
                               idx(dc.chunks()));
-    // Grid (Hkv * row blocks, splits, B): x has no practical limit, y is
-    // limited to 65535 (splits <= ceil(Smax / split)).
-    Value yid = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value split = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-    Value batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-    Value group = divu(dimHq, dimHkv);
-    Value rowsTotal = mul(group, dimSq);
-    Value rowBlocks = divu(add(rowsTotal, idx(RB - 1)), idx(RB));
-    Value kvHead = divu(yid, rowBlocks);
-    Value r0 = mul(remu(yid, rowBlocks), idx(RB));
-    Value splits = divu(add(len, idx(dc.split - 1)), idx(dc.split));
-    Value j0 = mul(split, idx(dc.split));
-    Value j1 = arith::MinSIOp::create(b, add(j0, idx(dc.split)), len);
-    Value kvBase =
-        mul(mul(add(mul(batch, dimHkv), kvHead), dimSmax), idx(cfg.d));
-    // Flat query row of the group's row r: heads kvHead*G .. are adjacent.
-    Value rowFlat0 = mul(add(mul(batch, dimHq), mul(kvHead, group)), dimSq);
-    Value qOffset = sub(len, dimSq); // query i at position len - Sq + i
 
     auto guarded = [&](Value cond, function_ref<Value()> load) -> Value {
       return ifElse(
@@ -1696,56 +1778,9 @@ public:
                                 ValueRange{kg, idx(rr)});
       });
     }
-    gpu::BarrierOp::create(b);
-    int64_t items = RB * cfg.d;
-    for (int64_t it = 0; it * dc.threads < items; ++it) {
-      auto body = [&]() {
-        Value item = add(tid, idx(it * dc.threads));
-        Value rr = divu(item, idx(cfg.d));
-        Value c = remu(item, idx(cfg.d));
-        Value r = add(r0, rr);
-        ifThen(cmpi(arith::CmpIPredicate::ult, r, rowsTotal), [&]() {
-          Value mMax = f32c(-inf);
-          SmallVector<Value> ms;
-          for (int64_t g = 0; g < KG; ++g) {
-            ms.push_back(memref::LoadOp::create(b, mSmem, ValueRange{idx(g), rr}));
-            mMax = fmax(mMax, ms.back());
-          }
-          Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                              mMax, f32c(-inf));
-          Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), mMax));
-          Value lSum = f32c(0), oSum = f32c(0);
-          for (int64_t g = 0; g < KG; ++g) {
-            Value wgt = exp2(fadd(ms[g], negM));
-            lSum = fma(wgt, memref::LoadOp::create(b, lSmem,
-                                                   ValueRange{idx(g), rr}),
-                       lSum);
-            oSum = fma(wgt, memref::LoadOp::create(b, oSmem,
-                                                   ValueRange{idx(g), rr, c}),
-                       oSum);
-          }
-          Value state = add(mul(add(rowFlat0, r), splits), split);
-          memref::StoreOp::create(b, oSum, wsO,
-                                  ValueRange{add(mul(state, idx(cfg.d)), c)});
-          ifThen(cmpi(arith::CmpIPredicate::eq, c, idx(0)), [&]() {
-            memref::StoreOp::create(b, mMax, wsM, ValueRange{state});
-            memref::StoreOp::create(b, lSum, wsL, ValueRange{state});
-          });
-        });
-      };
-      if ((it + 1) * dc.threads <= items)
-        body();
-      else
-        ifThen(cmpi(arith::CmpIPredicate::ult,
-                    add(tid, idx(it * dc.threads)), idx(items)),
-               body);
-    }
+    mergeGroupsToWorkspace();
     gpu::ReturnOp::create(b);
   }
-
-private:
-  const DecodeConfig &dc;
-  gpu::GPUFuncOp func;
 };
 
 /// The merge of the decode kernel's partial states: one block per query row
