@@ -788,6 +788,15 @@ def _vfrom(L, op, args, mask):
     return v.reshape((n,) + op.out_types[0].shape)
 
 
+@handler("vector.shuffle")
+def _vshuffle(L, op, args, mask):
+    a, b = arr(args[0]), arr(args[1])
+    n = max(a.shape[0], b.shape[0])
+    both = np.concatenate([np.broadcast_to(a, (n,) + a.shape[1:]),
+                           np.broadcast_to(b, (n,) + b.shape[1:])], axis=1)
+    return both[:, int_list(op, "mask")]
+
+
 @handler("vector.reduction")
 def _vreduce(L, op, args, mask):
     kind = re.search(r"#vector.kind<(\w+)>", op.props).group(1)

@@ -119,6 +119,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.decodeSplit = options.decodeSplit;
   fuseOptions.decodeRows = options.decodeRows;
   fuseOptions.decodePrefetch = options.decodePrefetch;
+  fuseOptions.decodeMma = options.decodeMma;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());

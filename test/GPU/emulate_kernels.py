@@ -773,6 +773,29 @@ def main():
                     seed=46)
         decode_case("f32", 1, 4, 2, 1, 50, 37, 64, True, seed=47)
         decode_mutants(text, data)
+        # The tensor-core kernel (decode-mma): GQA, splits, RoPE, rows in
+        # the upper half of the fragments (decode-rows=16), D = 80, 48, 16
+        # and 96 (8- and 4-byte loads), 2 warps, a split of 20 rows (a
+        # partial chunk in every split), prefetch off, a cache of one row.
+        mma = "decode-mma=true"
+        text, data = decode_case("bf16", 2, 8, 2, 1, 300, 257, 128, True, options=mma,
+                                 seed=61)
+        decode_case("f16", 1, 4, 4, 1, 130, 1, 64, True, options=mma, seed=62)
+        decode_case("bf16", 1, 8, 2, 3, 200, 150, 128, True, theta=10000.0, options=mma,
+                    seed=63)
+        decode_case("bf16", 1, 8, 2, 1, 700, 600, 128, False,
+                    options=mma + " decode-split=256", seed=64)
+        decode_case("bf16", 1, 16, 2, 1, 100, 90, 64, True, options=mma + " decode-rows=8",
+                    seed=65)
+        decode_case("bf16", 1, 16, 1, 1, 100, 77, 80, True, options=mma + " decode-rows=16",
+                    seed=66)
+        decode_case("f16", 1, 8, 2, 3, 100, 99, 48, True, theta=500.0,
+                    options=mma + " decode-prefetch=false", seed=67)
+        decode_case("bf16", 1, 6, 2, 5, 64, 40, 16, True,
+                    options=mma + " decode-rows=16 warps=2", seed=68)
+        decode_case("bf16", 1, 4, 2, 2, 40, 33, 96, False, options=mma + " decode-split=20",
+                    seed=69)
+        decode_mutants(text, data)
     elif SUITE == "grad":
         text, data = grad_case("f32", 1, 4, 2, 37, 37, 40, True, seed=51)
         grad_case("f32", 2, 2, 2, 20, 20, 64, False, seed=52)

@@ -30,6 +30,33 @@
 // NOPREFETCH-LABEL: gpu.func @kv_cache_decode_d64_bf16_causal(
 // NOPREFETCH: scf.for %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
 // NOPREFETCH: vector.load
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-mma=true" | FileCheck %s --check-prefix=MMA
+// decode-mma: one state per warp in shared memory (4 x 4 rows x D); the
+// loop steps over 16 keys per warp (64 per block) and carries m, l, O's 16
+// accumulators (D / 8 blocks x row g) and the next chunk's 8 loads (K: two
+// 8-key blocks x 2 loads of 8 columns, V: 4 keys x 8 columns).
+// MMA-LABEL: gpu.func @kv_cache_decode_d64_bf16_causal(
+// MMA-SAME: workgroup(%{{.*}} : memref<4x4x64xf32, #gpu.address_space<workgroup>>
+// MMA: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64{{.*}} -> ({{(f32, ){18}(vector<8xbf16>, ){7}vector<8xbf16>}})
+// S = Q K^T: 4 k-steps for each 8-key block; query rows 8..15 are zero.
+// MMA-COUNT-8: nvvm.mma.sync A[%{{.*}}, %[[ZERO:.*]], %{{.*}}, %[[ZERO]]]
+// Masking only where the chunk needs it, then the row max over the four
+// lanes of a row.
+// MMA: scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// MMA: gpu.shuffle  xor %{{.*}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
+// MMA: gpu.shuffle  xor %{{.*}}, %c2_i32{{.*}}, %c32_i32{{.*}} : f32
+// O += P V: V's B operand pairs keys 2c and 2c + 1 at one column.
+// MMA: vector.shuffle %{{.*}}, %{{.*}} [0, 8] : vector<8xbf16>, vector<8xbf16>
+// MMA-COUNT-8: nvvm.mma.sync
+// MMA: scf.yield
+// MMA: gpu.barrier
+// MMA: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?xf32>
+// MMA: gpu.return
+// f32 keeps the SIMT kernel (lane groups; 8 of them for D = 48).
+// MMA-LABEL: gpu.func @kv_cache_decode_d48_f32_rope(
+// MMA-SAME: workgroup(%{{.*}} : memref<8x4x48xf32, #gpu.address_space<workgroup>>
+// MMA-NOT: nvvm.mma.sync
+// MMA: gpu.func @kv_cache_decode_d48_f32_rope_merge(
 // BADK: kvshift-fuse-attention-gpu: block-k must be a positive multiple of 16, found 24
 // BADWARPS: kvshift-fuse-attention-gpu: warps must be in [1, 16], found 0
 // BADSIMTK: kvshift-fuse-attention-gpu: simt-block-k must be positive, found 0

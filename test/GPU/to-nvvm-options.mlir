@@ -1,11 +1,15 @@
-// kvshift-to-nvvm passes min-blocks-per-sm and decode-prefetch on to
-// kvshift-fuse-attention-gpu: the attention kernel carries nvvm.minctasm
+// kvshift-to-nvvm passes min-blocks-per-sm, decode-prefetch and decode-mma
+// on to kvshift-fuse-attention-gpu: the attention kernel carries nvvm.minctasm
 // (.minnctapersm in the PTX), and without the prefetch the decode loop
 // carries only the softmax state (12 values for 4 rows) instead of also the
 // next step's 4 keys and 4 values (20).
 // RUN: kvshift-opt %s --kvshift-to-nvvm --mlir-print-ir-after=kvshift-fuse-attention-gpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=DEFAULT
 // RUN: kvshift-opt %s --kvshift-to-nvvm="min-blocks-per-sm=2 decode-prefetch=false" --mlir-print-ir-after=kvshift-fuse-attention-gpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=OPTS
 // RUN: kvshift-opt %s --kvshift-to-nvvm="min-blocks-per-sm=2" | FileCheck %s --check-prefix=PTX
+// RUN: kvshift-opt %s --kvshift-to-nvvm="decode-mma=true" --mlir-print-ir-after=kvshift-fuse-attention-gpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=MMA
+// MMA: gpu.func @kv_cache_decode_d64_bf16_causal(
+// MMA: nvvm.mma.sync
+// MMA: gpu.func @kv_cache_decode_d64_bf16_causal_merge(
 // DEFAULT: gpu.func @kv_shift_attention_d64_bf16_causal(
 // DEFAULT-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>} {
 // DEFAULT: gpu.func @kv_cache_decode_d64_bf16_causal(

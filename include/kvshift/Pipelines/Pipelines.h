@@ -100,6 +100,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::desc("kv_cache_attention: load the next step's keys and "
                      "values before computing with the current ones"),
       llvm::cl::init(true)};
+  Option<bool> decodeMma{
+      *this, "decode-mma",
+      llvm::cl::desc("kv_cache_attention, f16/bf16: the tensor-core decode "
+                     "kernel (mma.sync) instead of the SIMT one"),
+      llvm::cl::init(false)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

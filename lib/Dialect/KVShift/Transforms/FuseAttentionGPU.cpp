@@ -1450,9 +1450,12 @@ struct DecodeConfig {
   int64_t split;      // cache rows per split (one block each)
   int64_t rows;       // query rows per block (RB)
   bool prefetch;      // the next step's keys loaded before this step's math
+  bool mma;           // tensor-core kernel (DecodeMmaKernelEmitter)
   static constexpr int64_t kKeysPerIter = 4; // keys per lane group per step
   static constexpr int64_t kMergeThreads = 128;
-  int64_t keyGroups() const { return threads / lanes; }
+  static constexpr int64_t kMmaKeys = 16; // keys per warp per step (mma)
+  /// Groups whose states the block merges: lane groups (SIMT) or warps.
+  int64_t keyGroups() const { return mma ? threads / 32 : threads / lanes; }
   int64_t chunks() const { return base.d / base.vecWidth; }
 };
 
@@ -1780,6 +1783,327 @@ public:
     }
     mergeGroupsToWorkspace();
     gpu::ReturnOp::create(b);
+  }
+};
+
+/// The tensor-core decode kernel of kv_cache_attention (`decode-mma`,
+/// f16/bf16, D a multiple of 16): the same grid, workspace and merge as the
+/// SIMT kernel, but each warp scores 16 cache rows at a time on mma.sync
+/// (m16n8k16) with the block's query rows as the rows of the tiles (rows
+/// g and g + 8 of a fragment belong to lane g * 4 + c; with RB <= 8 the
+/// upper eight are zero and discarded):
+///   S (rows x 16 keys) = Q K^T: the head dimension is permuted so that lane
+///     (g, c) holds columns [c D/4, (c + 1) D/4) of key g of each 8-key
+///     block, read with 16-byte loads straight into B fragments (k-step s,
+///     its positions 2c, 2c+1, 2c+8, 2c+9 are columns c D/4 + 4 s + 0..3);
+///     Q's A fragments use the same order.
+///   O (rows x D) += P V: P is S's accumulator rounded to T (the layouts
+///     match); V's B fragment for output block t pairs keys (2c, 2c+1) and
+///     (2c+8, 2c+9) at column g D/8 + t, so lane (g, c) reads columns
+///     [g D/8, (g + 1) D/8) of those four keys and pairs them in registers;
+///     O's column 2c + e of block t is column (2c + e) D/8 + t.
+/// Each warp keeps an online-softmax state per row (max in log2 units,
+/// lane-partial sums, O in f32) over its 16-key chunks: chunk i of the split
+/// goes to warp i mod W, and the next chunk's loads are issued before the
+/// current one is used (`decode-prefetch`). Keys beyond the split's end are
+/// read from its last row and masked; masking runs only for chunks that
+/// need it (partial, or causal and past the first query's position).
+class DecodeMmaKernelEmitter : DecodeEmitterBase {
+public:
+  DecodeMmaKernelEmitter(gpu::GPUFuncOp func, const DecodeConfig &dc)
+      : DecodeEmitterBase(func, dc) {}
+
+  void emit() {
+    DecodeEmitterBase::emitPrologue();
+    const int64_t D = cfg.d, RB = dc.rows, W = dc.threads / 32;
+    const int64_t KC = DecodeConfig::kMmaKeys;
+    const bool upper = RB > 8; // fragment rows 8..15 in use
+    const int64_t halves = upper ? 2 : 1;
+    const int64_t kSteps = D / 16, oBlocks = D / 8;
+    const int64_t kRun = D / 4, vRun = D / 8; // contiguous columns per lane
+    const int64_t kLoad = loadWidth(kRun), vLoad = loadWidth(vRun);
+    double inf = std::numeric_limits<double>::infinity();
+
+    Value lane = remu(tid, idx(32)), warp = divu(tid, idx(32));
+    Value g = divu(lane, idx(4)), c = remu(lane, idx(4));
+    Value kCol0 = mul(c, idx(kRun)), vCol0 = mul(g, idx(vRun));
+    Value zeroOp = zeroOperand();
+
+    // Q's A fragments (rows g and g + 8 of the block's rows; rows outside
+    // the block or the group are zero): operands [half][k-step][lo, hi].
+    SmallVector<Value> rowPos(halves);
+    SmallVector<SmallVector<Value>> qOps(halves);
+    for (int64_t h = 0; h < halves; ++h) {
+      Value rr = add(g, idx(8 * h));
+      Value r = add(r0, rr);
+      Value valid = andi(cmpi(arith::CmpIPredicate::ult, rr, idx(RB)),
+                         cmpi(arith::CmpIPredicate::ult, r, rowsTotal));
+      rowPos[h] = add(qOffset, remu(r, dimSq));
+      Value rowBase = mul(add(rowFlat0, r), idx(D));
+      for (int64_t ch = 0; ch < kRun / kLoad; ++ch) {
+        Value col = add(kCol0, idx(ch * kLoad));
+        VectorType vt = VectorType::get({kLoad}, cfg.elt);
+        Value x = ifElse(
+            valid, vt,
+            [&]() -> SmallVector<Value> {
+              Value own = load(q, rowBase, col, kLoad);
+              if (!cfg.ropeTheta)
+                return {own};
+              return {rotate(own, load(q, rowBase, partnerCol(col), kLoad), col,
+                             rowPos[h], kLoad)};
+            },
+            [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+        for (Value op : operands(x))
+          qOps[h].push_back(op);
+      }
+    }
+
+    // The loads of the chunk at `key0`: K rows key0 + nb * 8 + g (columns
+    // [c D/4, ...)), then V rows key0 + {2c, 2c+1, 2c+8, 2c+9} (columns
+    // [g D/8, ...)); rows at or past j1 read row j1 - 1.
+    Value last = sub(j1, idx(1));
+    auto loadChunk = [&](Value key0) {
+      SmallVector<Value> xs;
+      for (int64_t nb = 0; nb < 2; ++nb) {
+        Value j =
+            arith::MinSIOp::create(b, add(key0, add(g, idx(nb * 8))), last);
+        Value rowBase = add(kvBase, mul(j, idx(D)));
+        for (int64_t ch = 0; ch < kRun / kLoad; ++ch)
+          xs.push_back(load(kc, rowBase, add(kCol0, idx(ch * kLoad)), kLoad));
+      }
+      for (int64_t kk = 0; kk < 4; ++kk) {
+        Value rel = add(mul(c, idx(2)), idx((kk % 2) + (kk / 2) * 8));
+        Value j = arith::MinSIOp::create(b, add(key0, rel), last);
+        Value rowBase = add(kvBase, mul(j, idx(D)));
+        for (int64_t ch = 0; ch < vRun / vLoad; ++ch)
+          xs.push_back(load(vc, rowBase, add(vCol0, idx(ch * vLoad)), vLoad));
+      }
+      return xs;
+    };
+    const int64_t kLoads = 2 * (kRun / kLoad), vLoads = vRun / vLoad;
+
+    // Loop state: per half m (log2 units) and l (this lane's part), O's
+    // accumulators [block][row g: 0, 1 | row g + 8: 2, 3], then (prefetch)
+    // the next chunk's loads.
+    SmallVector<Value> init;
+    for (int64_t h = 0; h < halves; ++h)
+      init.append({f32c(-inf), f32c(0)});
+    init.append(oBlocks * 2 * halves, f32c(0));
+    Value stride = idx(KC * W);
+    Value myFirst = add(j0, mul(warp, idx(KC)));
+    if (dc.prefetch) {
+      SmallVector<Value> first = loadChunk(myFirst);
+      init.append(first.begin(), first.end());
+    }
+    // One trip count for the whole block: a warp whose chunk lies past j1
+    // reads row j1 - 1 and masks every key.
+    auto loop = scf::ForOp::create(b, j0, j1, stride, init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value key0 = add(loop.getInductionVar(), mul(warp, idx(KC)));
+      SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                            loop.getRegionIterArgs().end());
+      const int64_t stateSize = 2 * halves + oBlocks * 2 * halves;
+      SmallVector<Value> cur, next;
+      if (dc.prefetch) {
+        cur.assign(it.begin() + stateSize, it.end());
+        next = loadChunk(add(key0, stride));
+      } else {
+        cur = loadChunk(key0);
+      }
+
+      // S = Q K^T for the two 8-key blocks.
+      SmallVector<Value> sc(8); // [block][0, 1: row g | 2, 3: row g + 8]
+      for (int64_t nb = 0; nb < 2; ++nb) {
+        SmallVector<Value> kOps;
+        for (int64_t ch = 0; ch < kRun / kLoad; ++ch)
+          for (Value op : operands(cur[nb * (kRun / kLoad) + ch]))
+            kOps.push_back(op);
+        SmallVector<Value> acc(4, f32c(0));
+        for (int64_t s = 0; s < kSteps; ++s) {
+          Value a1 = upper ? qOps[1][2 * s] : zeroOp;
+          Value a3 = upper ? qOps[1][2 * s + 1] : zeroOp;
+          acc = mma({qOps[0][2 * s], a1, qOps[0][2 * s + 1], a3},
+                    {kOps[2 * s], kOps[2 * s + 1]}, acc);
+        }
+        for (int64_t e = 0; e < 4; ++e)
+          sc[nb * 4 + e] = fmul(acc[e], f32c(cfg.scaleLog2));
+      }
+      // Masking, only where the chunk needs it.
+      Value chunkLast = add(key0, idx(KC - 1));
+      Value needMask = cmpi(arith::CmpIPredicate::sgt, chunkLast, last);
+      if (cfg.causal)
+        needMask =
+            ori(needMask, cmpi(arith::CmpIPredicate::sgt, chunkLast, qOffset));
+      SmallVector<Type> scTypes(sc.size(), f32);
+      sc = ifElse(
+          needMask, scTypes,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> masked(sc);
+            for (int64_t nb = 0; nb < 2; ++nb)
+              for (int64_t e = 0; e < 4; ++e) {
+                int64_t h = e / 2;
+                if (h >= halves)
+                  continue;
+                Value j = add(key0, add(mul(c, idx(2)), idx(nb * 8 + e % 2)));
+                Value visible = cmpi(arith::CmpIPredicate::sle, j, last);
+                if (cfg.causal)
+                  visible = andi(visible,
+                                 cmpi(arith::CmpIPredicate::sle, j, rowPos[h]));
+                masked[nb * 4 + e] =
+                    select(visible, sc[nb * 4 + e], f32c(-inf));
+              }
+            return masked;
+          },
+          [&]() -> SmallVector<Value> { return sc; });
+
+      // Online softmax per row: the row's 16 scores lie in the 4 lanes of
+      // its group (2 per block each).
+      SmallVector<Value> nextState(stateSize);
+      SmallVector<Value> p(8, f32c(0));
+      SmallVector<Value> o(it.begin() + 2 * halves, it.begin() + stateSize);
+      for (int64_t h = 0; h < halves; ++h) {
+        Value m = it[2 * h], l = it[2 * h + 1];
+        Value mx = fmax(fmax(sc[2 * h], sc[2 * h + 1]),
+                        fmax(sc[4 + 2 * h], sc[4 + 2 * h + 1]));
+        mx = fmax(mx, shuffleXor(mx, 1));
+        mx = fmax(mx, shuffleXor(mx, 2));
+        Value newM = fmax(m, mx);
+        Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newM,
+                                            f32c(-inf));
+        Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), newM));
+        Value alpha = exp2(fadd(m, negM));
+        Value sum = f32c(0);
+        for (int64_t nb = 0; nb < 2; ++nb)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value &x = p[nb * 4 + 2 * h + e];
+            x = exp2(fadd(sc[nb * 4 + 2 * h + e], negM));
+            sum = fadd(sum, x);
+          }
+        nextState[2 * h] = newM;
+        nextState[2 * h + 1] = fma(l, alpha, sum);
+        for (int64_t ob = 0; ob < oBlocks; ++ob)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value &x = o[ob * 2 * halves + 2 * h + e];
+            x = fmul(x, alpha);
+          }
+      }
+      // O += P V: P's A fragment is S's accumulator layout.
+      SmallVector<Value> pOps = {
+          packPair(p[0], p[1]), upper ? packPair(p[2], p[3]) : zeroOp,
+          packPair(p[4], p[5]), upper ? packPair(p[6], p[7]) : zeroOp};
+      SmallVector<Value> vs(cur.begin() + kLoads, cur.end());
+      for (int64_t ob = 0; ob < oBlocks; ++ob) {
+        int64_t ch = ob / vLoad, pos = ob % vLoad;
+        SmallVector<Value> bOps;
+        for (int64_t pair = 0; pair < 2; ++pair)
+          bOps.push_back(mmaOperand(vector::ShuffleOp::create(
+              b, vs[(2 * pair) * vLoads + ch], vs[(2 * pair + 1) * vLoads + ch],
+              ArrayRef<int64_t>{pos, vLoad + pos})));
+        SmallVector<Value> acc = {o[ob * 2 * halves], o[ob * 2 * halves + 1],
+                                  upper ? o[ob * 4 + 2] : f32c(0),
+                                  upper ? o[ob * 4 + 3] : f32c(0)};
+        acc = mma(pOps, bOps, acc);
+        for (int64_t e = 0; e < 2 * halves; ++e)
+          o[ob * 2 * halves + e] = acc[e];
+      }
+      for (int64_t e = 0; e < (int64_t)o.size(); ++e)
+        nextState[2 * halves + e] = o[e];
+      nextState.append(next.begin(), next.end());
+      scf::YieldOp::create(b, nextState);
+    }
+    SmallVector<Value> res(loop.getResults().begin(), loop.getResults().end());
+
+    // The warp's states into shared memory: the sums of a row's four lanes,
+    // and O's columns in their true order.
+    for (int64_t h = 0; h < halves; ++h) {
+      Value l = res[2 * h + 1];
+      l = fadd(l, shuffleXor(l, 1));
+      l = fadd(l, shuffleXor(l, 2));
+      Value rr = add(g, idx(8 * h));
+      ifThen(cmpi(arith::CmpIPredicate::ult, rr, idx(RB)), [&]() {
+        for (int64_t ob = 0; ob < oBlocks; ++ob)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value col =
+                add(mul(add(mul(c, idx(2)), idx(e)), idx(vRun)), idx(ob));
+            memref::StoreOp::create(
+                b, res[2 * halves + ob * 2 * halves + 2 * h + e], oSmem,
+                ValueRange{warp, rr, col});
+          }
+        ifThen(cmpi(arith::CmpIPredicate::eq, c, idx(0)), [&]() {
+          memref::StoreOp::create(b, res[2 * h], mSmem, ValueRange{warp, rr});
+          memref::StoreOp::create(b, l, lSmem, ValueRange{warp, rr});
+        });
+      });
+    }
+    mergeGroupsToWorkspace();
+    gpu::ReturnOp::create(b);
+  }
+
+private:
+  /// Elements per global load of a run of `n` contiguous columns: 16, 8 or
+  /// 4 bytes (n is even: D is a multiple of 16).
+  int64_t loadWidth(int64_t n) const {
+    int64_t w = cfg.vecWidth;
+    while (n % w != 0)
+      w /= 2;
+    return w;
+  }
+  Value load(Value mem, Value rowBase, Value col, int64_t n) {
+    VectorType vt = VectorType::get({n}, cfg.elt);
+    return vector::LoadOp::create(b, vt, mem, ValueRange{add(rowBase, col)},
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(n * 2));
+  }
+  /// The mma.sync operands (pairs of T) of a vector of T, in order.
+  SmallVector<Value> operands(Value x) {
+    int64_t n = cast<VectorType>(x.getType()).getNumElements();
+    Value words =
+        vector::BitCastOp::create(b, VectorType::get({n / 2}, i32), x);
+    SmallVector<Value> ops;
+    for (int64_t e = 0; e < n / 2; ++e) {
+      Value w = vector::ExtractOp::create(b, words, ArrayRef<int64_t>{e});
+      if (!isBF16()) // f16 operands are vector<2xf16>
+        w = vector::BitCastOp::create(
+            b, pairType(),
+            vector::FromElementsOp::create(b, VectorType::get({1}, i32),
+                                           ValueRange{w}));
+      ops.push_back(w);
+    }
+    return ops;
+  }
+  Value zeroOperand() { return mmaOperand(zeroVec(pairType())); }
+  /// Columns [col, col + n) pair with [col +- D/2, ...) (n divides D/2).
+  Value partnerCol(Value col) {
+    int64_t half = cfg.d / 2;
+    Value low = cmpi(arith::CmpIPredicate::ult, col, idx(half));
+    return select(low, add(col, idx(half)), sub(col, idx(half)));
+  }
+  /// RoPE at `pos` of columns [col, col + n) given their partners, in f32,
+  /// rounded back to T.
+  Value rotate(Value own, Value partner, Value col, Value pos, int64_t n) {
+    int64_t half = cfg.d / 2;
+    VectorType vf = VectorType::get({n}, f32);
+    Value low = cmpi(arith::CmpIPredicate::ult, col, idx(half));
+    SmallVector<Value> fs = invFreqs(select(low, col, sub(col, idx(half))), n);
+    Value posF = indexToF64(pos);
+    SmallVector<Value> cs, sn;
+    for (Value f : fs) {
+      auto [cv, sv] = cosSin(fmul(posF, f));
+      cs.push_back(cv);
+      sn.push_back(sv);
+    }
+    // low half: x c - partner s; high half: x c + partner s.
+    Value sign =
+        vector::BroadcastOp::create(b, vf, select(low, f32c(-1.0), f32c(1.0)));
+    Value x = arith::ExtFOp::create(b, vf, own);
+    Value y = arith::ExtFOp::create(b, vf, partner);
+    Value r = vector::FMAOp::create(
+        b, x, vectorOf(cs),
+        arith::MulFOp::create(b, y,
+                              arith::MulFOp::create(b, vectorOf(sn), sign)));
+    return arith::TruncFOp::create(b, VectorType::get({n}, cfg.elt), r);
   }
 };
 
@@ -3247,6 +3571,10 @@ struct KVShiftFuseAttentionGPUPass
     dc.split = decodeSplit;
     dc.rows = decodeRows;
     dc.prefetch = decodePrefetch;
+    // The tensor-core kernel takes f16/bf16 with D a multiple of 16 (the
+    // k-steps of S = Q K^T); anything else keeps the SIMT kernel.
+    dc.mma = decodeMma && cfg.elt != Float32Type::get(op.getContext()) &&
+             d % 16 == 0;
     int64_t bytes = dc.keyGroups() * dc.rows * (d + 2) * 4;
     if (bytes > kSharedLimitBytes)
       return fail() << "D = " << d << " with decode-rows = " << dc.rows
@@ -3280,7 +3608,10 @@ struct KVShiftFuseAttentionGPUPass
                                      mb.getI64IntegerAttr(16));
     func.setKnownBlockSizeAttr(
         mb.getDenseI32ArrayAttr({static_cast<int32_t>(dc.threads), 1, 1}));
-    DecodeKernelEmitter(func, dc).emit();
+    if (dc.mma)
+      DecodeMmaKernelEmitter(func, dc).emit();
+    else
+      DecodeKernelEmitter(func, dc).emit();
     return func;
   }
 

@@ -441,7 +441,13 @@ def KVShiftFuseAttentionGPU
     keys and values before computing with its own (`decode-prefetch`).
     With `rope_theta` the queries are rotated at `length - Sq + i` when
     they are loaded. D must be static, a multiple of w (and of 16 with
-    RoPE), at most 32 w.
+    RoPE), at most 32 w. With `decode-mma` (f16/bf16, D a multiple of 16)
+    the decode kernel runs on tensor cores instead: each warp takes 16 cache
+    rows at a time, S = Q K^T and O += P V on mma.sync with the block's
+    query rows as the rows of the m16n8k16 tiles, K and V loaded straight
+    from global memory into fragment registers (the head dimension permuted
+    so that every lane reads contiguous columns), one online-softmax update
+    per 16 rows.
 
     `kvshift.kv_shift_attention_grad` becomes four kernels and a launcher
     declaration naming them in launch order
@@ -508,6 +514,11 @@ def KVShiftFuseAttentionGPU
            "kv_cache_attention: load the next step's keys and values before "
            "computing with the current ones (more registers, loads in flight "
            "during the arithmetic)">,
+    Option<"decodeMma", "decode-mma", "bool", /*default=*/"false",
+           "kv_cache_attention, f16/bf16 with D a multiple of 16: score and "
+           "accumulate on tensor cores (mma.sync, one warp per 16 cache rows "
+           "at a time) instead of the SIMT lane-group kernel; f32 and other D "
+           "keep the SIMT kernel">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
