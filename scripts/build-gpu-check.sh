@@ -108,20 +108,27 @@ func.func @decode(%q: $qt, %kc: $ct, %vc: $ct, %len: index) -> $qt {
 }
 MLIR
 }
-# Variants (bf16, no RoPE), timed against the default: without the
-# prefetch of the next step's keys, and with splits of 256 rows.
-for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256"; do
+# Variants, timed against the default of their dtype: without the prefetch
+# of the next step's keys, with splits of 256 rows, and the tensor-core
+# kernel (decode-mma; with and without the prefetch, f16, RoPE).
+for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256" \
+            "bf16::mma" "bf16::mmanoprefetch" "f16::mma" "bf16:rope:mma"; do
   t="${spec%%:*}"; rest="${spec#*:}"; rope="${rest%%:*}"; variant="${rest#*:}"
   base="kv_cache_decode_d128_${t}_causal"
   [ "$rope" = rope ] && base="${base}_rope"
-  name="$base" extra="" options="chip=$chip" split=512
+  name="$base" extra="" fuse="" split=512
   case "$variant" in
-    noprefetch) options="$options decode-prefetch=false" ;;
-    split256) options="$options decode-split=256"; split=256 ;;
+    noprefetch) fuse="decode-prefetch=false" ;;
+    split256) fuse="decode-split=256"; split=256 ;;
+    mma) fuse="decode-mma=true" ;;
+    mmanoprefetch) fuse="decode-mma=true decode-prefetch=false" ;;
   esac
+  options="chip=$chip${fuse:+ $fuse}"
   if [ -n "$variant" ]; then
     name="${base}_${variant}"
-    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\""
+    # "options": what the variant passes to kvshift-fuse-attention-gpu (the
+    # emulated check lowers its source with them).
+    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"$fuse\""
   fi
   if [ "$rope" = rope ]; then
     decode_input "$t" "rope_theta = $rope_theta" > "$out/src/$name.mlir"

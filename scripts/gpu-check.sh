@@ -73,13 +73,13 @@ if [ "$memcheck" = 1 ]; then
 fi
 if [ "$ncu" = 1 ]; then
   profiler="$(command -v ncu || echo /usr/local/cuda/bin/ncu)"
-  echo "ncu: $profiler (one attention launch, one decode launch)" | tee -a "$log"
+  echo "ncu: $profiler (one attention launch, two decode launches: the SIMT kernel, then decode-mma)" | tee -a "$log"
   timeout 240 "$profiler" --clock-control none -k "regex:^kv_(shift_attention_d128_bf16_causal|cache_decode_d128_bf16_causal)$" \
     --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats \
     "$py" "$dir/gpu_check.py" --artifacts "$dir" --parts profile > "$dir/ncu.txt" 2>&1
   rc=$?
   grep -vE "^==PROF==|^ *-+ *$|^ *$" "$dir/ncu.txt" | grep -E "kv_|Throughput|Duration|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Warp Cycles|Issued|Elapsed|Memory \[%\]|Compute \(SM\)|DRAM" \
-    | head -80 | tee -a "$log"
+    | head -120 | tee -a "$log"
   echo "ncu: exit status $rc" | tee -a "$log"
 fi
 echo "gpu-check.sh: $(( $(date +%s) - start )) s, exit status $status" | tee -a "$log"

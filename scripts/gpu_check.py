@@ -1095,15 +1095,18 @@ PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "grad",
 
 def profile_launches(kernels, decoders):
     """One launch each of the bf16 causal D=128 kernel (B=4, H=16, S=4096)
-    and of the bf16 decode kernel (the bandwidth shape), for a profiler
-    (gpu-check.sh --ncu) to read; nothing is printed but the launches."""
+    and of the bf16 decode kernels (the bandwidth shape; the SIMT kernel,
+    then the tensor-core variant, whose kernel has the same name), for a
+    profiler (gpu-check.sh --ncu) to read; nothing is printed but the
+    launches."""
     by_name = {e["name"]: k for e, k in kernels}
     kern = by_name["kv_shift_attention_d128_bf16_causal"]
     q, k, v, kw, vw = inputs(4, 16, 16, 4096, 4096, 128, torch.bfloat16, seed=0)
     out = torch.empty_like(q)
     kern(q, k, v, kw, vw, out)
     for entry, dec in decoders:
-        if entry["name"] == "kv_cache_decode_d128_bf16_causal":
+        if entry["name"] in ("kv_cache_decode_d128_bf16_causal",
+                             "kv_cache_decode_d128_bf16_causal_mma"):
             g = torch.Generator(device="cpu").manual_seed(1)
             q = torch.randn(8, 32, 1, 128, generator=g).to(torch.bfloat16).cuda()
             kc = torch.randn(8, 8, 8192, 128, generator=g).to(torch.bfloat16).cuda()

@@ -6,7 +6,9 @@ on the gpu-dialect form of the same kernels, and PyTorch on the CPU.
 It checks, before a GPU is at hand, that the check launches each kernel with
 the right grid and arguments and that the kernels pass its bounds. Small
 shapes replace the check's (the emulator runs about a million lanes a
-second), tile variants are left out, and timings are not run.
+second), tile variants of the attention kernels are left out (the decode
+variants run, lowered with their manifest "options"), and timings are not
+run.
 
     gpu_check_emulated.py ARTIFACTS [--opt build/bin/kvshift-opt]
                           [--parts attention,decode,grad,gradtimings]
@@ -60,8 +62,10 @@ class EmulatedDriver:
     """gpu_check.Driver on the emulator: load() finds the gpu-dialect form
     of the PTX module's source, launches run it."""
 
-    def __init__(self, root, opt):
+    def __init__(self, root, opt, options=None):
         self.root, self.opt = root, opt
+        # Pass options of variants (manifest "options"), by PTX name.
+        self.options = options or {}
         self.by_ptx = {}
         kdir = os.path.join(root, "kernels")
         for f in os.listdir(kdir):
@@ -81,8 +85,10 @@ class EmulatedDriver:
             src = os.path.join(self.root, "src", name + ".mlir")
             # As --kvshift-to-nvvm: a gradient next to its forward reads its
             # statistics (the training entries).
-            r = subprocess.run([self.opt, src, "--kvshift-share-attention-stats",
-                                "--kvshift-fuse-attention-gpu",
+            fuse = "--kvshift-fuse-attention-gpu"
+            if self.options.get(name):
+                fuse += "=" + self.options[name]
+            r = subprocess.run([self.opt, src, "--kvshift-share-attention-stats", fuse,
                                 "--mlir-print-op-generic"], capture_output=True, text=True)
             if r.returncode:
                 raise RuntimeError(f"kvshift-opt {src}: {r.stderr}")
@@ -151,9 +157,14 @@ def main():
     args = ap.parse_args()
     with open(os.path.join(args.artifacts, "manifest.json")) as f:
         manifest = json.load(f)
-    driver = EmulatedDriver(args.artifacts, args.opt)
+    options = {e["name"]: e["options"] for e in manifest.get("decode_kernels", [])
+               if "options" in e}
+    driver = EmulatedDriver(args.artifacts, args.opt, options)
     cpu_stand_ins(driver)
     keep = lambda e: "variant_of" not in e and args.only in e["name"]  # noqa: E731
+    # Decode variants are cheap to emulate (and the tensor-core one is a
+    # different kernel): all of them run.
+    keep_decode = lambda e: args.only in e["name"]  # noqa: E731
     parts = args.parts.split(",")
     failures = 0
     if "attention" in parts:
@@ -162,7 +173,7 @@ def main():
         failures += g.check_correctness(kernels, [], quick=False)
     if "decode" in parts:
         decoders = [(e, g.DecodeKernel(driver, e, args.artifacts))
-                    for e in manifest.get("decode_kernels", []) if keep(e)]
+                    for e in manifest.get("decode_kernels", []) if keep_decode(e)]
         failures += g.check_decode(decoders, quick=False)
     grads = [(e, g.GradKernel(driver, e, args.artifacts))
              for e in manifest.get("grad_kernels", []) if keep(e)]
