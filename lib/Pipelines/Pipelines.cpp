@@ -120,6 +120,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.decodeRows = options.decodeRows;
   fuseOptions.decodePrefetch = options.decodePrefetch;
   fuseOptions.decodeMma = options.decodeMma;
+  fuseOptions.appendKernel = options.appendKernel;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());

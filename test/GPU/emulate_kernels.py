@@ -664,11 +664,12 @@ def stats_cases():
               f"err {err:.1e} {'caught' if caught else 'NOT caught'}")
 
 
-def launcher_case(what, t, mlir, host_args, outputs, wants, bounds):
+def launcher_case(what, t, mlir, host_args, outputs, wants, bounds, options=""):
     """The host launcher itself (--kvshift-gpu-launchers: device buffers,
     copies, the pre-pass, the launches and their grids, copies back), run
     by the emulator on host arrays."""
-    r = subprocess.run([OPT, "-", "--kvshift-fuse-attention-gpu", "--kvshift-gpu-launchers",
+    fuse = "--kvshift-fuse-attention-gpu" + (f"={options}" if options else "")
+    r = subprocess.run([OPT, "-", fuse, "--kvshift-gpu-launchers",
                         "--mlir-print-op-generic"], input=mlir, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"kvshift-opt failed:\n{r.stderr}")
@@ -734,6 +735,61 @@ func.func @step(%q: {qt}, %kc: {ct}, %vc: {ct}, %len: index) -> {qt} {{
                           t, mix=False)
     launcher_case("decode bf16 D=128", t, mlir, [q, kc, vc, length, out], ["out"], [want],
                   [2 * rel_err(lowp, want) + 4 * EPS[t]])
+
+
+def append_reference(k, v, kl, vl, kw, vw, kc, vc, pos, theta):
+    """kv_cache_append in float64 (docs/KVCache.md): the caches with rows
+    pos .. pos+T-1 replaced by the mixed (keys: and rotated) rows, and the
+    raw last rows."""
+    k, v, kl, vl = (np.asarray(x, np.float64) for x in (k, v, kl, vl))
+    kc, vc = np.array(kc, np.float64), np.array(vc, np.float64)
+    T = k.shape[2]
+    outs = []
+    for x, last, w, cache, rot in ((k, kl, kw, kc, True), (v, vl, vw, vc, False)):
+        prev = np.concatenate([last if pos > 0 else np.zeros_like(last), x[:, :, :-1]], 2)
+        w = np.asarray(w, np.float64)
+        mixed = w[None, :, 0, None, None] * x + w[None, :, 1, None, None] * prev
+        if rot and theta:
+            mixed = ref.rope(mixed, np.arange(T) + pos, theta)
+        cache[:, :, pos:pos + T] = mixed
+        outs.append(cache)
+    return outs + [k[:, :, T - 1:], v[:, :, T - 1:]]
+
+
+def append_cases():
+    """kv_cache_append's kernel and launcher (append-kernel=true): a decode
+    step (T = 1), a chunk (T > 1) after earlier rows, the first chunk (pos
+    0: k_last not read), a chunk that ends at the last row; RoPE and not,
+    bf16, f16, f32 with an odd D."""
+    rng = np.random.default_rng(17)
+    for t, b, hkv, T, smax, d, pos, theta in (
+            ("bf16", 2, 2, 1, 20, 64, 9, 10000.0), ("f16", 1, 3, 5, 16, 64, 7, 500.0),
+            ("f32", 2, 2, 4, 10, 37, 0, None), ("bf16", 1, 2, 6, 12, 48, 6, None)):
+        st = lambda x: np.ascontiguousarray(to_type(x, t))  # noqa: E731
+        k, v = (st(rng.standard_normal((b, hkv, T, d))) for _ in range(2))
+        kl, vl = (st(rng.standard_normal((b, hkv, 1, d))) for _ in range(2))
+        kc, vc = (st(rng.standard_normal((b, hkv, smax, d))) for _ in range(2))
+        kw = rng.uniform(-1, 1.5, (hkv, 2)).astype(np.float32)
+        vw = rng.uniform(-1, 1.5, (hkv, 2)).astype(np.float32)
+        row, cache = f"tensor<{b}x{hkv}x{T}x{d}x{t}>", f"tensor<{b}x{hkv}x{smax}x{d}x{t}>"
+        last, w = f"tensor<{b}x{hkv}x1x{d}x{t}>", f"tensor<{hkv}x2xf32>"
+        attr = f" rope_theta = {theta}" if theta else ""
+        mlir = f"""
+func.func @append(%k: {row}, %v: {row}, %kl: {last}, %vl: {last}, %kw: {w}, %vw: {w}, %kc: {cache}, %vc: {cache}, %pos: index) -> ({cache}, {cache}, {last}, {last}) {{
+  %a, %b, %c, %d = kvshift.kv_cache_append %k, %v last(%kl, %vl) mix(%kw, %vw) into(%kc, %vc) at %pos{attr}
+      : ({row}, {row}, {last}, {last}, {w}, {w}, {cache}, {cache}, index) -> ({cache}, {cache}, {last}, {last})
+  return %a, %b, %c, %d : {cache}, {cache}, {last}, {last}
+}}"""
+        wants = append_reference(k, v, kl, vl, kw, vw, kc, vc, pos, theta)
+        outs = [np.full(x.shape, np.nan, x.dtype) for x in (kc, vc, kl, vl)]
+        # f32 products and sum, rounded to T once; RoPE's angles within a
+        # few f32 ulps.
+        bound = 4 * EPS[t] + (1e-6 if theta else 0.0)
+        launcher_case(f"append {t} B={b} Hkv={hkv} T={T} at {pos} of {smax} D={d}"
+                      f"{' rope' if theta else ''}", t, mlir,
+                      [k, v, kl, vl, kw, vw, kc, vc, pos] + outs,
+                      ["k_cache", "v_cache", "k_last", "v_last"], wants, [bound] * 4,
+                      options="append-kernel=true")
 
 
 def main():
@@ -829,6 +885,7 @@ def main():
         grad_case("bf16", 1, 2, 2, 70, 70, 64, True, seed=92, theta=10000.0, big=True)
     elif SUITE == "launchers":
         launcher_cases()
+        append_cases()
     elif SUITE == "stats":
         stats_cases()
     elif SUITE == "random":

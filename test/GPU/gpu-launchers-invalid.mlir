@@ -100,3 +100,16 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @+1 {{kvshift-gpu-launchers: an append launcher needs `kvshift.gpu_append_kernel` naming a gpu.func, `kvshift.gpu_threads` and `kvshift.gpu_append_items_per_row` (positive) and the arguments (k_new, v_new, k_last, v_last: identity-layout rank-4 memrefs with a static head dimension, kw, vw: rank 2, k_cache, v_cache: rank 4, pos: index, then the four results)}}
+  func.func private @append_without_items(memref<1x2x1x64xf32>, memref<1x2x1x64xf32>, memref<1x2x1x64xf32>, memref<1x2x1x64xf32>, memref<2x2xf32>, memref<2x2xf32>, memref<1x2x8x64xf32>, memref<1x2x8x64xf32>, index, memref<1x2x8x64xf32>, memref<1x2x8x64xf32>, memref<1x2x1x64xf32>, memref<1x2x1x64xf32>)
+      attributes {kvshift.gpu_append_kernel = @kvshift_kernels::@a, kvshift.gpu_threads = 128 : i64}
+  gpu.module @kvshift_kernels {
+    gpu.func @a(%x: memref<?xf32>) kernel {
+      gpu.return
+    }
+  }
+}

@@ -1,4 +1,4 @@
-// RUN: kvshift-opt %s --split-input-file --verify-diagnostics --kvshift-fuse-attention-gpu
+// RUN: kvshift-opt %s --split-input-file --verify-diagnostics --kvshift-fuse-attention-gpu="append-kernel=true"
 
 func.func @dynamic_head_dim(%q: tensor<1x2x16x?xbf16>, %k: tensor<1x2x16x?xbf16>, %v: tensor<1x2x16x?xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x?xbf16> {
   // expected-error @+1 {{kvshift-fuse-attention-gpu: the head dimension (dim 3 of q) must be static, found ?}}
@@ -92,4 +92,15 @@ func.func @grad_d256(%q: tensor<1x2x8x256xbf16>, %k: tensor<1x2x8x256xbf16>, %v:
       : (tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x8x256xbf16>)
       -> (tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>)
   return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<1x2x8x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+func.func @append_dynamic_d(%k: tensor<1x2x1x?xf32>, %v: tensor<1x2x1x?xf32>, %kl: tensor<1x2x1x?xf32>, %vl: tensor<1x2x1x?xf32>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %kc: tensor<1x2x16x?xf32>, %vc: tensor<1x2x16x?xf32>, %pos: index)
+    -> (tensor<1x2x16x?xf32>, tensor<1x2x16x?xf32>, tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>) {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: the head dimension (dim 3 of k_new) must be static, found ?}}
+  %kc1, %vc1, %kl1, %vl1 = kvshift.kv_cache_append %k, %v last(%kl, %vl) mix(%kw, %vw) into(%kc, %vc) at %pos
+      : (tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x16x?xf32>, tensor<1x2x16x?xf32>, index)
+      -> (tensor<1x2x16x?xf32>, tensor<1x2x16x?xf32>, tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>)
+  return %kc1, %vc1, %kl1, %vl1 : tensor<1x2x16x?xf32>, tensor<1x2x16x?xf32>, tensor<1x2x1x?xf32>, tensor<1x2x1x?xf32>
 }

@@ -100,6 +100,12 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::desc("kv_cache_attention: load the next step's keys and "
                      "values before computing with the current ones"),
       llvm::cl::init(true)};
+  Option<bool> appendKernel{
+      *this, "append-kernel",
+      llvm::cl::desc("kv_cache_append: a GPU kernel and launcher (copies "
+                     "the caches to the device and back) instead of the "
+                     "host's append"),
+      llvm::cl::init(false)};
   Option<bool> decodeMma{
       *this, "decode-mma",
       llvm::cl::desc("kv_cache_attention, f16/bf16: the tensor-core decode "

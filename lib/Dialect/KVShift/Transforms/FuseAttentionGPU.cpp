@@ -86,6 +86,12 @@ constexpr llvm::StringLiteral kLauncherDecodeSplitAttr =
     "kvshift.gpu_decode_split";
 constexpr llvm::StringLiteral kLauncherDecodeRowsAttr =
     "kvshift.gpu_decode_rows";
+// kv_cache_append (append-kernel): its kernel.
+constexpr llvm::StringLiteral kLauncherAppendKernelAttr =
+    "kvshift.gpu_append_kernel";
+// Its threads per new row (columns, or pairs of columns with RoPE).
+constexpr llvm::StringLiteral kLauncherAppendItemsAttr =
+    "kvshift.gpu_append_items_per_row";
 // kv_shift_attention_grad: its four kernels, in launch order (grad_q,
 // grad_kv, grad_mix, grad_w), and the query / key rows of a grad_q /
 // grad_kv block.
@@ -473,6 +479,125 @@ public:
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
       vector::StoreOp::create(b, vHi, out, ValueRange{add(rowBase, colHi)},
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
+    });
+    gpu::ReturnOp::create(b);
+  }
+};
+
+/// The kernel of kv_cache_append (`append-kernel`): one thread per (row of
+/// [B, Hkv, T] new rows, column i < D, or with RoPE pair of columns (i,
+/// i + D/2)), scalar loads (the op touches T rows). For new row t at cache
+/// row p + t (p = pos clamped to [0, Smax - T]):
+///   k_cache[p + t] = rot(a1 k_new[t] + a2 prev_t, p + t)   (rot with RoPE)
+///   v_cache[p + t] = b1 v_new[t] + b2 vprev_t
+/// prev_0 = pos > 0 ? k_last : 0, prev_t = k_new[t - 1], in f32 (the mix
+/// as a product and a sum, like the reference lowering); the thread of row
+/// T - 1 writes the raw row to k_last_out / v_last_out, which must not be
+/// k_last / v_last unless T = 1 (then the one thread that reads a column of
+/// k_last writes it afterwards). Arguments:
+///   k_new, v_new, k_last, v_last : memref<?xT>, kw, vw : memref<?xf32>,
+///   k_cache, v_cache, k_last_out, v_last_out : memref<?xT>,
+///   B, Hkv, T, Smax, pos : index.
+class AppendKernelEmitter : EmitterBase {
+public:
+  static constexpr int64_t kThreads = 128;
+  AppendKernelEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
+      : EmitterBase(func, cfg) {}
+  /// Threads per new row.
+  static int64_t items(const KernelConfig &cfg) {
+    return cfg.ropeTheta ? cfg.d / 2 : cfg.d;
+  }
+
+  void emit() {
+    gpu::GPUFuncOp func = cast<gpu::GPUFuncOp>(entry->getParentOp());
+    auto args = func.getArguments();
+    Value kNew = args[0], vNew = args[1], kLast = args[2], vLast = args[3],
+          kw = args[4], vw = args[5], kCache = args[6], vCache = args[7],
+          kLastOut = args[8], vLastOut = args[9];
+    Value dimB = args[10], dimHkv = args[11], dimT = args[12],
+          dimSmax = args[13], pos = args[14];
+    const int64_t n = items(cfg), d = cfg.d;
+    Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value item = add(mul(blk, idx(kThreads)), tid);
+    Value rows = mul(mul(dimB, dimHkv), dimT);
+    ifThen(cmpi(arith::CmpIPredicate::ult, item, mul(rows, idx(n))), [&]() {
+      Value row = divu(item, idx(n));
+      Value col = remu(item, idx(n));
+      Value t = remu(row, dimT);
+      Value bh = divu(row, dimT);
+      Value head = remu(bh, dimHkv);
+      // The position clamped into the cache (a run-time check reports an
+      // overflow before this runs; the clamp keeps the writes in bounds).
+      Value p = arith::MaxSIOp::create(
+          b, idx(0), arith::MinSIOp::create(b, pos, sub(dimSmax, dimT)));
+      Value cacheRow = add(mul(bh, dimSmax), add(p, t));
+      SmallVector<Value> cols = {col};
+      if (cfg.ropeTheta)
+        cols.push_back(add(col, idx(d / 2)));
+      Value isLast = cmpi(arith::CmpIPredicate::eq, t, sub(dimT, idx(1)));
+      Value first = cmpi(arith::CmpIPredicate::eq, t, idx(0));
+      Value hasLast = cmpi(arith::CmpIPredicate::sgt, pos, idx(0));
+      auto toF32 = [&](Value x) -> Value {
+        return cfg.elt == f32 ? x : arith::ExtFOp::create(b, f32, x);
+      };
+      auto mixRow = [&](Value x, Value last, Value w) {
+        Value w0 = mul(head, idx(2));
+        Value w1 = memref::LoadOp::create(b, w, ValueRange{w0});
+        Value w2 = memref::LoadOp::create(b, w, ValueRange{add(w0, idx(1))});
+        SmallVector<Value> out;
+        for (Value c : cols) {
+          Value cur = memref::LoadOp::create(
+              b, x, ValueRange{add(mul(row, idx(d)), c)});
+          // prev_t: the row before (t > 0), the last raw row (t = 0 and
+          // pos > 0) or zero.
+          Value prev = ifElse(
+              first, cfg.elt,
+              [&]() -> SmallVector<Value> {
+                return ifElse(
+                    hasLast, cfg.elt,
+                    [&]() -> SmallVector<Value> {
+                      return {memref::LoadOp::create(
+                          b, last, ValueRange{add(mul(bh, idx(d)), c)})};
+                    },
+                    [&]() -> SmallVector<Value> {
+                      return {arith::ConstantOp::create(
+                          b, cfg.elt, b.getFloatAttr(cfg.elt, 0.0))};
+                    });
+              },
+              [&]() -> SmallVector<Value> {
+                return {memref::LoadOp::create(
+                    b, x, ValueRange{add(mul(sub(row, idx(1)), idx(d)), c)})};
+              })[0];
+          out.push_back(fadd(fmul(w1, toF32(cur)), fmul(w2, toF32(prev))));
+          // The new last row (raw), after every read of the old one.
+          ifThen(isLast, [&]() {
+            Value dst = last == kLast ? kLastOut : vLastOut;
+            memref::StoreOp::create(b, cur, dst,
+                                    ValueRange{add(mul(bh, idx(d)), c)});
+          });
+        }
+        return out;
+      };
+      SmallVector<Value> km = mixRow(kNew, kLast, kw);
+      SmallVector<Value> vm = mixRow(vNew, vLast, vw);
+      if (cfg.ropeTheta) {
+        // (x, y) = (k[i], k[i + D/2]) rotated by (p + t) theta^(-2i/D).
+        Value angle = fmul(indexToF64(add(p, t)), invFreq(col));
+        auto [cs, sn] = cosSin(angle);
+        Value x = km[0], y = km[1];
+        km[0] = fma(x, cs, arith::NegFOp::create(b, fmul(y, sn)));
+        km[1] = fma(y, cs, fmul(x, sn));
+      }
+      for (auto [cache, vals] :
+           {std::make_pair(kCache, km), std::make_pair(vCache, vm)})
+        for (auto [c, v] : llvm::zip(cols, vals)) {
+          Value x = v;
+          if (cfg.elt != f32)
+            x = arith::TruncFOp::create(b, cfg.elt, x);
+          memref::StoreOp::create(b, x, cache,
+                                  ValueRange{add(mul(cacheRow, idx(d)), c)});
+        }
     });
     gpu::ReturnOp::create(b);
   }
@@ -3207,7 +3332,10 @@ struct KVShiftFuseAttentionGPUPass
       if (isa<KVShiftAttentionGradOp, KVShiftAttentionGradWithLSEOp>(op))
         gradOps.push_back(op);
     });
-    if (ops.empty() && cacheOps.empty() && gradOps.empty())
+    SmallVector<KVCacheAppendOp> appendOps;
+    if (appendKernel)
+      module.walk([&](KVCacheAppendOp op) { appendOps.push_back(op); });
+    if (ops.empty() && cacheOps.empty() && gradOps.empty() && appendOps.empty())
       return;
 
     // Check everything before changing anything.
@@ -3222,6 +3350,10 @@ struct KVShiftFuseAttentionGPUPass
     SmallVector<KernelConfig> gcfgs(gradOps.size());
     for (auto [op, gc] : llvm::zip(gradOps, gcfgs))
       if (failed(configureGrad(op, gc)))
+        return signalPassFailure();
+    SmallVector<KernelConfig> acfgs(appendOps.size());
+    for (auto [op, ac] : llvm::zip(appendOps, acfgs))
+      if (failed(configureAppend(op, ac)))
         return signalPassFailure();
 
     MLIRContext *ctx = &getContext();
@@ -3279,6 +3411,19 @@ struct KVShiftFuseAttentionGPUPass
       rewriter.setInsertionPoint(op);
       ImplicitLocOpBuilder b(op.getLoc(), rewriter);
       emitDecodeCall(b, module, op, kernel, merge, dc);
+    }
+    for (auto [op, ac] : llvm::zip(appendOps, acfgs)) {
+      std::string name;
+      llvm::raw_string_ostream os(name);
+      os << "kv_cache_append_d" << ac.d << "_";
+      ac.elt.print(os);
+      if (ac.ropeTheta)
+        os << "_rope";
+      gpu::GPUFuncOp kernel = buildAppendKernel(kernels, name, ac);
+      kernelSymbols.insert(kernel);
+      rewriter.setInsertionPoint(op);
+      ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+      emitAppendCall(b, module, op, kernel, ac);
     }
     for (auto [op, gc] : llvm::zip(gradOps, gcfgs)) {
       std::string name;
@@ -3582,6 +3727,75 @@ struct KVShiftFuseAttentionGPUPass
                     << " bytes of shared memory, above the "
                     << kSharedLimitBytes << " bytes of static shared memory";
     return success();
+  }
+
+  /// Checks a kv_cache_append against what the append kernel supports.
+  LogicalResult configureAppend(KVCacheAppendOp op, KernelConfig &cfg) {
+    auto type = cast<RankedTensorType>(op.getKNew().getType());
+    cfg.elt = type.getElementType();
+    int64_t d = type.getDimSize(3);
+    if (ShapedType::isDynamic(d))
+      return op.emitOpError() << "kvshift-fuse-attention-gpu: the head "
+                                 "dimension (dim 3 of k_new) must be static, "
+                                 "found ?";
+    cfg.d = cfg.dPadded = d;
+    cfg.vecWidth = 1;
+    if (std::optional<APFloat> theta = op.getRopeTheta())
+      cfg.ropeTheta = theta->convertToDouble(); // D even: the verifier
+    return success();
+  }
+
+  gpu::GPUFuncOp buildAppendKernel(gpu::GPUModuleOp module, StringRef name,
+                                   const KernelConfig &cfg) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    Type index = mb.getIndexType();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, cfg.elt);
+    auto flatF = MemRefType::get({ShapedType::kDynamic}, mb.getF32Type());
+    auto func = gpu::GPUFuncOp::create(
+        mb, module.getLoc(), name,
+        mb.getFunctionType({flat, flat, flat, flat, flatF, flatF, flat, flat,
+                            flat, flat, index, index, index, index, index},
+                           {}));
+    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+    func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(AppendKernelEmitter::kThreads), 1, 1}));
+    AppendKernelEmitter(func, cfg).emit();
+    return func;
+  }
+
+  /// Replaces a kv_cache_append by a call to a launcher declaration
+  /// `(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+  /// new_k_cache, new_v_cache, new_k_last, new_v_last)`.
+  void emitAppendCall(ImplicitLocOpBuilder &b, ModuleOp module,
+                      KVCacheAppendOp op, gpu::GPUFuncOp kernel,
+                      const KernelConfig &cfg) {
+    SmallVector<Value> tensors = {op.getKNew(),   op.getVNew(),  op.getKLast(),
+                                  op.getVLast(),  op.getKw(),    op.getVw(),
+                                  op.getKCache(), op.getVCache()};
+    KernelScope scope(b, tensors, op->getResultTypes());
+    SmallVector<Value> args;
+    for (Value t : tensors)
+      args.push_back(scope.buffer(t));
+    args.push_back(op.getPos());
+    SmallVector<Value> outs;
+    SmallVector<Value> likes = {args[6], args[7], args[2], args[3]};
+    for (auto [r, like] : llvm::zip(op->getResults(), likes))
+      outs.push_back(
+          allocHostResult(b, cast<RankedTensorType>(r.getType()), like));
+    args.append(outs.begin(), outs.end());
+    func::FuncOp launcher =
+        declareLauncher(module, op.getLoc(), kernel.getName(), args);
+    Builder ab(module.getContext());
+    launcher->setAttr(kLauncherAppendKernelAttr, kernelRef(kernel));
+    launcher->setAttr(kLauncherAppendItemsAttr,
+                      ab.getI64IntegerAttr(AppendKernelEmitter::items(cfg)));
+    launcher->setAttr(kLauncherThreadsAttr,
+                      ab.getI64IntegerAttr(AppendKernelEmitter::kThreads));
+    func::CallOp::create(b, launcher, args);
+    ValueRange results = scope.finish(outs);
+    for (auto [r, n] : llvm::zip(op->getResults(), results))
+      r.replaceAllUsesWith(n);
+    op.erase();
   }
 
   gpu::GPUFuncOp buildDecodeKernel(gpu::GPUModuleOp module, StringRef name,
@@ -4041,13 +4255,51 @@ static void emitGradLauncherBody(func::FuncOp launcher,
   h.finish(hostOut, devOut);
 }
 
+/// Host side of a kv_cache_append: arguments (k_new, v_new, k_last, v_last,
+/// kw, vw, k_cache, v_cache, pos, new_k_cache, new_v_cache, new_k_last,
+/// new_v_last). Device copies of the inputs (the caches whole: the kernel
+/// writes its rows into them), new last rows, the kernel on one thread per
+/// (new row, column or pair of columns), the caches and last rows copied
+/// into the results, free.
+static void emitAppendLauncherBody(func::FuncOp launcher, gpu::GPUFuncOp kernel,
+                                   int64_t items, int64_t threadCount) {
+  HostLaunchBuilder h(launcher);
+  Value c1 = h.c1;
+  Value kNew = h.arg(0), kCache = h.arg(6);
+  Value dimB = h.dim(kNew, 0), dimHkv = h.dim(kNew, 1), dimT = h.dim(kNew, 2);
+  Value dimSmax = h.dim(kCache, 2);
+  SmallVector<Value> hostIn, hostOut;
+  for (unsigned i = 0; i < 8; ++i)
+    hostIn.push_back(h.flatten(h.arg(i)));
+  for (unsigned i = 9; i < 13; ++i)
+    hostOut.push_back(h.flatten(h.arg(i)));
+  h.beginCopies();
+  SmallVector<Value> dev;
+  for (Value in : hostIn)
+    dev.push_back(h.copyIn(in));
+  Value kLastOut = h.deviceLike(hostOut[2]);
+  Value vLastOut = h.deviceLike(hostOut[3]);
+  h.endCopies();
+  Value work = h.muli(h.muli(h.muli(dimB, dimHkv), dimT), h.cst(items));
+  h.launchIf(h.ugt(work, h.c0), kernel,
+             gpu::KernelDim3{h.ceilDiv(work, threadCount), c1, c1}, threadCount,
+             {h.flatArg(dev[0]), h.flatArg(dev[1]), h.flatArg(dev[2]),
+              h.flatArg(dev[3]), h.flatArg(dev[4]), h.flatArg(dev[5]),
+              h.flatArg(dev[6]), h.flatArg(dev[7]), h.flatArg(kLastOut),
+              h.flatArg(vLastOut), dimB, dimHkv, dimT, dimSmax, h.arg(8)});
+  h.finish(hostOut, ValueRange{dev[6], dev[7], kLastOut, vLastOut});
+}
+
 struct KVShiftGPULaunchersPass
     : kvshift::impl::KVShiftGPULaunchersBase<KVShiftGPULaunchersPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<func::FuncOp> launchers, decodeLaunchers, gradLaunchers;
+    SmallVector<func::FuncOp> launchers, decodeLaunchers, gradLaunchers,
+        appendLaunchers;
     for (auto f : module.getOps<func::FuncOp>()) {
+      if (f.isDeclaration() && f->hasAttr(kLauncherAppendKernelAttr))
+        appendLaunchers.push_back(f);
       if (f.isDeclaration() && f->hasAttr(kLauncherKernelAttr))
         launchers.push_back(f);
       if (f.isDeclaration() && f->hasAttr(kLauncherDecodeKernelAttr))
@@ -4129,6 +4381,41 @@ struct KVShiftGPULaunchersPass
             kLauncherGradKVRowsAttr, kLauncherThreadsAttr,
             kLauncherRopeKernelAttr, kLauncherRopeItemsAttr,
             kLauncherGradStatsKernelAttr})
+        f->removeAttr(a);
+    }
+    for (func::FuncOp f : appendLaunchers) {
+      auto ref = f->getAttrOfType<SymbolRefAttr>(kLauncherAppendKernelAttr);
+      auto kernel = dyn_cast_or_null<gpu::GPUFuncOp>(
+          ref ? SymbolTable::lookupSymbolIn(module, ref) : nullptr);
+      auto threads = f->getAttrOfType<IntegerAttr>(kLauncherThreadsAttr);
+      auto items = f->getAttrOfType<IntegerAttr>(kLauncherAppendItemsAttr);
+      auto type = f.getFunctionType();
+      auto isMemRef = [](Type t, int64_t rank) {
+        auto mt = dyn_cast<MemRefType>(t);
+        return mt && mt.getLayout().isIdentity() && mt.getRank() == rank;
+      };
+      bool sig = type.getNumInputs() == 13 && type.getNumResults() == 0 &&
+                 type.getInput(8).isIndex();
+      for (unsigned i = 0; sig && i < 13; ++i)
+        if (i != 8)
+          sig = isMemRef(type.getInput(i), i == 4 || i == 5 ? 2 : 4);
+      if (sig)
+        sig = !cast<MemRefType>(type.getInput(0)).isDynamicDim(3);
+      if (!kernel || !threads || threads.getInt() < 1 || !items ||
+          items.getInt() < 1 || !sig) {
+        f.emitError()
+            << "kvshift-gpu-launchers: an append launcher needs `"
+            << kLauncherAppendKernelAttr << "` naming a gpu.func, `"
+            << kLauncherThreadsAttr << "` and `" << kLauncherAppendItemsAttr
+            << "` (positive) and the arguments (k_new, v_new, k_last, v_last: "
+               "identity-layout rank-4 memrefs with a static head "
+               "dimension, kw, vw: rank 2, k_cache, v_cache: rank "
+               "4, pos: index, then the four results)";
+        return signalPassFailure();
+      }
+      emitAppendLauncherBody(f, kernel, items.getInt(), threads.getInt());
+      for (StringRef a : {kLauncherAppendKernelAttr, kLauncherAppendItemsAttr,
+                          kLauncherThreadsAttr})
         f->removeAttr(a);
     }
     for (func::FuncOp f : decodeLaunchers) {

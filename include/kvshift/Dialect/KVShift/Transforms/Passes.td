@@ -476,8 +476,13 @@ def KVShiftFuseAttentionGPU
     `--kvshift-share-attention-stats` (part of `kvshift-to-nvvm`) forms these
     ops from a forward and its gradient.
 
-    Not handled (left alone, lowered by the following passes or reported
-    there): `kv_cache_append`.
+    `kvshift.kv_cache_append` is left alone (lowered on the host by the
+    following passes) unless `append-kernel` is set: then it becomes
+    `kv_cache_append_d<D>_<T>[_rope]`, one thread per new row and column
+    (pair of columns with RoPE) mixing, rotating and storing the row into
+    the cache, and a launcher `(k_new, v_new, k_last, v_last, kw, vw,
+    k_cache, v_cache, pos, new_k_cache, new_v_cache, new_k_last,
+    new_v_last)`.
 
     Example:
 
@@ -514,6 +519,12 @@ def KVShiftFuseAttentionGPU
            "kv_cache_attention: load the next step's keys and values before "
            "computing with the current ones (more registers, loads in flight "
            "during the arithmetic)">,
+    Option<"appendKernel", "append-kernel", "bool", /*default=*/"false",
+           "kv_cache_append: lower it to a GPU kernel and launcher as well. "
+           "The launcher copies both caches to the device and back, which "
+           "costs more than the host's append of T rows on this calling "
+           "convention; the kernel is for callers whose caches stay on the "
+           "device (kvshift.cuda)">,
     Option<"decodeMma", "decode-mma", "bool", /*default=*/"false",
            "kv_cache_attention, f16/bf16 with D a multiple of 16: score and "
            "accumulate on tensor cores (mma.sync, one warp per 16 cache rows "
