@@ -1239,8 +1239,8 @@ class TorchDriver:
     launch, accepts_cpu) on this emulator, for CPU torch tensors: a kernel
     is looked up in the gpu-dialect form of the MLIR its PTX came from
     (`kvshift-opt --kvshift-share-attention-stats
-    --kvshift-fuse-attention-gpu`, as kvshift-to-nvvm does), bfloat16
-    tensors go through float32 copies."""
+    --kvshift-fuse-attention-gpu{options}`, as kvshift-to-nvvm does),
+    bfloat16 tensors go through float32 copies."""
 
     accepts_cpu = True
 
@@ -1249,16 +1249,18 @@ class TorchDriver:
         self.modules = {}
         self.launches = []
 
-    def load(self, ptx, name, source=None):
+    def load(self, ptx, name, source=None, options=""):
         import subprocess
-        if source not in self.modules:
-            r = subprocess.run([self.opt, "-", "--kvshift-share-attention-stats",
-                                "--kvshift-fuse-attention-gpu", "--mlir-print-op-generic"],
+        key = (source, options)
+        if key not in self.modules:
+            fuse = "--kvshift-fuse-attention-gpu" + (f"={options}" if options else "")
+            r = subprocess.run([self.opt, "-", "--kvshift-share-attention-stats", fuse,
+                                "--mlir-print-op-generic"],
                                input=source, capture_output=True, text=True)
             if r.returncode:
                 raise EmulatorError(r.stderr)
-            self.modules[source] = Module(r.stdout)
-        module = self.modules[source]
+            self.modules[key] = Module(r.stdout)
+        module = self.modules[key]
         if name not in module.kernels:
             raise EmulatorError(f"no kernel {name}")
         return (module, name)

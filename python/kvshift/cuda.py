@@ -12,6 +12,18 @@
     kw, vw)`` -> ``(out, lse)`` and ``backward(q, k, v, kw, vw, dout, out,
     lse)`` -> ``(dq, dk, dv, dkw, dvw)``.
 
+``kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos, rope_theta=None)``
+``kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True, rope_theta=None)``
+    The KV-cache ops with the signatures and in-place semantics of
+    ``kvshift.torch``'s (docs/KVCache.md), on caches that stay in device
+    memory: the append kernel (``append-kernel``) writes the new rows into
+    the caches, the decode and merge kernels read them.
+``generate(model, prompt, n_new, max_len, dtype=None, options="")``
+    ``kvshift.models.generate_eager`` with every attention layer's cache
+    ops replaced by these: greedy decoding of a ``KVShiftLlama`` on the GPU
+    whose attention runs on kvshift's kernels (``options``: decode options
+    of ``kvshift-fuse-attention-gpu``, such as ``decode-mma=true``).
+
 Shapes and types are those of the op: q ``[B, Hq, Sq, D]``, k and v ``[B,
 Hkv, Sk, D]`` of one dtype (float16, bfloat16 or float32; D at most 128 for
 the 16-bit types), kw and vw ``[Hkv, 2]`` (float32 in the kernels), causal
@@ -43,9 +55,11 @@ import torch
 
 from . import ptx as _ptx
 from . import runtime
+from . import torch as _ktorch
 
 __all__ = ["kv_shift_attention", "kernels", "Kernels", "CUDAError", "Driver",
-           "set_driver", "save_kernels"]
+           "set_driver", "save_kernels", "kv_cache_append", "kv_cache_attention",
+           "cache_kernels", "CacheKernels", "generate"]
 
 
 class CUDAError(runtime.Error):
@@ -74,9 +88,11 @@ class Driver(object):
             raise CUDAError("%s failed: %s"
                             % (what, name.value.decode() if name.value else r))
 
-    def load(self, ptx, name, source=None):
+    def load(self, ptx, name, source=None, options=""):
         """Function ``name`` of the PTX module ``ptx`` on the current device
-        (``source``: the MLIR it came from, for drivers that run that)."""
+        (``source`` and ``options``: the MLIR it came from and the options of
+        kvshift-fuse-attention-gpu it was compiled with, for drivers that run
+        that)."""
         # PyTorch creates and makes current the device's primary context.
         torch.empty(0, device="cuda")
         key = (torch.cuda.current_device(), ptx)
@@ -328,6 +344,155 @@ class Kernels(object):
         return dq, dk, dv, dkw, dvw
 
 
+def _cache_source(op, t, d, causal, scale, rope_theta):
+    """One cache op of one layer (dynamic B, H, S): op "append" or
+    "attention"."""
+    row = "tensor<?x?x?x%dx%s>" % (d, t)
+    last = "tensor<?x?x1x%dx%s>" % (d, t)
+    w = "tensor<?x2xf32>"
+    rope = "" if rope_theta is None else " rope_theta = %r" % float(rope_theta)
+    if op == "append":
+        ins = "%s, %s, %s, %s, %s, %s, %s, %s, index" % (row, row, last, last, w, w, row, row)
+        outs = "%s, %s, %s, %s" % (row, row, last, last)
+        return ("func.func @append(%%k: %s, %%v: %s, %%kl: %s, %%vl: %s, %%kw: %s, %%vw: %s, "
+                "%%kc: %s, %%vc: %s, %%pos: index) -> (%s) {\n"
+                "  %%kc1, %%vc1, %%kl1, %%vl1 = kvshift.kv_cache_append %%k, %%v "
+                "last(%%kl, %%vl) mix(%%kw, %%vw) into(%%kc, %%vc) at %%pos%s : (%s) -> (%s)\n"
+                "  return %%kc1, %%vc1, %%kl1, %%vl1 : %s\n}\n"
+                % (row, row, last, last, w, w, row, row, outs, rope, ins, outs, outs))
+    attrs = (" causal" if causal else "") + " scale = %r" % float(scale) + rope
+    return ("func.func @attention(%%q: %s, %%kc: %s, %%vc: %s, %%len: index) -> %s {\n"
+            "  %%o = kvshift.kv_cache_attention %%q, %%kc, %%vc length %%len%s"
+            " : (%s, %s, %s, index) -> %s\n"
+            "  return %%o : %s\n}\n" % (row, row, row, row, attrs, row, row, row, row, row))
+
+
+_OPTION = re.compile(r"^(decode-split|decode-rows|warps)=\d+$|"
+                     r"^(decode-prefetch|decode-mma)=(true|false)$")
+
+
+class CacheKernels(object):
+    """The kernels of one cache op in one configuration, compiled by
+    ``kvshift-to-nvvm``: op "append", kv_cache_append's kernel
+    (``append-kernel``; causal, scale and options do not apply), or op
+    "attention", kv_cache_attention's decode and merge kernels
+    (``options``: decode options of ``kvshift-fuse-attention-gpu``:
+    ``decode-split``, ``decode-rows``, ``decode-prefetch``, ``decode-mma``,
+    ``warps``)."""
+
+    _FIELDS = ("op", "d", "causal", "scale", "rope_theta", "chip", "options", "source",
+               "ptx", "append_kernel", "append_items", "append_threads", "decode_kernel",
+               "merge_kernel", "split", "rows", "decode_threads", "merge_threads")
+
+    def __init__(self, dtype, head_dim, op="attention", causal=True, scale=None,
+                 rope_theta=None, chip="sm_80", options="", _saved=None):
+        if dtype not in _TYPES:
+            raise ValueError("dtype must be float16, bfloat16 or float32, got %s"
+                             % dtype)
+        self.dtype = dtype
+        self._fns = {}
+        if _saved is not None:
+            for f in self._FIELDS:
+                setattr(self, f, _saved[f])
+            return
+        bad = [o for o in options.split() if not _OPTION.match(o)]
+        if bad:
+            raise ValueError("options: expected decode-split=N, decode-rows=N, warps=N, "
+                             "decode-prefetch=true|false or decode-mma=true|false, got %s"
+                             % " ".join(bad))
+        if op not in ("append", "attention"):
+            raise ValueError("op must be 'append' or 'attention', got %r" % (op,))
+        if op == "append" and options.split():
+            raise ValueError("options apply to op 'attention' only, got %r" % options)
+        self.op, self.d, self.chip = op, int(head_dim), chip
+        self.causal = bool(causal) and op == "attention"
+        self.scale = 1.0 / math.sqrt(self.d) if scale is None else float(scale)
+        self.rope_theta = None if rope_theta is None else float(rope_theta)
+        self.options = " ".join(["append-kernel=true"] + options.split())
+        self.source = _cache_source(op, _TYPES[dtype], self.d, self.causal, self.scale,
+                                    self.rope_theta)
+        lowered = runtime.opt(self.source, "kvshift-to-nvvm{chip=%s %s}"
+                              % (chip, self.options))
+        self.ptx = _ptx.extract_ptx(lowered)
+        fused = runtime.opt(self.source, "builtin.module(kvshift-fuse-attention-gpu{%s})"
+                            % self.options)
+        for f in self._FIELDS[8:]:
+            setattr(self, f, None)
+        if op == "append":
+            app = _launcher_attrs(fused, "kvshift.gpu_append_kernel")
+            self.append_kernel = app["append_kernel"]
+            self.append_items = app["append_items_per_row"]
+            self.append_threads = app["threads"]
+        else:
+            dec = _launcher_attrs(fused, "kvshift.gpu_decode_kernel")
+            self.decode_kernel, self.merge_kernel = dec["decode_kernel"], dec["merge_kernel"]
+            self.split, self.rows = dec["decode_split"], dec["decode_rows"]
+            self.decode_threads = dec["threads"]
+            self.merge_threads = _block_size(fused, self.merge_kernel)
+
+    to_dict = Kernels.to_dict
+
+    @classmethod
+    def from_dict(cls, d):
+        """CacheKernels from to_dict()'s values: no compilation."""
+        dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
+        missing = [f for f in cls._FIELDS if f not in d]
+        if dtype is None or missing:
+            raise ValueError("not a kvshift.cuda cache kernel set: dtype %r, missing %s"
+                             % (d.get("dtype"), missing))
+        return cls(dtype, d["d"], _saved=d)
+
+    def _fn(self, name):
+        fn = self._fns.get(name)
+        if fn is None:
+            fn = _get_driver().load(self.ptx, name, source=self.source,
+                                    options=self.options)
+            self._fns[name] = fn
+        return fn
+
+    _launch = Kernels._launch
+
+    def append(self, k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos):
+        """Writes rows pos .. pos+T-1 of the caches and the raw last rows, in
+        place. Contiguous tensors of this dtype and D (the caches and last
+        rows are written where they are); kw, vw float32 [Hkv, 2]; 0 <= pos
+        <= Smax - T (the caller checks)."""
+        b, hkv, t, _ = k_new.shape
+        smax = k_cache.shape[2]
+        # With one new row the thread that reads a column of k_last writes it
+        # afterwards; with more, the new last rows go through scratch buffers.
+        kl_out, vl_out = ((k_last, v_last) if t == 1
+                          else (torch.empty_like(k_last), torch.empty_like(v_last)))
+        work = b * hkv * t * self.append_items
+        self._launch(self.append_kernel, (_cdiv(work, self.append_threads), 1, 1),
+                     self.append_threads,
+                     [k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, kl_out,
+                      vl_out, b, hkv, t, smax, pos])
+        if t > 1:
+            k_last.copy_(kl_out)
+            v_last.copy_(vl_out)
+
+    def attention(self, q, k_cache, v_cache, length):
+        """out like q: attention of q over the first ``length`` rows (1 <=
+        length <= Smax, and >= Sq with causal: the caller checks)."""
+        b, hq, sq, d = q.shape
+        hkv, smax = k_cache.shape[1], k_cache.shape[2]
+        out = torch.empty_like(q)
+        if b * hq * sq == 0:
+            return out
+        splits = _cdiv(length, self.split)
+        states = b * hq * sq * splits
+        f32 = dict(dtype=torch.float32, device=q.device)
+        ws_m, ws_l = torch.empty(states, **f32), torch.empty(states, **f32)
+        ws_o = torch.empty(states * d, **f32)
+        row_blocks = _cdiv((hq // hkv) * sq, self.rows)
+        self._launch(self.decode_kernel, (hkv * row_blocks, splits, b), self.decode_threads,
+                     [q, k_cache, v_cache, ws_m, ws_l, ws_o, b, hq, sq, hkv, smax, length])
+        self._launch(self.merge_kernel, (b * hq * sq, 1, 1), self.merge_threads,
+                     [ws_m, ws_l, ws_o, out, length, smax])
+        return out
+
+
 _cache = {}
 
 
@@ -359,16 +524,54 @@ def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm
     return k
 
 
+def _cache_file_name(op, dtype, d, causal, scale, rope_theta, chip, options):
+    extra = "".join("_" + o.replace("=", "-") for o in options.split()
+                    if o != "append-kernel=true")
+    return ("kvshift_%s_" % op + _file_name(dtype, d, causal, scale, rope_theta,
+                                            chip)[len("kvshift_"):-len(".json")]
+            + extra + ".json")
+
+
+def cache_kernels(op, dtype, head_dim, causal=True, scale=None, rope_theta=None,
+                  chip="sm_80", options=""):
+    """The ``CacheKernels`` of a cache op ("append" or "attention") in a
+    configuration, made once: read from ``$KVSHIFT_CUDA_KERNELS`` when it
+    holds them (``save_kernels``), else compiled."""
+    d = int(head_dim)
+    rope_theta = None if rope_theta is None else float(rope_theta)
+    if op == "append":  # causal, scale and options do not apply
+        causal, scale = False, 1.0 / math.sqrt(d)
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    options = " ".join(options.split())
+    key = (op, dtype, d, bool(causal), scale, rope_theta, chip, options)
+    k = _cache.get(key)
+    if k is None:
+        saved = os.environ.get("KVSHIFT_CUDA_KERNELS")
+        path = saved and os.path.join(saved, _cache_file_name(
+            op, dtype, d, bool(causal), scale, rope_theta, chip, options))
+        if path and os.path.exists(path):
+            with open(path) as f:
+                k = CacheKernels.from_dict(json.load(f))
+        else:
+            k = CacheKernels(dtype, d, op, causal, scale, rope_theta, chip, options)
+        _cache[key] = k
+    return k
+
+
 def save_kernels(directory, kernel_sets):
-    """Writes each ``Kernels`` of ``kernel_sets`` to ``directory`` (one JSON
-    file each, named by its configuration), for ``kernels()`` to read on a
-    machine without MLIR (``KVSHIFT_CUDA_KERNELS=directory``). Returns the
-    paths."""
+    """Writes each ``Kernels`` or ``CacheKernels`` of ``kernel_sets`` to
+    ``directory`` (one JSON file each, named by its configuration), for
+    ``kernels()`` and ``cache_kernels()`` to read on a machine without MLIR
+    (``KVSHIFT_CUDA_KERNELS=directory``). Returns the paths."""
     os.makedirs(directory, exist_ok=True)
     paths = []
     for k in kernel_sets:
-        path = os.path.join(directory, _file_name(k.dtype, k.d, k.causal, k.scale,
-                                                  k.rope_theta, k.chip))
+        if isinstance(k, CacheKernels):
+            name = _cache_file_name(k.op, k.dtype, k.d, k.causal, k.scale, k.rope_theta,
+                                    k.chip, k.options)
+        else:
+            name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip)
+        path = os.path.join(directory, name)
         with open(path, "w") as f:
             json.dump(k.to_dict(), f)
         paths.append(path)
@@ -452,3 +655,105 @@ def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=Non
     kern = kernels(q.dtype, q.shape[3], causal, scale, rope_theta, chip)
     return _Attention.apply(q.contiguous(), k.contiguous(), v.contiguous(), kw, vw,
                             kern)
+
+
+_IDENTITY = {}
+
+
+def _weights(w, hkv, device):
+    """Mixing weights as the kernels take them: float32 [Hkv, 2] on the
+    device; None (no shift) is [1, 0] per head."""
+    if w is None:
+        key = (hkv, str(device))
+        if key not in _IDENTITY:
+            one = torch.zeros(hkv, 2, dtype=torch.float32, device=device)
+            one[:, 0] = 1.0
+            _IDENTITY[key] = one
+        return _IDENTITY[key]
+    return w.detach().to(device=device, dtype=torch.float32).contiguous()
+
+
+def _check_cache_tensors(what, tensors, in_place):
+    dev = tensors[0][1].device
+    for name, t in tensors:
+        if t.device.type != "cuda" and not (_driver is not None and _driver.accepts_cpu):
+            raise ValueError("kvshift.cuda.%s: '%s' must be on a CUDA device, found %s"
+                             % (what, name, t.device))
+        if t.device != dev:
+            raise ValueError("kvshift.cuda.%s: '%s' is on %s, '%s' on %s: all operands "
+                             "must be on one device" % (what, name, t.device, tensors[0][0],
+                                                        dev))
+        if t.dtype not in _TYPES:
+            raise ValueError("kvshift.cuda.%s: '%s' must be float16, bfloat16 or float32 "
+                             "on the GPU, found %s" % (what, name, t.dtype))
+        if name in in_place and not t.is_contiguous():
+            raise ValueError("kvshift.cuda.%s: '%s' is written in place and must be "
+                             "contiguous" % (what, name))
+
+
+def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                    rope_theta=None, chip="sm_80"):
+    """kvshift.torch.kv_cache_append on the GPU kernel: the same operands,
+    checks and in-place semantics (the caches' rows pos .. pos+T-1 and the
+    last rows are written where they are; returns the four tensors)."""
+    b, hkv, t, d, smax = _ktorch._check_append_args(
+        k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos, rope_theta)
+    _check_cache_tensors("kv_cache_append",
+                         [("k_cache", k_cache), ("v_cache", v_cache), ("k_new", k_new),
+                          ("v_new", v_new), ("k_last", k_last), ("v_last", v_last)],
+                         ("k_cache", "v_cache", "k_last", "v_last"))
+    p = int(pos)
+    if p < 0:
+        raise ValueError("'pos' must be >= 0, found %d" % p)
+    if p + t > smax:
+        raise ValueError("cannot append %d rows at position %d to a cache of %d rows"
+                         % (t, p, smax))
+    kern = cache_kernels("append", k_cache.dtype, d, rope_theta=rope_theta, chip=chip)
+    dev = k_cache.device
+    with _OnDevice(k_cache):
+        kern.append(k_new.contiguous(), v_new.contiguous(), k_last, v_last,
+                    _weights(kw, hkv, dev), _weights(vw, hkv, dev), k_cache, v_cache, p)
+    return k_cache, v_cache, k_last, v_last
+
+
+def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
+                       rope_theta=None, chip="sm_80", options=""):
+    """kvshift.torch.kv_cache_attention on the GPU's decode and merge
+    kernels: the same operands, checks and result (a length of 0 gives
+    zeros)."""
+    b, hq, sq, d, hkv, smax = _ktorch._check_cache_attention_args(
+        q, k_cache, v_cache, length, rope_theta)
+    _check_cache_tensors("kv_cache_attention",
+                         [("q", q), ("k_cache", k_cache), ("v_cache", v_cache)],
+                         ("k_cache", "v_cache"))
+    n = int(length)
+    if n < 0 or n > smax:
+        raise ValueError("'length' must be in [0, Smax = %d], found %d" % (smax, n))
+    if causal and sq > n:
+        raise ValueError("causal requires Sq <= length (found Sq = %d, length = %d)"
+                         % (sq, n))
+    if n == 0:
+        return torch.zeros_like(q)
+    kern = cache_kernels("attention", q.dtype, d, causal, scale, rope_theta, chip, options)
+    with _OnDevice(q):
+        return kern.attention(q.contiguous(), k_cache, v_cache, n)
+
+
+def generate(model, prompt, n_new, max_len, dtype=None, chip="sm_80", options=""):
+    """kvshift.models.generate_eager(model, prompt, n_new, max_len, dtype)
+    with the cache ops of every attention layer replaced by this module's
+    kv_cache_append and kv_cache_attention: (tokens [B, P + n_new],
+    seconds of the decode steps). The model and prompt on one CUDA device;
+    the caches, in ``dtype`` (default: the model's), stay there."""
+    from . import models
+    ops = (lambda *a, **k: kv_cache_append(*a, chip=chip, **k),
+           lambda *a, **k: kv_cache_attention(*a, chip=chip, options=options, **k))
+    layers = [m for m in model.modules() if isinstance(m, _ktorch._AttentionBase)]
+    saved = [m.cache_ops for m in layers]
+    try:
+        for m in layers:
+            m.cache_ops = ops
+        return models.generate_eager(model, prompt, n_new, max_len, dtype=dtype)
+    finally:
+        for m, o in zip(layers, saved):
+            m.cache_ops = o

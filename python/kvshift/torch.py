@@ -370,38 +370,10 @@ def _rope_rows(start, count, dim, theta, n, device, dtype):
     return _rope_cos_sin(pos, dim, theta, device, dtype)
 
 
-def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
-                    rope_theta=None):
-    """kvshift.kv_cache_append: mix (and rotate) T new key/value rows into a
-    KV cache, in place.
-
-    k_new, v_new: [B, Hkv, T, D] raw (unmixed, unrotated) rows of tokens
-    pos .. pos+T-1 (T >= 1); k_last, v_last: [B, Hkv, 1, D] raw rows of
-    token pos-1 (not read when pos == 0); kw, vw: [Hkv, 2] mixing weights
-    ([a1, a2], [b1, b2] per KV head), or None for no shift (weights
-    [1, 0]: VanillaAttention); k_cache, v_cache: [B, Hkv, Smax, D]; pos: a
-    python int or a 0-d integer tensor, the number of rows already in the
-    cache; rope_theta: rotate the mixed keys (SPEC.md section 2) at their
-    positions pos+t.  For t = 0 .. T-1, with prev_0 = k_last (0 if pos == 0)
-    and prev_t = k_new[t-1]:
-
-        k_cache[pos+t] = rot(a1 k_new[t] + a2 prev_t, pos+t)
-        v_cache[pos+t] = b1 v_new[t] + b2 vprev_t
-
-    computed in float32 (float64 for float64 operands) and stored in the
-    cache dtype.  Rows outside pos .. pos+T-1 are not touched.
-
-    Returns (k_cache, v_cache, k_last, v_last): the argument tensors
-    themselves, updated in place (the caches by a slice assignment, the
-    last rows set to the RAW k_new[:, :, T-1:T], v_new[:, :, T-1:T]).
-    While kvshift.importer traces, it is one functional op instead (new
-    tensors), so models should use the returned tensors.
-
-    Errors (ValueError): an operand of the wrong rank, shape or dtype
-    (k_new, v_new, the last rows and the caches share one dtype of float32,
-    float16, bfloat16, float64); pos not an int / 0-d integer tensor, or
-    negative; "cannot append T rows at position p to a cache of Smax rows"
-    when pos + T > Smax; rope_theta <= 0 or an odd D with rope_theta."""
+def _check_append_args(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                       rope_theta):
+    """kv_cache_append's checks of what the operands' types say (not pos's
+    value); returns (B, Hkv, T, D, Smax). kvshift.cuda shares them."""
     _cache_check_rank4(k_new, "k_new", "[B, Hkv, T, D]")
     _cache_check_rank4(v_new, "v_new", "[B, Hkv, T, D]")
     _cache_check_rank4(k_last, "k_last", "[B, Hkv, 1, D]")
@@ -437,6 +409,44 @@ def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
         _check_theta(rope_theta)
         if D % 2 != 0:
             raise ValueError("rope_theta needs an even head dim, found D = %d" % D)
+    return B, Hkv, T, D, Smax
+
+
+def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
+                    rope_theta=None):
+    """kvshift.kv_cache_append: mix (and rotate) T new key/value rows into a
+    KV cache, in place.
+
+    k_new, v_new: [B, Hkv, T, D] raw (unmixed, unrotated) rows of tokens
+    pos .. pos+T-1 (T >= 1); k_last, v_last: [B, Hkv, 1, D] raw rows of
+    token pos-1 (not read when pos == 0); kw, vw: [Hkv, 2] mixing weights
+    ([a1, a2], [b1, b2] per KV head), or None for no shift (weights
+    [1, 0]: VanillaAttention); k_cache, v_cache: [B, Hkv, Smax, D]; pos: a
+    python int or a 0-d integer tensor, the number of rows already in the
+    cache; rope_theta: rotate the mixed keys (SPEC.md section 2) at their
+    positions pos+t.  For t = 0 .. T-1, with prev_0 = k_last (0 if pos == 0)
+    and prev_t = k_new[t-1]:
+
+        k_cache[pos+t] = rot(a1 k_new[t] + a2 prev_t, pos+t)
+        v_cache[pos+t] = b1 v_new[t] + b2 vprev_t
+
+    computed in float32 (float64 for float64 operands) and stored in the
+    cache dtype.  Rows outside pos .. pos+T-1 are not touched.
+
+    Returns (k_cache, v_cache, k_last, v_last): the argument tensors
+    themselves, updated in place (the caches by a slice assignment, the
+    last rows set to the RAW k_new[:, :, T-1:T], v_new[:, :, T-1:T]).
+    While kvshift.importer traces, it is one functional op instead (new
+    tensors), so models should use the returned tensors.
+
+    Errors (ValueError): an operand of the wrong rank, shape or dtype
+    (k_new, v_new, the last rows and the caches share one dtype of float32,
+    float16, bfloat16, float64); pos not an int / 0-d integer tensor, or
+    negative; "cannot append T rows at position p to a cache of Smax rows"
+    when pos + T > Smax; rope_theta <= 0 or an odd D with rope_theta."""
+    B, Hkv, T, D, Smax = _check_append_args(k_new, v_new, k_last, v_last, kw, vw,
+                                            k_cache, v_cache, pos, rope_theta)
+    dt = k_cache.dtype
     if _cache_trace_hook is not None:   # kvshift.importer is tracing
         out = _cache_trace_hook("kv_cache_append", k_new, v_new, k_last, v_last, kw, vw,
                                 k_cache, v_cache, pos, rope_theta)
@@ -476,24 +486,10 @@ def kv_cache_append(k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos,
     return k_cache, v_cache, k_last, v_last
 
 
-def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
-                       rope_theta=None):
-    """kvshift.kv_cache_attention: attention of Sq new queries over the
-    first ``length`` rows of a KV cache filled by kv_cache_append.
-
-    q: [B, Hq, Sq, D]; k_cache, v_cache: [B, Hkv, Smax, D] (mixed rows;
-    keys already rotated with rope_theta), of q's dtype; length: a python
-    int or a 0-d integer tensor, the number of valid rows (the Sq new ones
-    included).  Query i sits at position length - Sq + i; key j < length is
-    visible to it (with causal: iff j <= length - Sq + i).  rope_theta:
-    rotate q row i at its position.  scale defaults to 1/sqrt(D).  Query
-    head h reads KV head h // (Hq / Hkv).  A query with no visible key
-    (length == 0) gives zeros.  Reads only cache[:, :, :length]; computed
-    in float32 (float64 for float64 q) and returned in q's dtype.
-
-    Errors (ValueError): wrong ranks, shapes or dtypes; Hq not a multiple of
-    Hkv; length not an int / 0-d integer tensor; length < 0 or
-    length > Smax; causal with Sq > length; rope_theta <= 0 or odd D."""
+def _check_cache_attention_args(q, k_cache, v_cache, length, rope_theta):
+    """kv_cache_attention's checks of what the operands' types say (not
+    length's value); returns (B, Hq, Sq, D, Hkv, Smax). kvshift.cuda shares
+    them."""
     _cache_check_rank4(q, "q", "[B, Hq, Sq, D]")
     _cache_check_rank4(k_cache, "k_cache", "[B, Hkv, Smax, D]")
     _cache_check_rank4(v_cache, "v_cache", "[B, Hkv, Smax, D]")
@@ -515,6 +511,29 @@ def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
         _check_theta(rope_theta)
         if D % 2 != 0:
             raise ValueError("rope_theta needs an even head dim, found D = %d" % D)
+    return B, Hq, Sq, D, Hkv, Smax
+
+
+def kv_cache_attention(q, k_cache, v_cache, length, scale=None, causal=True,
+                       rope_theta=None):
+    """kvshift.kv_cache_attention: attention of Sq new queries over the
+    first ``length`` rows of a KV cache filled by kv_cache_append.
+
+    q: [B, Hq, Sq, D]; k_cache, v_cache: [B, Hkv, Smax, D] (mixed rows;
+    keys already rotated with rope_theta), of q's dtype; length: a python
+    int or a 0-d integer tensor, the number of valid rows (the Sq new ones
+    included).  Query i sits at position length - Sq + i; key j < length is
+    visible to it (with causal: iff j <= length - Sq + i).  rope_theta:
+    rotate q row i at its position.  scale defaults to 1/sqrt(D).  Query
+    head h reads KV head h // (Hq / Hkv).  A query with no visible key
+    (length == 0) gives zeros.  Reads only cache[:, :, :length]; computed
+    in float32 (float64 for float64 q) and returned in q's dtype.
+
+    Errors (ValueError): wrong ranks, shapes or dtypes; Hq not a multiple of
+    Hkv; length not an int / 0-d integer tensor; length < 0 or
+    length > Smax; causal with Sq > length; rope_theta <= 0 or odd D."""
+    B, Hq, Sq, D, Hkv, Smax = _check_cache_attention_args(q, k_cache, v_cache, length,
+                                                          rope_theta)
     if scale is None:
         scale = 1.0 / math.sqrt(D)
     if _cache_trace_hook is not None:   # kvshift.importer is tracing
@@ -624,6 +643,11 @@ class _AttentionBase(nn.Module):
         o = self.attend(q, k, v)                      # [B, Hq, S, Dh]
         return self.o_proj(o.transpose(1, 2).flatten(2))
 
+    # (append, attention) that forward_cached calls instead of this module's
+    # kv_cache_append and kv_cache_attention (same signatures and in-place
+    # semantics); kvshift.cuda.generate sets the GPU kernels'.
+    cache_ops = None
+
     def _cache_mix_weights(self):
         """(kw, vw) for kv_cache_append; None, None means no shift."""
         return None, None
@@ -659,11 +683,12 @@ class _AttentionBase(nn.Module):
         k_cache, v_cache, k_last, v_last = cache
         q, k, v = self.project(x)
         kw, vw = self._cache_mix_weights()
-        kc, vc, kl, vl = kv_cache_append(k, v, k_last, v_last, kw, vw, k_cache, v_cache,
-                                         pos, rope_theta=self.rope_theta)
+        append, attend = self.cache_ops or (kv_cache_append, kv_cache_attention)
+        kc, vc, kl, vl = append(k, v, k_last, v_last, kw, vw, k_cache, v_cache,
+                                pos, rope_theta=self.rope_theta)
         length = pos + x.shape[1]
-        o = kv_cache_attention(q, kc, vc, length, scale=self.scale, causal=self.causal,
-                               rope_theta=self.rope_theta)
+        o = attend(q, kc, vc, length, scale=self.scale, causal=self.causal,
+                   rope_theta=self.rope_theta)
         return self.o_proj(o.transpose(1, 2).flatten(2)), (kc, vc, kl, vl)
 
     def extra_repr(self):
