@@ -278,7 +278,8 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
 cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
 # kvshift.cuda (the kernels on PyTorch tensors, differentiable) with the
 # kernel sets it would compile, saved: the GPU machine has no MLIR. bf16
-# causal and not, f16 causal, bf16 causal with RoPE; D = 128.
+# causal and not, f16 causal, bf16 causal with RoPE; D = 128; and the cache
+# ops of the serve part.
 rm -rf "$out/python" "$out/torch"
 mkdir -p "$out/python"
 cp -r "$root/python/kvshift" "$out/python/"
@@ -291,6 +292,13 @@ out, chip, theta = sys.argv[1], sys.argv[2], float(sys.argv[3])
 sets = [kc.Kernels(dt, 128, causal, rope_theta=rt, chip=chip)
         for dt, causal, rt in ((torch.bfloat16, True, None), (torch.bfloat16, False, None),
                                (torch.float16, True, None), (torch.bfloat16, True, theta))]
+# The serve part's cache ops (gpu_check.py SERVE_*: head dim 64, RoPE, causal,
+# scale 1/8): the append kernel and the decode kernels, SIMT and decode-mma.
+sets += [kc.cache_kernels("append", dt, 64, rope_theta=theta, chip=chip)
+         for dt in (torch.float32, torch.bfloat16)]
+sets += [kc.cache_kernels("attention", dt, 64, True, 0.125, theta, chip, opts)
+         for dt, opts in ((torch.float32, ""), (torch.bfloat16, ""),
+                          (torch.bfloat16, "decode-mma=true"))]
 kc.save_kernels(out, sets)
 PY
 echo "$out: $(ls "$out/kernels" | grep -v _grad | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '_grad\.ptx$') backward kernel sets, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

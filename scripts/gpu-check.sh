@@ -7,11 +7,12 @@
 #   bash scripts/gpu-check.sh DIR [--quick] [--memcheck] [--ncu]
 #
 # Each part (attention and AOT correctness, decode correctness, decode
-# bandwidth, timings, RoPE timings, backward correctness and timings) runs in
-# a process of its own with a time limit of its own, so that a kernel fault
-# or a hang in one part leaves the results of the others. The parts' limits
-# add up to 8.5 minutes (the parts before the backward took about 80 s on an
-# H200; the backward's parts have not run on a GPU yet). --memcheck also runs the attention, decode and backward
+# bandwidth, timings, RoPE timings, backward correctness and timings,
+# generation with device-resident caches) runs in a process of its own with
+# a time limit of its own, so that a kernel fault or a hang in one part
+# leaves the results of the others. The parts' limits add up to 9.5 minutes
+# (the parts before the backward took about 80 s on an H200; the backward's
+# and serve parts have not run on a GPU yet). --memcheck also runs the attention, decode and backward
 # correctness checks (small shapes) under compute-sanitizer's memcheck,
 # which reports any out-of-bounds access (about 30 s there before the
 # backward was added; limit 150 s). --ncu profiles one launch of the bf16 causal D=128
@@ -58,6 +59,7 @@ part 110 timings
 part 60 rope
 part 60 grad
 part 100 gradtimings
+part 60 serve
 if [ "$memcheck" = 1 ]; then
   sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
   echo "memcheck: $sanitizer --tool memcheck (attention, decode and backward kernels, small shapes)" | tee -a "$log"

@@ -514,6 +514,8 @@ def torch_paths(artifacts):
     for f in sorted(os.listdir(tdir)):
         with open(os.path.join(tdir, f)) as fh:
             saved = json.load(fh)
+        if "op" in saved:  # a cache op's kernels (the serve part's)
+            continue
         name = "kvshift.cuda d%d %s%s%s" % (saved["d"], saved["dtype"],
                                            " causal" if saved["causal"] else "",
                                            " rope" if saved["rope_theta"] else "")
@@ -1089,8 +1091,70 @@ def rope_timings(by_name, b, h, d, seqs):
                   f"{tp:10.3f} | {tb:13.3f} | {tr / tp:12.3f} {tb / tr:10.2f}")
 
 
+# The serve part's models (kvshift.models.KVShiftLlama, RoPE, GQA 16/4,
+# head dim 64): build-gpu-check.sh saves kvshift.cuda's kernel sets for
+# them. SERVE_CHECK (f32) must give eager's tokens; SERVE_SPEED (bf16) is
+# timed.
+SERVE_CHECK = dict(vocab_size=512, d_model=256, n_layers=2, n_heads=4, n_kv_heads=1,
+                   max_seq_len=4096, rope_theta=10000.0)
+SERVE_SPEED = dict(vocab_size=4096, d_model=1024, n_layers=4, n_heads=16, n_kv_heads=4,
+                   max_seq_len=4096, rope_theta=10000.0)
+SERVE_SHAPE = (8, 1024, 64)  # batch, prompt, new tokens
+
+
+def serve(artifacts, quick, check_shape=(2, 37, 8), speed_shape=None):
+    """Greedy generation with device-resident KV caches: kvshift.cuda.generate
+    (the append kernel, then the decode and merge kernels, in every layer;
+    the rest of the model in PyTorch) against kvshift.models.generate_eager
+    (the same model in PyTorch eager with the cache done right). An f32
+    model must give eager's tokens; a bf16 model is timed (decode steps
+    only; prefill excluded), with the SIMT decode kernel and decode-mma."""
+    paths = torch_paths(artifacts)  # sys.path and KVSHIFT_CUDA_KERNELS
+    if not paths:
+        print("\nserve: no kvshift.cuda in the artifacts")
+        return 1
+    kc = paths[0][1].kc
+    from kvshift.models import KVShiftLlama, LlamaConfig, generate_eager
+    failures = 0
+    torch.manual_seed(0)
+    b, p, n = check_shape
+    model = KVShiftLlama(LlamaConfig(**SERVE_CHECK)).eval().cuda()
+    prompt = torch.randint(0, SERVE_CHECK["vocab_size"], (b, p)).cuda()
+    want, _ = generate_eager(model, prompt, n, p + n)
+    got, _ = kc.generate(model, prompt, n, p + n)
+    same = torch.equal(got, want)
+    failures += not same
+    print(f"\nserve: f32 KVShiftLlama {SERVE_CHECK['d_model']}x{SERVE_CHECK['n_layers']}, "
+          f"{b} prompts of {p} tokens + {n}: kvshift.cuda.generate's tokens "
+          f"{'equal' if same else 'DIFFER FROM'} generate_eager's")
+    b, p, n = speed_shape or (SERVE_SHAPE if not quick else (SERVE_SHAPE[0], 256, 32))
+    model = KVShiftLlama(LlamaConfig(**SERVE_SPEED)).eval().to(torch.bfloat16).cuda()
+    prompt = torch.randint(0, SERVE_SPEED["vocab_size"], (b, p)).cuda()
+    print(f"serve: bf16 KVShiftLlama d_model {SERVE_SPEED['d_model']}, "
+          f"{SERVE_SPEED['n_layers']} layers, heads {SERVE_SPEED['n_heads']}/"
+          f"{SERVE_SPEED['n_kv_heads']} (D = 64), batch {b}, prompt {p}, {n} new tokens "
+          f"(decode steps timed; best of 2)")
+    print(f"{'decoding':36} | {'tokens/s':>9} | {'vs eager':>8} | same tokens as eager")
+    runs = [("PyTorch eager (generate_eager)", lambda: generate_eager(model, prompt, n, p + n)),
+            ("kvshift.cuda.generate", lambda: kc.generate(model, prompt, n, p + n)),
+            ("kvshift.cuda.generate decode-mma", lambda: kc.generate(
+                model, prompt, n, p + n, options="decode-mma=true"))]
+    base, ref_tokens = None, None
+    for name, fn in runs:
+        best, tokens = None, None
+        for _ in range(2):
+            tokens, sec = fn()
+            best = sec if best is None else min(best, sec)
+        tps = b * (n - 1) / best if best > 0 else float("inf")
+        if base is None:
+            base, ref_tokens = tps, tokens
+        agree = float((tokens[:, p:] == ref_tokens[:, p:]).float().mean())
+        print(f"{name:36} | {tps:9.0f} | {tps / base:8.2f} | {agree:.3f} of new tokens")
+    return failures
+
+
 PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "grad",
-         "gradtimings", "profile")
+         "gradtimings", "serve", "profile")
 
 
 def profile_launches(kernels, decoders):
@@ -1178,7 +1242,7 @@ def main():
             print(f"\ncorrectness [{args.parts}]: "
                   f"{'all passed' if failures == 0 else f'{failures} FAILED'} "
                   f"({time.time() - t0:.0f} s)")
-        if {"bandwidth", "timings", "rope", "gradtimings"} & set(parts):
+        if {"bandwidth", "timings", "rope", "gradtimings", "serve"} & set(parts):
             warm_up()
         if "bandwidth" in parts:
             decode_bandwidth(decoders)
@@ -1192,6 +1256,8 @@ def main():
                          timing_seqs(args.quick))
         if "gradtimings" in parts:
             grad_timings(grads, args.quick)
+        if "serve" in parts:
+            failures += serve(args.artifacts, args.quick)
         if "profile" in parts:
             profile_launches(kernels, decoders)
     except RuntimeError as e:  # a launch error or a kernel fault

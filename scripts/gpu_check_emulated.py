@@ -11,11 +11,12 @@ variants run, lowered with their manifest "options"), and timings are not
 run.
 
     gpu_check_emulated.py ARTIFACTS [--opt build/bin/kvshift-opt]
-                          [--parts attention,decode,grad,gradtimings]
+                          [--parts attention,decode,grad,gradtimings,serve]
 
 Part gradtimings runs the backward timing code at B=1, H=2, S=64 with a
 clock that counts nothing (every time is 1 ms): a dry run of its launches
-and tables, so that the GPU machine does not find their bugs.
+and tables, so that the GPU machine does not find their bugs. Part serve
+runs the generation part with one-layer models and a few tokens.
 
 ARTIFACTS is the directory of scripts/build-gpu-check.sh; the gpu-dialect
 kernels come from its src/*.mlir through kvshift-opt.
@@ -192,6 +193,17 @@ def main():
         g.time_ms, g.TIMING_SHAPE = no_clock, (1, 2, 128)
         print("\ndry run of the backward timings (times are not measured)")
         g.grad_timings(grads, quick=True, seqs=[64])
+    if "serve" in parts:
+        # One-layer models with the saved sets' head dim (64), a few tokens;
+        # the clock is real but means nothing here.
+        paths = g.torch_paths(args.artifacts)
+        paths[0][1].kc.set_driver(ge.TorchDriver(args.opt))
+        g.SERVE_CHECK = dict(g.SERVE_CHECK, vocab_size=64, d_model=128, n_layers=1,
+                             n_heads=2)
+        g.SERVE_SPEED = dict(g.SERVE_SPEED, vocab_size=64, d_model=128, n_layers=1,
+                             n_heads=2, n_kv_heads=1)
+        failures += g.serve(args.artifacts, quick=True, check_shape=(1, 5, 3),
+                            speed_shape=(1, 6, 3))
     print(f"\nemulated check [{args.parts}]: "
           f"{'all passed' if failures == 0 else f'{failures} FAILED'}")
     return 1 if failures else 0
