@@ -209,7 +209,59 @@ def _cdiv(x, y):
     return -(-x // y)
 
 
-class Kernels(object):
+class _KernelSet(object):
+    """What Kernels and CacheKernels share: their JSON form (to_dict,
+    from_dict: the fields of _FIELDS and the dtype), and loading and
+    launching their functions."""
+
+    _FIELDS = ()
+    _WHAT = "kvshift.cuda kernel set"
+    options = ""  # kvshift-fuse-attention-gpu options the PTX was made with
+
+    def _start(self, dtype, saved):
+        """Checks the dtype, and sets the fields from ``saved`` when given;
+        returns whether it did (then nothing is to be compiled)."""
+        if dtype not in _TYPES:
+            raise ValueError("dtype must be float16, bfloat16 or float32, got %s"
+                             % dtype)
+        self.dtype = dtype
+        self._fns = {}
+        if saved is None:
+            return False
+        for f in self._FIELDS:
+            setattr(self, f, saved[f])
+        return True
+
+    def to_dict(self):
+        """The configuration, PTX and launches as JSON-able values."""
+        d = {f: getattr(self, f) for f in self._FIELDS}
+        d["dtype"] = _TYPES[self.dtype]
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """A set from to_dict()'s values: no compilation (no MLIR needed)."""
+        dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
+        missing = [f for f in cls._FIELDS if f not in d]
+        if dtype is None or missing:
+            raise ValueError("not a %s: dtype %r, missing %s"
+                             % (cls._WHAT, d.get("dtype"), missing))
+        return cls(dtype, d["d"], _saved=d)
+
+    def _fn(self, name):
+        fn = self._fns.get(name)
+        if fn is None:
+            fn = _get_driver().load(self.ptx, name, source=self.source,
+                                    options=self.options)
+            self._fns[name] = fn
+        return fn
+
+    def _launch(self, name, grid, threads, args):
+        if min(grid) > 0:
+            _get_driver().launch(self._fn(name), name, grid, threads, args)
+
+
+class Kernels(_KernelSet):
     """The training step's kernels for one configuration: the forward that
     also writes each row's log-sum-exp, and the backward given it (stats
     kernel, grad_q, grad_kv, grad_mix, grad_w), with the RoPE pre-pass when
@@ -223,14 +275,7 @@ class Kernels(object):
 
     def __init__(self, dtype, head_dim, causal=False, scale=None, rope_theta=None,
                  chip="sm_80", _saved=None):
-        if dtype not in _TYPES:
-            raise ValueError("dtype must be float16, bfloat16 or float32, got %s"
-                             % dtype)
-        self.dtype = dtype
-        self._fns = {}
-        if _saved is not None:
-            for f in self._FIELDS:
-                setattr(self, f, _saved[f])
+        if self._start(dtype, _saved):
             return
         self.d, self.causal, self.chip = int(head_dim), bool(causal), chip
         self.scale = 1.0 / math.sqrt(self.d) if scale is None else float(scale)
@@ -255,33 +300,6 @@ class Kernels(object):
         self.rope_items = fwd.get("rope_items_per_row")
         self.rope_threads = (_block_size(fused, self.rope_kernel)
                              if self.rope_kernel else None)
-
-    def to_dict(self):
-        """The configuration, PTX and launches as JSON-able values."""
-        d = {f: getattr(self, f) for f in self._FIELDS}
-        d["dtype"] = _TYPES[self.dtype]
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Kernels from to_dict()'s values: no compilation (no MLIR needed)."""
-        dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
-        missing = [f for f in cls._FIELDS if f not in d]
-        if dtype is None or missing:
-            raise ValueError("not a kvshift.cuda kernel set: dtype %r, missing %s"
-                             % (d.get("dtype"), missing))
-        return cls(dtype, d["d"], _saved=d)
-
-    def _fn(self, name):
-        fn = self._fns.get(name)
-        if fn is None:
-            fn = _get_driver().load(self.ptx, name, source=self.source)
-            self._fns[name] = fn
-        return fn
-
-    def _launch(self, name, grid, threads, args):
-        if min(grid) > 0:
-            _get_driver().launch(self._fn(name), name, grid, threads, args)
 
     def _rotate(self, x, w, seq, pos_offset, mix):
         """The pre-pass into a new buffer: rows of D, row r at position (r mod
@@ -371,7 +389,7 @@ _OPTION = re.compile(r"^(decode-split|decode-rows|warps)=\d+$|"
                      r"^(decode-prefetch|decode-mma)=(true|false)$")
 
 
-class CacheKernels(object):
+class CacheKernels(_KernelSet):
     """The kernels of one cache op in one configuration, compiled by
     ``kvshift-to-nvvm``: op "append", kv_cache_append's kernel
     (``append-kernel``; causal, scale and options do not apply), or op
@@ -380,20 +398,14 @@ class CacheKernels(object):
     ``decode-split``, ``decode-rows``, ``decode-prefetch``, ``decode-mma``,
     ``warps``)."""
 
+    _WHAT = "kvshift.cuda cache kernel set"
     _FIELDS = ("op", "d", "causal", "scale", "rope_theta", "chip", "options", "source",
                "ptx", "append_kernel", "append_items", "append_threads", "decode_kernel",
                "merge_kernel", "split", "rows", "decode_threads", "merge_threads")
 
     def __init__(self, dtype, head_dim, op="attention", causal=True, scale=None,
                  rope_theta=None, chip="sm_80", options="", _saved=None):
-        if dtype not in _TYPES:
-            raise ValueError("dtype must be float16, bfloat16 or float32, got %s"
-                             % dtype)
-        self.dtype = dtype
-        self._fns = {}
-        if _saved is not None:
-            for f in self._FIELDS:
-                setattr(self, f, _saved[f])
+        if self._start(dtype, _saved):
             return
         bad = [o for o in options.split() if not _OPTION.match(o)]
         if bad:
@@ -429,28 +441,6 @@ class CacheKernels(object):
             self.split, self.rows = dec["decode_split"], dec["decode_rows"]
             self.decode_threads = dec["threads"]
             self.merge_threads = _block_size(fused, self.merge_kernel)
-
-    to_dict = Kernels.to_dict
-
-    @classmethod
-    def from_dict(cls, d):
-        """CacheKernels from to_dict()'s values: no compilation."""
-        dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
-        missing = [f for f in cls._FIELDS if f not in d]
-        if dtype is None or missing:
-            raise ValueError("not a kvshift.cuda cache kernel set: dtype %r, missing %s"
-                             % (d.get("dtype"), missing))
-        return cls(dtype, d["d"], _saved=d)
-
-    def _fn(self, name):
-        fn = self._fns.get(name)
-        if fn is None:
-            fn = _get_driver().load(self.ptx, name, source=self.source,
-                                    options=self.options)
-            self._fns[name] = fn
-        return fn
-
-    _launch = Kernels._launch
 
     def append(self, k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos):
         """Writes rows pos .. pos+T-1 of the caches and the raw last rows, in
