@@ -92,7 +92,7 @@ def rope32(x, positions, theta):
     return ref.rope(x, positions, theta).astype(np.float32)
 
 
-def lowp_attention(q, k, v, kw, vw, causal, theta, t, mix=True):
+def lowp_attention(q, k, v, kw, vw, causal, theta, t, mix=True, scale=None):
     """The paper's way in precision t: K^ and V^ materialised in t, S and the
     softmax in f32, P rounded to t, P V^ accumulated in f32, out in t."""
     q, k, v = (np.asarray(x, np.float32) for x in (q, k, v))
@@ -108,7 +108,8 @@ def lowp_attention(q, k, v, kw, vw, causal, theta, t, mix=True):
         q = to_type(rope32(q, np.arange(sq) + sk - sq, theta), t)
     g = q.shape[1] // k.shape[1]
     kh, vh = np.repeat(kh, g, axis=1), np.repeat(vh, g, axis=1)
-    s = np.einsum("bhid,bhjd->bhij", q, kh).astype(np.float32) / np.float32(math.sqrt(q.shape[3]))
+    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else scale
+    s = np.einsum("bhid,bhjd->bhij", q, kh).astype(np.float32) * np.float32(scale)
     if causal:
         s = np.where(ref.causal_mask(sq, sk)[None, None], s, -np.inf)
     with np.errstate(invalid="ignore"):
@@ -164,7 +165,7 @@ def lowp_grads(q, k, v, kw, vw, do, causal, theta, t):
     return [dq, dk, dv, dkw, dvw]
 
 
-def cache_reference(q, kc, vc, length, causal, theta):
+def cache_reference(q, kc, vc, length, causal, theta, scale=None):
     """kv_cache_attention in float64: the cache rows are already mixed (and
     rotated); q is rotated at length - Sq + i."""
     sq = q.shape[2]
@@ -173,7 +174,7 @@ def cache_reference(q, kc, vc, length, causal, theta):
         q = ref.rope(q, np.arange(sq) + length - sq, theta)
     ones = np.tile(np.array([[1.0, 0.0]]), (kc.shape[1], 1))
     return ref.kv_shift_attention(q, kc[:, :, :length], vc[:, :, :length], ones, ones,
-                                  causal=causal)
+                                  scale=scale, causal=causal)
 
 
 def rel_err(out, r):
@@ -283,10 +284,11 @@ def mutants(text, data):
     RESULTS.append(err > bound)
 
 
-def decode_input(t, hq, hkv, sq, d, causal, theta):
+def decode_input(t, hq, hkv, sq, d, causal, theta, scale=None):
     qt = f"tensor<?x{hq}x{sq}x{d}x{t}>"
     ct = f"tensor<?x{hkv}x?x{d}x{t}>"
-    attrs = (" causal" if causal else "") + (f" rope_theta = {theta}" if theta else "")
+    attrs = ((" causal" if causal else "") + (f" scale = {scale}" if scale else "")
+             + (f" rope_theta = {theta}" if theta else ""))
     return f"""
 func.func @step(%q: {qt}, %kc: {ct}, %vc: {ct}, %len: index) -> {qt} {{
   %o = kvshift.kv_cache_attention %q, %kc, %vc length %len{attrs}
@@ -295,15 +297,18 @@ func.func @step(%q: {qt}, %kc: {ct}, %vc: {ct}, %len: index) -> {qt} {{
 }}"""
 
 
-def decode_case(t, b, hq, hkv, sq, smax, length, d, causal, theta=None, options="", seed=0):
+def decode_case(t, b, hq, hkv, sq, smax, length, d, causal, theta=None, options="", seed=0,
+                scale=None, qmul=1.0):
+    """qmul scales q (large logits); scale is the op's attribute."""
     rng = np.random.default_rng(seed)
-    q = to_type(rng.standard_normal((b, hq, sq, d)), t)
+    q = to_type(qmul * rng.standard_normal((b, hq, sq, d)), t)
     kc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
     vc = to_type(rng.standard_normal((b, hkv, smax, d)), t)
-    text = lower(decode_input(t, hq, hkv, sq, d, causal, theta), options)
-    out, r, lowp = run_decode(text, t, q, kc, vc, length, causal, theta)
+    text = lower(decode_input(t, hq, hkv, sq, d, causal, theta, scale), options)
+    out, r, lowp = run_decode(text, t, q, kc, vc, length, causal, theta, scale)
     name = (f"decode {t} {b}x{hq}/{hkv} Sq={sq} length {length} of {smax} D={d}"
             f"{' causal' if causal else ''}{' rope' if theta else ''}"
+            f"{f' scale {scale}' if scale else ''}{f' q x{qmul:g}' if qmul != 1 else ''}"
             f"{' ' + options if options else ''}")
     report(name, out, r, lowp, t)
     return text, (t, q, kc, vc, length, causal, theta, r, lowp)
@@ -326,7 +331,7 @@ def decode_mutants(text, data):
     RESULTS.append(caught == len(barriers) and len(barriers) > 0)
 
 
-def run_decode(text, t, q, kc, vc, length, causal, theta):
+def run_decode(text, t, q, kc, vc, length, causal, theta, scale=None):
     b, hq, sq, d = q.shape
     hkv, smax = kc.shape[1], kc.shape[2]
     module = ge.Module(text)
@@ -346,11 +351,11 @@ def run_decode(text, t, q, kc, vc, length, causal, theta):
     module.launch(mk, (b * hq * sq, 1, 1), block_size(module, mk),
                   [wm, wl, wo, out, length, smax])
     out = out.reshape(b, hq, sq, d).astype(np.float64)
-    r = cache_reference(q, kc, vc, length, causal, theta)
+    r = cache_reference(q, kc, vc, length, causal, theta, scale)
     ones = np.tile(np.array([[1.0, 0.0]], np.float32), (hkv, 1))
     qr = q if theta is None else to_type(rope32(q, np.arange(sq) + length - sq, theta), t)
     lowp = lowp_attention(qr, kc[:, :, :length], vc[:, :, :length], ones, ones, causal,
-                          None, t, mix=False)
+                          None, t, mix=False, scale=scale)
     return out, r, lowp
 
 
@@ -851,6 +856,13 @@ def main():
                     options=mma + " decode-rows=16 warps=2", seed=68)
         decode_case("bf16", 1, 4, 2, 2, 40, 33, 96, False, options=mma + " decode-split=20",
                     seed=69)
+        # A negative scale, and large logits (q times 10: a standard
+        # deviation of 10 at D = 64), on both kernels.
+        for opts in ("", mma):
+            decode_case("bf16", 1, 8, 2, 1, 200, 170, 64, True, options=opts, seed=70,
+                        scale=-0.125)
+            decode_case("f16", 1, 8, 2, 2, 200, 170, 64, True, options=opts, seed=71,
+                        qmul=10.0)
         decode_mutants(text, data)
     elif SUITE == "grad":
         text, data = grad_case("f32", 1, 4, 2, 37, 37, 40, True, seed=51)
