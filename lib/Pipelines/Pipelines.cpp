@@ -121,6 +121,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.decodePrefetch = options.decodePrefetch;
   fuseOptions.decodeMma = options.decodeMma;
   fuseOptions.appendKernel = options.appendKernel;
+  fuseOptions.shiftedValues = options.shiftedValues;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());

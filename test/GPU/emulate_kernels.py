@@ -808,6 +808,23 @@ def main():
         attention_case("f16", 1, 2, 2, 70, 70, 64, False, options="block-k=32", seed=7)
         attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True)
         mutants(text, data)
+        # shifted-values: value windows [j0 - 1, j0 + BN - 1), the last key's
+        # row added after the loop (Sk a multiple of the key tile: that row is
+        # a real key), GQA, Sq < Sk, S = 1, 8 warps, 32-key tiles, large
+        # logits, odd D, RoPE.
+        sv = "shifted-values=true"
+        text, data = attention_case("bf16", 1, 2, 2, 128, 128, 64, False, seed=41,
+                                    options=sv)
+        attention_case("f16", 1, 4, 2, 64, 64, 128, True, seed=42, options=sv)
+        attention_case("bf16", 1, 4, 2, 50, 192, 64, True, seed=43, options=sv)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=3, options=sv)
+        attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=4, options=sv)
+        attention_case("bf16", 1, 2, 1, 150, 150, 64, True, options="warps=8 " + sv, seed=6)
+        attention_case("f16", 1, 2, 2, 70, 70, 64, False, options="block-k=32 " + sv, seed=7)
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True, options=sv)
+        attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11, options=sv)
+        attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=31, options=sv)
+        mutants(text, data)
     elif SUITE == "odd":
         # D not a multiple of 8: the synchronous copy path; D not a power of 2.
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11)

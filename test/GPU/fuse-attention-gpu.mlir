@@ -30,6 +30,19 @@
 // NOPREFETCH-LABEL: gpu.func @kv_cache_decode_d64_bf16_causal(
 // NOPREFETCH: scf.for %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
 // NOPREFETCH: vector.load
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="shifted-values=true" | FileCheck %s --check-prefix=SV
+// shifted-values: the key loop also carries each row's last probability (2
+// more values: 6 + 2 + 8 x 4 accumulators), the value tile is read from its
+// row 0 (no halo row, no FMAs with it), and after the loop the last key's
+// value row comes from global memory (16 columns of this thread's, D = 64).
+// SV-LABEL: gpu.func @kv_shift_attention_d64_bf16_causal(
+// SV-SAME: %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %[[SVV:[a-z0-9]+]]: memref<?xbf16>,
+// SV: scf.for %{{.*}} -> ({{(f32, ){39}f32}})
+// SV: nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = true}
+// SV-NOT: vector.load %{{.*}} : memref<65x72xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// SV: scf.yield
+// SV-COUNT-16: memref.load %[[SVV]]
+// SV: gpu.return
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-mma=true" | FileCheck %s --check-prefix=MMA
 // decode-mma: one state per warp in shared memory (4 x 4 rows x D); the
 // loop steps over 16 keys per warp (64 per block) and carries m, l, O's 16

@@ -100,6 +100,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::desc("kv_cache_attention: load the next step's keys and "
                      "values before computing with the current ones"),
       llvm::cl::init(true)};
+  Option<bool> shiftedValues{
+      *this, "shifted-values",
+      llvm::cl::desc("Forward on tensor cores: value windows [j0 - 1, j0 + "
+                     "BN - 1) with the value mix on P, no per-tile halo row"),
+      llvm::cl::init(false)};
   Option<bool> appendKernel{
       *this, "append-kernel",
       llvm::cl::desc("kv_cache_append: a GPU kernel and launcher (copies "

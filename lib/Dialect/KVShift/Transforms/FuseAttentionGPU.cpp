@@ -134,6 +134,12 @@ struct KernelConfig {
   /// units) and delta = rowsum(dO * O) from them, and grad_q reads those
   /// instead of recomputing the forward.
   bool statsGiven = false;
+  /// Forward on tensor cores (`shifted-values`): the value tile of key tile
+  /// [j0, j0 + BN) holds rows [j0 - 1, j0 + BN - 1), and P' = b2 p_j +
+  /// b1 p_{j-1} against it (the previous tile's last p carried); the last
+  /// key's row is added once after the loop. Otherwise the tile holds rows
+  /// [j0 - 1, j0 + BN) and its halo row is added by FMAs every tile.
+  bool shiftedValues = false;
   int64_t threads() const { return 32 * warps; }
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
   /// columns + D/2) per row: the unit of work of the rotation.
@@ -907,6 +913,42 @@ protected:
       }
   }
 
+  /// Shifted values, after the key loop over `nTiles` tiles: the last key
+  /// row jEnd = nTiles BN - 1 (left out of every value window) with its
+  /// coefficient b1 p_jEnd: O += b1 p_jEnd v_jEnd, p_jEnd the last carried
+  /// p of each row (res[6], res[7], held by the row's first lane: `quad`)
+  /// and zero past Sk. `res`: the loop's results (O from res[8]).
+  void addLastValueRow(MutableArrayRef<Value> res, Value nTiles, Value quad,
+                       Value haloCol) {
+    const int64_t oBlocks = cfg.dPadded / 8;
+    Value weight[2];
+    for (int64_t r = 0; r < 2; ++r)
+      weight[r] = fmul(vb1, shuffleIdx(res[6 + r], quad));
+    Value jEnd = sub(mul(nTiles, idx(cfg.blockN)), idx(1));
+    Value valid = andi(cmpi(arith::CmpIPredicate::sge, jEnd, idx(0)),
+                       cmpi(arith::CmpIPredicate::slt, jEnd, dimSk));
+    Value rowBase = add(kvBase, mul(select(valid, jEnd, idx(0)), idx(cfg.d)));
+    for (int64_t nb = 0; nb < oBlocks; ++nb)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value col = add(idx(nb * 8 + e), haloCol);
+        Value in =
+            andi(valid, cmpi(arith::CmpIPredicate::ult, col, idx(cfg.d)));
+        Value x = ifElse(
+            in, f32,
+            [&]() -> SmallVector<Value> {
+              Value raw =
+                  memref::LoadOp::create(b, v, ValueRange{add(rowBase, col)});
+              return {cfg.elt == f32 ? raw
+                                     : arith::ExtFOp::create(b, f32, raw)};
+            },
+            [&]() -> SmallVector<Value> { return {f32c(0)}; })[0];
+        for (int64_t r = 0; r < 2; ++r) {
+          Value &acc = res[8 + nb * 4 + 2 * r + e];
+          acc = fma(weight[r], x, acc);
+        }
+      }
+  }
+
   /// The tensor-core kernel. Without RoPE neither mixed tile is formed: the
   /// key mix is applied to the scores and the value mix to the
   /// probabilities, both in registers (f32), so that K and V tiles are raw
@@ -1009,9 +1051,11 @@ protected:
         SmallVector<Value> a = {pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
                                 pm[(2 * kk + 1) * 2 + 0],
                                 pm[(2 * kk + 1) * 2 + 1]};
+        // The tile's first row: 1 after the halo row, 0 without one.
+        int64_t first = haloWeight.empty() ? 0 : 1;
         for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
           SmallVector<Value> vf =
-              ldmatrix(tileSmem, add(idx(kk * 16 + 1), vLaneRow),
+              ldmatrix(tileSmem, add(idx(kk * 16 + first), vLaneRow),
                        add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
           for (int64_t h = 0; h < 2; ++h) {
             int64_t nb = 2 * nb2 + h;
@@ -1022,6 +1066,8 @@ protected:
           }
         }
       }
+      if (haloWeight.empty())
+        return;
       VectorType f32x2 = VectorType::get({2}, f32);
       for (int64_t nb = 0; nb < oBlocks; ++nb) {
         Value col = add(idx(nb * 8), haloCol);
@@ -1181,15 +1227,22 @@ protected:
         gradRowDelta[r] = memref::LoadOp::create(b, gradDelta, ValueRange{at});
       }
     } else {
-      // The first tiles' copies: keys [0, BN), values [-1, BN).
+      const bool shifted = cfg.shiftedValues && !gradQ;
+      const int64_t state = shifted ? 8 : 6;
+      // The first tiles' copies: keys [0, BN), values [-1, BN) (shifted
+      // values: [-1, BN - 1)).
       copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
       commitCopies();
-      copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + 1, dimSk);
+      copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + (shifted ? 0 : 1),
+               dimSk);
       Value token = commitCopies();
 
-      // m[2], l[2], the raw scores of the column before the tile [2], O.
+      // m[2], l[2], the raw scores of the column before the tile [2], O;
+      // with shifted values, then the last p of the tile before [2].
       SmallVector<Value> init = {f32c(-inf), f32c(-inf), f32c(0),
                                  f32c(0),    f32c(0),    f32c(0)};
+      if (shifted)
+        init.append({f32c(0), f32c(0)});
       for (int64_t i = 0; i < oBlocks * 4; ++i)
         init.push_back(f32c(0));
 
@@ -1204,7 +1257,7 @@ protected:
         Value m[2] = {it[0], it[1]};
         Value l[2] = {it[2], it[3]};
         Value halo[2] = {it[4], it[5]};
-        SmallVector<Value> o(it.begin() + 6, it.end());
+        SmallVector<Value> o(it.begin() + state, it.end());
         Value j0 = mul(tile, idx(cfg.blockN));
 
         // In flight: this tile's keys, then its values.
@@ -1264,26 +1317,45 @@ protected:
             o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
 
         // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
-        // halo row's weight b2 p_{j0}.
-        auto [pm, haloWeight] = shiftMixNext(p, vb1, vb2);
+        // halo row's weight b2 p_{j0}. With shifted values, the coefficient
+        // of value row j0 - 1 + c is b2 p_{j0 + c} + b1 p_{j0 - 1 + c}, p_{j0
+        // - 1} the previous tile's last p rescaled to this tile's max.
+        SmallVector<Value> pm, haloWeight;
+        Value nextPHalo[2];
+        if (shifted) {
+          Value carried[2] = {fmul(it[6], alpha[0]), fmul(it[7], alpha[1])};
+          auto [mixed, last] =
+              shiftMixPrev(p, vb2, vb1, {carried[0], carried[1]});
+          for (int64_t nb = 0; nb < sBlocks; ++nb)
+            for (int64_t r = 0; r < 2; ++r)
+              pm.push_back(
+                  packPair(mixed[nb * 4 + 2 * r], mixed[nb * 4 + 2 * r + 1]));
+          nextPHalo[0] = last[0];
+          nextPHalo[1] = last[1];
+        } else {
+          std::tie(pm, haloWeight) = shiftMixNext(p, vb1, vb2);
+        }
 
         // In flight: this tile's values (and the next tile's keys).
         waitCopies(token, 1);
         gpu::BarrierOp::create(b);
 
         // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
-        // the halo row: O += b2 p_{j0} v_{j0 - 1}.
+        // the halo row: O += b2 p_{j0} v_{j0 - 1}. With shifted values, rows
+        // 0 .. BN - 1 and no halo row.
         accumulateTile(pm, haloWeight, vSmem, o);
 
         // Every warp is done with the value tile: bring in the next one, rows
-        // [j0 + BN - 1, j0 + 2 BN).
+        // [j0 + BN - 1, j0 + 2 BN) (shifted values: to j0 + 2 BN - 1).
         gpu::BarrierOp::create(b);
-        copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)), cfg.blockN + 1,
-                 dimSk);
+        copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)),
+                 cfg.blockN + (shifted ? 0 : 1), dimSk);
         commitCopies();
 
         SmallVector<Value> next = {newM[0], newM[1],     newL[0],
                                    newL[1], nextHalo[0], nextHalo[1]};
+        if (shifted)
+          next.append({nextPHalo[0], nextPHalo[1]});
         next.append(o.begin(), o.end());
         scf::YieldOp::create(b, next);
       }
@@ -1294,7 +1366,9 @@ protected:
       // normalise, store rows < Sq and columns < D.
       SmallVector<Value> res(loop.getResults().begin(),
                              loop.getResults().end());
-      res.erase(res.begin() + 4, res.begin() + 6);
+      if (shifted)
+        addLastValueRow(res, nTiles, quad, haloCol);
+      res.erase(res.begin() + 4, res.begin() + state);
       Value inv[2];
       for (int64_t r = 0; r < 2; ++r) {
         Value sum = res[2 + r];
@@ -3213,6 +3287,7 @@ struct KVShiftFuseAttentionGPUPass
     cfg.dPadded = (d + 15) / 16 * 16;
     cfg.vecWidth = 16 / (cfg.elt.getIntOrFloatBitWidth() / 8);
     cfg.warps = warps;
+    cfg.shiftedValues = shiftedValues;
     if (cfg.tensorCores) {
       cfg.blockM = 16 * warps;
       cfg.blockN = blockK;

@@ -519,6 +519,12 @@ def KVShiftFuseAttentionGPU
            "kv_cache_attention: load the next step's keys and values before "
            "computing with the current ones (more registers, loads in flight "
            "during the arithmetic)">,
+    Option<"shiftedValues", "shifted-values", "bool", /*default=*/"false",
+           "Forward on tensor cores: each key tile's value window is rows "
+           "[j0 - 1, j0 + BN - 1) and the value mix is applied to P against "
+           "it (the previous tile's last probability carried), instead of "
+           "rows [j0 - 1, j0 + BN) whose first (halo) row is added by FMAs "
+           "every tile">,
     Option<"appendKernel", "append-kernel", "bool", /*default=*/"false",
            "kv_cache_append: lower it to a GPU kernel and launcher as well. "
            "The launcher copies both caches to the device and back, which "
