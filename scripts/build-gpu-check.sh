@@ -91,8 +91,8 @@ done
 # Variants, timed against the defaults (bf16, D = 128, causal): 8 warps
 # (128 query rows), 3 blocks per SM asked of ptxas (168 registers, with
 # spills), key tiles of 32 rows (half the shared memory and S registers,
-# twice the barriers per key), and shifted value windows (no halo row per
-# tile; also with RoPE and not causal).
+# twice the barriers per key), shifted value windows (no halo row per
+# tile; also with RoPE and not causal), lazy rescaling of O, and both.
 build_kernel bf16 128 causal 0 "w8:warps=8"
 build_kernel bf16 128 causal 1 "w8:warps=8"
 build_kernel bf16 128 causal 0 "mb3:min-blocks-per-sm=3"
@@ -100,6 +100,9 @@ build_kernel bf16 128 causal 0 "k32:block-k=32"
 build_kernel bf16 128 causal 0 "sv:shifted-values=true"
 build_kernel bf16 128 causal 1 "sv:shifted-values=true"
 build_kernel bf16 128 "" 0 "sv:shifted-values=true"
+build_kernel bf16 128 causal 0 "lz:lazy-rescale=true"
+build_kernel bf16 128 causal 0 "svlz:shifted-values=true lazy-rescale=true"
+build_kernel bf16 128 causal 1 "svlz:shifted-values=true lazy-rescale=true"
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.
 decode_entries=()

@@ -908,6 +908,22 @@ def _shuffle(L, op, args, mask):
     return val[src_lane], valid
 
 
+@handler("nvvm.vote.sync")
+def _vote(L, op, args, mask):
+    L.check_warp_uniform(mask, "nvvm.vote.sync")
+    kind = re.search(r"vote_sync_kind[< ]*(\w+)>", op.props + op.attrs).group(1)
+    if not (arr(args[0]).astype(np.int64) & 0xFFFFFFFF == 0xFFFFFFFF).all():
+        raise EmulatorError("nvvm.vote.sync with a member mask other than all lanes")
+    pred = L.lanes_index(arr(args[1])).astype(bool).reshape(-1, 32)
+    if kind == "any":
+        res = pred.any(1)
+    elif kind == "all":
+        res = pred.all(1)
+    else:
+        raise EmulatorError(f"nvvm.vote.sync {kind}")
+    return np.repeat(res, 32)
+
+
 @handler("nvgpu.ldmatrix")
 def _ldmatrix(L, op, args, mask):
     L.check_warp_uniform(mask, "nvgpu.ldmatrix")

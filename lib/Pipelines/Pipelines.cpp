@@ -122,6 +122,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.decodeMma = options.decodeMma;
   fuseOptions.appendKernel = options.appendKernel;
   fuseOptions.shiftedValues = options.shiftedValues;
+  fuseOptions.lazyRescale = options.lazyRescale;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());

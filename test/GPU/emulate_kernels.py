@@ -242,10 +242,14 @@ def run_attention(text, t, q, k, v, kw, vw):
 
 
 def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
-                   big=False):
+                   big=False, growing=False):
+    """big: logits of standard deviation 9; growing: keys scaled from 0.1 to
+    4 along the sequence, so that the rows' maxima keep growing (by far
+    more than 2^8 in probability: lazy-rescale must rescale, and skip)."""
     rng = np.random.default_rng(seed)
     q = to_type(rng.standard_normal((b, hq, sq, d)) * (3.0 if big else 1.0), t)
-    k = to_type(rng.standard_normal((b, hkv, sk, d)) * (3.0 if big else 1.0), t)
+    kscale = np.linspace(0.1, 4.0, sk)[None, None, :, None] if growing else 1.0
+    k = to_type(rng.standard_normal((b, hkv, sk, d)) * (3.0 if big else 1.0) * kscale, t)
     v = to_type(rng.standard_normal((b, hkv, sk, d)), t)
     kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
@@ -256,7 +260,7 @@ def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", see
     lowp = lowp_attention(q, k, v, kw, vw, causal, theta, t)
     name = (f"{t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
             f"{' rope' if theta else ''}{' ' + options if options else ''}"
-            f"{' large logits' if big else ''}")
+            f"{' large logits' if big else ''}{' growing logits' if growing else ''}")
     report(name, out, r, lowp, t)
     return text, (t, q, k, v, kw, vw, r, lowp)
 
@@ -824,6 +828,26 @@ def main():
         attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True, options=sv)
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11, options=sv)
         attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=31, options=sv)
+        mutants(text, data)
+        # lazy-rescale (alone and with shifted-values): logits that grow along
+        # the keys (maxima rise by more than 8 in log2 units between tiles:
+        # warps rescale, and skip when they do not), large logits, GQA,
+        # Sq < Sk, 8 warps, RoPE.
+        lazy = "lazy-rescale=true"
+        both = lazy + " " + sv
+        text, data = attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=51,
+                                    options=lazy, growing=True)
+        attention_case("f16", 1, 2, 2, 100, 300, 128, False, seed=52, options=lazy,
+                       growing=True)
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True, options=lazy)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=3, options=lazy)
+        attention_case("bf16", 1, 2, 1, 150, 150, 64, True, options="warps=8 " + lazy, seed=6)
+        attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=31,
+                       options=lazy)
+        attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=53, options=both,
+                       growing=True)
+        attention_case("f16", 1, 2, 2, 128, 128, 64, False, seed=54, options=both,
+                       growing=True)
         mutants(text, data)
     elif SUITE == "odd":
         # D not a multiple of 8: the synchronous copy path; D not a power of 2.

@@ -43,6 +43,17 @@
 // SV: scf.yield
 // SV-COUNT-16: memref.load %[[SVV]]
 // SV: gpu.return
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="lazy-rescale=true" | FileCheck %s --check-prefix=LAZY
+// lazy-rescale: a warp-wide vote on whether some row's max grew by more than
+// 8 (log2 units); O's 32 accumulators (D = 64) are rescaled only then.
+// LAZY-LABEL: gpu.func @kv_shift_attention_d64_bf16_causal(
+// LAZY: %[[EIGHT:.*]] = arith.constant 8.000000e+00 : f32
+// LAZY: scf.for
+// LAZY: arith.addf %{{.*}}, %[[EIGHT]] : f32
+// LAZY: nvvm.vote.sync any %{{.*}}, %{{.*}} -> i1
+// LAZY: scf.if %{{.*}} -> ({{(f32, ){31}f32}})
+// LAZY: scf.yield
+// LAZY: gpu.return
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-mma=true" | FileCheck %s --check-prefix=MMA
 // decode-mma: one state per warp in shared memory (4 x 4 rows x D); the
 // loop steps over 16 keys per warp (64 per block) and carries m, l, O's 16

@@ -105,6 +105,11 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::desc("Forward on tensor cores: value windows [j0 - 1, j0 + "
                      "BN - 1) with the value mix on P, no per-tile halo row"),
       llvm::cl::init(false)};
+  Option<bool> lazyRescale{
+      *this, "lazy-rescale",
+      llvm::cl::desc("Forward on tensor cores: rescale O only when a row "
+                     "max grows by more than 8 (log2 units)"),
+      llvm::cl::init(false)};
   Option<bool> appendKernel{
       *this, "append-kernel",
       llvm::cl::desc("kv_cache_append: a GPU kernel and launcher (copies "

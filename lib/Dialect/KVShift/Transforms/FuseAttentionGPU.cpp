@@ -108,6 +108,9 @@ constexpr llvm::StringLiteral kLauncherGradStatsKernelAttr =
 constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
+// lazy-rescale: the growth of a row max (log2 units) that makes a warp
+// rescale its accumulators; below it, P stays under 2^8.
+constexpr double kLazyRescaleLog2 = 8.0;
 
 /// Kernel parameters fixed at compile time.
 struct KernelConfig {
@@ -140,6 +143,9 @@ struct KernelConfig {
   /// key's row is added once after the loop. Otherwise the tile holds rows
   /// [j0 - 1, j0 + BN) and its halo row is added by FMAs every tile.
   bool shiftedValues = false;
+  /// Forward on tensor cores (`lazy-rescale`): a warp rescales O only when
+  /// some row's max grows by more than kLazyRescaleLog2.
+  bool lazyRescale = false;
   int64_t threads() const { return 32 * warps; }
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
   /// columns + D/2) per row: the unit of work of the rotation.
@@ -1228,6 +1234,7 @@ protected:
       }
     } else {
       const bool shifted = cfg.shiftedValues && !gradQ;
+      const bool lazy = cfg.lazyRescale && !gradQ;
       const int64_t state = shifted ? 8 : 6;
       // The first tiles' copies: keys [0, BN), values [-1, BN) (shifted
       // values: [-1, BN - 1)).
@@ -1287,7 +1294,8 @@ protected:
         Value c = f32c(cfg.scaleLog2);
         SmallVector<Value> p(s.size());
         Value newM[2], newL[2], alpha[2];
-        for (int64_t r = 0; r < 2; ++r) {
+        // The row's running max with this tile's scores (log2 units).
+        auto rowMax = [&](int64_t r) {
           Value red = s[2 * r];
           for (int64_t nb = 0; nb < sBlocks; ++nb)
             for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
@@ -1295,7 +1303,11 @@ protected:
                 red = fred(red, s[nb * 4 + i]);
           red = fred(red, shuffleXor(red, 1));
           red = fred(red, shuffleXor(red, 2));
-          newM[r] = fmax(m[r], fmul(red, c));
+          return fmax(m[r], fmul(red, c));
+        };
+        // P, alpha and the row sum against the max `mNew`.
+        auto rowExp = [&](int64_t r, Value mNew) {
+          newM[r] = mNew;
           // A row that has seen only masked keys keeps m = -inf; subtract 0
           // then, so that exp2 gives 0 rather than NaN.
           Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
@@ -1311,10 +1323,38 @@ protected:
               sum = fadd(sum, e);
             }
           newL[r] = fma(l[r], alpha[r], sum);
+        };
+        auto rescale = [&]() -> SmallVector<Value> {
+          SmallVector<Value> scaled(o);
+          for (int64_t nb = 0; nb < oBlocks; ++nb)
+            for (int64_t i = 0; i < 4; ++i)
+              scaled[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
+          return scaled;
+        };
+        if (!lazy) {
+          for (int64_t r = 0; r < 2; ++r)
+            rowExp(r, rowMax(r));
+          o = rescale();
+        } else {
+          // The warp keeps its rows' maxima unless one of them grows by
+          // more than kLazyRescaleLog2 (P then stays below 2^8): most tiles
+          // skip O's rescaling, a branch uniform over the warp.
+          Value mx[2] = {rowMax(0), rowMax(1)};
+          Value need;
+          for (int64_t r = 0; r < 2; ++r) {
+            Value grows =
+                arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, mx[r],
+                                      fadd(m[r], f32c(kLazyRescaleLog2)));
+            need = need ? ori(need, grows) : grows;
+          }
+          Value any = NVVM::VoteSyncOp::create(b, b.getI1Type(), i32c(-1), need,
+                                               NVVM::VoteSyncKind::any);
+          for (int64_t r = 0; r < 2; ++r)
+            rowExp(r, select(any, mx[r], m[r]));
+          SmallVector<Type> types(o.size(), f32);
+          o = ifElse(any, types, rescale,
+                     [&]() -> SmallVector<Value> { return o; });
         }
-        for (int64_t nb = 0; nb < oBlocks; ++nb)
-          for (int64_t i = 0; i < 4; ++i)
-            o[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
 
         // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
         // halo row's weight b2 p_{j0}. With shifted values, the coefficient
@@ -3288,6 +3328,7 @@ struct KVShiftFuseAttentionGPUPass
     cfg.vecWidth = 16 / (cfg.elt.getIntOrFloatBitWidth() / 8);
     cfg.warps = warps;
     cfg.shiftedValues = shiftedValues;
+    cfg.lazyRescale = lazyRescale;
     if (cfg.tensorCores) {
       cfg.blockM = 16 * warps;
       cfg.blockN = blockK;

@@ -525,6 +525,10 @@ def KVShiftFuseAttentionGPU
            "it (the previous tile's last probability carried), instead of "
            "rows [j0 - 1, j0 + BN) whose first (halo) row is added by FMAs "
            "every tile">,
+    Option<"lazyRescale", "lazy-rescale", "bool", /*default=*/"false",
+           "Forward on tensor cores: a warp keeps its rows' running maxima "
+           "and skips rescaling its output accumulators unless a row's max "
+           "grows by more than 8 (log2 units; P stays below 2^8)">,
     Option<"appendKernel", "append-kernel", "bool", /*default=*/"false",
            "kv_cache_append: lower it to a GPU kernel and launcher as well. "
            "The launcher copies both caches to the device and back, which "
