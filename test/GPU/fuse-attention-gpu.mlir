@@ -69,6 +69,9 @@
 // MMA: scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // MMA: gpu.shuffle  xor %{{.*}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
 // MMA: gpu.shuffle  xor %{{.*}}, %c2_i32{{.*}}, %c32_i32{{.*}} : f32
+// O is rescaled only when a vote finds a row whose max grew by more than 8.
+// MMA: nvvm.vote.sync any
+// MMA: scf.if %{{.*}} -> ({{(f32, ){15}f32}})
 // O += P V: V's B operand pairs keys 2c and 2c + 1 at one column.
 // MMA: vector.shuffle %{{.*}}, %{{.*}} [0, 8] : vector<8xbf16>, vector<8xbf16>
 // MMA-COUNT-8: nvvm.mma.sync

@@ -2042,7 +2042,9 @@ public:
 ///     [g D/8, (g + 1) D/8) of those four keys and pairs them in registers;
 ///     O's column 2c + e of block t is column (2c + e) D/8 + t.
 /// Each warp keeps an online-softmax state per row (max in log2 units,
-/// lane-partial sums, O in f32) over its 16-key chunks: chunk i of the split
+/// lane-partial sums, O in f32; O rescaled only when a vote finds a row
+/// whose max grew by more than kLazyRescaleLog2) over its 16-key chunks:
+/// chunk i of the split
 /// goes to warp i mod W, and the next chunk's loads are issued before the
 /// current one is used (`decode-prefetch`). Keys beyond the split's end are
 /// read from its last row and masked; masking runs only for chunks that
@@ -2198,21 +2200,34 @@ public:
           [&]() -> SmallVector<Value> { return sc; });
 
       // Online softmax per row: the row's 16 scores lie in the 4 lanes of
-      // its group (2 per block each).
+      // its group (2 per block each). A warp keeps its rows' maxima, and
+      // skips rescaling O, unless one of them grows by more than
+      // kLazyRescaleLog2 (P stays below 2^8): one vote per chunk.
       SmallVector<Value> nextState(stateSize);
       SmallVector<Value> p(8, f32c(0));
       SmallVector<Value> o(it.begin() + 2 * halves, it.begin() + stateSize);
+      SmallVector<Value> mx(halves), alpha(halves);
+      Value need;
+      for (int64_t h = 0; h < halves; ++h) {
+        Value x = fmax(fmax(sc[2 * h], sc[2 * h + 1]),
+                       fmax(sc[4 + 2 * h], sc[4 + 2 * h + 1]));
+        x = fmax(x, shuffleXor(x, 1));
+        x = fmax(x, shuffleXor(x, 2));
+        mx[h] = fmax(it[2 * h], x);
+        Value grows =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, mx[h],
+                                  fadd(it[2 * h], f32c(kLazyRescaleLog2)));
+        need = need ? ori(need, grows) : grows;
+      }
+      Value any = NVVM::VoteSyncOp::create(b, b.getI1Type(), i32c(-1), need,
+                                           NVVM::VoteSyncKind::any);
       for (int64_t h = 0; h < halves; ++h) {
         Value m = it[2 * h], l = it[2 * h + 1];
-        Value mx = fmax(fmax(sc[2 * h], sc[2 * h + 1]),
-                        fmax(sc[4 + 2 * h], sc[4 + 2 * h + 1]));
-        mx = fmax(mx, shuffleXor(mx, 1));
-        mx = fmax(mx, shuffleXor(mx, 2));
-        Value newM = fmax(m, mx);
+        Value newM = select(any, mx[h], m);
         Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newM,
                                             f32c(-inf));
         Value negM = arith::NegFOp::create(b, select(isInf, f32c(0), newM));
-        Value alpha = exp2(fadd(m, negM));
+        alpha[h] = exp2(fadd(m, negM));
         Value sum = f32c(0);
         for (int64_t nb = 0; nb < 2; ++nb)
           for (int64_t e = 0; e < 2; ++e) {
@@ -2221,13 +2236,22 @@ public:
             sum = fadd(sum, x);
           }
         nextState[2 * h] = newM;
-        nextState[2 * h + 1] = fma(l, alpha, sum);
-        for (int64_t ob = 0; ob < oBlocks; ++ob)
-          for (int64_t e = 0; e < 2; ++e) {
-            Value &x = o[ob * 2 * halves + 2 * h + e];
-            x = fmul(x, alpha);
-          }
+        nextState[2 * h + 1] = fma(l, alpha[h], sum);
       }
+      SmallVector<Type> oTypes(o.size(), f32);
+      o = ifElse(
+          any, oTypes,
+          [&]() -> SmallVector<Value> {
+            SmallVector<Value> scaled(o);
+            for (int64_t ob = 0; ob < oBlocks; ++ob)
+              for (int64_t h = 0; h < halves; ++h)
+                for (int64_t e = 0; e < 2; ++e) {
+                  Value &x = scaled[ob * 2 * halves + 2 * h + e];
+                  x = fmul(x, alpha[h]);
+                }
+            return scaled;
+          },
+          [&]() -> SmallVector<Value> { return o; });
       // O += P V: P's A fragment is S's accumulator layout.
       SmallVector<Value> pOps = {
           packPair(p[0], p[1]), upper ? packPair(p[2], p[3]) : zeroOp,
