@@ -15,34 +15,17 @@ without a compiler, and the errors.
 import os
 import re
 import sys
-import tempfile
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-for p in (os.path.join(ROOT, "python"), os.path.join(ROOT, "scripts")):
-    sys.path.insert(0, p)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_support import EPS, RESULTS, check, refused, rel, saved_sets_only  # noqa: E402
 import gpu_emulator as ge  # noqa: E402
-import kvshift  # noqa: E402
 import kvshift.cuda as kc  # noqa: E402
 import kvshift.torch as kt  # noqa: E402
 from kvshift.models import KVShiftLlama, LlamaConfig, generate_eager  # noqa: E402
 
 OPT = sys.argv[1]
-torch.set_num_threads(1)
-EPS = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
-RESULTS = []
-
-
-def rel(a, b):
-    a, b = a.double(), b.double()
-    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-30))
-
-
-def check(what, ok, detail):
-    RESULTS.append(bool(ok))
-    print("%s %s: %s" % ("ok  " if ok else "FAIL", what, detail))
 
 
 def append_case(dtype, b, hkv, t, smax, d, pos, theta=None, shift=True, seed=0):
@@ -130,15 +113,6 @@ def generate_case(dtype, theta, options="", kv_shift=True):
         % ("equal to" if same else "differ from", err, bound))
 
 
-def refused(what, fn, message):
-    try:
-        fn()
-    except (ValueError, kvshift.CompileError) as e:
-        check(what, message in str(e), str(e))
-        return
-    check(what, False, "accepted")
-
-
 def main():
     driver = ge.TorchDriver(OPT)
     kc.set_driver(driver)
@@ -163,22 +137,10 @@ def main():
           sorted(launches))
 
     # Saved sets are read, not compiled.
-    with tempfile.TemporaryDirectory() as tmp:
-        kc.save_kernels(tmp, list(kc._cache.values()))
-        kc._cache.clear()
-        os.environ["KVSHIFT_CUDA_KERNELS"] = tmp
-        real_opt = kc.runtime.opt
-
-        def no_compiler(*a, **k):
-            raise kvshift.CompileError("no compiler here")
-        kc.runtime.opt = no_compiler
-        try:
-            append_case(torch.bfloat16, 1, 2, 4, 12, 64, 5, theta=10000.0, seed=3)
-            attention_case(torch.bfloat16, 1, 8, 2, 1, 300, 257, 64, True,
-                           options="decode-mma=true", seed=13)
-        finally:
-            kc.runtime.opt = real_opt
-            del os.environ["KVSHIFT_CUDA_KERNELS"]
+    with saved_sets_only(kc):
+        append_case(torch.bfloat16, 1, 2, 4, 12, 64, 5, theta=10000.0, seed=3)
+        attention_case(torch.bfloat16, 1, 8, 2, 1, 300, 257, 64, True,
+                       options="decode-mma=true", seed=13)
 
     z = lambda *s: torch.zeros(*s)  # noqa: E731
     refused("append past the cache's end",
@@ -205,6 +167,12 @@ def main():
             lambda: kc.kv_cache_attention(z(1, 2, 1, 16), z(1, 2, 8, 16), z(1, 2, 8, 16), 4,
                                           options="block-k=32"),
             "options: expected decode-split=N")
+    refused("a cache op that does not exist",
+            lambda: kc.CacheKernels(torch.float32, 16, op="prefill"),
+            "op must be 'append' or 'attention', got 'prefill'")
+    refused("decode options for the append",
+            lambda: kc.cache_kernels("append", torch.float32, 16, options="decode-mma=true"),
+            "options apply to op 'attention' only")
     kc.set_driver(None)
     kc._driver = None
 

@@ -16,27 +16,13 @@ import sys
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-for p in (os.path.join(ROOT, "python"), os.path.join(ROOT, "scripts"),
-          os.path.join(ROOT, "test", "Integration")):
-    sys.path.insert(0, p)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_support import EPS, RESULTS, refused, rel, saved_sets_only  # noqa: E402
 import gpu_emulator as ge  # noqa: E402
 import kvshift_ref as ref  # noqa: E402
-import kvshift  # noqa: E402
 import kvshift.cuda as kc  # noqa: E402
 
 OPT = sys.argv[1]
-torch.set_num_threads(1)
-EPS = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
-
-
-RESULTS = []
-
-
-def rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
@@ -86,18 +72,6 @@ def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
         " causal" if causal else "", " rope" if theta else "", ", ".join(errs)))
 
 
-def refused(what, fn, message):
-    try:
-        fn()
-    except (ValueError, kvshift.CompileError) as e:
-        good = message in str(e)
-        RESULTS.append(good)
-        print("%s %s: %s" % ("ok  " if good else "FAIL", what, e))
-        return
-    RESULTS.append(False)
-    print("FAIL %s: accepted" % what)
-
-
 def main():
     driver = ge.TorchDriver(OPT)
     kc.set_driver(driver)
@@ -125,23 +99,10 @@ def main():
 
     # Saved kernels (save_kernels, $KVSHIFT_CUDA_KERNELS) are read, not
     # compiled: with the compiler made to fail, the case still runs.
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = kc.save_kernels(tmp, list(kc._cache.values()))
-        kc._cache.clear()
-        os.environ["KVSHIFT_CUDA_KERNELS"] = tmp
-        real_opt = kc.runtime.opt
-
-        def no_compiler(*a, **k):
-            raise kvshift.CompileError("no compiler here")
-        kc.runtime.opt = no_compiler
-        try:
-            case(torch.bfloat16, 1, 4, 2, 40, 40, 64, True, seed=3)
-            case(torch.float32, 1, 2, 1, 17, 17, 64, False, theta=500.0, seed=7)
-        finally:
-            kc.runtime.opt = real_opt
-            del os.environ["KVSHIFT_CUDA_KERNELS"]
-        print("saved kernel sets: %d (%s, ...)" % (len(paths), os.path.basename(paths[0])))
+    with saved_sets_only(kc) as paths:
+        case(torch.bfloat16, 1, 4, 2, 40, 40, 64, True, seed=3)
+        case(torch.float32, 1, 2, 1, 17, 17, 64, False, theta=500.0, seed=7)
+    print("saved kernel sets: %d (%s, ...)" % (len(paths), os.path.basename(paths[0])))
 
     q = torch.randn(1, 4, 8, 32)
     k = torch.randn(1, 2, 8, 32)
