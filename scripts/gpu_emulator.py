@@ -908,6 +908,11 @@ def _shuffle(L, op, args, mask):
     return val[src_lane], valid
 
 
+# Warp votes taken by nvvm.vote.sync since the last reset, by result
+# (emulate_kernels.py reports how often lazy-rescale's vote skips).
+VOTES = {True: 0, False: 0}
+
+
 @handler("nvvm.vote.sync")
 def _vote(L, op, args, mask):
     L.check_warp_uniform(mask, "nvvm.vote.sync")
@@ -921,6 +926,10 @@ def _vote(L, op, args, mask):
         res = pred.all(1)
     else:
         raise EmulatorError(f"nvvm.vote.sync {kind}")
+    active = np.ones(res.shape[0], bool) if mask is None else \
+        np.asarray(mask).reshape(-1, 32).any(1)
+    VOTES[True] += int((res & active).sum())
+    VOTES[False] += int((~res & active).sum())
     return np.repeat(res, 32)
 
 

@@ -255,6 +255,7 @@ def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", see
     vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     kw[0, 1] = -0.75  # a negative weight in every case
     text = lower(attention_input(t, b, hq, hkv, sq, sk, d, causal, theta), options)
+    ge.VOTES.update({True: 0, False: 0})
     out = run_attention(text, t, q, k, v, kw, vw)
     r = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal, rope_theta=theta)
     lowp = lowp_attention(q, k, v, kw, vw, causal, theta, t)
@@ -262,6 +263,14 @@ def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", see
             f"{' rope' if theta else ''}{' ' + options if options else ''}"
             f"{' large logits' if big else ''}{' growing logits' if growing else ''}")
     report(name, out, r, lowp, t)
+    if "lazy-rescale=true" in options:
+        skipped, total = ge.VOTES[False], sum(ge.VOTES.values())
+        # Growing logits must take both branches: rescale and skip.
+        both = 0 < skipped < total
+        if growing:
+            RESULTS.append(both)
+        print(f"{'FAIL' if growing and not both else '    '} lazy-rescale: {skipped} of "
+              f"{total} warp-tiles skipped O's rescaling")
     return text, (t, q, k, v, kw, vw, r, lowp)
 
 
@@ -837,6 +846,7 @@ def main():
         both = lazy + " " + sv
         text, data = attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=51,
                                     options=lazy, growing=True)
+        attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=51, options=lazy)
         attention_case("f16", 1, 2, 2, 100, 300, 128, False, seed=52, options=lazy,
                        growing=True)
         attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True, options=lazy)
