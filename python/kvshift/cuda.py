@@ -486,11 +486,16 @@ class CacheKernels(_KernelSet):
 _cache = {}
 
 
-def _file_name(dtype, d, causal, scale, rope_theta, chip):
-    name = "kvshift_%s_d%d%s_s%r%s_%s.json" % (
-        _TYPES[dtype], d, "_causal" if causal else "", float(scale),
-        "" if rope_theta is None else "_rope%r" % float(rope_theta), chip)
-    return name
+def _file_name(dtype, d, causal, scale, rope_theta, chip, op=None, options=""):
+    """kvshift[_<op>]_<T>_d<D>[_causal]_s<scale>[_rope<theta>]_<chip>
+    [_<option>...].json: the file of a saved kernel set (a cache op's with
+    ``op``)."""
+    extra = "".join("_" + o.replace("=", "-") for o in options.split()
+                    if o != "append-kernel=true")
+    return "kvshift%s_%s_d%d%s_s%r%s_%s%s.json" % (
+        "_" + op if op else "", _TYPES[dtype], d, "_causal" if causal else "",
+        float(scale), "" if rope_theta is None else "_rope%r" % float(rope_theta),
+        chip, extra)
 
 
 def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80"):
@@ -514,14 +519,6 @@ def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm
     return k
 
 
-def _cache_file_name(op, dtype, d, causal, scale, rope_theta, chip, options):
-    extra = "".join("_" + o.replace("=", "-") for o in options.split()
-                    if o != "append-kernel=true")
-    return ("kvshift_%s_" % op + _file_name(dtype, d, causal, scale, rope_theta,
-                                            chip)[len("kvshift_"):-len(".json")]
-            + extra + ".json")
-
-
 def cache_kernels(op, dtype, head_dim, causal=True, scale=None, rope_theta=None,
                   chip="sm_80", options=""):
     """The ``CacheKernels`` of a cache op ("append" or "attention") in a
@@ -537,8 +534,8 @@ def cache_kernels(op, dtype, head_dim, causal=True, scale=None, rope_theta=None,
     k = _cache.get(key)
     if k is None:
         saved = os.environ.get("KVSHIFT_CUDA_KERNELS")
-        path = saved and os.path.join(saved, _cache_file_name(
-            op, dtype, d, bool(causal), scale, rope_theta, chip, options))
+        path = saved and os.path.join(saved, _file_name(
+            dtype, d, bool(causal), scale, rope_theta, chip, op, options))
         if path and os.path.exists(path):
             with open(path) as f:
                 k = CacheKernels.from_dict(json.load(f))
@@ -557,8 +554,8 @@ def save_kernels(directory, kernel_sets):
     paths = []
     for k in kernel_sets:
         if isinstance(k, CacheKernels):
-            name = _cache_file_name(k.op, k.dtype, k.d, k.causal, k.scale, k.rope_theta,
-                                    k.chip, k.options)
+            name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip,
+                              k.op, k.options)
         else:
             name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip)
         path = os.path.join(directory, name)
