@@ -22,7 +22,16 @@ Semantics taken from the PTX ISA (independently of the emitter):
     when the copy is issued and shared memory is written only when a
     `device_async_wait` lets its group complete, so a read before the wait
     sees the old contents, as it may on the hardware;
-  * `ex2.approx`, `sin.approx`, `cos.approx`: exact float32 functions.
+  * `ex2.approx`, `sin.approx`, `cos.approx`: exact float32 functions;
+  * `wgmma.mma_async` m64nNk16 (sm_90a; f16/bf16 in, f32 accumulate, A from
+    registers, B from shared memory by matrix descriptor without swizzle),
+    written as the inline-PTX chains of the `wgmma` kernels (fence, MMAs,
+    commit, wait 0: synchronous): A's registers as mma.sync's per warp of the
+    warpgroup, D's as mma.sync's C blocks; B's element (k, n) at byte
+    start + (n / 8) SBO + (k / 8) LBO + (n % 8) 16 + (k % 8) 2 (K-major) or
+    start + (n / 8) SBO + (k / 8) LBO + (k % 8) 16 + (n % 8) 2 (MN-major,
+    imm-trans-b = 1). Shared buffers get addresses for
+    `memref.extract_aligned_pointer_as_index` (1 KiB apart per buffer).
 
 Checks that raise `EmulatorError` (each one a bug on real hardware too):
   * a load or store of an active lane outside its buffer (global or shared);
@@ -31,7 +40,12 @@ Checks that raise `EmulatorError` (each one a bug on real hardware too):
     warp are active;
   * shared-memory races between warps: a read of an element another warp
     wrote since the last barrier, or a write to an element another warp read
-    or wrote since the last barrier (cp.async writes count from their wait).
+    or wrote since the last barrier (cp.async writes count from their wait);
+  * wgmma: part of a warpgroup active, a descriptor that differs between
+    its lanes or points outside the shared buffers, a B element another warp
+    (or this one) wrote since the last barrier, and a B element written
+    (stored or landed by cp.async) without a `fence.proxy.async` by its
+    writer afterwards.
 
 Not modelled: the order of execution between warps beyond the races above,
 bank conflicts, timing, and intra-warp races (lanes of a warp run in
@@ -341,6 +355,10 @@ class Mem:
             self.wr_epoch = np.full((blocks, self.size), -1, dtype=np.int64)
             self.rd_warps = np.zeros((blocks, self.size), dtype=np.int64)
             self.rd_epoch = np.full((blocks, self.size), -1, dtype=np.int64)
+            # Written through the generic proxy and not yet fenced for the
+            # async proxy (wgmma's reads).
+            self.proxy_dirty = np.zeros((blocks, self.size), dtype=bool)
+        self.base_addr = 0
 
     def flat(self, indices):
         f = 0
@@ -391,10 +409,16 @@ class Launch:
                 self.env[name] = Mem(name, arr, (arr.shape[0],), ty.elt, False)
             else:
                 self.env[name] = np.array([a], dtype=np.int64)
+        self.shared = []
+        addr = 0
         for name, ty in params[nparams:]:
             size = int(np.prod(ty.shape))
             data = np.full((self.nblocks, size), np.nan, dtype=NP[ty.elt])
-            self.env[name] = Mem(name, data, ty.shape, ty.elt, True)
+            mem = Mem(name, data, ty.shape, ty.elt, True)
+            mem.base_addr = addr
+            addr += -(-size * ELT_BYTES[ty.elt] // 1024) * 1024
+            self.shared.append(mem)
+            self.env[name] = mem
 
     # -- helpers --
     def full(self, mask):
@@ -492,6 +516,7 @@ class Launch:
         v = to_elt(vals[lanes], mem.elt).astype(mem.data.dtype)
         if mem.workgroup:
             mem.data[self.block_of[lanes][:, None], offs[lanes]] = v
+            mem.proxy_dirty[self.block_of[lanes][:, None], offs[lanes]] = True
         else:
             mem.data[offs[lanes]] = v
 
@@ -596,6 +621,8 @@ def unsigned(fn):
     return lambda a, b: fn(_unsigned(a), _unsigned(b)).view(np.int64)
 
 
+HANDLERS["arith.shli"] = binop(lambda a, b: np.left_shift(a.astype(np.int64), b.astype(np.int64)))
+HANDLERS["arith.shrui"] = binop(unsigned(lambda a, b: np.right_shift(a, b)))
 HANDLERS["arith.minui"] = binop(unsigned(np.minimum))
 HANDLERS["arith.maxui"] = binop(unsigned(np.maximum))
 HANDLERS["arith.addf"] = fbin(np.add)
@@ -738,9 +765,191 @@ def _intrinsic(L, op, args, mask):
 @handler("llvm.inline_asm")
 def _asm(L, op, args, mask):
     text = re.search(r'asm_string = "([^"]*)"', op.props).group(1)
-    if text.strip() != "mov.b32 $0, $1;":
-        raise EmulatorError(f"unsupported inline asm {text!r}")
-    return arr(args[0])
+    text = text.replace("\\0A", "\n").replace("\\09", "\t")
+    if text.strip() == "mov.b32 $0, $1;":
+        return arr(args[0])
+    if text.strip() == "fence.proxy.async.shared::cta;":
+        return _proxy_fence(L, mask)
+    if "wgmma.mma_async" in text:
+        return _wgmma_chain(L, op, text, args, mask)
+    raise EmulatorError(f"unsupported inline asm {text!r}")
+
+
+ELT_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i32": 4, "i64": 8}
+
+
+def _proxy_fence(L, mask):
+    """fence.proxy.async: each active thread's earlier shared-memory writes
+    become visible to the async proxy (elements whose last writer is a warp
+    with active lanes here)."""
+    active = L.full(mask).reshape(L.nblocks, -1, 32).any(2)    # [blocks, warps]
+    for mem in L.shared:
+        ww = mem.wr_warp
+        fenced = np.take_along_axis(active, np.maximum(ww, 0), 1) & (ww >= 0)
+        mem.proxy_dirty &= ~fenced
+    return None
+
+
+def _warpgroup_mask(L, mask, what):
+    if L.threads % 128:
+        raise EmulatorError(f"{what}: {L.threads} threads per block is not whole warpgroups")
+    act = L.full(mask).reshape(-1, 128)
+    if (act.any(1) & ~act.all(1)).any():
+        g = int(np.argmax(act.any(1) & ~act.all(1)))
+        raise EmulatorError(f"{what} with part of warpgroup {g} active")
+    return act.all(1)                                               # [G]
+
+
+def _wgmma_b(L, desc, k_major, n, esize, groups, what):
+    """B (16 x n) of each active warpgroup from its descriptor: [G, 16, n]."""
+    d = L.lanes_index(arr(desc).astype(np.int64)).reshape(-1, 128)[groups]
+    if (d != d[:, :1]).any():
+        raise EmulatorError(f"{what}: the descriptor differs between lanes of a warpgroup")
+    d = d[:, 0].astype(np.uint64)
+    start = (d & 0x3FFF) << 4
+    lbo = ((d >> 16) & 0x3FFF) << 4
+    sbo = ((d >> 32) & 0x3FFF) << 4
+    if ((d >> 49) & 7).any() or (d >> 62).any():
+        raise EmulatorError(f"{what}: only descriptors without swizzle or base offset are modelled")
+    kk = np.arange(16)[:, None]
+    nn = np.arange(n)[None, :]
+    if k_major:
+        inner = (nn % 8) * 16 + (kk % 8) * esize
+    else:
+        inner = (kk % 8) * 16 + (nn % 8) * esize
+    byte = (start[:, None, None] + (nn // 8) * sbo[:, None, None] +
+            (kk // 8) * lbo[:, None, None] + inner).astype(np.int64)  # [G, 16, n]
+    blocks = (np.nonzero(groups)[0] * 128) // L.threads
+    out = np.full(byte.shape, np.nan)
+    found = np.zeros(byte.shape, dtype=bool)
+    group_warps = (np.nonzero(groups)[0] * 4) % (L.threads // 32)
+    for mem in L.shared:
+        lo = mem.base_addr
+        hi = lo + mem.size * ELT_BYTES[mem.elt]
+        inside = (byte >= lo) & (byte < hi)
+        if not inside.any():
+            continue
+        if ((byte[inside] - lo) % ELT_BYTES[mem.elt]).any():
+            raise EmulatorError(f"{what}: misaligned B element")
+        e = np.where(inside, (byte - lo) // ELT_BYTES[mem.elt], 0)
+        blk = np.broadcast_to(blocks[:, None, None], e.shape)
+        sel = inside
+        ep = L.epoch[blk]
+        written = (mem.wr_epoch[blk, e] == ep) & (mem.wr_warp[blk, e] >= 0) & sel
+        if written.any():
+            g, i, j = np.argwhere(written)[0]
+            raise EmulatorError(
+                f"{what}: shared-memory race on {mem.name}: B element {int(e[g, i, j])} "
+                f"written by warp {int(mem.wr_warp[blk[g, i, j], e[g, i, j]])} without a "
+                f"barrier before the MMA (block {int(blk[g, i, j])})")
+        dirty = mem.proxy_dirty[blk, e] & sel
+        if dirty.any():
+            g, i, j = np.argwhere(dirty)[0]
+            raise EmulatorError(
+                f"{what}: B element {int(e[g, i, j])} of {mem.name} was written "
+                f"without fence.proxy.async before the MMA (block {int(blk[g, i, j])})")
+        out = np.where(sel, mem.data[blk, e].astype(np.float64), out)
+        found |= sel
+        # The warpgroup's four warps read these elements.
+        bits = sum(1 << w for w in range(4))
+        gb = np.broadcast_to((bits << group_warps)[:, None, None], e.shape)
+        fresh = mem.rd_epoch[blk[sel], e[sel]] != ep[sel]
+        cur = np.where(fresh, 0, mem.rd_warps[blk[sel], e[sel]])
+        mem.rd_warps[blk[sel], e[sel]] = cur | gb[sel]
+        mem.rd_epoch[blk[sel], e[sel]] = ep[sel]
+    if not found.all():
+        raise EmulatorError(f"{what}: B reaches outside the shared buffers")
+    return out
+
+
+def _wgmma_chain(L, op, text, args, mask):
+    """One synchronous chain of wgmma.mma_async m64nNk16 (see the module
+    docstring). Operands $0 .. nOut-1 are the accumulators, then the inputs
+    in order (args)."""
+    groups = _warpgroup_mask(L, mask, "wgmma")
+    regs = {}
+    accs = None
+    n_acc = None
+    G = int(groups.sum())
+    lane = np.arange(32)
+    g4, t4 = lane // 4, lane % 4
+    for line in text.split("\n"):
+        line = line.strip().rstrip(";").strip()
+        if not line or line in ("{", "}") or line.startswith(".reg"):
+            continue
+        if line.startswith("setp."):
+            m = re.match(r"setp\.(ne|eq)\.b32 (%\w+), \$(\d+), 0$", line)
+            if not m:
+                raise EmulatorError(f"wgmma chain: unsupported {line!r}")
+            regs[m.group(2)] = ("pred", m.group(1), int(m.group(3)))
+            continue
+        if line.startswith("add.s64"):
+            m = re.match(r"add\.s64 (%\w+), \$(\d+), (\d+)$", line)
+            regs[m.group(1)] = ("add", int(m.group(2)), int(m.group(3)))
+            continue
+        if line in ("wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned",
+                    "wgmma.wait_group.sync.aligned 0"):
+            continue
+        m = re.match(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k16\.f32\.(bf16|f16)\.(bf16|f16) "
+                     r"\{([^}]*)\}, \{([^}]*)\}, (\S+), (\S+), 1, 1, ([01])$", line)
+        if not m:
+            raise EmulatorError(f"wgmma chain: unsupported {line!r}")
+        n, elt = int(m.group(1)), m.group(2)
+        outs = [int(x.strip()[1:]) for x in m.group(4).split(",")]
+        if outs != list(range(n // 2)):
+            raise EmulatorError("wgmma chain: accumulators must be $0 .. N/2-1")
+        n_acc = n // 2
+        if accs is None:
+            # Inputs tied to an output (a constraint that is a number) are
+            # the accumulators' values before the chain.
+            cons = re.search(r'constraints = "([^"]*)"', op.props).group(1).split(",")
+            ins = [c for c in cons if not c.startswith("=")]
+            accs = np.full((L.L, n_acc), np.nan)
+            for i, c in enumerate(ins):
+                if c.isdigit():
+                    accs[:, int(c)] = L.lanes_index(arr(args[i]))
+        def inp(k):
+            return L.lanes_index(arr(args[k - n_acc]))
+        a_idx = [int(x.strip()[1:]) for x in m.group(5).split(",")]
+        dtok, ptok = m.group(6), m.group(7)
+        if dtok.startswith("$"):
+            desc = inp(int(dtok[1:]))
+        else:
+            _, base, off = regs[dtok]
+            desc = inp(base) + off
+        _, cmp, zk = regs[ptok]
+        zero = L.lanes_index(arr(args[zk - n_acc])).reshape(-1, 128)[groups][:, 0]
+        scale_d = (zero != 0) if cmp == "ne" else (zero == 0)
+        trans = m.group(8) == "1"
+        # A: [G, 64, 16] from each warp's four registers (mma.sync's layout).
+        A = np.zeros((G, 4, 16, 16))
+        for r, ai in enumerate(a_idx):
+            u = inp(ai).astype(np.int64).astype(np.uint32).reshape(-1, 128)[groups]
+            u = u.reshape(G, 4, 32)
+            lo_, hi_ = from_bits16(u & 0xFFFF, elt), from_bits16(u >> 16, elt)
+            row = g4 + 8 * (r % 2)
+            col = 2 * t4 + 8 * (r // 2)
+            A[:, :, row, col] = lo_
+            A[:, :, row, col + 1] = hi_
+        A = A.reshape(G, 64, 16)
+        B = _wgmma_b(L, desc, not trans, n, 2, groups, "wgmma.mma_async")
+        C = np.zeros((G, 4, 16, n))
+        cur = accs.reshape(-1, 128, n_acc)[groups].reshape(G, 4, 32, n_acc)
+        for v in range(n_acc):
+            e, r, nb = v % 2, (v // 2) % 2, v // 4
+            C[:, :, g4 + 8 * r, 8 * nb + 2 * t4 + e] = cur[:, :, :, v]
+        C = C.reshape(G, 64, n)
+        keep = scale_d[:, None, None]
+        D = (A @ B + np.where(keep, C, 0.0)).astype(np.float32).astype(np.float64)
+        D = D.reshape(G, 4, 16, n)
+        new = np.empty((G, 4, 32, n_acc))
+        for v in range(n_acc):
+            e, r, nb = v % 2, (v // 2) % 2, v // 4
+            new[:, :, :, v] = D[:, :, g4 + 8 * r, 8 * nb + 2 * t4 + e]
+        full = accs.reshape(-1, 128, n_acc)
+        full[groups] = new.reshape(G, 128, n_acc)
+        accs = full.reshape(L.L, n_acc)
+    return accs.astype(np.float32)
 
 
 @handler("llvm.extractvalue")
@@ -850,6 +1059,14 @@ def _mload(L, op, args, mask):
 def _mstore(L, op, args, mask):
     val, mem, idx = arr(args[0]), args[1], args[2:]
     L.store(mem, mem.flat(idx), mask, val.reshape(-1, 1), "memref.store")
+
+
+@handler("memref.extract_aligned_pointer_as_index")
+def _mptr(L, op, args, mask):
+    mem = args[0]
+    if not mem.workgroup:
+        raise EmulatorError("extract_aligned_pointer_as_index of a global buffer")
+    return np.array([mem.base_addr], dtype=np.int64)
 
 
 @handler("memref.dim")
@@ -1058,6 +1275,7 @@ def _async_wait(L, op, args, mask):
             lanes = np.nonzero(active)[0]
             dst.data[L.block_of[lanes][:, None], offs[lanes]] = \
                 to_elt(vals[lanes], dst.elt).astype(dst.data.dtype)
+            dst.proxy_dirty[L.block_of[lanes][:, None], offs[lanes]] = True
 
 
 # --- structured control flow ----------------------------------------------------

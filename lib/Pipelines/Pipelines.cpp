@@ -123,6 +123,8 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.appendKernel = options.appendKernel;
   fuseOptions.shiftedValues = options.shiftedValues;
   fuseOptions.lazyRescale = options.lazyRescale;
+  fuseOptions.wgmma = options.wgmma;
+  fuseOptions.chip = options.chip;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));
   pm.addNestedPass<func::FuncOp>(createKVShiftDecompose());

@@ -297,6 +297,47 @@ def mutants(text, data):
     RESULTS.append(err > bound)
 
 
+def wgmma_mutants(text, data, d):
+    """wgmma kernels: the check must also fail without a proxy fence, with
+    the key tile's descriptor strides swapped (LBO <-> SBO), and with the
+    scores' B read as MN-major."""
+    t, q, k, v, kw, vw, r, lowp = data
+    bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
+    lines = text.split("\n")
+    fences = [i for i, l in enumerate(lines) if "fence.proxy.async" in l]
+    caught = 0
+    for i in fences:
+        try:
+            run_attention("\n".join(lines[:i] + lines[i + 1:]), t, q, k, v, kw, vw)
+        except ge.EmulatorError as e:
+            caught += 1
+            if caught == 1:
+                print(f"mutant without proxy fence: {str(e)[:110]}")
+    print(f"mutants without one proxy fence: {caught} of {len(fences)} caught")
+    RESULTS.append(len(fences) == 2 and caught == len(fences))
+    group = d // 8 * 128
+
+    def fields(lbo, sbo):
+        return f"{((lbo >> 4) << 16) | ((sbo >> 4) << 32)} : i64"
+    muts = {"key descriptor strides swapped":
+            text.replace(fields(128, group), fields(group, 128), 1),
+            "scores' B read as MN-major":
+            text.replace(", 1, 1, 0;", ", 1, 1, 1;")}
+    for name, mutant in muts.items():
+        if mutant == text:
+            print(f"mutant {name}: not applied")
+            RESULTS.append(False)
+            continue
+        try:
+            err = rel_err(np.nan_to_num(run_attention(mutant, t, q, k, v, kw, vw)), r)
+            hit = err > bound
+            print(f"mutant {name}: err {err:.2e} {'caught' if hit else 'NOT caught'}")
+        except ge.EmulatorError as e:
+            hit = True
+            print(f"mutant {name}: caught ({str(e)[:80]})")
+        RESULTS.append(hit)
+
+
 def decode_input(t, hq, hkv, sq, d, causal, theta, scale=None):
     qt = f"tensor<?x{hq}x{sq}x{d}x{t}>"
     ct = f"tensor<?x{hkv}x?x{d}x{t}>"
@@ -859,6 +900,28 @@ def main():
         attention_case("f16", 1, 2, 2, 128, 128, 64, False, seed=54, options=both,
                        growing=True)
         mutants(text, data)
+    elif SUITE == "wgmma":
+        # wgmma=true (sm_90a warpgroup MMAs from core-matrix tiles; implies
+        # shifted-values): Sk a multiple of the key tile and not, GQA, Sq < Sk,
+        # S = 1, D = 16, 48, 64, 128, 32-key tiles, large logits, RoPE,
+        # lazy-rescale with growing logits.
+        wg = "wgmma=true chip=sm_90a"
+        text, data = attention_case("bf16", 1, 4, 2, 128, 128, 64, True, seed=61,
+                                    options=wg)
+        attention_case("f16", 1, 2, 2, 77, 77, 128, False, seed=62, options=wg)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=63, options=wg)
+        attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=64, options=wg)
+        attention_case("bf16", 1, 2, 2, 70, 70, 48, False, seed=65, options=wg)
+        attention_case("bf16", 1, 2, 1, 40, 64, 16, True, seed=66, options=wg)
+        attention_case("f16", 1, 2, 2, 70, 96, 64, True, seed=67,
+                       options="block-k=32 " + wg)
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=68, big=True, options=wg)
+        attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=69,
+                       options=wg)
+        attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=70,
+                       options="lazy-rescale=true " + wg, growing=True)
+        mutants(text, data)
+        wgmma_mutants(text, data, 64)
     elif SUITE == "odd":
         # D not a multiple of 8: the synchronous copy path; D not a power of 2.
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11)

@@ -121,6 +121,12 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::desc("kv_cache_attention, f16/bf16: the tensor-core decode "
                      "kernel (mma.sync) instead of the SIMT one"),
       llvm::cl::init(false)};
+  Option<bool> wgmma{
+      *this, "wgmma",
+      llvm::cl::desc("Forward, f16/bf16, chip=sm_90a: S = Q K^T and O += P V "
+                     "as warpgroup MMAs (wgmma.mma_async) instead of "
+                     "mma.sync; implies shifted-values"),
+      llvm::cl::init(false)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

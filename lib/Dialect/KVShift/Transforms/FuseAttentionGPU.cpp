@@ -146,12 +146,22 @@ struct KernelConfig {
   /// Forward on tensor cores (`lazy-rescale`): a warp rescales O only when
   /// some row's max grows by more than kLazyRescaleLog2.
   bool lazyRescale = false;
+  /// Forward on tensor cores for sm_90a (`wgmma`): S = Q K^T and O += P V
+  /// as warpgroup MMAs (wgmma.mma_async m64nNk16, A from registers, B from
+  /// shared memory by descriptor). The key and value tiles are stored as
+  /// 8 x 16-byte core matrices (no swizzle); implies shifted value windows.
+  bool wgmma = false;
   int64_t threads() const { return 32 * warps; }
+  /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
+  int64_t chunksPerRow() const { return d / vecWidth; }
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
   /// columns + D/2) per row: the unit of work of the rotation.
   int64_t ropePairChunks() const { return d / 2 / vecWidth; }
   int64_t sharedBytes() const {
     int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
+    // wgmma: the key tile and the value window, BN rows each, unpadded.
+    if (wgmma)
+      return 2 * blockN * d * bytes;
     // Tensor cores: the key tile, and the raw value tile with its halo row
     // (the query tile is staged through the key tile's buffer).
     if (tensorCores)
@@ -744,6 +754,179 @@ protected:
                body);
     }
   }
+  // --- wgmma (sm_90a) --------------------------------------------------------
+  /// wgmma tiles: the row of the [rows * D/8, 8] shared buffer that holds
+  /// 16-byte chunk `chunk` of tile row `row`. Rows go in groups of eight;
+  /// a group's chunk c is one 128-byte core matrix (its eight rows' chunk c,
+  /// 16 bytes apart), and the core matrices of a group follow each other:
+  ///   byte offset = ((row / 8) * D/8 + chunk) * 128 + (row % 8) * 16.
+  /// For S = Q K^T this is K^T "K-major" (d contiguous) with core matrices
+  /// 128 bytes apart along d (LBO) and D/8 * 128 along the keys (SBO); for
+  /// O += P V it is V "MN-major" (d contiguous) with core matrices D/8 * 128
+  /// apart along the keys (LBO) and 128 along d (SBO).
+  Value cmRow(Value row, Value chunk) {
+    return add(mul(add(mul(divu(row, idx(8)), idx(cfg.chunksPerRow())), chunk),
+                   idx(8)),
+               remu(row, idx(8)));
+  }
+
+  /// copyRows for wgmma tiles (cmRow's layout; D a multiple of 16, `rows` a
+  /// multiple of 8): the 16-byte chunks are numbered in the buffer's order,
+  /// so the eight lanes of a quarter-warp fill one 128-byte core matrix
+  /// (no bank conflicts) from eight rows of the source.
+  void copyRowsCM(Value dst, Value src, Value base, Value row0, int64_t rows,
+                  Value limit) {
+    const int64_t chunks = cfg.chunksPerRow();
+    const int64_t total = rows * chunks;
+    const int64_t step = cfg.threads() / 8; // chunk columns per iteration
+    Value t = opaque(tid);
+    Value r8 = remu(t, idx(8));
+    Value q0 = divu(t, idx(8));
+    // When the threads cover whole row groups, a thread keeps its chunk
+    // column and moves down by step / chunks row groups per copy.
+    bool whole = step % chunks == 0;
+    Value ch0 = remu(q0, idx(chunks));
+    Value rg0 = divu(q0, idx(chunks));
+    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
+      auto body = [&]() {
+        Value q = add(q0, idx(it * step));
+        Value ch = whole ? ch0 : remu(q, idx(chunks));
+        Value rg = whole ? add(rg0, idx(it * step / chunks))
+                         : divu(q, idx(chunks));
+        Value r = add(mul(rg, idx(8)), r8);
+        Value j = add(row0, r);
+        Value in = andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                        cmpi(arith::CmpIPredicate::slt, j, limit));
+        Value jc = select(in, j, idx(0));
+        Value srcIdx =
+            add(base, add(mul(jc, idx(cfg.d)), mul(ch, idx(cfg.vecWidth))));
+        Value n = select(in, idx(cfg.vecWidth), idx(0));
+        nvgpu::DeviceAsyncCopyOp::create(
+            b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
+            ValueRange{add(t, idx(it * cfg.threads())), idx(0)}, src,
+            ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
+            b.getUnitAttr());
+      };
+      if ((it + 1) * cfg.threads() <= total)
+        body();
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult,
+                    add(tid, idx(it * cfg.threads())), idx(total)),
+               body);
+    }
+  }
+
+  /// Inline PTX without operands or results.
+  void ptx(StringRef text) {
+    LLVM::InlineAsmOp::create(b, TypeRange{}, ValueRange{}, text, "",
+                              /*has_side_effects=*/true,
+                              /*is_align_stack=*/false,
+                              LLVM::tailcallkind::TailCallKind::None,
+                              LLVM::AsmDialectAttr(), ArrayAttr());
+  }
+  /// Makes this thread's completed writes to shared memory (cp.async
+  /// included) visible to the async proxy that wgmma reads through; a
+  /// barrier after it covers the other threads' writes.
+  void proxyFence() { ptx("fence.proxy.async.shared::cta;"); }
+
+  /// The wgmma matrix descriptor of a tile in cmRow's layout at the start of
+  /// `smem` (no swizzle): bits 0-13 the shared address / 16, 16-29 the
+  /// leading (K-direction) byte offset / 16, 32-45 the stride (M/N
+  /// direction) byte offset / 16.
+  Value smemDescriptor(Value smem, int64_t lbo, int64_t sbo) {
+    Type i64 = b.getI64Type();
+    Value addr = arith::IndexCastOp::create(
+        b, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
+    auto c64 = [&](int64_t v) {
+      return arith::ConstantOp::create(consts(), b.getI64IntegerAttr(v));
+    };
+    Value field = arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, addr, c64(0x3FFFF)), c64(4));
+    int64_t rest = ((lbo >> 4) << 16) | ((sbo >> 4) << 32);
+    return arith::OrIOp::create(b, field, c64(rest));
+  }
+
+  /// An i32 mma operand (f16 pairs are vector<2xf16>).
+  Value asI32(Value x) {
+    if (x.getType() == i32)
+      return x;
+    Value asInt = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
+    return vector::ExtractOp::create(b, asInt, ArrayRef<int64_t>{0});
+  }
+
+  /// acc (+)= A B over a.size() k-steps of wgmma.mma_async m64nNk16 (f32
+  /// accumulators, A from registers: a[s] is k-step s's four mma.sync-style
+  /// A registers of this warp's 16 rows; B from shared memory, k-step s at
+  /// descriptor `desc` + s * descStep), issued by the warpgroup as one
+  /// synchronous chain: fence, the MMAs, commit, wait. Returns the N/2
+  /// accumulators of this thread in mma.sync's C order (block n of 8
+  /// columns: registers 4n .. 4n + 3). With `acc` empty the chain starts
+  /// from zero (scale-d false on the first k-step). `transB`: B is
+  /// MN-major (O += P V) rather than K-major (S = Q K^T).
+  SmallVector<Value> wgmmaChain(ArrayRef<SmallVector<Value>> a, Value desc,
+                                int64_t descStep, int64_t n, bool transB,
+                                ArrayRef<Value> acc) {
+    const int64_t nAcc = n / 2;
+    const int64_t steps = a.size();
+    const bool zero = acc.empty();
+    std::string t = isBF16() ? "bf16" : "f16";
+    std::string text, cons;
+    llvm::raw_string_ostream os(text), cs(cons);
+    // Operands: $0 .. nAcc-1 the accumulators, then A's registers, the
+    // descriptor, a zero (for the predicates), then (accumulating) the
+    // accumulators' inputs, tied to $0 ...
+    int64_t aAt = nAcc, descAt = nAcc + 4 * steps, zeroAt = descAt + 1;
+    os << "{\n.reg .pred %wgz, %wgo;\n.reg .b64 %wgd;\n"
+       << "setp.ne.b32 %wgz, $" << zeroAt << ", 0;\n"
+       << "setp.eq.b32 %wgo, $" << zeroAt << ", 0;\n"
+       << "wgmma.fence.sync.aligned;\n";
+    for (int64_t st = 0; st < steps; ++st) {
+      if (st > 0)
+        os << "add.s64 %wgd, $" << descAt << ", " << st * descStep << ";\n";
+      os << "wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << t << "."
+         << t << " {";
+      for (int64_t i = 0; i < nAcc; ++i)
+        os << (i ? ", " : "") << "$" << i;
+      os << "}, {";
+      for (int64_t i = 0; i < 4; ++i)
+        os << (i ? ", " : "") << "$" << aAt + 4 * st + i;
+      os << "}, " << (st == 0 ? "$" + std::to_string(descAt) : "%wgd") << ", "
+         << (zero && st == 0 ? "%wgz" : "%wgo") << ", 1, 1, "
+         << (transB ? 1 : 0) << ";\n";
+    }
+    os << "wgmma.commit_group.sync.aligned;\n"
+       << "wgmma.wait_group.sync.aligned 0;\n\t}";
+    SmallVector<Value> operands;
+    for (int64_t i = 0; i < nAcc; ++i)
+      cs << (i ? "," : "") << (zero ? "=&f" : "=f");
+    for (int64_t st = 0; st < steps; ++st)
+      for (int64_t i = 0; i < 4; ++i) {
+        operands.push_back(asI32(a[st][i]));
+        cs << ",r";
+      }
+    operands.push_back(desc);
+    cs << ",l";
+    operands.push_back(i32c(0));
+    cs << ",r";
+    if (!zero)
+      for (int64_t i = 0; i < nAcc; ++i) {
+        operands.push_back(acc[i]);
+        cs << "," << i;
+      }
+    SmallVector<Type> types(nAcc, f32);
+    auto resType = LLVM::LLVMStructType::getLiteral(ctx, types);
+    Value res = LLVM::InlineAsmOp::create(
+                    b, resType, operands, os.str(), cs.str(),
+                    /*has_side_effects=*/true, /*is_align_stack=*/false,
+                    LLVM::tailcallkind::TailCallKind::None,
+                    LLVM::AsmDialectAttr(), ArrayAttr())
+                    .getRes();
+    SmallVector<Value> d;
+    for (int64_t i = 0; i < nAcc; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
+    return d;
+  }
+
   /// Closes the group of the asynchronous copies issued since the last one;
   /// returns its token.
   Value commitCopies() {
@@ -972,6 +1155,8 @@ protected:
     const int64_t sBlocks = cfg.blockN / 8;  // n-blocks of S
     const int64_t oBlocks = cfg.dPadded / 8; // n-blocks of O
     const bool scoreMix = !cfg.ropeTheta;
+    // wgmma: the forward only (grad_q's kernels keep mma.sync).
+    const bool wg = cfg.wgmma && !gradQ;
     Value g = divu(lane, idx(4));
     Value t4 = remu(lane, idx(4));
     Value l8 = remu(lane, idx(8));
@@ -1116,8 +1301,14 @@ protected:
       int64_t rows = std::min(cfg.blockN, cfg.blockM - h * cfg.blockN);
       if (h > 0)
         gpu::BarrierOp::create(b);
-      stageRows(kSmem, src, qBase, add(qStart, idx(h * cfg.blockN)), rows, dimSq,
-                Value(), Value());
+      if (wg) {
+        copyRowsCM(kSmem, src, qBase, add(qStart, idx(h * cfg.blockN)), rows,
+                   dimSq);
+        waitCopies(commitCopies(), 0);
+      } else {
+        stageRows(kSmem, src, qBase, add(qStart, idx(h * cfg.blockN)), rows,
+                  dimSq, Value(), Value());
+      }
       gpu::BarrierOp::create(b);
       bool single = cfg.blockM <= cfg.blockN;
       Value inChunk, rowInChunk = warpRow;
@@ -1130,8 +1321,12 @@ protected:
       }
       for (int64_t ks = 0; ks < kSteps; ++ks) {
         SmallVector<Value> f =
-            ldmatrix(kSmem, add(rowInChunk, l16),
-                     add(idx(ks * 16), mul(hi, idx(8))), /*transpose=*/false);
+            wg ? ldmatrix(kSmem,
+                          cmRow(add(rowInChunk, l16), add(idx(2 * ks), hi)),
+                          idx(0), /*transpose=*/false)
+               : ldmatrix(kSmem, add(rowInChunk, l16),
+                          add(idx(ks * 16), mul(hi, idx(8))),
+                          /*transpose=*/false);
         if (h == 0) {
           qFrag[ks] = f;
           continue;
@@ -1238,11 +1433,24 @@ protected:
       const int64_t state = shifted ? 8 : 6;
       // The first tiles' copies: keys [0, BN), values [-1, BN) (shifted
       // values: [-1, BN - 1)).
-      copyRows(kSmem, k, kvBase, idx(0), cfg.blockN, dimSk);
+      auto copy = [&](Value dst, Value src, Value row0, int64_t rows) {
+        if (wg)
+          copyRowsCM(dst, src, kvBase, row0, rows, dimSk);
+        else
+          copyRows(dst, src, kvBase, row0, rows, dimSk);
+      };
+      copy(kSmem, k, idx(0), cfg.blockN);
       commitCopies();
-      copyRows(vSmem, v, kvBase, idx(-1), cfg.blockN + (shifted ? 0 : 1),
-               dimSk);
+      copy(vSmem, v, idx(-1), cfg.blockN + (shifted ? 0 : 1));
       Value token = commitCopies();
+      // wgmma: the tiles' descriptors (K^T K-major, V MN-major; k-steps of
+      // 16 along d, resp. 16 keys).
+      Value kDesc, vDesc;
+      const int64_t groupBytes = cfg.chunksPerRow() * 128;
+      if (wg) {
+        kDesc = smemDescriptor(kSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+        vDesc = smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128);
+      }
 
       // m[2], l[2], the raw scores of the column before the tile [2], O;
       // with shifted values, then the last p of the tile before [2].
@@ -1269,10 +1477,15 @@ protected:
 
         // In flight: this tile's keys, then its values.
         waitCopies(token, 1);
+        if (wg)
+          proxyFence();
         gpu::BarrierOp::create(b);
 
         // S = Q K^T on tensor cores.
-        SmallVector<Value> s = product(qFrag, kSmem, 0);
+        SmallVector<Value> s =
+            wg ? wgmmaChain(qFrag, kDesc, 256 / 16, cfg.blockN,
+                            /*transB=*/false, {})
+               : product(qFrag, kSmem, 0);
 
         // The key mix on the scores.
         Value nextHalo[2] = {halo[0], halo[1]};
@@ -1284,7 +1497,7 @@ protected:
         }
         // Every warp is done with the key tile: bring in the next one.
         gpu::BarrierOp::create(b);
-        copyRows(kSmem, k, kvBase, add(j0, idx(cfg.blockN)), cfg.blockN, dimSk);
+        copy(kSmem, k, add(j0, idx(cfg.blockN)), cfg.blockN);
         commitCopies();
 
         // Masking only on partial tiles and tiles crossing the diagonal.
@@ -1378,18 +1591,29 @@ protected:
 
         // In flight: this tile's values (and the next tile's keys).
         waitCopies(token, 1);
+        if (wg)
+          proxyFence();
         gpu::BarrierOp::create(b);
 
         // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
         // the halo row: O += b2 p_{j0} v_{j0 - 1}. With shifted values, rows
         // 0 .. BN - 1 and no halo row.
-        accumulateTile(pm, haloWeight, vSmem, o);
+        if (wg) {
+          SmallVector<SmallVector<Value>> pa;
+          for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk)
+            pa.push_back({pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
+                          pm[(2 * kk + 1) * 2 + 0], pm[(2 * kk + 1) * 2 + 1]});
+          o = wgmmaChain(pa, vDesc, 2 * groupBytes / 16, cfg.dPadded,
+                         /*transB=*/true, o);
+        } else {
+          accumulateTile(pm, haloWeight, vSmem, o);
+        }
 
         // Every warp is done with the value tile: bring in the next one, rows
         // [j0 + BN - 1, j0 + 2 BN) (shifted values: to j0 + 2 BN - 1).
         gpu::BarrierOp::create(b);
-        copyRows(vSmem, v, kvBase, add(j0, idx(cfg.blockN - 1)),
-                 cfg.blockN + (shifted ? 0 : 1), dimSk);
+        copy(vSmem, v, add(j0, idx(cfg.blockN - 1)),
+             cfg.blockN + (shifted ? 0 : 1));
         commitCopies();
 
         SmallVector<Value> next = {newM[0], newM[1],     newL[0],
@@ -3353,6 +3577,22 @@ struct KVShiftFuseAttentionGPUPass
     cfg.warps = warps;
     cfg.shiftedValues = shiftedValues;
     cfg.lazyRescale = lazyRescale;
+    if (wgmma) {
+      if (chip != "sm_90a")
+        return op->emitOpError()
+               << "kvshift-fuse-attention-gpu: wgmma=true needs chip = "
+                  "sm_90a (warpgroup MMAs), found chip = "
+               << chip;
+      if (warps != 4)
+        return op->emitOpError()
+               << "kvshift-fuse-attention-gpu: wgmma=true needs warps = 4 "
+                  "(one warpgroup of 64 query rows), found warps = "
+               << warps;
+      // f32 has no tensor-core kernel; D that is not a multiple of 16 or
+      // above 256 keeps mma.sync (wgmma's N is D for O += P V).
+      cfg.wgmma = cfg.tensorCores && d % 16 == 0 && d <= 256;
+      cfg.shiftedValues |= cfg.wgmma;
+    }
     if (cfg.tensorCores) {
       cfg.blockM = 16 * warps;
       cfg.blockN = blockK;
@@ -3390,13 +3630,22 @@ struct KVShiftFuseAttentionGPUPass
     int64_t vRows = cfg.tensorCores ? cfg.blockN + 1 : cfg.blockN;
     auto vSmemType = MemRefType::get({vRows, cfg.rowStride}, cfg.elt,
                                      MemRefLayoutAttrInterface(), wg);
+    if (cfg.wgmma) {
+      // One row per 16-byte chunk: tiles of BN rows as core matrices
+      // (KernelEmitter::cmRow).
+      kSmemType = MemRefType::get({cfg.blockN * cfg.chunksPerRow(), 8},
+                                  cfg.elt, MemRefLayoutAttrInterface(), wg);
+      vSmemType = kSmemType;
+    }
     auto func = gpu::GPUFuncOp::create(mb, module.getLoc(), name, fnType,
                                        TypeRange{kSmemType, vSmemType});
     func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
-    // 16-byte accesses (st.shared.v4, ldmatrix rows) need 16-byte alignment.
+    // 16-byte accesses (st.shared.v4, ldmatrix rows) need 16-byte alignment;
+    // wgmma's core matrices are 128 bytes.
     for (unsigned i = 0; i < 2; ++i)
       func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
-                                       mb.getI64IntegerAttr(16));
+                                       mb.getI64IntegerAttr(cfg.wgmma ? 128
+                                                                      : 16));
     func.setKnownBlockSizeAttr(mb.getDenseI32ArrayAttr(
         {static_cast<int32_t>(cfg.threads()), 1, 1}));
     // .minnctapersm: ptxas caps the registers so that this many blocks fit

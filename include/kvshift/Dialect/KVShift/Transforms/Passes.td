@@ -540,6 +540,14 @@ def KVShiftFuseAttentionGPU
            "accumulate on tensor cores (mma.sync, one warp per 16 cache rows "
            "at a time) instead of the SIMT lane-group kernel; f32 and other D "
            "keep the SIMT kernel">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "Forward, f16/bf16 with D a multiple of 16 (at most 256), warps = "
+           "4: S = Q K^T and O += P V as sm_90a warpgroup MMAs "
+           "(wgmma.mma_async, A from registers, B from shared memory by "
+           "descriptor) instead of mma.sync; implies shifted-values. Needs "
+           "chip = sm_90a; other ops and shapes keep their kernels">,
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "The target SM (as kvshift-to-nvvm's chip): `wgmma` needs sm_90a">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
