@@ -6,9 +6,10 @@
 #                         (D = 64, 128), and with RoPE (rope_theta = 10000)
 #                         (bf16, f16) x (causal, not) x (D = 128), and three
 #                         variants (bf16, D = 128, causal: warps = 8 with
-#                         and without RoPE, min-blocks-per-sm = 3), dynamic
-#                         B/H/S, PTX for sm_80 (the driver JIT-compiles it
-#                         for newer GPUs)
+#                         and without RoPE, min-blocks-per-sm = 3, and
+#                         the others listed below), dynamic B/H/S, PTX for
+#                         sm_80 (the driver JIT-compiles it for newer GPUs;
+#                         the wgmma variants are PTX for sm_90a)
 #   OUT/kernels/kv_cache_decode_*.ptx   the decode kernels of
 #                         kv_cache_attention (bf16, f16, D = 128, causal; bf16
 #                         with RoPE; two bf16 variants: no prefetch, splits
@@ -92,7 +93,9 @@ done
 # (128 query rows), 3 blocks per SM asked of ptxas (168 registers, with
 # spills), key tiles of 32 rows (half the shared memory and S registers,
 # twice the barriers per key), shifted value windows (no halo row per
-# tile; also with RoPE and not causal), lazy rescaling of O, and both.
+# tile; also with RoPE and not causal), lazy rescaling of O, and both;
+# warpgroup MMAs (wgmma, PTX for sm_90a: H100/H200 only; causal with and
+# without RoPE, not causal, with lazy rescaling, f16).
 build_kernel bf16 128 causal 0 "w8:warps=8"
 build_kernel bf16 128 causal 1 "w8:warps=8"
 build_kernel bf16 128 causal 0 "mb3:min-blocks-per-sm=3"
@@ -103,6 +106,11 @@ build_kernel bf16 128 "" 0 "sv:shifted-values=true"
 build_kernel bf16 128 causal 0 "lz:lazy-rescale=true"
 build_kernel bf16 128 causal 0 "svlz:shifted-values=true lazy-rescale=true"
 build_kernel bf16 128 causal 1 "svlz:shifted-values=true lazy-rescale=true"
+build_kernel bf16 128 causal 0 "wg:chip=sm_90a wgmma=true"
+build_kernel bf16 128 causal 1 "wg:chip=sm_90a wgmma=true"
+build_kernel bf16 128 "" 0 "wg:chip=sm_90a wgmma=true"
+build_kernel bf16 128 causal 0 "wglz:chip=sm_90a wgmma=true lazy-rescale=true"
+build_kernel f16 128 causal 0 "wg:chip=sm_90a wgmma=true"
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.
 decode_entries=()

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Static instruction counts of a kernel's main loop in a PTX file.
 
-    python3 scripts/ptx-loop-stats.py FILE.ptx KERNEL [--per N]
+    python3 scripts/ptx-loop-stats.py FILE.ptx KERNEL [--per N] [--top N]
 
 The main loop is the largest span between a label and a backward branch to
 it (nested branches, such as a masking path taken only on some iterations,
 are counted too). Prints the number of PTX instructions in it and the most
-frequent opcodes; with --per N, also the count divided by N (for example the
-keys a warp handles per iteration). PTX is not SASS: ptxas removes most
+frequent opcodes (wgmma instructions by their first two parts:
+wgmma.mma_async, wgmma.fence, ...); with --per N, also the count divided
+by N (for example the keys a warp handles per iteration). PTX is not SASS: ptxas removes most
 register moves and turns packing moves into PRMT, so compare kernels with
 each other, not with hardware counters.
 """
@@ -45,7 +46,8 @@ def opcode(ins):
     words = ins.split()
     if words[0].startswith("@"):
         words = words[1:]
-    return words[0].split(".")[0]
+    parts = words[0].split(".")
+    return ".".join(parts[:2]) if parts[0] == "wgmma" else parts[0]
 
 
 def main():
@@ -54,12 +56,14 @@ def main():
     ap.add_argument("kernel")
     ap.add_argument("--per", type=int, default=0,
                     help="also print the count divided by this")
+    ap.add_argument("--top", type=int, default=12,
+                    help="how many of the most frequent opcodes to print")
     args = ap.parse_args()
     ins = loop_instructions(open(args.ptx).read(), args.kernel)
     ops = collections.Counter(opcode(x) for x in ins)
     per = f", {len(ins) / args.per:.1f} per unit of {args.per}" if args.per else ""
     print(f"{args.kernel}: {len(ins)} instructions in the main loop{per}")
-    print("  " + ", ".join(f"{k} {v}" for k, v in ops.most_common(12)))
+    print("  " + ", ".join(f"{k} {v}" for k, v in ops.most_common(args.top)))
 
 
 if __name__ == "__main__":

@@ -3587,7 +3587,7 @@ struct KVShiftFuseAttentionGPUPass
         return op->emitOpError()
                << "kvshift-fuse-attention-gpu: wgmma=true needs warps = 4 "
                   "(one warpgroup of 64 query rows), found warps = "
-               << warps;
+               << static_cast<int64_t>(warps);
       // f32 has no tensor-core kernel; D that is not a multiple of 16 or
       // above 256 keeps mma.sync (wgmma's N is D for O += P V).
       cfg.wgmma = cfg.tensorCores && d % 16 == 0 && d <= 256;
