@@ -702,8 +702,10 @@ protected:
   /// copies are asynchronous (cp.async.cg, zero-filled by the source size)
   /// and go into a group the caller commits; otherwise they are plain loads
   /// and stores.
+  /// With `rowChecks` false the caller guarantees that all the rows lie in
+  /// [0, limit): no compare, no clamp, no source size (copyRowsChecked).
   void copyRows(Value dst, Value src, Value base, Value row0, int64_t rows,
-                Value limit) {
+                Value limit, bool rowChecks = true) {
     if (cfg.d % cfg.vecWidth != 0) {
       stageRows(dst, src, base, row0, rows, limit, Value(), Value());
       return;
@@ -727,20 +729,22 @@ protected:
                          ? c0
                          : mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
         Value j = add(row0, r);
-        Value rowIn = andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
-                           cmpi(arith::CmpIPredicate::slt, j, limit));
+        Value rowIn = rowChecks
+                          ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                                 cmpi(arith::CmpIPredicate::slt, j, limit))
+                          : Value();
         Value in = rowIn;
         Value colc = col0;
         if (cfg.d != cfg.dPadded) {
           Value colIn = cmpi(arith::CmpIPredicate::ult, col0, idx(cfg.d));
-          in = andi(in, colIn);
+          in = in ? andi(in, colIn) : colIn;
           colc = select(colIn, col0, idx(0));
         }
         // Out-of-range chunks read nothing (source size 0) from a clamped,
         // in-bounds address.
-        Value jc = select(rowIn, j, idx(0));
+        Value jc = rowChecks ? select(rowIn, j, idx(0)) : j;
         Value srcIdx = add(base, add(mul(jc, idx(cfg.d)), colc));
-        Value n = select(in, idx(cfg.vecWidth), idx(0));
+        Value n = in ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
         nvgpu::DeviceAsyncCopyOp::create(
             b, nvgpu::DeviceAsyncTokenType::get(ctx), dst, ValueRange{r, col0},
             src, ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
@@ -775,7 +779,7 @@ protected:
   /// so the eight lanes of a quarter-warp fill one 128-byte core matrix
   /// (no bank conflicts) from eight rows of the source.
   void copyRowsCM(Value dst, Value src, Value base, Value row0, int64_t rows,
-                  Value limit) {
+                  Value limit, bool rowChecks = true) {
     const int64_t chunks = cfg.chunksPerRow();
     const int64_t total = rows * chunks;
     const int64_t step = cfg.threads() / 8; // chunk columns per iteration
@@ -795,12 +799,14 @@ protected:
                          : divu(q, idx(chunks));
         Value r = add(mul(rg, idx(8)), r8);
         Value j = add(row0, r);
-        Value in = andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
-                        cmpi(arith::CmpIPredicate::slt, j, limit));
-        Value jc = select(in, j, idx(0));
+        Value in = rowChecks
+                       ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                              cmpi(arith::CmpIPredicate::slt, j, limit))
+                       : Value();
+        Value jc = rowChecks ? select(in, j, idx(0)) : j;
         Value srcIdx =
             add(base, add(mul(jc, idx(cfg.d)), mul(ch, idx(cfg.vecWidth))));
-        Value n = select(in, idx(cfg.vecWidth), idx(0));
+        Value n = rowChecks ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
         nvgpu::DeviceAsyncCopyOp::create(
             b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
             ValueRange{add(t, idx(it * cfg.threads())), idx(0)}, src,
@@ -1433,11 +1439,29 @@ protected:
       const int64_t state = shifted ? 8 : 6;
       // The first tiles' copies: keys [0, BN), values [-1, BN) (shifted
       // values: [-1, BN - 1)).
+      // Tiles whose rows all lie in [0, Sk) (all but the first and the last)
+      // are copied without per-chunk bounds checks.
       auto copy = [&](Value dst, Value src, Value row0, int64_t rows) {
-        if (wg)
-          copyRowsCM(dst, src, kvBase, row0, rows, dimSk);
-        else
-          copyRows(dst, src, kvBase, row0, rows, dimSk);
+        auto emit = [&](bool checks) {
+          if (wg)
+            copyRowsCM(dst, src, kvBase, row0, rows, dimSk, checks);
+          else
+            copyRows(dst, src, kvBase, row0, rows, dimSk, checks);
+        };
+        if (cfg.d % cfg.vecWidth != 0) {
+          emit(true);
+          return;
+        }
+        Value inside =
+            andi(cmpi(arith::CmpIPredicate::sge, row0, idx(0)),
+                 cmpi(arith::CmpIPredicate::sle, add(row0, idx(rows)), dimSk));
+        auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
+                                      /*withElseRegion=*/true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        emit(false);
+        b.setInsertionPointToStart(ifOp.elseBlock());
+        emit(true);
       };
       copy(kSmem, k, idx(0), cfg.blockN);
       commitCopies();
