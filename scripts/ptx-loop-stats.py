@@ -1,108 +1,41 @@
 #!/usr/bin/env python3
 """Static instruction counts of a kernel's main loop in a PTX file.
 
-    python3 scripts/ptx-loop-stats.py FILE.ptx KERNEL [--per N] [--top N]
+    python3 scripts/ptx-loop-stats.py FILE.ptx KERNEL [--per N] [--path] [--top N]
 
-The main loop is the largest span between a label and a backward branch to
-it (nested branches, such as a masking path taken only on some iterations,
-are counted too). Prints the number of PTX instructions in it, the number
-on the shortest path from its header to its backward branch (the path of
-an iteration that takes no masking, bounds-checking or rescaling branch:
-an interior key tile of the attention kernels), and the most
-frequent opcodes (wgmma instructions by their first two parts:
-wgmma.mma_async, wgmma.fence, ...); with --per N, also the count divided
-by N (for example the keys a warp handles per iteration). PTX is not SASS: ptxas removes most
-register moves and turns packing moves into PRMT, so compare kernels with
-each other, not with hardware counters.
+The kernel's body is split into basic blocks (a label starts one, a branch
+ends one). The main loop is the strongly connected set of blocks with the
+most instructions; the layout LLVM chose does not matter (rotated loops,
+latch blocks placed first, cold blocks placed after the back edge).
+
+Prints:
+  * the PTX instructions in the loop's blocks (branches taken only on some
+    iterations, such as a masking path, included);
+  * the instructions of the shortest iteration: the shortest cycle through
+    the loop's anchor block (the first block with a tensor-core instruction,
+    else one with a barrier, else the largest). For the attention kernels
+    that is the iteration of an interior key tile: no masking, the copies
+    without bounds checks, no rescale where lazy-rescale skips it;
+  * the most frequent opcodes of the loop (wgmma instructions by their first
+    two parts: wgmma.mma_async, wgmma.fence, ...), and with --path those of
+    the shortest iteration.
+With --per N, the counts are also divided by N (for example the keys a warp
+handles per iteration). PTX is not SASS: ptxas removes most register moves
+and turns packing moves into PRMT, so compare kernels with each other, not
+with hardware counters.
 """
 import argparse
 import collections
+import heapq
 import re
 import sys
+
+LABEL = re.compile(r"^(\$L__\w+):")
+BRANCH = re.compile(r"\bbra(?:\.uni)?\s+(\$L__\w+);")
 
 
 def is_instruction(x):
     return bool(x) and x[0] not in "$/{}." and not x.startswith("//")
-
-
-def loop_lines(ptx, kernel):
-    """The lines of the kernel's main loop, from its header label to the
-    backward branch."""
-    m = re.search(r"\.entry\s+" + re.escape(kernel) + r"\s*\(", ptx)
-    if not m:
-        sys.exit(f"ptx-loop-stats: no kernel {kernel!r} in the PTX")
-    body = ptx[m.end():].split("\n}\n")[0]
-    lines = [l.strip() for l in body.split("\n")]
-    labels = {}
-    for i, line in enumerate(lines):
-        lm = re.match(r"^(\$L__\w+):", line)
-        if lm:
-            labels[lm.group(1)] = i
-    best, best_n = None, 0
-    for i, line in enumerate(lines):
-        bm = re.search(r"\bbra(?:\.uni)?\s+(\$L__\w+);", line)
-        if bm and labels.get(bm.group(1), len(lines)) < i:
-            span = lines[labels[bm.group(1)]:i + 1]
-            n = sum(1 for x in span if is_instruction(x))
-            if n > best_n:
-                best, best_n = span, n
-    if best is None:
-        sys.exit(f"ptx-loop-stats: no loop in {kernel}")
-    return best
-
-
-def shortest_path(span):
-    """Instructions on the shortest path from the loop header to its
-    backward branch, through the forward branches inside the loop: the path
-    of a tile that needs no masking, copies without bounds checks and skips
-    what lazy rescaling skips."""
-    header = re.match(r"^(\$L__\w+):", span[0]).group(1)
-    # Basic blocks: a label starts one, a branch ends one.
-    blocks, cur = [], {"label": None, "n": 0, "branch": None, "cond": False}
-    for line in span:
-        lm = re.match(r"^(\$L__\w+):", line)
-        if lm:
-            if cur["label"] is not None or cur["n"]:
-                blocks.append(cur)
-            cur = {"label": lm.group(1), "n": 0, "branch": None, "cond": False}
-            continue
-        if not is_instruction(line):
-            continue
-        cur["n"] += 1
-        bm = re.search(r"\bbra(?:\.uni)?\s+(\$L__\w+);", line)
-        if bm:
-            cur["branch"], cur["cond"] = bm.group(1), line.startswith("@")
-            blocks.append(cur)
-            cur = {"label": None, "n": 0, "branch": None, "cond": False}
-    if cur["label"] is not None or cur["n"]:
-        blocks.append(cur)
-    index = {b["label"]: i for i, b in enumerate(blocks) if b["label"]}
-    inf = float("inf")
-    # Blocks only branch forward (but for the backward branch to the header,
-    # the end of the path): distances in order.
-    dist = [inf] * len(blocks)
-    dist[0] = 0
-    best = inf
-    for i, blk in enumerate(blocks):
-        if dist[i] == inf:
-            continue
-        d = dist[i] + blk["n"]
-        succ = []
-        if blk["branch"] == header:
-            best = min(best, d)
-        elif blk["branch"] in index:  # (a branch out of the loop ends no path)
-            succ.append(index[blk["branch"]])
-        if blk["branch"] is None or blk["cond"]:
-            if i + 1 < len(blocks):
-                succ.append(i + 1)
-        for j in succ:
-            if j > i:
-                dist[j] = min(dist[j], d)
-    return best
-
-
-def loop_instructions(ptx, kernel):
-    return [x for x in loop_lines(ptx, kernel) if is_instruction(x)]
 
 
 def opcode(ins):
@@ -113,24 +46,177 @@ def opcode(ins):
     return ".".join(parts[:2]) if parts[0] == "wgmma" else parts[0]
 
 
+def kernel_lines(ptx, kernel):
+    m = re.search(r"\.entry\s+" + re.escape(kernel) + r"\s*\(", ptx)
+    if not m:
+        sys.exit(f"ptx-loop-stats: no kernel {kernel!r} in the PTX")
+    # The body ends at the first closing brace in column 0 (inline-asm
+    # blocks close theirs indented).
+    body = ptx[m.end():].split("\n}\n")[0]
+    return [l.strip() for l in body.split("\n")]
+
+
+def basic_blocks(lines):
+    """[(label or None, [instructions], successors)] in text order."""
+    blocks = []
+    cur = {"label": None, "ins": [], "target": None, "cond": False, "ends": False}
+
+    def close():
+        if cur["label"] is not None or cur["ins"]:
+            blocks.append(dict(cur))
+
+    for line in lines:
+        lm = LABEL.match(line)
+        if lm:
+            close()
+            cur = {"label": lm.group(1), "ins": [], "target": None, "cond": False,
+                   "ends": False}
+            continue
+        if not is_instruction(line):
+            continue
+        cur["ins"].append(line)
+        bm = BRANCH.search(line)
+        op = opcode(line)
+        if bm or op in ("ret", "exit", "trap"):
+            cur["target"] = bm.group(1) if bm else None
+            cur["cond"] = line.startswith("@")
+            cur["ends"] = not bm
+            close()
+            cur = {"label": None, "ins": [], "target": None, "cond": False,
+                   "ends": False}
+    close()
+    index = {b["label"]: i for i, b in enumerate(blocks) if b["label"]}
+    for i, b in enumerate(blocks):
+        succ = []
+        if b["target"] in index:
+            succ.append(index[b["target"]])
+        falls = not b["ends"] and (b["target"] is None or b["cond"])
+        if falls and i + 1 < len(blocks):
+            succ.append(i + 1)
+        b["succ"] = succ
+    return blocks
+
+
+def strongly_connected(blocks):
+    """Tarjan's algorithm, iterative: a list of sets of block indices."""
+    index, low, on, stack, comps = {}, {}, set(), [], []
+    counter = [0]
+    for root in range(len(blocks)):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter[0]
+                counter[0] += 1
+                stack.append(v)
+                on.add(v)
+            recurse = False
+            succ = blocks[v]["succ"]
+            while i < len(succ):
+                w = succ[i]
+                i += 1
+                if w not in index:
+                    work.append((v, i))
+                    work.append((w, 0))
+                    recurse = True
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            if recurse:
+                continue
+            if low[v] == index[v]:
+                comp = set()
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.add(w)
+                    if w == v:
+                        break
+                comps.append(comp)
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+    return comps
+
+
+def main_loop(blocks):
+    loops = [c for c in strongly_connected(blocks)
+             if len(c) > 1 or any(s == next(iter(c)) for s in blocks[next(iter(c))]["succ"])]
+    if not loops:
+        return None
+    return max(loops, key=lambda c: sum(len(blocks[i]["ins"]) for i in c))
+
+
+def anchor_block(blocks, loop):
+    order = sorted(loop)
+    for test in (lambda op: op in ("mma", "wgmma.mma_async"), lambda op: op == "bar"):
+        for i in order:
+            if any(test(opcode(x)) for x in blocks[i]["ins"]):
+                return i
+    return max(order, key=lambda i: len(blocks[i]["ins"]))
+
+
+def shortest_iteration(blocks, loop):
+    """(instructions, [instructions]) of the shortest cycle through the
+    anchor block within the loop (node-weighted Dijkstra)."""
+    a = anchor_block(blocks, loop)
+    weight = {i: len(blocks[i]["ins"]) for i in loop}
+    dist = {a: weight[a]}
+    prev = {}
+    heap = [(weight[a], a)]
+    best, last = None, None
+    while heap:
+        d, v = heapq.heappop(heap)
+        if d > dist.get(v, float("inf")):
+            continue
+        for w in blocks[v]["succ"]:
+            if w not in loop:
+                continue
+            if w == a:
+                if best is None or d < best:
+                    best, last = d, v
+                continue
+            nd = d + weight[w]
+            if nd < dist.get(w, float("inf")):
+                dist[w], prev[w] = nd, v
+                heapq.heappush(heap, (nd, w))
+    path = []
+    v = last
+    while v is not None:
+        path = blocks[v]["ins"] + path
+        v = prev.get(v) if v != a else None
+    return best, path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ptx")
     ap.add_argument("kernel")
     ap.add_argument("--per", type=int, default=0,
-                    help="also print the count divided by this")
+                    help="also print the counts divided by this")
+    ap.add_argument("--path", action="store_true",
+                    help="also print the most frequent opcodes of the shortest iteration")
     ap.add_argument("--top", type=int, default=12,
                     help="how many of the most frequent opcodes to print")
     args = ap.parse_args()
-    span = loop_lines(open(args.ptx).read(), args.kernel)
-    ins = [x for x in span if is_instruction(x)]
+    blocks = basic_blocks(kernel_lines(open(args.ptx).read(), args.kernel))
+    loop = main_loop(blocks)
+    if loop is None:
+        sys.exit(f"ptx-loop-stats: no loop in {args.kernel}")
+    ins = [x for i in sorted(loop) for x in blocks[i]["ins"]]
+
+    def per(n):
+        return f", {n / args.per:.1f} per unit of {args.per}" if args.per else ""
+    print(f"{args.kernel}: {len(ins)} instructions in the main loop{per(len(ins))}")
+    short, path = shortest_iteration(blocks, loop)
+    print(f"  shortest iteration: {short} instructions{per(short)}")
     ops = collections.Counter(opcode(x) for x in ins)
-    per = f", {len(ins) / args.per:.1f} per unit of {args.per}" if args.per else ""
-    print(f"{args.kernel}: {len(ins)} instructions in the main loop{per}")
-    short = shortest_path(span)
-    per = f", {short / args.per:.1f} per unit of {args.per}" if args.per else ""
-    print(f"  shortest path through it: {short} instructions{per}")
     print("  " + ", ".join(f"{k} {v}" for k, v in ops.most_common(args.top)))
+    if args.path:
+        top = collections.Counter(opcode(x) for x in path).most_common(args.top)
+        print("  on the shortest iteration: " + ", ".join(f"{k} {v}" for k, v in top))
 
 
 if __name__ == "__main__":
