@@ -778,8 +778,13 @@ protected:
   /// multiple of 8): the 16-byte chunks are numbered in the buffer's order,
   /// so the eight lanes of a quarter-warp fill one 128-byte core matrix
   /// (no bank conflicts) from eight rows of the source.
+  ///
+  /// With `keyOrder` the tile's rows are stored in wgmma's B order of a
+  /// key tile whose scores each thread holds as consecutive keys: buffer
+  /// position n = 8 nb + 2 t + e (S column n, held by quad lane t in block
+  /// nb) holds tile row (rows / 4) t + 2 nb + e (tileRowAt).
   void copyRowsCM(Value dst, Value src, Value base, Value row0, int64_t rows,
-                  Value limit, bool rowChecks = true) {
+                  Value limit, bool rowChecks = true, bool keyOrder = false) {
     const int64_t chunks = cfg.chunksPerRow();
     const int64_t total = rows * chunks;
     const int64_t step = cfg.threads() / 8; // chunk columns per iteration
@@ -797,7 +802,8 @@ protected:
         Value ch = whole ? ch0 : remu(q, idx(chunks));
         Value rg = whole ? add(rg0, idx(it * step / chunks))
                          : divu(q, idx(chunks));
-        Value r = add(mul(rg, idx(8)), r8);
+        Value r = keyOrder ? tileRowAt(add(mul(rg, idx(8)), r8), rows)
+                           : add(mul(rg, idx(8)), r8);
         Value j = add(row0, r);
         Value in = rowChecks
                        ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
@@ -820,6 +826,17 @@ protected:
                     add(tid, idx(it * cfg.threads())), idx(total)),
                body);
     }
+  }
+
+  /// The tile row at S column (buffer position) n of a key tile of `rows`
+  /// keys in thread-consecutive order: n = 8 nb + 2 t + e -> (rows / 4) t +
+  /// 2 nb + e. Quad lane t then holds keys [(rows / 4) t, (rows / 4) (t +
+  /// 1)) of each of its rows, in register order.
+  Value tileRowAt(Value n, int64_t rows) {
+    Value j = remu(n, idx(8));
+    return add(add(mul(divu(j, idx(2)), idx(rows / 4)),
+                   mul(divu(n, idx(8)), idx(2))),
+               remu(j, idx(2)));
   }
 
   /// Inline PTX without operands or results.
@@ -1214,6 +1231,31 @@ protected:
                                  odd[(sBlocks - 1) * 2 + 1]};
       return std::make_pair(mixed, last);
     };
+    // The same mix for the thread-consecutive key order of the wgmma
+    // kernel (copyRowsCM's keyOrder): quad lane t4 holds keys [q t4, q (t4 +
+    // 1)) of its rows (q = BN / 4; block nb, element e: key q t4 + 2 nb +
+    // e), so the key before each one is in the same thread but for the
+    // lane's first, the last key of lane t4 - 1 (for t4 = 0: `halo`): one
+    // shuffle per row instead of one per block. Returns the mixed values and
+    // this tile's last column in the t4 = 0 lanes (the next tile's halo).
+    auto shiftMixThread = [&](ArrayRef<Value> x, Value w1, Value w2,
+                              ArrayRef<Value> halo) {
+      SmallVector<Value> mixed(x.size()), last(2);
+      for (int64_t r = 0; r < 2; ++r) {
+        Value sh = shuffleIdx(x[(sBlocks - 1) * 4 + 2 * r + 1], lanePrev);
+        last[r] = sh;
+        Value first = select(isT0, halo[r], sh);
+        for (int64_t nb = 0; nb < sBlocks; ++nb)
+          for (int64_t e = 0; e < 2; ++e) {
+            int64_t at = nb * 4 + 2 * r + e;
+            Value before = e == 1    ? x[nb * 4 + 2 * r]
+                           : nb == 0 ? first
+                                     : x[(nb - 1) * 4 + 2 * r + 1];
+            mixed[at] = fma(w1, x[at], fmul(w2, before));
+          }
+      }
+      return std::make_pair(mixed, last);
+    };
     // x'_j = w1 x_j + w2 x_{j+1} within the tile (column 2 t4 + 2 is the
     // even column of lane t4 + 1, or for t4 = 3 of lane 0 in the next block;
     // none after the tile's last column: that term is the next tile's halo
@@ -1366,7 +1408,12 @@ protected:
             Value maskVal = f32c(maskValue());
             for (int64_t nb = 0; nb < sBlocks; ++nb)
               for (int64_t i = 0; i < 4; ++i) {
-                Value j = add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
+                // Key of column nb * 8 + 2 t4 + i % 2 (wgmma: of element
+                // nb, i % 2 of lane t4's consecutive keys).
+                Value j =
+                    wg ? add(add(j0, idx(2 * nb + (i % 2))),
+                             mul(t4, idx(cfg.blockN / 4)))
+                       : add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
                 Value row = i < 2 ? row0 : row1;
                 masked.push_back(
                     select(isMasked(j, row), maskVal, x[nb * 4 + i]));
@@ -1444,7 +1491,8 @@ protected:
       auto copy = [&](Value dst, Value src, Value row0, int64_t rows) {
         auto emit = [&](bool checks) {
           if (wg)
-            copyRowsCM(dst, src, kvBase, row0, rows, dimSk, checks);
+            copyRowsCM(dst, src, kvBase, row0, rows, dimSk, checks,
+                       /*keyOrder=*/true);
           else
             copyRows(dst, src, kvBase, row0, rows, dimSk, checks);
         };
@@ -1514,7 +1562,9 @@ protected:
         // The key mix on the scores.
         Value nextHalo[2] = {halo[0], halo[1]};
         if (scoreMix) {
-          auto [mixed, last] = shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
+          auto [mixed, last] =
+              wg ? shiftMixThread(s, ka1, ka2, {halo[0], halo[1]})
+                 : shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
           nextHalo[0] = last[0];
           nextHalo[1] = last[1];
           s = mixed;
@@ -1602,7 +1652,8 @@ protected:
         if (shifted) {
           Value carried[2] = {fmul(it[6], alpha[0]), fmul(it[7], alpha[1])};
           auto [mixed, last] =
-              shiftMixPrev(p, vb2, vb1, {carried[0], carried[1]});
+              wg ? shiftMixThread(p, vb2, vb1, {carried[0], carried[1]})
+                 : shiftMixPrev(p, vb2, vb1, {carried[0], carried[1]});
           for (int64_t nb = 0; nb < sBlocks; ++nb)
             for (int64_t r = 0; r < 2; ++r)
               pm.push_back(
