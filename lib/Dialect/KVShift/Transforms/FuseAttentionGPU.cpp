@@ -703,9 +703,11 @@ protected:
   /// and go into a group the caller commits; otherwise they are plain loads
   /// and stores.
   /// With `rowChecks` false the caller guarantees that all the rows lie in
-  /// [0, limit): no compare, no clamp, no source size (copyRowsChecked).
+  /// [0, limit): no compare, no clamp, no source size. With `keyOrder`,
+  /// buffer row n holds tile row tileRowAt(n, rows) (16-byte aligned rows
+  /// only).
   void copyRows(Value dst, Value src, Value base, Value row0, int64_t rows,
-                Value limit, bool rowChecks = true) {
+                Value limit, bool rowChecks = true, bool keyOrder = false) {
     if (cfg.d % cfg.vecWidth != 0) {
       stageRows(dst, src, base, row0, rows, limit, Value(), Value());
       return;
@@ -719,6 +721,12 @@ protected:
     Value t = opaque(tid);
     Value r0 = divu(t, idx(chunksPerRow));
     Value c0 = mul(remu(t, idx(chunksPerRow)), idx(cfg.vecWidth));
+    // keyOrder with whole rows a multiple of 8 apart: a thread's buffer rows
+    // r0 + k it keep r0 % 8, so their tile rows are tileRowAt(r0) + 2 (k / 8)
+    // it (constant offsets again).
+    const int64_t k = cfg.threads() / chunksPerRow;
+    bool linearOrder = keyOrder && wholeRows && k % 8 == 0;
+    Value src0 = linearOrder ? tileRowAt(r0, rows) : Value();
     for (int64_t it = 0; it * cfg.threads() < total; ++it) {
       auto body = [&]() {
         Value c = add(t, idx(it * cfg.threads()));
@@ -728,7 +736,10 @@ protected:
         Value col0 = wholeRows
                          ? c0
                          : mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
-        Value j = add(row0, r);
+        Value tileRow = !keyOrder     ? r
+                        : linearOrder ? add(src0, idx(2 * (k / 8) * it))
+                                      : tileRowAt(r, rows);
+        Value j = add(row0, tileRow);
         Value rowIn = rowChecks
                           ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
                                  cmpi(arith::CmpIPredicate::slt, j, limit))
@@ -1180,6 +1191,10 @@ protected:
     const bool scoreMix = !cfg.ropeTheta;
     // wgmma: the forward only (grad_q's kernels keep mma.sync).
     const bool wg = cfg.wgmma && !gradQ;
+    // Keys in thread order (copyRowsCM's keyOrder) where the value window
+    // has no halo row: wgmma, and shifted values with 16-byte aligned rows.
+    const bool ko = wg || (cfg.shiftedValues && !gradQ &&
+                           cfg.d % cfg.vecWidth == 0);
     Value g = divu(lane, idx(4));
     Value t4 = remu(lane, idx(4));
     Value l8 = remu(lane, idx(8));
@@ -1411,7 +1426,7 @@ protected:
                 // Key of column nb * 8 + 2 t4 + i % 2 (wgmma: of element
                 // nb, i % 2 of lane t4's consecutive keys).
                 Value j =
-                    wg ? add(add(j0, idx(2 * nb + (i % 2))),
+                    ko ? add(add(j0, idx(2 * nb + (i % 2))),
                              mul(t4, idx(cfg.blockN / 4)))
                        : add(add(j0, idx(nb * 8 + (i % 2))), mul(t4, idx(2)));
                 Value row = i < 2 ? row0 : row1;
@@ -1494,7 +1509,7 @@ protected:
             copyRowsCM(dst, src, kvBase, row0, rows, dimSk, checks,
                        /*keyOrder=*/true);
           else
-            copyRows(dst, src, kvBase, row0, rows, dimSk, checks);
+            copyRows(dst, src, kvBase, row0, rows, dimSk, checks, ko);
         };
         if (cfg.d % cfg.vecWidth != 0) {
           emit(true);
@@ -1563,7 +1578,7 @@ protected:
         Value nextHalo[2] = {halo[0], halo[1]};
         if (scoreMix) {
           auto [mixed, last] =
-              wg ? shiftMixThread(s, ka1, ka2, {halo[0], halo[1]})
+              ko ? shiftMixThread(s, ka1, ka2, {halo[0], halo[1]})
                  : shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
           nextHalo[0] = last[0];
           nextHalo[1] = last[1];
@@ -1652,7 +1667,7 @@ protected:
         if (shifted) {
           Value carried[2] = {fmul(it[6], alpha[0]), fmul(it[7], alpha[1])};
           auto [mixed, last] =
-              wg ? shiftMixThread(p, vb2, vb1, {carried[0], carried[1]})
+              ko ? shiftMixThread(p, vb2, vb1, {carried[0], carried[1]})
                  : shiftMixPrev(p, vb2, vb1, {carried[0], carried[1]});
           for (int64_t nb = 0; nb < sBlocks; ++nb)
             for (int64_t r = 0; r < 2; ++r)
