@@ -1029,27 +1029,52 @@ def timings(kernels, quick):
 
 def variant_timings(kernels, b, h, d, seqs):
     """Tile variants (manifest entries with "variant_of") against the kernel
-    with the default tiles, on the same inputs."""
+    with the default tiles, and (without RoPE) against the paper's way, on
+    the same inputs. Inputs, the default's times and the paper's way's are
+    computed once per dtype and S (and causality) and shared by the
+    variants."""
     by_name = {e["name"]: (e, k) for e, k in kernels}
     rows = [(e, k, by_name[e["variant_of"]]) for e, k in kernels
             if e.get("variant_of") in by_name]
     if not rows:
         return
     print(f"\ntile variants, B={b} H={h} D={d}: time of the default tiles / time of "
-          f"the variant (higher: the variant is faster)")
-    print(f"{'variant':40} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | "
-          f"{'default ms':>10} | {'default/variant':>15}")
-    for entry, kern, (base_entry, base) in rows:
-        dtype = DTYPES[entry["dtype"]]
-        for s in seqs:
+          f"the variant (higher: the variant is faster), and the paper's way "
+          f"(pad + mix, sdpa) / the variant (> 1: the variant beats it; - with RoPE)")
+    print(f"{'variant':44} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | "
+          f"{'default ms':>10} | {'default/variant':>15} | {'paper ms':>8} {'paper/variant':>13}")
+    results = {}
+    base_ms, paper_ms = {}, {}
+    for s in seqs:
+        for dname in sorted({e["dtype"] for e, _, _ in rows}):
+            dtype = DTYPES[dname]
             q, k, v, kw, vw = inputs(b, h, h, s, s, d, dtype, seed=s)
             out = torch.empty_like(q)
             scratch = (torch.empty_like(q), torch.empty_like(k))
-            flops = 4 * b * h * s * s * d / (2 if entry["causal"] else 1)
-            tv = time_ms(lambda: kern(q, k, v, kw, vw, out, scratch))
-            tb = time_ms(lambda: base(q, k, v, kw, vw, out, scratch))
-            print(f"{entry['name']:40} {s:5} | {tv:10.3f} {flops / (tv * 1e-3) / 1e12:6.1f} | "
-                  f"{tb:10.3f} | {tb / tv:15.2f}")
+            for entry, kern, (base_entry, base) in rows:
+                if entry["dtype"] != dname:
+                    continue
+                tv = time_ms(lambda: kern(q, k, v, kw, vw, out, scratch))
+                key = (base_entry["name"], s)
+                if key not in base_ms:
+                    base_ms[key] = time_ms(lambda: base(q, k, v, kw, vw, out, scratch))
+                tp = None
+                if entry.get("rope_theta") is None:
+                    pkey = (dname, entry["causal"], s)
+                    if pkey not in paper_ms:
+                        paper_ms[pkey] = time_ms(lambda: F.scaled_dot_product_attention(
+                            q, mix(k, kw), mix(v, vw), is_causal=entry["causal"]))
+                    tp = paper_ms[pkey]
+                results[(entry["name"], s)] = (entry, tv, base_ms[key], tp)
+            del q, k, v, kw, vw, out, scratch
+            torch.cuda.empty_cache()
+    for entry, _, _ in rows:
+        for s in seqs:
+            e, tv, tb, tp = results[(entry["name"], s)]
+            flops = 4 * b * h * s * s * d / (2 if e["causal"] else 1)
+            paper = f"{tp:8.3f} {tp / tv:13.2f}" if tp is not None else f"{'-':>8} {'-':>13}"
+            print(f"{e['name']:44} {s:5} | {tv:10.3f} {flops / (tv * 1e-3) / 1e12:6.1f} | "
+                  f"{tb:10.3f} | {tb / tv:15.2f} | {paper}")
 
 
 def rope_timings(by_name, b, h, d, seqs):
