@@ -875,6 +875,8 @@ def main():
         attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=4, options=sv)
         attention_case("bf16", 1, 2, 1, 150, 150, 64, True, options="warps=8 " + sv, seed=6)
         attention_case("f16", 1, 2, 2, 70, 70, 64, False, options="block-k=32 " + sv, seed=7)
+        attention_case("bf16", 1, 2, 2, 50, 100, 96, True, seed=85,
+                       options="block-k=16 " + sv)
         attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=8, big=True, options=sv)
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11, options=sv)
         attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=31, options=sv)
@@ -903,7 +905,7 @@ def main():
     elif SUITE == "wgmma":
         # wgmma=true (sm_90a warpgroup MMAs from core-matrix tiles; implies
         # shifted-values): Sk a multiple of the key tile and not, GQA, Sq < Sk,
-        # S = 1, D = 16, 48, 64, 128, 32-key tiles, large logits, RoPE,
+        # S = 1, D = 16, 48, 64, 80, 128, 256, 32-key tiles, large logits, RoPE,
         # lazy-rescale with growing logits.
         wg = "wgmma=true chip=sm_90a"
         text, data = attention_case("bf16", 1, 4, 2, 128, 128, 64, True, seed=61,
@@ -912,6 +914,9 @@ def main():
         attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=63, options=wg)
         attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=64, options=wg)
         attention_case("bf16", 1, 2, 2, 70, 70, 48, False, seed=65, options=wg)
+        attention_case("bf16", 1, 2, 1, 70, 90, 80, True, seed=81, options=wg)
+        attention_case("bf16", 1, 2, 2, 40, 70, 256, True, seed=83,
+                       options="block-k=32 " + wg)
         attention_case("bf16", 1, 2, 1, 40, 64, 16, True, seed=66, options=wg)
         attention_case("f16", 1, 2, 2, 70, 96, 64, True, seed=67,
                        options="block-k=32 " + wg)
