@@ -769,6 +769,35 @@ protected:
                body);
     }
   }
+  /// copyRows (or, with `cm`, copyRowsCM), with a second, unchecked copy of
+  /// the copies for tiles whose rows all lie in [0, limit), chosen by one
+  /// uniform branch: interior tiles skip the compare, clamp and source size
+  /// of every 16-byte chunk.
+  void copyRowsFast(Value dst, Value src, Value base, Value row0,
+                    int64_t rows, Value limit, bool keyOrder = false,
+                    bool cm = false) {
+    auto emit = [&](bool checks) {
+      if (cm)
+        copyRowsCM(dst, src, base, row0, rows, limit, checks, keyOrder);
+      else
+        copyRows(dst, src, base, row0, rows, limit, checks, keyOrder);
+    };
+    if (cfg.d % cfg.vecWidth != 0) {
+      emit(true);
+      return;
+    }
+    Value inside =
+        andi(cmpi(arith::CmpIPredicate::sge, row0, idx(0)),
+             cmpi(arith::CmpIPredicate::sle, add(row0, idx(rows)), limit));
+    auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emit(false);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    emit(true);
+  }
+
   // --- wgmma (sm_90a) --------------------------------------------------------
   /// wgmma tiles: the row of the [rows * D/8, 8] shared buffer that holds
   /// 16-byte chunk `chunk` of tile row `row`. Rows go in groups of eight;
@@ -1504,27 +1533,8 @@ protected:
       // Tiles whose rows all lie in [0, Sk) (all but the first and the last)
       // are copied without per-chunk bounds checks.
       auto copy = [&](Value dst, Value src, Value row0, int64_t rows) {
-        auto emit = [&](bool checks) {
-          if (wg)
-            copyRowsCM(dst, src, kvBase, row0, rows, dimSk, checks,
-                       /*keyOrder=*/true);
-          else
-            copyRows(dst, src, kvBase, row0, rows, dimSk, checks, ko);
-        };
-        if (cfg.d % cfg.vecWidth != 0) {
-          emit(true);
-          return;
-        }
-        Value inside =
-            andi(cmpi(arith::CmpIPredicate::sge, row0, idx(0)),
-                 cmpi(arith::CmpIPredicate::sle, add(row0, idx(rows)), dimSk));
-        auto ifOp = scf::IfOp::create(b, TypeRange{}, inside,
-                                      /*withElseRegion=*/true);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        emit(false);
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        emit(true);
+        copyRowsFast(dst, src, kvBase, row0, rows, dimSk, /*keyOrder=*/ko,
+                     /*cm=*/wg);
       };
       copy(kSmem, k, idx(0), cfg.blockN);
       commitCopies();
@@ -1806,8 +1816,8 @@ protected:
       SmallVector<Value> pHalo = {it[oBlocks * 4 + 2], it[oBlocks * 4 + 3]};
       Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
       gpu::BarrierOp::create(b);
-      copyRows(vSmem, k, kvBase, sub(j0, idx(1)), cfg.blockN + 1, dimSk);
-      copyRows(kSmem, v, kvBase, j0, cfg.blockN, dimSk);
+      copyRowsFast(vSmem, k, kvBase, sub(j0, idx(1)), cfg.blockN + 1, dimSk);
+      copyRowsFast(kSmem, v, kvBase, j0, cfg.blockN, dimSk);
       Value tok = commitCopies();
       waitCopies(tok, 0);
       gpu::BarrierOp::create(b);
@@ -3409,8 +3419,8 @@ public:
         Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
         // The q and dO tiles (the previous step's readers are done).
         gpu::BarrierOp::create(b);
-        copyRows(vSmem, q, qBase, i0, kGradQRows, dimSq);
-        copyRows(doSmem, out, qBase, i0, kGradQRows, dimSq);
+        copyRowsFast(vSmem, q, qBase, i0, kGradQRows, dimSq);
+        copyRowsFast(doSmem, out, qBase, i0, kGradQRows, dimSq);
         Value token = commitCopies();
         waitCopies(token, 0);
         gpu::BarrierOp::create(b);
