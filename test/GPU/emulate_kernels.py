@@ -274,22 +274,30 @@ def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", see
     return text, (t, q, k, v, kw, vw, r, lowp)
 
 
-def mutants(text, data):
-    """The check must fail for a kernel without one of its barriers and for
-    swapped weights."""
+def without_each(text, data, marker, what):
+    """Runs the kernel once without each line that contains `marker`; each
+    such mutant must raise an EmulatorError. Returns (caught, mutants)."""
     t, q, k, v, kw, vw, r, lowp = data
     lines = text.split("\n")
-    barriers = [i for i, l in enumerate(lines) if '"gpu.barrier"' in l]
+    where = [i for i, l in enumerate(lines) if marker in l]
     caught = 0
-    for i in barriers:
+    for n, i in enumerate(where):
         try:
             run_attention("\n".join(lines[:i] + lines[i + 1:]), t, q, k, v, kw, vw)
         except ge.EmulatorError as e:
             caught += 1
             if caught == 1:
-                print(f"mutant without barrier {barriers.index(i)}: {str(e)[:110]}")
-    print(f"mutants without one barrier: {caught} of {len(barriers)} caught")
-    RESULTS.append(caught == len(barriers))
+                print(f"mutant without {what} {n}: {str(e)[:110]}")
+    print(f"mutants without one {what}: {caught} of {len(where)} caught")
+    return caught, len(where)
+
+
+def mutants(text, data):
+    """The check must fail for a kernel without one of its barriers and for
+    swapped weights."""
+    t, q, k, v, kw, vw, r, lowp = data
+    caught, total = without_each(text, data, '"gpu.barrier"', "barrier")
+    RESULTS.append(caught == total)
     out = run_attention(text, t, q, k, v, vw, kw)
     err = rel_err(np.nan_to_num(out), r)
     bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
@@ -303,18 +311,8 @@ def wgmma_mutants(text, data, d):
     scores' B read as MN-major."""
     t, q, k, v, kw, vw, r, lowp = data
     bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
-    lines = text.split("\n")
-    fences = [i for i, l in enumerate(lines) if "fence.proxy.async" in l]
-    caught = 0
-    for i in fences:
-        try:
-            run_attention("\n".join(lines[:i] + lines[i + 1:]), t, q, k, v, kw, vw)
-        except ge.EmulatorError as e:
-            caught += 1
-            if caught == 1:
-                print(f"mutant without proxy fence: {str(e)[:110]}")
-    print(f"mutants without one proxy fence: {caught} of {len(fences)} caught")
-    RESULTS.append(len(fences) == 2 and caught == len(fences))
+    caught, total = without_each(text, data, "fence.proxy.async", "proxy fence")
+    RESULTS.append(total == 2 and caught == total)
     group = d // 8 * 128
 
     def fields(lbo, sbo):

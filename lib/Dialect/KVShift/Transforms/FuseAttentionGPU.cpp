@@ -695,6 +695,20 @@ protected:
         .getShuffleResult();
   }
 
+  /// Runs `body(it)` for each round `it` in which the block's threads take
+  /// `total` items (thread tid takes item tid + it * threads); the last
+  /// round, when partial, only in the threads that have an item.
+  void forEachRound(int64_t total, function_ref<void(int64_t)> body) {
+    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
+      if ((it + 1) * cfg.threads() <= total)
+        body(it);
+      else
+        ifThen(cmpi(arith::CmpIPredicate::ult,
+                    add(tid, idx(it * cfg.threads())), idx(total)),
+               [&]() { body(it); });
+    }
+  }
+
   /// Copies rows [row0, row0 + rows) of a [*, D] matrix at flat offset
   /// `base` into shared memory `dst`, unmixed; rows outside [0, limit)
   /// (row0 may be -1: the halo row of the first tile) and columns >= D
@@ -727,47 +741,36 @@ protected:
     const int64_t k = cfg.threads() / chunksPerRow;
     bool linearOrder = keyOrder && wholeRows && k % 8 == 0;
     Value src0 = linearOrder ? tileRowAt(r0, rows) : Value();
-    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
-      auto body = [&]() {
-        Value c = add(t, idx(it * cfg.threads()));
-        Value r = wholeRows
-                      ? add(r0, idx(it * cfg.threads() / chunksPerRow))
-                      : divu(c, idx(chunksPerRow));
-        Value col0 = wholeRows
-                         ? c0
-                         : mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
-        Value tileRow = !keyOrder     ? r
-                        : linearOrder ? add(src0, idx(2 * (k / 8) * it))
-                                      : tileRowAt(r, rows);
-        Value j = add(row0, tileRow);
-        Value rowIn = rowChecks
-                          ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
-                                 cmpi(arith::CmpIPredicate::slt, j, limit))
-                          : Value();
-        Value in = rowIn;
-        Value colc = col0;
-        if (cfg.d != cfg.dPadded) {
-          Value colIn = cmpi(arith::CmpIPredicate::ult, col0, idx(cfg.d));
-          in = in ? andi(in, colIn) : colIn;
-          colc = select(colIn, col0, idx(0));
-        }
-        // Out-of-range chunks read nothing (source size 0) from a clamped,
-        // in-bounds address.
-        Value jc = rowChecks ? select(rowIn, j, idx(0)) : j;
-        Value srcIdx = add(base, add(mul(jc, idx(cfg.d)), colc));
-        Value n = in ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
-        nvgpu::DeviceAsyncCopyOp::create(
-            b, nvgpu::DeviceAsyncTokenType::get(ctx), dst, ValueRange{r, col0},
-            src, ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
-            b.getUnitAttr());
-      };
-      if ((it + 1) * cfg.threads() <= total)
-        body();
-      else
-        ifThen(cmpi(arith::CmpIPredicate::ult,
-                    add(tid, idx(it * cfg.threads())), idx(total)),
-               body);
-    }
+    forEachRound(total, [&](int64_t it) {
+      Value c = add(t, idx(it * cfg.threads()));
+      Value r = wholeRows ? add(r0, idx(it * cfg.threads() / chunksPerRow))
+                          : divu(c, idx(chunksPerRow));
+      Value col0 =
+          wholeRows ? c0 : mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
+      Value tileRow = !keyOrder     ? r
+                      : linearOrder ? add(src0, idx(2 * (k / 8) * it))
+                                    : tileRowAt(r, rows);
+      Value j = add(row0, tileRow);
+      Value rowIn = rowChecks ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                                     cmpi(arith::CmpIPredicate::slt, j, limit))
+                              : Value();
+      Value in = rowIn;
+      Value colc = col0;
+      if (cfg.d != cfg.dPadded) {
+        Value colIn = cmpi(arith::CmpIPredicate::ult, col0, idx(cfg.d));
+        in = in ? andi(in, colIn) : colIn;
+        colc = select(colIn, col0, idx(0));
+      }
+      // Out-of-range chunks read nothing (source size 0) from a clamped,
+      // in-bounds address.
+      Value jc = rowChecks ? select(rowIn, j, idx(0)) : j;
+      Value srcIdx = add(base, add(mul(jc, idx(cfg.d)), colc));
+      Value n = in ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, nvgpu::DeviceAsyncTokenType::get(ctx), dst, ValueRange{r, col0},
+          src, ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
+          b.getUnitAttr());
+    });
   }
   /// copyRows (or, with `cm`, copyRowsCM), with a second, unchecked copy of
   /// the copies for tiles whose rows all lie in [0, limit), chosen by one
@@ -836,36 +839,26 @@ protected:
     bool whole = step % chunks == 0;
     Value ch0 = remu(q0, idx(chunks));
     Value rg0 = divu(q0, idx(chunks));
-    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
-      auto body = [&]() {
-        Value q = add(q0, idx(it * step));
-        Value ch = whole ? ch0 : remu(q, idx(chunks));
-        Value rg = whole ? add(rg0, idx(it * step / chunks))
-                         : divu(q, idx(chunks));
-        Value r = keyOrder ? tileRowAt(add(mul(rg, idx(8)), r8), rows)
-                           : add(mul(rg, idx(8)), r8);
-        Value j = add(row0, r);
-        Value in = rowChecks
-                       ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
-                              cmpi(arith::CmpIPredicate::slt, j, limit))
-                       : Value();
-        Value jc = rowChecks ? select(in, j, idx(0)) : j;
-        Value srcIdx =
-            add(base, add(mul(jc, idx(cfg.d)), mul(ch, idx(cfg.vecWidth))));
-        Value n = rowChecks ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
-        nvgpu::DeviceAsyncCopyOp::create(
-            b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
-            ValueRange{add(t, idx(it * cfg.threads())), idx(0)}, src,
-            ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
-            b.getUnitAttr());
-      };
-      if ((it + 1) * cfg.threads() <= total)
-        body();
-      else
-        ifThen(cmpi(arith::CmpIPredicate::ult,
-                    add(tid, idx(it * cfg.threads())), idx(total)),
-               body);
-    }
+    forEachRound(total, [&](int64_t it) {
+      Value q = add(q0, idx(it * step));
+      Value ch = whole ? ch0 : remu(q, idx(chunks));
+      Value rg =
+          whole ? add(rg0, idx(it * step / chunks)) : divu(q, idx(chunks));
+      Value r = keyOrder ? tileRowAt(add(mul(rg, idx(8)), r8), rows)
+                         : add(mul(rg, idx(8)), r8);
+      Value j = add(row0, r);
+      Value in = rowChecks ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
+                                  cmpi(arith::CmpIPredicate::slt, j, limit))
+                           : Value();
+      Value jc = rowChecks ? select(in, j, idx(0)) : j;
+      Value srcIdx =
+          add(base, add(mul(jc, idx(cfg.d)), mul(ch, idx(cfg.vecWidth))));
+      Value n = rowChecks ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
+          ValueRange{add(t, idx(it * cfg.threads())), idx(0)}, src,
+          ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n, b.getUnitAttr());
+    });
   }
 
   /// The tile row at S column (buffer position) n of a key tile of `rows`
@@ -1013,53 +1006,43 @@ protected:
     int64_t total = rows * chunksPerRow;
     VectorType vt = chunkType(cfg.elt);
     VectorType vf = chunkType(f32);
-    for (int64_t it = 0; it * cfg.threads() < total; ++it) {
-      auto body = [&]() {
-        Value c = add(tid, idx(it * cfg.threads()));
-        Value r = divu(c, idx(chunksPerRow));
-        Value col0 = mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
-        Value j = add(row0, r);
-        Value inb = cmpi(arith::CmpIPredicate::ult, j, limit);
-        Value vec = ifElse(
-            inb, vt,
-            [&]() -> SmallVector<Value> {
-              Value cur = loadChunk(src, add(base, mul(j, idx(cfg.d))), col0);
-              if (!w1)
-                return {cur};
-              Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
-              Value prev =
-                  ifElse(
-                      hasPrev, vt,
-                      [&]() -> SmallVector<Value> {
-                        Value jp = sub(j, idx(1));
-                        return {loadChunk(src, add(base, mul(jp, idx(cfg.d))),
-                                          col0)};
-                      },
-                      [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
-              Value cf = cur, pf = prev;
-              if (cfg.elt != f32) {
-                cf = arith::ExtFOp::create(b, vf, cur);
-                pf = arith::ExtFOp::create(b, vf, prev);
-              }
-              Value w1v = vector::BroadcastOp::create(b, vf, w1);
-              Value w2v = vector::BroadcastOp::create(b, vf, w2);
-              Value mixed = vector::FMAOp::create(
-                  b, w1v, cf, arith::MulFOp::create(b, w2v, pf));
-              if (cfg.elt != f32)
-                mixed = arith::TruncFOp::create(b, vt, mixed);
-              return {mixed};
-            },
-            [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
-        vector::StoreOp::create(b, vec, dst, ValueRange{r, col0},
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-      };
-      if ((it + 1) * cfg.threads() <= total)
-        body();
-      else
-        ifThen(cmpi(arith::CmpIPredicate::ult, add(tid, idx(it * cfg.threads())),
-                    idx(total)),
-               body);
-    }
+    forEachRound(total, [&](int64_t it) {
+      Value c = add(tid, idx(it * cfg.threads()));
+      Value r = divu(c, idx(chunksPerRow));
+      Value col0 = mul(remu(c, idx(chunksPerRow)), idx(cfg.vecWidth));
+      Value j = add(row0, r);
+      Value inb = cmpi(arith::CmpIPredicate::ult, j, limit);
+      Value vec = ifElse(
+          inb, vt,
+          [&]() -> SmallVector<Value> {
+            Value cur = loadChunk(src, add(base, mul(j, idx(cfg.d))), col0);
+            if (!w1)
+              return {cur};
+            Value hasPrev = cmpi(arith::CmpIPredicate::ugt, j, idx(0));
+            Value prev = ifElse(
+                hasPrev, vt,
+                [&]() -> SmallVector<Value> {
+                  Value jp = sub(j, idx(1));
+                  return {loadChunk(src, add(base, mul(jp, idx(cfg.d))), col0)};
+                },
+                [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+            Value cf = cur, pf = prev;
+            if (cfg.elt != f32) {
+              cf = arith::ExtFOp::create(b, vf, cur);
+              pf = arith::ExtFOp::create(b, vf, prev);
+            }
+            Value w1v = vector::BroadcastOp::create(b, vf, w1);
+            Value w2v = vector::BroadcastOp::create(b, vf, w2);
+            Value mixed = vector::FMAOp::create(
+                b, w1v, cf, arith::MulFOp::create(b, w2v, pf));
+            if (cfg.elt != f32)
+              mixed = arith::TruncFOp::create(b, vt, mixed);
+            return {mixed};
+          },
+          [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
+      vector::StoreOp::create(b, vec, dst, ValueRange{r, col0},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+    });
   }
 
   /// Stages key tile [j0, j0 + BN) for the SIMT kernel: mixed on the way
