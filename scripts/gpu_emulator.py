@@ -867,6 +867,14 @@ def _wgmma_chain(L, op, text, args, mask):
     docstring). Operands $0 .. nOut-1 are the accumulators, then the inputs
     in order (args)."""
     groups = _warpgroup_mask(L, mask, "wgmma")
+    # Only synchronous chains are modelled: fenced first, waited for last.
+    body = [l.strip().rstrip(";").strip() for l in text.split("\n")]
+    body = [l for l in body if l and l not in ("{", "}") and not l.startswith(".reg")]
+    wg = [l for l in body if l.startswith("wgmma.")]
+    if not wg or wg[0] != "wgmma.fence.sync.aligned" or \
+            wg[-1] != "wgmma.wait_group.sync.aligned 0":
+        raise EmulatorError("wgmma chain: only chains that start with wgmma.fence and "
+                            "end with wgmma.wait_group 0 (synchronous) are modelled")
     regs = {}
     accs = None
     n_acc = None
@@ -885,6 +893,8 @@ def _wgmma_chain(L, op, text, args, mask):
             continue
         if line.startswith("add.s64"):
             m = re.match(r"add\.s64 (%\w+), \$(\d+), (\d+)$", line)
+            if not m:
+                raise EmulatorError(f"wgmma chain: unsupported {line!r}")
             regs[m.group(1)] = ("add", int(m.group(2)), int(m.group(3)))
             continue
         if line in ("wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned",

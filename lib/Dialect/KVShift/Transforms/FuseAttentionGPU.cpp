@@ -839,13 +839,17 @@ protected:
     bool whole = step % chunks == 0;
     Value ch0 = remu(q0, idx(chunks));
     Value rg0 = divu(q0, idx(chunks));
+    // A buffer row 8 rg + r8 holds tile row 8 rg + r8, or with keyOrder
+    // tileRowAt(8 rg + r8) = tileRowAt(r8) + 2 rg: a per-thread base and the
+    // row group, as without.
+    Value rowInGroup = keyOrder ? tileRowAt(r8, rows) : r8;
+    const int64_t groupRows = keyOrder ? 2 : 8;
     forEachRound(total, [&](int64_t it) {
       Value q = add(q0, idx(it * step));
       Value ch = whole ? ch0 : remu(q, idx(chunks));
       Value rg =
           whole ? add(rg0, idx(it * step / chunks)) : divu(q, idx(chunks));
-      Value r = keyOrder ? tileRowAt(add(mul(rg, idx(8)), r8), rows)
-                         : add(mul(rg, idx(8)), r8);
+      Value r = add(mul(rg, idx(groupRows)), rowInGroup);
       Value j = add(row0, r);
       Value in = rowChecks ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
                                   cmpi(arith::CmpIPredicate::slt, j, limit))
@@ -1561,10 +1565,12 @@ protected:
           proxyFence();
         gpu::BarrierOp::create(b);
 
-        // S = Q K^T on tensor cores.
+        // S = Q K^T on tensor cores (wgmma: a k-step is 16 columns of d, two
+        // core matrices of 128 bytes further along the descriptor's /16
+        // address field).
         SmallVector<Value> s =
-            wg ? wgmmaChain(qFrag, kDesc, 256 / 16, cfg.blockN,
-                            /*transB=*/false, {})
+            wg ? wgmmaChain(qFrag, kDesc, /*descStep=*/2 * 128 / 16,
+                            cfg.blockN, /*transB=*/false, {})
                : product(qFrag, kSmem, 0);
 
         // The key mix on the scores.
@@ -1686,6 +1692,7 @@ protected:
           for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk)
             pa.push_back({pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
                           pm[(2 * kk + 1) * 2 + 0], pm[(2 * kk + 1) * 2 + 1]});
+          // A k-step is 16 keys: two row groups of groupBytes.
           o = wgmmaChain(pa, vDesc, 2 * groupBytes / 16, cfg.dPadded,
                          /*transB=*/true, o);
         } else {
