@@ -42,7 +42,8 @@ def opcode(ins):
     words = ins.split()
     if words[0].startswith("@"):
         words = words[1:]
-    parts = words[0].split(".")
+    # An instruction without operands ends at its semicolon (`ret;`).
+    parts = words[0].rstrip(";").split(".")
     return ".".join(parts[:2]) if parts[0] == "wgmma" else parts[0]
 
 
