@@ -26,12 +26,17 @@ Semantics taken from the PTX ISA (independently of the emitter):
   * `wgmma.mma_async` m64nNk16 (sm_90a; f16/bf16 in, f32 accumulate, A from
     registers, B from shared memory by matrix descriptor without swizzle),
     written as the inline-PTX chains of the `wgmma` kernels (fence, MMAs,
-    commit, wait 0: synchronous): A's registers as mma.sync's per warp of the
-    warpgroup, D's as mma.sync's C blocks; B's element (k, n) at byte
+    commit, and wait 0 when synchronous): A's registers as mma.sync's per
+    warp of the warpgroup, D's as mma.sync's C blocks; B's element (k, n) at byte
     start + (n / 8) SBO + (k / 8) LBO + (n % 8) 16 + (k % 8) 2 (K-major) or
     start + (n / 8) SBO + (k / 8) LBO + (k % 8) 16 + (n % 8) 2 (MN-major,
     imm-trans-b = 1). Shared buffers get addresses for
     `memref.extract_aligned_pointer_as_index` (1 KiB apart per buffer).
+    A chain without the wait (asynchronous) is a group in flight: its
+    results are NaN until `wgmma.wait_group N` (an inline asm whose operands
+    are tied to its results) retires it, which happens when at most N
+    younger groups of the warpgroup remain; that asm then returns the
+    group's accumulators for the operands that are the chain's results.
 
 Checks that raise `EmulatorError` (each one a bug on real hardware too):
   * a load or store of an active lane outside its buffer (global or shared);
@@ -45,7 +50,10 @@ Checks that raise `EmulatorError` (each one a bug on real hardware too):
     its lanes or points outside the shared buffers, a B element another warp
     (or this one) wrote since the last barrier, and a B element written
     (stored or landed by cp.async) without a `fence.proxy.async` by its
-    writer afterwards.
+    writer afterwards;
+  * wgmma in flight: a write to shared memory that an unretired group reads
+    (a store, a cp.async issued or landing), and groups never waited for
+    when the kernel ends.
 
 Not modelled: the order of execution between warps beyond the races above,
 bank conflicts, timing, and intra-warp races (lanes of a warp run in
@@ -358,6 +366,8 @@ class Mem:
             # Written through the generic proxy and not yet fenced for the
             # async proxy (wgmma's reads).
             self.proxy_dirty = np.zeros((blocks, self.size), dtype=bool)
+            # How many wgmma groups in flight read each element.
+            self.wg_reading = np.zeros((blocks, self.size), dtype=np.int64)
         self.base_addr = 0
 
     def flat(self, indices):
@@ -393,6 +403,8 @@ class Launch:
         self.epoch = np.zeros(self.nblocks, dtype=np.int64)
         self.pending = []       # closed groups of async copies
         self.open_group = []    # copies issued since the last create_group
+        self.wg_queues = {}     # warpgroup -> its wgmma groups in flight
+        self.wg_entries = []    # every issued (asynchronous) wgmma group
         block0 = func.regions[0][0]
         params = [a for a in block0.args]
         nparams = sum(1 for _, ty in params
@@ -515,6 +527,7 @@ class Launch:
         lanes = np.nonzero(active)[0]
         v = to_elt(vals[lanes], mem.elt).astype(mem.data.dtype)
         if mem.workgroup:
+            wg_in_flight_check(self, mem, offs, active, what)
             mem.data[self.block_of[lanes][:, None], offs[lanes]] = v
             mem.proxy_dirty[self.block_of[lanes][:, None], offs[lanes]] = True
         else:
@@ -524,6 +537,11 @@ class Launch:
     def run(self):
         # Copies never waited for are dropped: nothing could read them.
         self.exec_ops(self.func.regions[0][0].ops, None)
+        left = [g for g, q in self.wg_queues.items() if q]
+        if left:
+            raise EmulatorError(
+                f"wgmma: warpgroup {left[0]} ends the kernel with "
+                f"{len(self.wg_queues[left[0]])} group(s) never waited for")
 
     def exec_ops(self, ops, mask):
         env = self.env
@@ -772,6 +790,9 @@ def _asm(L, op, args, mask):
         return _proxy_fence(L, mask)
     if "wgmma.mma_async" in text:
         return _wgmma_chain(L, op, text, args, mask)
+    m = re.fullmatch(r"\s*wgmma\.wait_group\.sync\.aligned (\d+);\s*", text)
+    if m:
+        return _wgmma_wait(L, op, int(m.group(1)), args, mask)
     raise EmulatorError(f"unsupported inline asm {text!r}")
 
 
@@ -800,8 +821,60 @@ def _warpgroup_mask(L, mask, what):
     return act.all(1)                                               # [G]
 
 
-def _wgmma_b(L, desc, k_major, n, esize, groups, what):
-    """B (16 x n) of each active warpgroup from its descriptor: [G, 16, n]."""
+def wg_in_flight_check(L, mem, offs, active, what):
+    """A write to shared elements `offs` [L, n] of the active lanes: none
+    may be read by a wgmma group still in flight."""
+    lanes = np.nonzero(active)[0]
+    if lanes.size == 0:
+        return
+    blk = np.broadcast_to(L.block_of[lanes][:, None], offs[lanes].shape)
+    busy = mem.wg_reading[blk, offs[lanes]] > 0
+    if busy.any():
+        i, j = np.argwhere(busy)[0]
+        raise EmulatorError(
+            f"{what}: writes element {int(offs[lanes][i, j])} of {mem.name} "
+            f"(block {int(blk[i, j])}) while a wgmma group that reads it is in "
+            f"flight (no wgmma.wait_group for it before the write)")
+
+
+def _wgmma_retire(L, g, keep):
+    """Retires the groups of warpgroup g but its `keep` youngest."""
+    q = L.wg_queues.get(g, [])
+    while len(q) > keep:
+        entry = q.pop(0)
+        for mem, blk, e in entry["holds"].pop(g, []):
+            np.subtract.at(mem.wg_reading, (blk, e), 1)
+        entry["retired"].add(g)
+
+
+def _wgmma_wait(L, op, keep, args, mask):
+    """wgmma.wait_group `keep` with operands tied to its results: retires
+    each active warpgroup's groups but the `keep` youngest and returns, for
+    each operand that is a result of a chain (an extractvalue of its NaN
+    placeholder), the accumulator of the retired groups' lanes."""
+    groups = _warpgroup_mask(L, mask, "wgmma.wait_group")
+    for g in np.nonzero(groups)[0]:
+        _wgmma_retire(L, int(g), keep)
+    out = np.full((L.L, len(args)), np.nan)
+    for i, a in enumerate(args):
+        a = L.lanes_index(arr(a))
+        out[:, i] = a
+        base = a.base if isinstance(a, np.ndarray) else None
+        entry = next((e for e in L.wg_entries if e["out"] is base), None)
+        if entry is None:
+            continue
+        col = (a.ctypes.data - base.ctypes.data) // base.itemsize
+        done = np.zeros(L.L // 128, dtype=bool)
+        done[sorted(entry["retired"])] = True
+        lanes = np.repeat(done, 128)
+        out[lanes, i] = entry["acc"][lanes, col]
+    return out
+
+
+def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None):
+    """B (16 x n) of each active warpgroup from its descriptor: [G, 16, n].
+    With `holds` (a dict), the elements each group reads are added to
+    holds[group] as (mem, blocks, elements) and counted as read in flight."""
     d = L.lanes_index(arr(desc).astype(np.int64)).reshape(-1, 128)[groups]
     if (d != d[:, :1]).any():
         raise EmulatorError(f"{what}: the descriptor differs between lanes of a warpgroup")
@@ -850,6 +923,11 @@ def _wgmma_b(L, desc, k_major, n, esize, groups, what):
                 f"without fence.proxy.async before the MMA (block {int(blk[g, i, j])})")
         out = np.where(sel, mem.data[blk, e].astype(np.float64), out)
         found |= sel
+        if holds is not None:
+            for gi, g in enumerate(np.nonzero(groups)[0]):
+                hb, he = blk[gi][sel[gi]], e[gi][sel[gi]]
+                np.add.at(mem.wg_reading, (hb, he), 1)
+                holds.setdefault(int(g), []).append((mem, hb, he))
         # The warpgroup's four warps read these elements.
         bits = sum(1 << w for w in range(4))
         gb = np.broadcast_to((bits << group_warps)[:, None, None], e.shape)
@@ -863,18 +941,24 @@ def _wgmma_b(L, desc, k_major, n, esize, groups, what):
 
 
 def _wgmma_chain(L, op, text, args, mask):
-    """One synchronous chain of wgmma.mma_async m64nNk16 (see the module
-    docstring). Operands $0 .. nOut-1 are the accumulators, then the inputs
-    in order (args)."""
+    """One chain of wgmma.mma_async m64nNk16 (see the module docstring):
+    synchronous (ends with wait_group 0) or issued (ends with its
+    commit_group; wgmma.wait_group retires it). Operands $0 .. nOut-1 are
+    the accumulators, then the inputs in order (args)."""
     groups = _warpgroup_mask(L, mask, "wgmma")
-    # Only synchronous chains are modelled: fenced first, waited for last.
+    # Chains fenced first, with one commit, then waited for or not.
     body = [l.strip().rstrip(";").strip() for l in text.split("\n")]
     body = [l for l in body if l and l not in ("{", "}") and not l.startswith(".reg")]
     wg = [l for l in body if l.startswith("wgmma.")]
-    if not wg or wg[0] != "wgmma.fence.sync.aligned" or \
-            wg[-1] != "wgmma.wait_group.sync.aligned 0":
+    commit = "wgmma.commit_group.sync.aligned"
+    sync = len(wg) > 2 and wg[-2:] == [commit, "wgmma.wait_group.sync.aligned 0"]
+    issued = len(wg) > 1 and wg[-1] == commit
+    if not wg or wg[0] != "wgmma.fence.sync.aligned" or not (sync or issued) or \
+            wg.count(commit) != 1 or any(l.startswith("wgmma.wait_group") for l in wg[:-1]):
         raise EmulatorError("wgmma chain: only chains that start with wgmma.fence and "
-                            "end with wgmma.wait_group 0 (synchronous) are modelled")
+                            "end with their commit_group, or with it and "
+                            "wgmma.wait_group 0, are modelled")
+    holds = None if sync else {}
     regs = {}
     accs = None
     n_acc = None
@@ -899,6 +983,10 @@ def _wgmma_chain(L, op, text, args, mask):
             continue
         if line in ("wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned",
                     "wgmma.wait_group.sync.aligned 0"):
+            if line.startswith("wgmma.wait_group"):
+                # Every group of these warpgroups is done.
+                for g in np.nonzero(groups)[0]:
+                    _wgmma_retire(L, int(g), 0)
             continue
         m = re.match(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k16\.f32\.(bf16|f16)\.(bf16|f16) "
                      r"\{([^}]*)\}, \{([^}]*)\}, (\S+), (\S+), 1, 1, ([01])$", line)
@@ -942,7 +1030,7 @@ def _wgmma_chain(L, op, text, args, mask):
             A[:, :, row, col] = lo_
             A[:, :, row, col + 1] = hi_
         A = A.reshape(G, 64, 16)
-        B = _wgmma_b(L, desc, not trans, n, 2, groups, "wgmma.mma_async")
+        B = _wgmma_b(L, desc, not trans, n, 2, groups, "wgmma.mma_async", holds)
         C = np.zeros((G, 4, 16, n))
         cur = accs.reshape(-1, 128, n_acc)[groups].reshape(G, 4, 32, n_acc)
         for v in range(n_acc):
@@ -959,7 +1047,15 @@ def _wgmma_chain(L, op, text, args, mask):
         full = accs.reshape(-1, 128, n_acc)
         full[groups] = new.reshape(G, 128, n_acc)
         accs = full.reshape(L.L, n_acc)
-    return accs.astype(np.float32)
+    if sync:
+        return accs.astype(np.float32)
+    # In flight: the results are placeholders until a wait retires the group.
+    entry = {"out": np.full((L.L, n_acc), np.nan, dtype=np.float32),
+             "acc": accs.astype(np.float32), "holds": holds, "retired": set()}
+    L.wg_entries.append(entry)
+    for g in np.nonzero(groups)[0]:
+        L.wg_queues.setdefault(int(g), []).append(entry)
+    return entry["out"]
 
 
 @handler("llvm.extractvalue")
@@ -1258,6 +1354,9 @@ def _async_copy(L, op, args, mask):
         raise EmulatorError(f"cp.async: out of bounds store to shared {dst.name}")
     L.race_check(dst, np.where(active[:, None], doffs, 0), active, True,
                  "cp.async (issue)", record=False)
+    if dst.workgroup:
+        wg_in_flight_check(L, dst, np.where(active[:, None], doffs, 0), active,
+                           "cp.async (issue)")
     L.open_group.append((dst, L.lanes_index(dflat).copy(), active.copy(), vals,
                          L.warp.copy()))
     return np.zeros(1)
@@ -1282,6 +1381,7 @@ def _async_wait(L, op, args, mask):
                 raise EmulatorError(f"cp.async: out of bounds store to shared {dst.name}")
             offs = np.where(active[:, None], offs, 0)
             L.race_check(dst, offs, active, True, "cp.async", writer=warp)
+            wg_in_flight_check(L, dst, offs, active, "cp.async (landing)")
             lanes = np.nonzero(active)[0]
             dst.data[L.block_of[lanes][:, None], offs[lanes]] = \
                 to_elt(vals[lanes], dst.elt).astype(dst.data.dtype)

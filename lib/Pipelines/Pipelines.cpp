@@ -124,6 +124,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.shiftedValues = options.shiftedValues;
   fuseOptions.lazyRescale = options.lazyRescale;
   fuseOptions.wgmma = options.wgmma;
+  fuseOptions.wgmmaOverlap = options.wgmmaOverlap;
   fuseOptions.chip = options.chip;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));

@@ -17,7 +17,7 @@ with swapped mixing weights, so that the check is shown to be able to fail.
 
     emulate_kernels.py KVSHIFT_OPT SUITE
 
-SUITE: tc | odd | simt | rope | decode | grad | gradrope | launchers | stats
+SUITE: tc | wgmma | overlap | odd | simt | rope | decode | grad | gradrope | launchers | stats
 | random ("stats": the _with_lse forms, a forward that hands its row
 log-sum-exp to the backward).
 """
@@ -197,8 +197,10 @@ def report(name, out, r, lowp, t):
     return ok
 
 
-def attention_input(t, b, hq, hkv, sq, sk, d, causal, theta):
-    ty = lambda h, s: f"tensor<{b}x{h}x{s}x{d}x{t}>"  # noqa: E731
+def attention_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic=False):
+    """`dynamic`: the sequence lengths are dynamic (causal Sq > Sk is then
+    accepted: the first Sq - Sk rows see no key)."""
+    ty = lambda h, s: f"tensor<{b}x{h}x{'?' if dynamic else s}x{d}x{t}>"  # noqa: E731
     attrs = (" causal" if causal else "") + (f" rope_theta = {theta}" if theta else "")
     return f"""
 func.func @attn(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: tensor<{hkv}x2xf32>, %vw: tensor<{hkv}x2xf32>) -> {ty(hq, sq)} {{
@@ -242,7 +244,7 @@ def run_attention(text, t, q, k, v, kw, vw):
 
 
 def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
-                   big=False, growing=False):
+                   big=False, growing=False, dynamic=False):
     """big: logits of standard deviation 9; growing: keys scaled from 0.1 to
     4 along the sequence, so that the rows' maxima keep growing (by far
     more than 2^8 in probability: lazy-rescale must rescale, and skip)."""
@@ -254,14 +256,17 @@ def attention_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", see
     kw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     vw = rng.uniform(-1.0, 1.5, (hkv, 2)).astype(np.float32)
     kw[0, 1] = -0.75  # a negative weight in every case
-    text = lower(attention_input(t, b, hq, hkv, sq, sk, d, causal, theta), options)
+    text = lower(attention_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic),
+                 options)
     ge.VOTES.update({True: 0, False: 0})
     out = run_attention(text, t, q, k, v, kw, vw)
-    r = ref.kv_shift_attention(q, k, v, kw, vw, causal=causal, rope_theta=theta)
-    lowp = lowp_attention(q, k, v, kw, vw, causal, theta, t)
+    r, lowp = no_key_rows(
+        lambda qq: (ref.kv_shift_attention(qq, k, v, kw, vw, causal=causal, rope_theta=theta),
+                    lowp_attention(qq, k, v, kw, vw, causal, theta, t)), q, k, causal, (0, 1))
     name = (f"{t} {b}x{hq}/{hkv} Sq={sq} Sk={sk} D={d}{' causal' if causal else ''}"
             f"{' rope' if theta else ''}{' ' + options if options else ''}"
-            f"{' large logits' if big else ''}{' growing logits' if growing else ''}")
+            f"{' large logits' if big else ''}{' growing logits' if growing else ''}"
+            f"{' dynamic' if dynamic else ''}")
     report(name, out, r, lowp, t)
     if "lazy-rescale=true" in options:
         skipped, total = ge.VOTES[False], sum(ge.VOTES.values())
@@ -305,15 +310,15 @@ def mutants(text, data):
     RESULTS.append(err > bound)
 
 
-def wgmma_mutants(text, data, d):
-    """wgmma kernels: the check must also fail without a proxy fence, with
-    the key tile's descriptor strides swapped (LBO <-> SBO), with the
-    scores' B read as MN-major, and for chains that do not wait for their
-    MMAs (the emulator models synchronous chains only)."""
+def wgmma_mutants(text, data, d, fences=2, extra=None):
+    """wgmma kernels: the check must also fail without a proxy fence (the
+    kernel has `fences`), with the key tile's descriptor strides swapped
+    (LBO <-> SBO), with the scores' B read as MN-major, for chains that do
+    not wait for their MMAs, and for the `extra` mutants (name -> text)."""
     t, q, k, v, kw, vw, r, lowp = data
     bound = 2 * rel_err(lowp, r) + 4 * EPS[t]
     caught, total = without_each(text, data, "fence.proxy.async", "proxy fence")
-    RESULTS.append(total == 2 and caught == total)
+    RESULTS.append(total == fences and caught == total)
     group = d // 8 * 128
 
     def fields(lbo, sbo):
@@ -324,6 +329,7 @@ def wgmma_mutants(text, data, d):
             text.replace(", 1, 1, 0;", ", 1, 1, 1;"),
             "chains without their wait":
             text.replace("wgmma.wait_group.sync.aligned 0;", "")}
+    muts.update(extra or {})
     for name, mutant in muts.items():
         if mutant == text:
             print(f"mutant {name}: not applied")
@@ -928,6 +934,42 @@ def main():
                        options="lazy-rescale=true " + wg, growing=True)
         mutants(text, data)
         wgmma_mutants(text, data, 64)
+    elif SUITE == "overlap":
+        # wgmma-overlap=true: the software-pipelined wgmma loop (S of the
+        # next tile and O += P'V issued asynchronously, the softmax while
+        # O's MMAs are in flight, value windows in two halves). Blocks with
+        # no key tile (causal Sq > Sk), one tile (no loop iteration), two,
+        # many with a partial last tile; GQA, S = 1, D = 16, 48, 80, 128,
+        # 256 (32-key tiles), large logits, RoPE, lazy-rescale with growing
+        # logits.
+        wg = "wgmma=true wgmma-overlap=true chip=sm_90a"
+        text, data = attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=91,
+                                    options=wg)
+        attention_case("f16", 1, 2, 2, 77, 77, 128, False, seed=92, options=wg)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=93, options=wg)
+        attention_case("bf16", 1, 2, 1, 150, 40, 64, True, seed=94, options=wg,
+                       dynamic=True)
+        attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=95, options=wg)
+        attention_case("bf16", 1, 2, 2, 64, 64, 48, False, seed=96, options=wg)
+        attention_case("bf16", 1, 2, 1, 70, 90, 80, True, seed=97, options=wg)
+        attention_case("bf16", 1, 2, 2, 40, 70, 256, True, seed=98,
+                       options="block-k=32 " + wg)
+        attention_case("bf16", 1, 2, 1, 40, 64, 16, True, seed=99, options=wg)
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=100, big=True,
+                       options=wg)
+        attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=101,
+                       options=wg)
+        attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=102,
+                       options="lazy-rescale=true " + wg, growing=True)
+        mutants(text, data)
+        # A wait that leaves S in flight (the scores are read before they
+        # are done, the key tile overwritten under the MMAs), and one that
+        # leaves O in flight.
+        wait1 = "wgmma.wait_group.sync.aligned 1;"
+        wait0 = '"wgmma.wait_group.sync.aligned 0;"'
+        wgmma_mutants(text, data, 64, fences=3, extra={
+            "scores read in flight": text.replace(wait1, "wgmma.wait_group.sync.aligned 2;"),
+            "O read in flight": text.replace(wait0, '"wgmma.wait_group.sync.aligned 1;"')})
     elif SUITE == "odd":
         # D not a multiple of 8: the synchronous copy path; D not a power of 2.
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11)

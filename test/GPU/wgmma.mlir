@@ -1,5 +1,6 @@
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a" | FileCheck %s
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a block-k=32" | FileCheck %s --check-prefix=K32
+// RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true wgmma-overlap=true chip=sm_90a" | FileCheck %s --check-prefix=OVL
 
 // wgmma=true: the forward's products as warpgroup MMAs. The key tile and
 // the value window are [BN * D/8, 8] buffers of 16-byte rows (core
@@ -32,6 +33,37 @@
 // K32-SAME: workgroup(%{{.*}} : memref<512x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<512x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
 // K32: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
 // K32: add.s64 %wgd, ${{[0-9]+}}, 256;\0Awgmma.mma_async.sync.aligned.m64n128k16
+// wgmma-overlap=true: two value windows; the first tile's scores
+// synchronously, then a loop that issues S of the next tile and O += P'V of
+// this one without waiting, waits for S only (wait_group 1), brings in the
+// next key tile after a barrier, and waits for O (with P's registers tied,
+// live until then) before rescaling it; the last tile's O += P'V after the
+// loop.
+// OVL-LABEL: gpu.func @kv_shift_attention_d128_bf16_causal
+// OVL-SAME: workgroup(%[[K:.*]] : memref<1024x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %[[V:.*]] : memref<2048x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// OVL: nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// OVL-NEXT: llvm.inline_asm has_side_effects "fence.proxy.async.shared::cta;"
+// OVL-NEXT: gpu.barrier
+// OVL-NEXT: llvm.inline_asm has_side_effects "{{.*}}m64n64k16{{.*}}wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;\0A\09}"
+// OVL: scf.for
+// OVL: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// OVL-NEXT: llvm.inline_asm has_side_effects "fence.proxy.async.shared::cta;"
+// OVL-NEXT: gpu.barrier
+// OVL: nvgpu.device_async_copy {{.*}}, %[[V]]
+// OVL: llvm.inline_asm has_side_effects "{{.*}}m64n64k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// OVL-NEXT: llvm.extractvalue
+// OVL: llvm.inline_asm has_side_effects "{{.*}}m64n128k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// OVL: llvm.inline_asm has_side_effects "wgmma.wait_group.sync.aligned 1;", "{{(=f,){31}=f}}{{(,[0-9]+){32}"}}
+// OVL: gpu.barrier
+// OVL: nvgpu.device_async_copy {{.*}}, %[[K]]
+// OVL: llvm.inline_asm has_side_effects "wgmma.wait_group.sync.aligned 0;", "{{(=f,){64}(=r,){15}=r}}{{(,[0-9]+){80}"}}
+// OVL: scf.yield
+// OVL: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// OVL-NEXT: llvm.inline_asm has_side_effects "fence.proxy.async.shared::cta;"
+// OVL-NEXT: gpu.barrier
+// OVL: llvm.inline_asm has_side_effects "{{.*}}m64n128k16{{.*}}wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;\0A\09}"
+// OVL-NOT: wgmma
+// OVL: gpu.return
 func.func @causal(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %kw: tensor<?x2xf32>, %vw: tensor<?x2xf32>) -> tensor<?x?x?x128xbf16> {
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
       : (tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x?x?x128xbf16>

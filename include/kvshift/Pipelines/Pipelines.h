@@ -127,6 +127,12 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
                      "as warpgroup MMAs (wgmma.mma_async) instead of "
                      "mma.sync; implies shifted-values"),
       llvm::cl::init(false)};
+  Option<bool> wgmmaOverlap{
+      *this, "wgmma-overlap",
+      llvm::cl::desc("With wgmma=true: a software-pipelined key loop whose "
+                     "softmax overlaps the asynchronous MMAs (value windows "
+                     "double-buffered)"),
+      llvm::cl::init(false)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

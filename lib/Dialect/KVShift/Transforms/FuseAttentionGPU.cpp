@@ -151,6 +151,12 @@ struct KernelConfig {
   /// shared memory by descriptor). The key and value tiles are stored as
   /// 8 x 16-byte core matrices (no swizzle); implies shifted value windows.
   bool wgmma = false;
+  /// wgmma (`wgmma-overlap`): the key loop is software-pipelined. Iteration
+  /// j issues S = Q K^T of tile j + 1 and O += P'_j V_j asynchronously,
+  /// waits for S only, runs tile j + 1's softmax while O's MMAs are in
+  /// flight, then waits for O and rescales it. The value windows alternate
+  /// between the two halves of a double-sized buffer.
+  bool wgmmaOverlap = false;
   int64_t threads() const { return 32 * warps; }
   /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
   int64_t chunksPerRow() const { return d / vecWidth; }
@@ -159,9 +165,10 @@ struct KernelConfig {
   int64_t ropePairChunks() const { return d / 2 / vecWidth; }
   int64_t sharedBytes() const {
     int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
-    // wgmma: the key tile and the value window, BN rows each, unpadded.
+    // wgmma: the key tile and the value window, BN rows each, unpadded
+    // (wgmma-overlap: two value windows).
     if (wgmma)
-      return 2 * blockN * d * bytes;
+      return (wgmmaOverlap ? 3 : 2) * blockN * d * bytes;
     // Tensor cores: the key tile, and the raw value tile with its halo row
     // (the query tile is staged through the key tile's buffer).
     if (tensorCores)
@@ -776,12 +783,13 @@ protected:
   /// the copies for tiles whose rows all lie in [0, limit), chosen by one
   /// uniform branch: interior tiles skip the compare, clamp and source size
   /// of every 16-byte chunk.
-  void copyRowsFast(Value dst, Value src, Value base, Value row0,
-                    int64_t rows, Value limit, bool keyOrder = false,
-                    bool cm = false) {
+  void copyRowsFast(Value dst, Value src, Value base, Value row0, int64_t rows,
+                    Value limit, bool keyOrder = false, bool cm = false,
+                    Value dstRow0 = Value()) {
     auto emit = [&](bool checks) {
       if (cm)
-        copyRowsCM(dst, src, base, row0, rows, limit, checks, keyOrder);
+        copyRowsCM(dst, src, base, row0, rows, limit, checks, keyOrder,
+                   dstRow0);
       else
         copyRows(dst, src, base, row0, rows, limit, checks, keyOrder);
     };
@@ -826,12 +834,15 @@ protected:
   /// key tile whose scores each thread holds as consecutive keys: buffer
   /// position n = 8 nb + 2 t + e (S column n, held by quad lane t in block
   /// nb) holds tile row (rows / 4) t + 2 nb + e (tileRowAt).
+  /// `dstRow0`: the buffer row where the tile starts (0 if null).
   void copyRowsCM(Value dst, Value src, Value base, Value row0, int64_t rows,
-                  Value limit, bool rowChecks = true, bool keyOrder = false) {
+                  Value limit, bool rowChecks = true, bool keyOrder = false,
+                  Value dstRow0 = Value()) {
     const int64_t chunks = cfg.chunksPerRow();
     const int64_t total = rows * chunks;
     const int64_t step = cfg.threads() / 8; // chunk columns per iteration
     Value t = opaque(tid);
+    Value dstT = dstRow0 ? add(dstRow0, t) : t;
     Value r8 = remu(t, idx(8));
     Value q0 = divu(t, idx(8));
     // When the threads cover whole row groups, a thread keeps its chunk
@@ -860,7 +871,7 @@ protected:
       Value n = rowChecks ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
-          ValueRange{add(t, idx(it * cfg.threads())), idx(0)}, src,
+          ValueRange{add(dstT, idx(it * cfg.threads())), idx(0)}, src,
           ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n, b.getUnitAttr());
     });
   }
@@ -923,9 +934,14 @@ protected:
   /// columns: registers 4n .. 4n + 3). With `acc` empty the chain starts
   /// from zero (scale-d false on the first k-step). `transB`: B is
   /// MN-major (O += P V) rather than K-major (S = Q K^T).
+  ///
+  /// With `wait` false the chain is only issued (fence, MMAs, commit): the
+  /// results are the accumulators in flight, which nothing may read (nor
+  /// may A's registers or B's shared memory change) until wgmmaWait
+  /// retires the group and returns them.
   SmallVector<Value> wgmmaChain(ArrayRef<SmallVector<Value>> a, Value desc,
                                 int64_t descStep, int64_t n, bool transB,
-                                ArrayRef<Value> acc) {
+                                ArrayRef<Value> acc, bool wait = true) {
     const int64_t nAcc = n / 2;
     const int64_t steps = a.size();
     const bool zero = acc.empty();
@@ -954,8 +970,10 @@ protected:
          << (zero && st == 0 ? "%wgz" : "%wgo") << ", 1, 1, "
          << (transB ? 1 : 0) << ";\n";
     }
-    os << "wgmma.commit_group.sync.aligned;\n"
-       << "wgmma.wait_group.sync.aligned 0;\n\t}";
+    os << "wgmma.commit_group.sync.aligned;\n";
+    if (wait)
+      os << "wgmma.wait_group.sync.aligned 0;\n";
+    os << "\t}";
     SmallVector<Value> operands;
     for (int64_t i = 0; i < nAcc; ++i)
       cs << (i ? "," : "") << (zero ? "=&f" : "=f");
@@ -984,6 +1002,45 @@ protected:
     SmallVector<Value> d;
     for (int64_t i = 0; i < nAcc; ++i)
       d.push_back(LLVM::ExtractValueOp::create(b, res, ArrayRef<int64_t>{i}));
+    return d;
+  }
+
+  /// wgmma.wait_group `pending`: waits until at most `pending` of this
+  /// warp's most recently committed wgmma groups are in flight. `acc`: the
+  /// accumulators of a group this retires, returned as the values to read
+  /// from now on (tied operands: the same registers, and a point the
+  /// compiler cannot move their reads above). `aRegs`: the A registers
+  /// (i32) of a group this retires, tied as well so that they stay live,
+  /// and unchanged, while the MMAs read them (ptxas serialises the MMAs
+  /// of a group whose A registers another instruction writes in flight).
+  SmallVector<Value> wgmmaWait(int64_t pending, ArrayRef<Value> acc,
+                               ArrayRef<Value> aRegs = {}) {
+    std::string cons;
+    llvm::raw_string_ostream cs(cons);
+    const size_t n = acc.size() + aRegs.size();
+    for (size_t i = 0; i < n; ++i)
+      cs << (i ? "," : "") << (i < acc.size() ? "=f" : "=r");
+    for (size_t i = 0; i < n; ++i)
+      cs << "," << i;
+    SmallVector<Type> types(acc.size(), f32);
+    SmallVector<Value> operands(acc);
+    for (Value a : aRegs) {
+      types.push_back(i32);
+      operands.push_back(asI32(a));
+    }
+    auto resType = LLVM::LLVMStructType::getLiteral(ctx, types);
+    Value res =
+        LLVM::InlineAsmOp::create(
+            b, resType, operands,
+            "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";",
+            cs.str(), /*has_side_effects=*/true,
+            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+            LLVM::AsmDialectAttr(), ArrayAttr())
+            .getRes();
+    SmallVector<Value> d;
+    for (size_t i = 0; i < acc.size(); ++i)
+      d.push_back(LLVM::ExtractValueOp::create(
+          b, res, ArrayRef<int64_t>{static_cast<int64_t>(i)}));
     return d;
   }
 
@@ -1546,47 +1603,44 @@ protected:
         init.push_back(f32c(0));
 
       nTiles = numKeyTiles();
-      auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(loop.getBody());
-        Value tile = loop.getInductionVar();
-        SmallVector<Value> it(loop.getRegionIterArgs().begin(),
-                              loop.getRegionIterArgs().end());
-        Value m[2] = {it[0], it[1]};
-        Value l[2] = {it[2], it[3]};
-        Value halo[2] = {it[4], it[5]};
-        SmallVector<Value> o(it.begin() + state, it.end());
-        Value j0 = mul(tile, idx(cfg.blockN));
 
-        // In flight: this tile's keys, then its values.
-        waitCopies(token, 1);
-        if (wg)
-          proxyFence();
-        gpu::BarrierOp::create(b);
-
-        // S = Q K^T on tensor cores (wgmma: a k-step is 16 columns of d, two
-        // core matrices of 128 bytes further along the descriptor's /16
-        // address field).
-        SmallVector<Value> s =
-            wg ? wgmmaChain(qFrag, kDesc, /*descStep=*/2 * 128 / 16,
-                            cfg.blockN, /*transB=*/false, {})
-               : product(qFrag, kSmem, 0);
-
+      // One key tile's raw scores (this warp's rows) to the packed
+      // probabilities of O += P' V: the key mix (with the carried `halo`),
+      // `afterKeyMix` (the synchronous loop brings in the next key tile
+      // there), masking, the online softmax against m and l, and the value
+      // mix (with the carried last p, `pHalo`). O is rescaled here when `o`
+      // is given; otherwise the caller rescales it by alpha (lazy: only
+      // where `any`) once its MMAs are done.
+      struct TileProbs {
+        Value m[2], l[2], alpha[2], any, halo[2], pHalo[2];
+        SmallVector<Value> pm, haloWeight;
+      };
+      auto rescaleBy = [&](ArrayRef<Value> o,
+                           const Value alpha[2]) -> SmallVector<Value> {
+        SmallVector<Value> scaled(o);
+        for (int64_t nb = 0; nb < oBlocks; ++nb)
+          for (int64_t i = 0; i < 4; ++i)
+            scaled[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
+        return scaled;
+      };
+      auto probabilities = [&](SmallVector<Value> s, Value j0,
+                               ArrayRef<Value> m, ArrayRef<Value> l,
+                               ArrayRef<Value> halo, ArrayRef<Value> pHalo,
+                               SmallVector<Value> *o,
+                               llvm::function_ref<void()> afterKeyMix) {
+        TileProbs tp;
         // The key mix on the scores.
-        Value nextHalo[2] = {halo[0], halo[1]};
+        tp.halo[0] = halo[0];
+        tp.halo[1] = halo[1];
         if (scoreMix) {
           auto [mixed, last] =
               ko ? shiftMixThread(s, ka1, ka2, {halo[0], halo[1]})
                  : shiftMixPrev(s, ka1, ka2, {halo[0], halo[1]});
-          nextHalo[0] = last[0];
-          nextHalo[1] = last[1];
+          tp.halo[0] = last[0];
+          tp.halo[1] = last[1];
           s = mixed;
         }
-        // Every warp is done with the key tile: bring in the next one.
-        gpu::BarrierOp::create(b);
-        copy(kSmem, k, add(j0, idx(cfg.blockN)), cfg.blockN);
-        commitCopies();
+        afterKeyMix();
 
         // Masking only on partial tiles and tiles crossing the diagonal.
         s = maskTile(s, j0);
@@ -1594,7 +1648,6 @@ protected:
         // Online softmax in log2 units, rows g (r = 0) and g + 8 (r = 1).
         Value c = f32c(cfg.scaleLog2);
         SmallVector<Value> p(s.size());
-        Value newM[2], newL[2], alpha[2];
         // The row's running max with this tile's scores (log2 units).
         auto rowMax = [&](int64_t r) {
           Value red = s[2 * r];
@@ -1608,14 +1661,14 @@ protected:
         };
         // P, alpha and the row sum against the max `mNew`.
         auto rowExp = [&](int64_t r, Value mNew) {
-          newM[r] = mNew;
+          tp.m[r] = mNew;
           // A row that has seen only masked keys keeps m = -inf; subtract 0
           // then, so that exp2 gives 0 rather than NaN.
           Value isInf = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                              newM[r], f32c(-inf));
-          Value mUse = select(isInf, f32c(0), newM[r]);
+                                              tp.m[r], f32c(-inf));
+          Value mUse = select(isInf, f32c(0), tp.m[r]);
           Value negM = arith::NegFOp::create(b, mUse);
-          alpha[r] = exp2(fadd(m[r], negM));
+          tp.alpha[r] = exp2(fadd(m[r], negM));
           Value sum = f32c(0);
           for (int64_t nb = 0; nb < sBlocks; ++nb)
             for (int64_t i = 2 * r; i < 2 * r + 2; ++i) {
@@ -1623,19 +1676,13 @@ protected:
               p[nb * 4 + i] = e;
               sum = fadd(sum, e);
             }
-          newL[r] = fma(l[r], alpha[r], sum);
-        };
-        auto rescale = [&]() -> SmallVector<Value> {
-          SmallVector<Value> scaled(o);
-          for (int64_t nb = 0; nb < oBlocks; ++nb)
-            for (int64_t i = 0; i < 4; ++i)
-              scaled[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
-          return scaled;
+          tp.l[r] = fma(l[r], tp.alpha[r], sum);
         };
         if (!lazy) {
           for (int64_t r = 0; r < 2; ++r)
             rowExp(r, rowMax(r));
-          o = rescale();
+          if (o)
+            *o = rescaleBy(*o, tp.alpha);
         } else {
           // The warp keeps its rows' maxima unless one of them grows by
           // more than kLazyRescaleLog2 (P then stays below 2^8): most tiles
@@ -1648,78 +1695,240 @@ protected:
                                       fadd(m[r], f32c(kLazyRescaleLog2)));
             need = need ? ori(need, grows) : grows;
           }
-          Value any = NVVM::VoteSyncOp::create(b, b.getI1Type(), i32c(-1), need,
-                                               NVVM::VoteSyncKind::any);
+          tp.any = NVVM::VoteSyncOp::create(b, b.getI1Type(), i32c(-1), need,
+                                            NVVM::VoteSyncKind::any);
           for (int64_t r = 0; r < 2; ++r)
-            rowExp(r, select(any, mx[r], m[r]));
-          SmallVector<Type> types(o.size(), f32);
-          o = ifElse(any, types, rescale,
-                     [&]() -> SmallVector<Value> { return o; });
+            rowExp(r, select(tp.any, mx[r], m[r]));
+          if (o) {
+            SmallVector<Type> types(o->size(), f32);
+            SmallVector<Value> cur = *o;
+            *o = ifElse(
+                tp.any, types,
+                [&]() -> SmallVector<Value> {
+                  return rescaleBy(cur, tp.alpha);
+                },
+                [&]() -> SmallVector<Value> { return cur; });
+          }
         }
 
-        // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1}; the
-        // halo row's weight b2 p_{j0}. With shifted values, the coefficient
-        // of value row j0 - 1 + c is b2 p_{j0 + c} + b1 p_{j0 - 1 + c}, p_{j0
-        // - 1} the previous tile's last p rescaled to this tile's max.
-        SmallVector<Value> pm, haloWeight;
-        Value nextPHalo[2];
+        // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1};
+        // the halo row's weight b2 p_{j0}. With shifted values, the
+        // coefficient of value row j0 - 1 + c is b2 p_{j0 + c} + b1 p_{j0 -
+        // 1 + c}, p_{j0 - 1} the previous tile's last p rescaled to this
+        // tile's max.
         if (shifted) {
-          Value carried[2] = {fmul(it[6], alpha[0]), fmul(it[7], alpha[1])};
+          Value carried[2] = {fmul(pHalo[0], tp.alpha[0]),
+                              fmul(pHalo[1], tp.alpha[1])};
           auto [mixed, last] =
               ko ? shiftMixThread(p, vb2, vb1, {carried[0], carried[1]})
                  : shiftMixPrev(p, vb2, vb1, {carried[0], carried[1]});
           for (int64_t nb = 0; nb < sBlocks; ++nb)
             for (int64_t r = 0; r < 2; ++r)
-              pm.push_back(
+              tp.pm.push_back(
                   packPair(mixed[nb * 4 + 2 * r], mixed[nb * 4 + 2 * r + 1]));
-          nextPHalo[0] = last[0];
-          nextPHalo[1] = last[1];
+          tp.pHalo[0] = last[0];
+          tp.pHalo[1] = last[1];
         } else {
-          std::tie(pm, haloWeight) = shiftMixNext(p, vb1, vb2);
+          std::tie(tp.pm, tp.haloWeight) = shiftMixNext(p, vb1, vb2);
         }
+        return tp;
+      };
+      // wgmma: O += P' V as k-steps of 16 keys (A: mma.sync's fragments
+      // of P'; B: the value window at `desc`, a k-step two row groups of
+      // groupBytes further).
+      auto wgmmaPV = [&](ArrayRef<Value> pm, Value desc, ArrayRef<Value> o,
+                         bool wait) {
+        SmallVector<SmallVector<Value>> pa;
+        for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk)
+          pa.push_back({pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
+                        pm[(2 * kk + 1) * 2 + 0], pm[(2 * kk + 1) * 2 + 1]});
+        return wgmmaChain(pa, desc, 2 * groupBytes / 16, cfg.dPadded,
+                          /*transB=*/true, o, wait);
+      };
+      auto wgmmaQK = [&](bool wait) {
+        // A k-step is 16 columns of d: two core matrices of 128 bytes
+        // further along the descriptor's /16 address field.
+        return wgmmaChain(qFrag, kDesc, /*descStep=*/2 * 128 / 16, cfg.blockN,
+                          /*transB=*/false, {}, wait);
+      };
 
-        // In flight: this tile's values (and the next tile's keys).
+      SmallVector<Value> res;
+      if (!cfg.wgmmaOverlap) {
+        auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(loop.getBody());
+          Value tile = loop.getInductionVar();
+          SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                                loop.getRegionIterArgs().end());
+          SmallVector<Value> o(it.begin() + state, it.end());
+          Value j0 = mul(tile, idx(cfg.blockN));
+
+          // In flight: this tile's keys, then its values.
+          waitCopies(token, 1);
+          if (wg)
+            proxyFence();
+          gpu::BarrierOp::create(b);
+
+          // S = Q K^T on tensor cores.
+          SmallVector<Value> s =
+              wg ? wgmmaQK(/*wait=*/true) : product(qFrag, kSmem, 0);
+          SmallVector<Value> pHalo;
+          if (shifted)
+            pHalo = {it[6], it[7]};
+          TileProbs tp = probabilities(
+              s, j0, {it[0], it[1]}, {it[2], it[3]}, {it[4], it[5]}, pHalo, &o,
+              [&]() {
+                // Every warp is done with the key tile: bring in the next.
+                gpu::BarrierOp::create(b);
+                copy(kSmem, k, add(j0, idx(cfg.blockN)), cfg.blockN);
+                commitCopies();
+              });
+
+          // In flight: this tile's values (and the next tile's keys).
+          waitCopies(token, 1);
+          if (wg)
+            proxyFence();
+          gpu::BarrierOp::create(b);
+
+          // O += P' V on tensor cores (value rows 1 .. BN of the buffer),
+          // then the halo row: O += b2 p_{j0} v_{j0 - 1}. With shifted
+          // values, rows 0 .. BN - 1 and no halo row.
+          if (wg)
+            o = wgmmaPV(tp.pm, vDesc, o, /*wait=*/true);
+          else
+            accumulateTile(tp.pm, tp.haloWeight, vSmem, o);
+
+          // Every warp is done with the value tile: bring in the next one,
+          // rows [j0 + BN - 1, j0 + 2 BN) (shifted values: to j0 + 2 BN -
+          // 1).
+          gpu::BarrierOp::create(b);
+          copy(vSmem, v, add(j0, idx(cfg.blockN - 1)),
+               cfg.blockN + (shifted ? 0 : 1));
+          commitCopies();
+
+          SmallVector<Value> next = {tp.m[0], tp.m[1],    tp.l[0],
+                                     tp.l[1], tp.halo[0], tp.halo[1]};
+          if (shifted)
+            next.append({tp.pHalo[0], tp.pHalo[1]});
+          next.append(o.begin(), o.end());
+          scf::YieldOp::create(b, next);
+        }
+        // No copy is left in flight when the block ends.
+        waitCopies(token, 0);
+        res.assign(loop.getResults().begin(), loop.getResults().end());
+      } else {
+        // wgmma-overlap: software pipelining over tiles 0 .. T - 1, T =
+        // max(nTiles, 1) (a block without keys runs tile 0 fully masked).
+        // Tile t's value window is in half t % 2 of vSmem.
+        //   prologue: S_0 (synchronous), tile 0's probabilities P'_0;
+        //   iteration j < T - 1: issue S_{j+1} = Q K_{j+1}^T and O += P'_j
+        //     V_j; wait for S_{j+1}; bring in K_{j+2}; tile j + 1's
+        //     probabilities (O's MMAs in flight); wait for O; rescale it;
+        //   epilogue: O += P'_{T-1} V_{T-1} (synchronous).
+        // Copies: V_{j+1} starts at iteration j's top barrier, which every
+        // warp passes after its MMAs of V_{j-1} are done (its half); K_{j+2}
+        // after the barrier that follows every warp's wait for S_{j+1}.
+        const int64_t halfRows = cfg.blockN * cfg.chunksPerRow();
+        const int64_t halfDesc = halfRows * 16 / 16; // 16-byte rows, /16
+        auto copyValues = [&](Value row0, Value half) {
+          copyRowsFast(vSmem, v, kvBase, row0, cfg.blockN, dimSk,
+                       /*keyOrder=*/true, /*cm=*/true,
+                       mul(half, idx(halfRows)));
+        };
+        auto halfDescOf = [&](Value half) {
+          Value off = arith::IndexCastOp::create(b, b.getI64Type(),
+                                                 mul(half, idx(halfDesc)));
+          return arith::AddIOp::create(b, vDesc, off).getResult();
+        };
+        Value last = sub(arith::MaxSIOp::create(b, nTiles, idx(1)), idx(1));
+
+        // Prologue. In flight: K_0, V_0 (half 0), in that order.
         waitCopies(token, 1);
-        if (wg)
+        proxyFence();
+        gpu::BarrierOp::create(b);
+        SmallVector<Value> s0 = wgmmaQK(/*wait=*/true);
+        TileProbs tp0 = probabilities(
+            s0, idx(0), {init[0], init[1]}, {init[2], init[3]},
+            {init[4], init[5]}, {init[6], init[7]}, /*o=*/nullptr, [&]() {
+              gpu::BarrierOp::create(b);
+              copy(kSmem, k, idx(cfg.blockN), cfg.blockN);
+              commitCopies();
+            });
+        // O is zero: nothing to rescale.
+        SmallVector<Value> pinit = {tp0.m[0],     tp0.m[1],    tp0.l[0],
+                                    tp0.l[1],     tp0.halo[0], tp0.halo[1],
+                                    tp0.pHalo[0], tp0.pHalo[1]};
+        const int64_t pmAt = pinit.size();
+        pinit.append(tp0.pm.begin(), tp0.pm.end());
+        const int64_t oAt = pinit.size();
+        pinit.append(init.begin() + state, init.end());
+
+        auto loop = scf::ForOp::create(b, idx(0), last, idx(1), pinit);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(loop.getBody());
+          Value tile = loop.getInductionVar();
+          SmallVector<Value> it(loop.getRegionIterArgs().begin(),
+                                loop.getRegionIterArgs().end());
+          SmallVector<Value> pm(it.begin() + pmAt, it.begin() + oAt);
+          SmallVector<Value> o(it.begin() + oAt, it.end());
+          Value jn0 = mul(add(tile, idx(1)), idx(cfg.blockN));
+          Value half = remu(tile, idx(2));
+
+          // Landed: V_j and K_{j+1}.
+          waitCopies(token, 0);
           proxyFence();
-        gpu::BarrierOp::create(b);
+          gpu::BarrierOp::create(b);
+          copyValues(sub(jn0, idx(1)), sub(idx(1), half));
+          commitCopies();
 
-        // O += P' V on tensor cores (value rows 1 .. BN of the buffer), then
-        // the halo row: O += b2 p_{j0} v_{j0 - 1}. With shifted values, rows
-        // 0 .. BN - 1 and no halo row.
-        if (wg) {
-          SmallVector<SmallVector<Value>> pa;
-          for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk)
-            pa.push_back({pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
-                          pm[(2 * kk + 1) * 2 + 0], pm[(2 * kk + 1) * 2 + 1]});
-          // A k-step is 16 keys: two row groups of groupBytes.
-          o = wgmmaChain(pa, vDesc, 2 * groupBytes / 16, cfg.dPadded,
-                         /*transB=*/true, o);
-        } else {
-          accumulateTile(pm, haloWeight, vSmem, o);
+          SmallVector<Value> sPending = wgmmaQK(/*wait=*/false);
+          SmallVector<Value> oPending =
+              wgmmaPV(pm, halfDescOf(half), o, /*wait=*/false);
+          SmallVector<Value> s = wgmmaWait(1, sPending);
+          TileProbs tp = probabilities(
+              s, jn0, {it[0], it[1]}, {it[2], it[3]}, {it[4], it[5]},
+              {it[6], it[7]}, /*o=*/nullptr, [&]() {
+                // Every warp's S_{j+1} is done: bring in K_{j+2}.
+                gpu::BarrierOp::create(b);
+                copy(kSmem, k, add(jn0, idx(cfg.blockN)), cfg.blockN);
+                commitCopies();
+              });
+          o = wgmmaWait(0, oPending, pm);
+          if (!lazy) {
+            o = rescaleBy(o, tp.alpha);
+          } else {
+            SmallVector<Type> types(o.size(), f32);
+            o = ifElse(
+                tp.any, types,
+                [&]() -> SmallVector<Value> { return rescaleBy(o, tp.alpha); },
+                [&]() -> SmallVector<Value> { return o; });
+          }
+          SmallVector<Value> next = {tp.m[0],     tp.m[1],    tp.l[0],
+                                     tp.l[1],     tp.halo[0], tp.halo[1],
+                                     tp.pHalo[0], tp.pHalo[1]};
+          next.append(tp.pm.begin(), tp.pm.end());
+          next.append(o.begin(), o.end());
+          scf::YieldOp::create(b, next);
         }
-
-        // Every warp is done with the value tile: bring in the next one, rows
-        // [j0 + BN - 1, j0 + 2 BN) (shifted values: to j0 + 2 BN - 1).
+        // Epilogue: the last tile's values (every copy has landed after
+        // this wait; the last one, a key tile past the end, is unused).
+        SmallVector<Value> out(loop.getResults().begin(),
+                               loop.getResults().end());
+        waitCopies(token, 0);
+        proxyFence();
         gpu::BarrierOp::create(b);
-        copy(vSmem, v, add(j0, idx(cfg.blockN - 1)),
-             cfg.blockN + (shifted ? 0 : 1));
-        commitCopies();
-
-        SmallVector<Value> next = {newM[0], newM[1],     newL[0],
-                                   newL[1], nextHalo[0], nextHalo[1]};
-        if (shifted)
-          next.append({nextPHalo[0], nextPHalo[1]});
-        next.append(o.begin(), o.end());
-        scf::YieldOp::create(b, next);
+        SmallVector<Value> o =
+            wgmmaPV(ArrayRef<Value>(out).slice(pmAt, oAt - pmAt),
+                    halfDescOf(remu(last, idx(2))),
+                    ArrayRef<Value>(out).drop_front(oAt), /*wait=*/true);
+        res.assign(out.begin(), out.begin() + pmAt);
+        res.append(o.begin(), o.end());
       }
-      // No copy is left in flight when the block ends.
-      waitCopies(token, 0);
 
       // Epilogue: complete the row sums across the four lanes of a row,
       // normalise, store rows < Sq and columns < D.
-      SmallVector<Value> res(loop.getResults().begin(),
-                             loop.getResults().end());
       if (shifted)
         addLastValueRow(res, nTiles, quad, haloCol);
       res.erase(res.begin() + 4, res.begin() + state);
@@ -3682,6 +3891,11 @@ struct KVShiftFuseAttentionGPUPass
       // above 256 keeps mma.sync (wgmma's N is D for O += P V).
       cfg.wgmma = cfg.tensorCores && d % 16 == 0 && d <= 256;
       cfg.shiftedValues |= cfg.wgmma;
+      cfg.wgmmaOverlap = cfg.wgmma && wgmmaOverlap;
+    } else if (wgmmaOverlap) {
+      return op->emitOpError()
+             << "kvshift-fuse-attention-gpu: wgmma-overlap=true pipelines "
+                "the warpgroup MMAs of wgmma=true, found wgmma=false";
     }
     if (cfg.tensorCores) {
       cfg.blockM = 16 * warps;
@@ -3725,7 +3939,9 @@ struct KVShiftFuseAttentionGPUPass
       // (KernelEmitter::cmRow).
       kSmemType = MemRefType::get({cfg.blockN * cfg.chunksPerRow(), 8},
                                   cfg.elt, MemRefLayoutAttrInterface(), wg);
-      vSmemType = kSmemType;
+      vSmemType = MemRefType::get(
+          {(cfg.wgmmaOverlap ? 2 : 1) * cfg.blockN * cfg.chunksPerRow(), 8},
+          cfg.elt, MemRefLayoutAttrInterface(), wg);
     }
     auto func = gpu::GPUFuncOp::create(mb, module.getLoc(), name, fnType,
                                        TypeRange{kSmemType, vSmemType});

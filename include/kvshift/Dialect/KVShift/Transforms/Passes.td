@@ -546,6 +546,12 @@ def KVShiftFuseAttentionGPU
            "(wgmma.mma_async, A from registers, B from shared memory by "
            "descriptor) instead of mma.sync; implies shifted-values. Needs "
            "chip = sm_90a; other ops and shapes keep their kernels">,
+    Option<"wgmmaOverlap", "wgmma-overlap", "bool", /*default=*/"false",
+           "With wgmma = true: software-pipelined key loop. The MMAs are "
+           "issued asynchronously (S of the next key tile and O += P V of "
+           "this one), and the softmax of the next tile runs while O's MMAs "
+           "are in flight; the value windows are double-buffered (48 KiB of "
+           "shared memory at D = 128)">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "The target SM (as kvshift-to-nvvm's chip): `wgmma` needs sm_90a">,
   ];
