@@ -96,7 +96,8 @@ done
 # tile; also with RoPE and not causal), lazy rescaling of O, and both;
 # warpgroup MMAs (wgmma, PTX for sm_90a: H100/H200 only; causal with and
 # without RoPE, not causal, with lazy rescaling, f16), and the pipelined
-# wgmma loop (wgmma-overlap; alone and with lazy rescaling).
+# wgmma loop (wgmma-overlap; alone and with lazy rescaling), and both with
+# two warpgroups per block (warps=8, 128 query rows sharing the tiles).
 build_kernel bf16 128 causal 0 "w8:warps=8"
 build_kernel bf16 128 causal 1 "w8:warps=8"
 build_kernel bf16 128 causal 0 "mb3:min-blocks-per-sm=3"
@@ -113,6 +114,8 @@ build_kernel bf16 128 "" 0 "wg:chip=sm_90a wgmma=true"
 build_kernel bf16 128 causal 0 "wglz:chip=sm_90a wgmma=true lazy-rescale=true"
 build_kernel bf16 128 causal 0 "wgov:chip=sm_90a wgmma=true wgmma-overlap=true"
 build_kernel bf16 128 causal 0 "wgovlz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true"
+build_kernel bf16 128 causal 0 "wg8lz:chip=sm_90a wgmma=true lazy-rescale=true warps=8"
+build_kernel bf16 128 causal 0 "wgov8lz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true warps=8"
 build_kernel f16 128 causal 0 "wg:chip=sm_90a wgmma=true"
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.

@@ -913,7 +913,7 @@ def main():
         # wgmma=true (sm_90a warpgroup MMAs from core-matrix tiles; implies
         # shifted-values): Sk a multiple of the key tile and not, GQA, Sq < Sk,
         # S = 1, D = 16, 48, 64, 80, 128, 256, 32-key tiles, large logits, RoPE,
-        # lazy-rescale with growing logits.
+        # lazy-rescale with growing logits, two warpgroups per block.
         wg = "wgmma=true chip=sm_90a"
         text, data = attention_case("bf16", 1, 4, 2, 128, 128, 64, True, seed=61,
                                     options=wg)
@@ -932,6 +932,9 @@ def main():
                        options=wg)
         attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=70,
                        options="lazy-rescale=true " + wg, growing=True)
+        # Two warpgroups per block (128 query rows) sharing the tiles.
+        attention_case("bf16", 1, 4, 2, 150, 170, 128, True, seed=71,
+                       options="warps=8 " + wg)
         mutants(text, data)
         wgmma_mutants(text, data, 64)
     elif SUITE == "overlap":
@@ -941,7 +944,7 @@ def main():
         # no key tile (causal Sq > Sk), one tile (no loop iteration), two,
         # many with a partial last tile; GQA, S = 1, D = 16, 48, 80, 128,
         # 256 (32-key tiles), large logits, RoPE, lazy-rescale with growing
-        # logits.
+        # logits, two warpgroups per block (warps = 8).
         wg = "wgmma=true wgmma-overlap=true chip=sm_90a"
         text, data = attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=91,
                                     options=wg)
@@ -961,6 +964,10 @@ def main():
                        options=wg)
         attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=102,
                        options="lazy-rescale=true " + wg, growing=True)
+        attention_case("bf16", 1, 4, 2, 300, 300, 128, True, seed=103,
+                       options="warps=8 lazy-rescale=true " + wg, growing=True)
+        attention_case("f16", 1, 2, 1, 130, 140, 64, False, seed=104,
+                       options="warps=8 " + wg)
         mutants(text, data)
         # A wait that leaves S in flight (the scores are read before they
         # are done, the key tile overwritten under the MMAs), and one that

@@ -1,15 +1,15 @@
-// wgmma=true needs sm_90a and one warpgroup per block, and wgmma-overlap=true
+// wgmma=true needs sm_90a and whole warpgroups, and wgmma-overlap=true
 // needs wgmma=true; a tile that does not fit the static shared memory is
 // refused as without it.
 // RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not kvshift-opt %s --split-input-file --kvshift-to-nvvm="chip=sm_80 wgmma=true" 2>&1 | FileCheck %s --check-prefix=CHIP
-// RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a warps=8" 2>&1 | FileCheck %s --check-prefix=WARPS
+// RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a warps=6" 2>&1 | FileCheck %s --check-prefix=WARPS
 // RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma-overlap=true chip=sm_90a" 2>&1 | FileCheck %s --check-prefix=OVERLAP
 // RUN: kvshift-opt %s --split-input-file --verify-diagnostics --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a"
 
 // CHIP: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80
 // OVERLAP: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma-overlap=true pipelines the warpgroup MMAs of wgmma=true, found wgmma=false
-// WARPS: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma=true needs warps = 4 (one warpgroup of 64 query rows), found warps = 8
+// WARPS: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma=true needs warps to be a multiple of 4 (whole warpgroups of 64 query rows), found warps = 6
 func.func @f(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<1x2x16x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x64xbf16> {
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
       : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x64xbf16>

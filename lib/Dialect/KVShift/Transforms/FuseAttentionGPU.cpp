@@ -3882,10 +3882,11 @@ struct KVShiftFuseAttentionGPUPass
                << "kvshift-fuse-attention-gpu: wgmma=true needs chip = "
                   "sm_90a (warpgroup MMAs), found chip = "
                << chip;
-      if (warps != 4)
+      if (warps % 4 != 0)
         return op->emitOpError()
-               << "kvshift-fuse-attention-gpu: wgmma=true needs warps = 4 "
-                  "(one warpgroup of 64 query rows), found warps = "
+               << "kvshift-fuse-attention-gpu: wgmma=true needs warps to be "
+                  "a multiple of 4 (whole warpgroups of 64 query rows), "
+                  "found warps = "
                << static_cast<int64_t>(warps);
       // f32 has no tensor-core kernel; D that is not a multiple of 16 or
       // above 256 keeps mma.sync (wgmma's N is D for O += P V).
