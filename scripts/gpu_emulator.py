@@ -52,8 +52,11 @@ Checks that raise `EmulatorError` (each one a bug on real hardware too):
     (stored or landed by cp.async) without a `fence.proxy.async` by its
     writer afterwards;
   * wgmma in flight: a write to shared memory that an unretired group reads
-    (a store, a cp.async issued or landing), and groups never waited for
-    when the kernel ends.
+    (a store, a cp.async issued or landing), another warp's write to it
+    after the wait that retires the group without a barrier between them
+    (a retired group's reads count as its warps' reads in the barrier
+    interval of its retirement), and groups never waited for when the
+    kernel ends.
 
 Not modelled: the order of execution between warps beyond the races above,
 bank conflicts, timing, and intra-warp races (lanes of a warp run in
@@ -838,12 +841,22 @@ def wg_in_flight_check(L, mem, offs, active, what):
 
 
 def _wgmma_retire(L, g, keep):
-    """Retires the groups of warpgroup g but its `keep` youngest."""
+    """Retires the groups of warpgroup g but its `keep` youngest. The group
+    may have read its B elements until now: they count as read by the
+    warpgroup's four warps in the current barrier interval, so that another
+    warp's write to them without a barrier after this wait is a race."""
     q = L.wg_queues.get(g, [])
+    warps = L.threads // 32
+    first = (g * 4) % warps
+    bits = sum(1 << w for w in range(first, first + 4))
     while len(q) > keep:
         entry = q.pop(0)
         for mem, blk, e in entry["holds"].pop(g, []):
             np.subtract.at(mem.wg_reading, (blk, e), 1)
+            ep = L.epoch[blk]
+            fresh = mem.rd_epoch[blk, e] != ep
+            mem.rd_warps[blk, e] = np.where(fresh, 0, mem.rd_warps[blk, e]) | bits
+            mem.rd_epoch[blk, e] = ep
         entry["retired"].add(g)
 
 

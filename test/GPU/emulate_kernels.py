@@ -310,6 +310,40 @@ def mutants(text, data):
     RESULTS.append(err > bound)
 
 
+def overlap_mutants(text, data):
+    """wgmma-overlap kernels: barriers moved to where they no longer order a
+    wgmma.wait_group before another warp's overwrite must be caught: the
+    loop-top barrier moved after the next value window's copy (which
+    overwrites the half the previous O += P'V read), and the barrier after
+    the scores' wait moved before it (the next key tile's copy then follows
+    the wait without a barrier)."""
+    t, q, k, v, kw, vw, r, lowp = data
+    lines = text.split("\n")
+    barrier = [i for i, l in enumerate(lines) if '"gpu.barrier"' in l]
+    issue = next(i for i, l in enumerate(lines)
+                 if "wgmma.mma_async" in l and "commit_group.sync.aligned;\\0A\\09}" in l)
+    wait1 = next(i for i, l in enumerate(lines) if "wgmma.wait_group.sync.aligned 1;" in l)
+
+    def moved(src, dst):
+        out = list(lines)
+        line = out.pop(src)
+        out.insert(dst if dst < src else dst - 1, line)
+        return "\n".join(out)
+    muts = {"loop-top barrier after the value copy":
+            moved(max(i for i in barrier if i < issue), issue),
+            "barrier after the scores' wait moved before it":
+            moved(min(i for i in barrier if i > wait1), wait1)}
+    for name, mutant in muts.items():
+        try:
+            run_attention(mutant, t, q, k, v, kw, vw)
+            hit = False
+            print(f"mutant {name}: NOT caught")
+        except ge.EmulatorError as e:
+            hit = True
+            print(f"mutant {name}: caught ({str(e)[:90]})")
+        RESULTS.append(hit)
+
+
 def wgmma_mutants(text, data, d, fences=2, extra=None):
     """wgmma kernels: the check must also fail without a proxy fence (the
     kernel has `fences`), with the key tile's descriptor strides swapped
@@ -964,8 +998,9 @@ def main():
                        options=wg)
         attention_case("bf16", 1, 4, 2, 200, 200, 64, True, seed=102,
                        options="lazy-rescale=true " + wg, growing=True)
-        attention_case("bf16", 1, 4, 2, 300, 300, 128, True, seed=103,
-                       options="warps=8 lazy-rescale=true " + wg, growing=True)
+        text8, data8 = attention_case("bf16", 1, 4, 2, 300, 300, 128, True, seed=103,
+                                      options="warps=8 lazy-rescale=true " + wg,
+                                      growing=True)
         attention_case("f16", 1, 2, 1, 130, 140, 64, False, seed=104,
                        options="warps=8 " + wg)
         mutants(text, data)
@@ -977,6 +1012,22 @@ def main():
         wgmma_mutants(text, data, 64, fences=3, extra={
             "scores read in flight": text.replace(wait1, "wgmma.wait_group.sync.aligned 2;"),
             "O read in flight": text.replace(wait0, '"wgmma.wait_group.sync.aligned 1;"')})
+        overlap_mutants(text, data)
+        # Two warpgroups per block: each barrier removed, each moved.
+        mutants(text8, data8)
+        overlap_mutants(text8, data8)
+        # With two key tiles (one loop iteration) O's wait that leaves it in
+        # flight overwrites nothing: the NaN results of the unretired group
+        # must show in the output.
+        text2, data2 = attention_case("bf16", 1, 2, 1, 128, 128, 64, False, seed=105,
+                                      options=wg)
+        t2, q2, k2, v2, kw2, vw2, r2, lowp2 = data2
+        out = run_attention(text2.replace(wait0, '"wgmma.wait_group.sync.aligned 1;"'),
+                            t2, q2, k2, v2, kw2, vw2)
+        bad = int(np.isnan(out).sum())
+        print(f"mutant O read in flight, two tiles: {bad} NaN outputs "
+              f"{'caught' if bad else 'NOT caught'}")
+        RESULTS.append(bad > 0)
     elif SUITE == "odd":
         # D not a multiple of 8: the synchronous copy path; D not a power of 2.
         attention_case("bf16", 1, 4, 2, 77, 99, 37, True, seed=11)

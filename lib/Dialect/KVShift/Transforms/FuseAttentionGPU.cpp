@@ -1753,7 +1753,8 @@ protected:
       };
 
       SmallVector<Value> res;
-      if (!cfg.wgmmaOverlap) {
+      // (wgmma-overlap implies wgmma, and with it shifted values.)
+      if (!(wg && cfg.wgmmaOverlap)) {
         auto loop = scf::ForOp::create(b, idx(0), nTiles, idx(1), init);
         {
           OpBuilder::InsertionGuard guard(b);
