@@ -18,6 +18,7 @@
 #   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
 #                         the whole host path, for the end-to-end check
 #   OUT/gpu_check.py, OUT/gpu-check.sh   the driver and its wrapper
+#   OUT/wgmma_probe.py                   the wgmma layout probe (part wgmma)
 #
 #   scripts/build-gpu-check.sh [OUT]      (default: build/gpu-check)
 set -euo pipefail
@@ -298,7 +299,7 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
   echo "  ]"
   echo "}"
 } > "$out/manifest.json"
-cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$out/"
+cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$root/scripts/wgmma_probe.py" "$out/"
 # kvshift.cuda (the kernels on PyTorch tensors, differentiable) with the
 # kernel sets it would compile, saved: the GPU machine has no MLIR. bf16
 # causal and not, f16 causal, bf16 causal with RoPE; D = 128; and the cache

@@ -10,7 +10,9 @@
 # bandwidth, timings, RoPE timings, backward correctness and timings,
 # generation with device-resident caches) runs in a process of its own with
 # a time limit of its own, so that a kernel fault or a hang in one part
-# leaves the results of the others. The parts' limits add up to 9.5 minutes
+# leaves the results of the others. The first part, a probe of the wgmma
+# layouts (wgmma_probe.py; sm_90 only), takes a second or two. The parts'
+# limits add up to 9.8 minutes
 # (the parts before the backward took about 80 s on an H200; the backward's
 # and serve parts have not run on a GPU yet). --memcheck also runs the attention, decode and backward
 # correctness checks (small shapes) under compute-sanitizer's memcheck,
@@ -52,6 +54,7 @@ part() { # seconds parts
   [ "$rc" -eq 0 ] || status=1
 }
 start=$(date +%s)
+part 20 wgmma
 part 100 attention,aot
 part 40 decode
 part 40 bandwidth

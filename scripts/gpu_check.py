@@ -27,6 +27,8 @@ ahead-of-time libraries).
    the achieved memory bandwidth at B=8, Hkv=8, Hq=32, D=128, cache length
    8192, bf16, against the device's copy bandwidth measured in the same run
    (and PyTorch's scaled_dot_product_attention over the same cache).
+0. On sm_90 devices (part wgmma), wgmma_probe.py checks the warpgroup-MMA
+   fragment and shared-memory layouts that the wgmma=true kernels assume.
 4. The backward kernels of kv_shift_attention_grad (parts grad,
    gradtimings): dq, dk, dv, dkw, dvw against float32 autograd of the
    unfused computation, each within 2x the error of PyTorch's own
@@ -1178,7 +1180,7 @@ def serve(artifacts, quick, check_shape=(2, 37, 8), speed_shape=None):
     return failures
 
 
-PARTS = ("attention", "aot", "decode", "bandwidth", "timings", "rope", "grad",
+PARTS = ("wgmma", "attention", "aot", "decode", "bandwidth", "timings", "rope", "grad",
          "gradtimings", "serve", "profile")
 
 
@@ -1247,6 +1249,14 @@ def main():
             grads = [(e, GradKernel(driver, e, args.artifacts))
                      for e in manifest.get("grad_kernels", [])]
             grads += torch_paths(args.artifacts)
+        if "wgmma" in parts:
+            if torch.cuda.get_device_capability() == (9, 0):
+                sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+                import wgmma_probe
+                failures += wgmma_probe.run(driver)
+            else:
+                print("wgmma layout probe: skipped (sm_90a only; this device is "
+                      f"sm_{''.join(map(str, torch.cuda.get_device_capability()))})")
         if "attention" in parts:
             failures += check_correctness(kernels, [], args.quick)
         if "aot" in parts:
@@ -1263,7 +1273,7 @@ def main():
             failures += check_decode(decoders, args.quick)
         if "grad" in parts:
             failures += check_grad(grads, args.quick)
-        if {"attention", "aot", "decode", "grad"} & set(parts):
+        if {"wgmma", "attention", "aot", "decode", "grad"} & set(parts):
             print(f"\ncorrectness [{args.parts}]: "
                   f"{'all passed' if failures == 0 else f'{failures} FAILED'} "
                   f"({time.time() - t0:.0f} s)")

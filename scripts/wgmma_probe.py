@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""A probe of the sm_90a warpgroup-MMA layouts that the `wgmma=true` kernels
+assume, for the GPU check (part `wgmma`; H100/H200 only).
+
+The wgmma kernels rest on a reading of the PTX ISA that only hardware can
+confirm (docs/GPU.md, "Warpgroup MMAs"):
+  * A from registers: warp w of the warpgroup holds rows 16 w .. 16 w + 15
+    in mma.sync m16n8k16's A-fragment order;
+  * D: the accumulators of warp w are mma.sync's C fragments of its rows,
+    block after block of 8 columns;
+  * B from shared memory through a descriptor without swizzle, element
+    (k, n) at byte start + (n / 8) SBO + (k / 8) LBO + inner, where inner
+    is (n % 8) 16 + (k % 8) 2 for K-major B (imm-trans-b = 0; the kernels'
+    S = Q K^T) and (k % 8) 16 + (n % 8) 2 for MN-major B (imm-trans-b = 1;
+    O += P V).
+This probe runs one `wgmma.mma_async m64n64k16` (bf16) per candidate, for
+both values of imm-trans-b: B stored as the kernels store it, read through
+the kernels' descriptor and through one with LBO and SBO exchanged; and B
+stored with the inner arrangement of each core matrix transposed, read
+through both descriptors. It scatters B into shared memory at the
+candidate's offsets, builds the descriptor, and compares D with A @ B. The kernels' reading
+must match for both imm-trans-b; if it does not, the table says which
+candidate the hardware agrees with (or that none does: then the A or D
+fragment order is the suspect).
+
+    python3 wgmma_probe.py --ptx FILE    # writes the probe's PTX (for ptxas)
+    python3 wgmma_probe.py --selftest    # CPU: the candidates are told apart
+
+In the GPU check, `run(driver)` does the above through gpu_check.Driver.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+M, N, K = 64, 64, 16
+SMEM_BYTES = 8192
+
+# (name, imm-trans-b, storage: (bytes between 8-column groups along n,
+# along k, inner arrangement of a 128-byte core matrix), descriptor: (LBO,
+# SBO)). The kernels store K^T K-major (core matrices 128 bytes apart along
+# k, 256 along n here) and V MN-major (1024 along k, 128 along n); "n16k2"
+# is 8 rows of n, 16 bytes apart, each 8 consecutive k; "k16n2" the
+# transpose.
+KMAJOR = (256, 128, "n16k2")
+MNMAJOR = (128, 1024, "k16n2")
+CANDIDATES = [
+    ("K-major (the kernels' S = Q K^T)", 0, KMAJOR, (128, 256)),
+    ("K-major, LBO and SBO exchanged", 0, KMAJOR, (256, 128)),
+    ("K-major stored, inner transposed", 0, (256, 128, "k16n2"), (128, 256)),
+    ("... and LBO and SBO exchanged", 0, (256, 128, "k16n2"), (256, 128)),
+    ("MN-major (the kernels' O += P V)", 1, MNMAJOR, (1024, 128)),
+    ("MN-major, LBO and SBO exchanged", 1, MNMAJOR, (128, 1024)),
+    ("MN-major stored, inner transposed", 1, (128, 1024, "n16k2"), (1024, 128)),
+    ("... and LBO and SBO exchanged", 1, (128, 1024, "n16k2"), (128, 1024)),
+]
+OURS = (0, 4)  # the candidates the kernels use
+
+
+def offsets(n_stride, k_stride, inner):
+    """Byte offset of B's element (k, n) (K x N) in a storage layout."""
+    k = np.arange(K)[:, None]
+    n = np.arange(N)[None, :]
+    if inner == "n16k2":
+        within = (n % 8) * 16 + (k % 8) * 2
+    else:
+        within = (k % 8) * 16 + (n % 8) * 2
+    return (n // 8) * n_stride + (k // 8) * k_stride + within
+
+
+def decode(smem_elems, trans, lbo, sbo):
+    """B as the kernels' reading of the PTX ISA decodes it from a shared
+    image (bf16 elements) and a descriptor (start 0): the semantics the
+    emulator (scripts/gpu_emulator.py) implements (K-major: SBO along n,
+    LBO along k; MN-major: the same fields, the inner arrangement
+    transposed)."""
+    inner = "k16n2" if trans else "n16k2"
+    return smem_elems[offsets(sbo, lbo, inner) // 2]
+
+
+def selftest():
+    """Under the kernels' reading, each candidate gives A @ B exactly when it
+    is the kernels' own layout: a hardware run can tell them apart."""
+    rng = np.random.default_rng(0)
+    b = rng.integers(-8, 8, (K, N)).astype(np.float64)
+    ok = True
+    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
+        img = np.zeros(SMEM_BYTES // 2)
+        off = offsets(*store)
+        assert off.max() < SMEM_BYTES and len(set(off.ravel())) == K * N, name
+        img[off // 2] = b
+        same = np.array_equal(decode(img, trans, lbo, sbo), b)
+        ok &= same == (i in OURS)
+        print(f"selftest {name:36}: {'decodes to B' if same else 'differs from B'}")
+    print("selftest OK" if ok else "selftest FAILED")
+    return 0 if ok else 1
+
+
+def ptx():
+    """Two kernels, wgmma_probe_t0 and _t1 (imm-trans-b 0 and 1), 128 threads:
+    (A [64x16] bf16, B [16x64] bf16, offsets [16x64] u32 bytes, D [64x64]
+    f32, LBO, SBO)."""
+    out = [".version 8.0", ".target sm_90a", ".address_size 64", ""]
+    for trans in (0, 1):
+        body = []
+        e = body.append
+        e(f".visible .entry wgmma_probe_t{trans}(")
+        e("  .param .u64 pA, .param .u64 pB, .param .u64 pOff, .param .u64 pD,")
+        e("  .param .u32 pLbo, .param .u32 pSbo)")
+        e(".reqntid 128, 1, 1")
+        e("{")
+        e("  .reg .pred %p<2>;")
+        e("  .reg .b16 %h<2>;")
+        e("  .reg .b32 %r<40>;")
+        e("  .reg .b64 %rd<40>;")
+        e("  .reg .f32 %f<32>;")
+        e(f"  .shared .align 128 .b8 sbuf[{SMEM_BYTES}];")
+        e("  mov.u32 %r0, %tid.x;")
+        e("  mov.u32 %r1, sbuf;")
+        e("  mov.u32 %r2, 0;")
+        # Zero the buffer: 64 bytes per thread.
+        e("  shl.b32 %r3, %r0, 6;")
+        e("  add.u32 %r3, %r1, %r3;")
+        for o in range(0, 64, 16):
+            e(f"  st.shared.v4.u32 [%r3+{o}], {{%r2, %r2, %r2, %r2}};")
+        e("  bar.sync 0;")
+        # Scatter B: element i = t + 128 j goes to byte offset off[i].
+        e("  ld.param.u64 %rd1, [pB];")
+        e("  cvta.to.global.u64 %rd1, %rd1;")
+        e("  ld.param.u64 %rd2, [pOff];")
+        e("  cvta.to.global.u64 %rd2, %rd2;")
+        for j in range(K * N // 128):
+            e(f"  add.u32 %r4, %r0, {128 * j};")
+            e("  mul.wide.u32 %rd3, %r4, 2;")
+            e("  add.s64 %rd3, %rd1, %rd3;")
+            e("  ld.global.b16 %h0, [%rd3];")
+            e("  mul.wide.u32 %rd4, %r4, 4;")
+            e("  add.s64 %rd4, %rd2, %rd4;")
+            e("  ld.global.u32 %r5, [%rd4];")
+            e("  add.u32 %r5, %r1, %r5;")
+            e("  st.shared.b16 [%r5], %h0;")
+        e("  fence.proxy.async.shared::cta;")
+        e("  bar.sync 0;")
+        # A: rows row0 = 16 w + g and row0 + 8, columns 2 t4 (+ 8).
+        e("  ld.param.u64 %rd5, [pA];")
+        e("  cvta.to.global.u64 %rd5, %rd5;")
+        e("  shr.u32 %r6, %r0, 5;")          # warp
+        e("  and.b32 %r7, %r0, 31;")          # lane
+        e("  shr.u32 %r8, %r7, 2;")           # g
+        e("  and.b32 %r9, %r7, 3;")           # t4
+        e("  shl.b32 %r10, %r6, 4;")
+        e("  add.u32 %r10, %r10, %r8;")       # row0
+        e("  shl.b32 %r11, %r9, 1;")          # 2 t4
+        for i, (dr, dc) in enumerate(((0, 0), (8, 0), (0, 8), (8, 8))):
+            e(f"  add.u32 %r12, %r10, {dr};")
+            e(f"  mad.lo.u32 %r12, %r12, {K}, %r11;")
+            e(f"  add.u32 %r12, %r12, {dc};")
+            e("  mul.wide.u32 %rd6, %r12, 2;")
+            e("  add.s64 %rd6, %rd5, %rd6;")
+            e(f"  ld.global.b32 %r{20 + i}, [%rd6];")
+        # The descriptor: address / 16, LBO / 16 << 16, SBO / 16 << 32.
+        e("  cvt.u64.u32 %rd7, %r1;")
+        e("  shr.u64 %rd7, %rd7, 4;")
+        e("  and.b64 %rd7, %rd7, 16383;")
+        e("  ld.param.u32 %r13, [pLbo];")
+        e("  shr.u32 %r13, %r13, 4;")
+        e("  cvt.u64.u32 %rd8, %r13;")
+        e("  shl.b64 %rd8, %rd8, 16;")
+        e("  or.b64 %rd7, %rd7, %rd8;")
+        e("  ld.param.u32 %r14, [pSbo];")
+        e("  shr.u32 %r14, %r14, 4;")
+        e("  cvt.u64.u32 %rd9, %r14;")
+        e("  shl.b64 %rd9, %rd9, 32;")
+        e("  or.b64 %rd7, %rd7, %rd9;")
+        e("  setp.ne.b32 %p1, %r2, 0;")       # scale-d false: D = A B
+        e("  wgmma.fence.sync.aligned;")
+        regs = ", ".join(f"%f{i}" for i in range(N // 2))
+        e(f"  wgmma.mma_async.sync.aligned.m64n{N}k16.f32.bf16.bf16 {{{regs}}}, "
+          f"{{%r20, %r21, %r22, %r23}}, %rd7, %p1, 1, 1, {trans};")
+        e("  wgmma.commit_group.sync.aligned;")
+        e("  wgmma.wait_group.sync.aligned 0;")
+        # D: register 4 nb + 2 r + e is row row0 + 8 r, column 8 nb + 2 t4 + e.
+        e("  ld.param.u64 %rd10, [pD];")
+        e("  cvta.to.global.u64 %rd10, %rd10;")
+        for v in range(N // 2):
+            ee, r, nb = v % 2, (v // 2) % 2, v // 4
+            e(f"  add.u32 %r15, %r10, {8 * r};")
+            e(f"  mad.lo.u32 %r15, %r15, {N}, %r11;")
+            e(f"  add.u32 %r15, %r15, {8 * nb + ee};")
+            e("  mul.wide.u32 %rd11, %r15, 4;")
+            e("  add.s64 %rd11, %rd10, %rd11;")
+            e(f"  st.global.f32 [%rd11], %f{v};")
+        e("  ret;")
+        e("}")
+        out += body + [""]
+    return "\n".join(out)
+
+
+def run(driver):
+    """Runs every candidate on the device (gpu_check.Driver); prints the
+    table; returns 1 when the kernels' layouts do not match, else 0."""
+    import ctypes
+
+    import torch
+    text = ptx().encode()
+    fns = {t: driver.load(text, f"wgmma_probe_t{t}") for t in (0, 1)}
+    g = torch.Generator(device="cpu").manual_seed(5)
+    # Small integers: every product and sum exact in bf16 and f32.
+    a = torch.randint(-4, 5, (M, K), generator=g).to(torch.bfloat16)
+    b = torch.randint(-4, 5, (K, N), generator=g).to(torch.bfloat16)
+    want = a.double() @ b.double()
+    da, db = a.cuda(), b.cuda()
+    print("\nwgmma layout probe (m64n64k16 bf16, B by descriptor without swizzle): "
+          "max |D - A B| per candidate layout of B")
+    failures = 0
+    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
+        off = torch.from_numpy(offsets(*store).astype(np.int32)).cuda()
+        d = torch.full((M, N), float("nan"), device="cuda")
+        vals = [ctypes.c_void_p(x.data_ptr()) for x in (da, db, off, d)]
+        vals += [ctypes.c_uint32(lbo), ctypes.c_uint32(sbo)]
+        params = (ctypes.c_void_p * len(vals))(
+            *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        driver.check(driver.lib.cuLaunchKernel(fns[trans], 1, 1, 1, 128, 1, 1, 0, stream,
+                                               params, None), "cuLaunchKernel(wgmma_probe)")
+        torch.cuda.synchronize()
+        got = d.double().cpu()
+        diff = (got - want).abs().nan_to_num(float("inf")).max().item()
+        match = diff == 0
+        ours = i in OURS
+        if ours and not match:
+            failures += 1
+        verdict = ("matches" if match else "differs") + (
+            " (the kernels' layout)" if ours else "")
+        print(f"  imm-trans-b {trans}, LBO {lbo:4}, SBO {sbo:4}: {name:36} "
+              f"max |D - A B| = {diff:.3g}: {verdict}")
+    print(f"wgmma layout probe: {'the kernels layouts match' if failures == 0 else 'MISMATCH'}")
+    return failures
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ptx", help="write the probe's PTX to this file")
+    ap.add_argument("--selftest", action="store_true")
+    args = ap.parse_args()
+    if args.ptx:
+        with open(args.ptx, "w") as f:
+            f.write(ptx())
+    if args.selftest:
+        return selftest()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
