@@ -582,14 +582,23 @@ def inputs(b, hq, hkv, sq, sk, d, dtype, seed, device="cuda"):
 def print_error_table(what, shape_title, rows):
     """Rows (name, shape, our error, PyTorch's error, ok), each failing one
     followed by its diagnose() text."""
+    print_error_header(what, shape_title)
+    for row in rows:
+        print_error_row(shape_title, row)
+
+
+def print_error_header(what, shape_title):
     w = max(len(shape_title), 26)
     print(f"\n{what:44} {shape_title:{w}} {'err ours':>10} {'err torch':>10}  ok")
-    for row in rows:
-        if isinstance(row, str):
-            print(row)
-            continue
-        name, shape, ours, theirs, ok = row
-        print(f"{name:44} {shape:{w}} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
+
+
+def print_error_row(shape_title, row):
+    w = max(len(shape_title), 26)
+    if isinstance(row, str):
+        print(row)
+        return
+    name, shape, ours, theirs, ok = row
+    print(f"{name:44} {shape:{w}} {ours:10.2e} {theirs:10.2e}  {'yes' if ok else 'NO'}")
 
 
 # Shapes of the correctness checks (module level, so that a CPU run under
@@ -617,8 +626,19 @@ GRAD_SHAPES = [  # b, hq, hkv, sq, sk[, factor on q and k]
 
 
 def check_correctness(kernels, aot_libs, quick):
+    """Each row is printed as soon as it is known: a part stopped by its time
+    limit, or by a kernel fault (which leaves the CUDA context unusable),
+    keeps the rows before it."""
     shapes = ATTENTION_SHAPES[:4] if quick else ATTENTION_SHAPES
-    failures, rows = 0, []
+    title = "shape B x Hq/Hkv x Sq/Sk"
+    failures = 0
+    print_error_header("kernel", title)
+
+    class Rows(list):
+        def append(self, row):
+            print_error_row(title, row)
+            sys.stdout.flush()
+    rows = Rows()
     for entry, kern in kernels:
         dtype = DTYPES[entry["dtype"]]
         for n, (b, hq, hkv, sq, sk) in enumerate(shapes):
@@ -651,7 +671,6 @@ def check_correctness(kernels, aot_libs, quick):
             ours, theirs, ok = float("nan"), float("nan"), False
         failures += not ok
         rows.append(("AOT " + os.path.basename(path), "1x4/2x77/99", ours, theirs, ok))
-    print_error_table("kernel", "shape B x Hq/Hkv x Sq/Sk", rows)
     return failures
 
 
@@ -1045,7 +1064,6 @@ def variant_timings(kernels, b, h, d, seqs):
           f"(pad + mix, sdpa) / the variant (> 1: the variant beats it; - with RoPE)")
     print(f"{'variant':44} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | "
           f"{'default ms':>10} | {'default/variant':>15} | {'paper ms':>8} {'paper/variant':>13}")
-    results = {}
     base_ms, paper_ms = {}, {}
     for s in seqs:
         for dname in sorted({e["dtype"] for e, _, _ in rows}):
@@ -1067,16 +1085,17 @@ def variant_timings(kernels, b, h, d, seqs):
                         paper_ms[pkey] = time_ms(lambda: F.scaled_dot_product_attention(
                             q, mix(k, kw), mix(v, vw), is_causal=entry["causal"]))
                     tp = paper_ms[pkey]
-                results[(entry["name"], s)] = (entry, tv, base_ms[key], tp)
+                # Printed at once: a time limit or a kernel fault keeps the
+                # rows before it.
+                tb = base_ms[key]
+                flops = 4 * b * h * s * s * d / (2 if entry["causal"] else 1)
+                paper = (f"{tp:8.3f} {tp / tv:13.2f}" if tp is not None
+                         else f"{'-':>8} {'-':>13}")
+                print(f"{entry['name']:44} {s:5} | {tv:10.3f} "
+                      f"{flops / (tv * 1e-3) / 1e12:6.1f} | {tb:10.3f} | {tb / tv:15.2f} | "
+                      f"{paper}", flush=True)
             del q, k, v, kw, vw, out, scratch
             torch.cuda.empty_cache()
-    for entry, _, _ in rows:
-        for s in seqs:
-            e, tv, tb, tp = results[(entry["name"], s)]
-            flops = 4 * b * h * s * s * d / (2 if e["causal"] else 1)
-            paper = f"{tp:8.3f} {tp / tv:13.2f}" if tp is not None else f"{'-':>8} {'-':>13}"
-            print(f"{e['name']:44} {s:5} | {tv:10.3f} {flops / (tv * 1e-3) / 1e12:6.1f} | "
-                  f"{tb:10.3f} | {tb / tv:15.2f} | {paper}")
 
 
 def rope_timings(by_name, b, h, d, seqs):
