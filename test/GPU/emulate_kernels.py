@@ -323,6 +323,9 @@ def overlap_mutants(text, data):
     issue = next(i for i, l in enumerate(lines)
                  if "wgmma.mma_async" in l and "commit_group.sync.aligned;\\0A\\09}" in l)
     wait1 = next(i for i, l in enumerate(lines) if "wgmma.wait_group.sync.aligned 1;" in l)
+    # The value copy's commit: the first after the issues.
+    commit = next(i for i, l in enumerate(lines)
+                  if i > issue and "nvgpu.device_async_create_group" in l)
 
     def moved(src, dst):
         out = list(lines)
@@ -330,7 +333,7 @@ def overlap_mutants(text, data):
         out.insert(dst if dst < src else dst - 1, line)
         return "\n".join(out)
     muts = {"loop-top barrier after the value copy":
-            moved(max(i for i in barrier if i < issue), issue),
+            moved(max(i for i in barrier if i < issue), commit + 1),
             "barrier after the scores' wait moved before it":
             moved(min(i for i in barrier if i > wait1), wait1)}
     for name, mutant in muts.items():

@@ -35,7 +35,8 @@
 // K32: add.s64 %wgd, ${{[0-9]+}}, 256;\0Awgmma.mma_async.sync.aligned.m64n128k16
 // wgmma-overlap=true: two value windows; the first tile's scores
 // synchronously, then a loop that issues S of the next tile and O += P'V of
-// this one without waiting, waits for S only (wait_group 1), brings in the
+// this one without waiting, copies the next value window into the other
+// half while they run, waits for S only (wait_group 1), brings in the
 // next key tile after a barrier, and waits for O (with P's registers tied,
 // live until then) before rescaling it; the last tile's O += P'V after the
 // loop.
@@ -49,10 +50,10 @@
 // OVL: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
 // OVL-NEXT: llvm.inline_asm has_side_effects "fence.proxy.async.shared::cta;"
 // OVL-NEXT: gpu.barrier
-// OVL: nvgpu.device_async_copy {{.*}}, %[[V]]
-// OVL: llvm.inline_asm has_side_effects "{{.*}}m64n64k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// OVL-NEXT: llvm.inline_asm has_side_effects "{{.*}}m64n64k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
 // OVL-NEXT: llvm.extractvalue
 // OVL: llvm.inline_asm has_side_effects "{{.*}}m64n128k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// OVL: nvgpu.device_async_copy {{.*}}, %[[V]]
 // OVL: llvm.inline_asm has_side_effects "wgmma.wait_group.sync.aligned 1;", "{{(=f,){31}=f}}{{(,[0-9]+){32}"}}
 // OVL: gpu.barrier
 // OVL: nvgpu.device_async_copy {{.*}}, %[[K]]

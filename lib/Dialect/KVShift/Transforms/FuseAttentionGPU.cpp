@@ -1827,9 +1827,10 @@ protected:
         //     V_j; wait for S_{j+1}; bring in K_{j+2}; tile j + 1's
         //     probabilities (O's MMAs in flight); wait for O; rescale it;
         //   epilogue: O += P'_{T-1} V_{T-1} (synchronous).
-        // Copies: V_{j+1} starts at iteration j's top barrier, which every
-        // warp passes after its MMAs of V_{j-1} are done (its half); K_{j+2}
-        // after the barrier that follows every warp's wait for S_{j+1}.
+        // Copies: V_{j+1} starts after iteration j's top barrier, which every
+        // warp passes after its MMAs of V_{j-1} are done (its half), once
+        // this iteration's MMAs are issued; K_{j+2} after the barrier that
+        // follows every warp's wait for S_{j+1}.
         const int64_t halfRows = cfg.blockN * cfg.chunksPerRow();
         const int64_t halfDesc = halfRows * 16 / 16; // 16-byte rows, /16
         auto copyValues = [&](Value row0, Value half) {
@@ -1881,12 +1882,13 @@ protected:
           waitCopies(token, 0);
           proxyFence();
           gpu::BarrierOp::create(b);
-          copyValues(sub(jn0, idx(1)), sub(idx(1), half));
-          commitCopies();
 
           SmallVector<Value> sPending = wgmmaQK(/*wait=*/false);
           SmallVector<Value> oPending =
               wgmmaPV(pm, halfDescOf(half), o, /*wait=*/false);
+          // V_{j+1} into the other half while the MMAs run.
+          copyValues(sub(jn0, idx(1)), sub(idx(1), half));
+          commitCopies();
           SmallVector<Value> s = wgmmaWait(1, sPending);
           TileProbs tp = probabilities(
               s, jn0, {it[0], it[1]}, {it[2], it[3]}, {it[4], it[5]},
