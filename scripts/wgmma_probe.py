@@ -80,7 +80,8 @@ def decode(smem_elems, trans, lbo, sbo):
 
 def selftest():
     """Under the kernels' reading, each candidate gives A @ B exactly when it
-    is the kernels' own layout: a hardware run can tell them apart."""
+    is the kernels' own layout: a hardware run can tell them apart; and the
+    fragment map finds a permuted D."""
     rng = np.random.default_rng(0)
     b = rng.integers(-8, 8, (K, N)).astype(np.float64)
     ok = True
@@ -92,6 +93,15 @@ def selftest():
         same = np.array_equal(decode(img, trans, lbo, sbo), b)
         ok &= same == (i in OURS)
         print(f"selftest {name:36}: {'decodes to B' if same else 'differs from B'}")
+    a_rows = np.repeat(np.arange(M)[:, None], K, 1)
+    a_cols = np.repeat(np.arange(K)[None, :], M, 0)
+    ident = np.eye(K, N)
+    exact = fragment_map(a_rows, a_cols, ident, lambda x, y: (x @ y).astype(int).tolist())
+    swapped = fragment_map(a_rows, a_cols, ident,
+                           lambda x, y: (x @ y)[[1, 0] + list(range(2, M))].astype(int).tolist())
+    ok &= not exact and len(swapped) == 2 * K
+    print(f"selftest fragment map: exact {len(exact)} mismatches, rows 0 and 1 "
+          f"exchanged {len(swapped)}")
     print("selftest OK" if ok else "selftest FAILED")
     return 0 if ok else 1
 
@@ -196,6 +206,21 @@ def ptx():
     return "\n".join(out)
 
 
+def fragment_map(a_rows, a_cols, b_ident, mma):
+    """Where D's elements come from when B = [I | 0] (D = [A | 0]): `mma(a,
+    b)` -> D on the host; A holds its row index, then its column index.
+    Returns the mismatches [(m, n, row, col)] of D[:, :16] (empty: the A and
+    D fragment orders are the kernels')."""
+    rows, cols = mma(a_rows, b_ident), mma(a_cols, b_ident)
+    bad = []
+    for m in range(M):
+        for n in range(K):
+            r, c = rows[m][n], cols[m][n]
+            if (r, c) != (m, n):
+                bad.append((m, n, r, c))
+    return bad
+
+
 def run(driver):
     """Runs every candidate on the device (gpu_check.Driver); prints the
     table; returns 1 when the kernels' layouts do not match, else 0."""
@@ -204,18 +229,12 @@ def run(driver):
     import torch
     text = ptx().encode()
     fns = {t: driver.load(text, f"wgmma_probe_t{t}") for t in (0, 1)}
-    g = torch.Generator(device="cpu").manual_seed(5)
-    # Small integers: every product and sum exact in bf16 and f32.
-    a = torch.randint(-4, 5, (M, K), generator=g).to(torch.bfloat16)
-    b = torch.randint(-4, 5, (K, N), generator=g).to(torch.bfloat16)
-    want = a.double() @ b.double()
-    da, db = a.cuda(), b.cuda()
-    print("\nwgmma layout probe (m64n64k16 bf16, B by descriptor without swizzle): "
-          "max |D - A B| per candidate layout of B")
-    failures = 0
-    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
+
+    def mma(a, b, trans, store, lbo, sbo):
         off = torch.from_numpy(offsets(*store).astype(np.int32)).cuda()
-        d = torch.full((M, N), float("nan"), device="cuda")
+        d = torch.full((M, N), float("nan")).cuda()
+        da = a.to(torch.bfloat16).contiguous().cuda()
+        db = b.to(torch.bfloat16).contiguous().cuda()
         vals = [ctypes.c_void_p(x.data_ptr()) for x in (da, db, off, d)]
         vals += [ctypes.c_uint32(lbo), ctypes.c_uint32(sbo)]
         params = (ctypes.c_void_p * len(vals))(
@@ -224,7 +243,18 @@ def run(driver):
         driver.check(driver.lib.cuLaunchKernel(fns[trans], 1, 1, 1, 128, 1, 1, 0, stream,
                                                params, None), "cuLaunchKernel(wgmma_probe)")
         torch.cuda.synchronize()
-        got = d.double().cpu()
+        return d.double().cpu()
+
+    g = torch.Generator(device="cpu").manual_seed(5)
+    # Small integers: every product and sum exact in bf16 and f32.
+    a = torch.randint(-4, 5, (M, K), generator=g).to(torch.bfloat16)
+    b = torch.randint(-4, 5, (K, N), generator=g).to(torch.bfloat16)
+    want = a.double() @ b.double()
+    print("\nwgmma layout probe (m64n64k16 bf16, B by descriptor without swizzle): "
+          "max |D - A B| per candidate layout of B")
+    failures = 0
+    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
+        got = mma(a, b, trans, store, lbo, sbo)
         diff = (got - want).abs().nan_to_num(float("inf")).max().item()
         match = diff == 0
         ours = i in OURS
@@ -234,7 +264,24 @@ def run(driver):
             " (the kernels' layout)" if ours else "")
         print(f"  imm-trans-b {trans}, LBO {lbo:4}, SBO {sbo:4}: {name:36} "
               f"max |D - A B| = {diff:.3g}: {verdict}")
-    print(f"wgmma layout probe: {'the kernels layouts match' if failures == 0 else 'MISMATCH'}")
+    # The fragment orders alone: B = [I | 0] in the kernels' K-major layout,
+    # A holding its row indices, then its column indices (exact in bf16).
+    ident = torch.zeros(K, N)
+    ident[torch.arange(K), torch.arange(K)] = 1
+    _, trans, store, (lbo, sbo) = CANDIDATES[OURS[0]]
+    bad = fragment_map(
+        torch.arange(M, dtype=torch.float64)[:, None].expand(M, K),
+        torch.arange(K, dtype=torch.float64)[None, :].expand(M, K), ident,
+        lambda x, y: [[int(v) if v == v else -1 for v in row]
+                      for row in mma(x, y, trans, store, lbo, sbo).tolist()])
+    if bad:
+        print(f"  A/D fragment orders: {len(bad)} of {M * K} elements of D = [A | 0] "
+              f"come from elsewhere, D[m][n] <- A[row][col]: "
+              + ", ".join(f"D[{m}][{n}] <- A[{r}][{c}]" for m, n, r, c in bad[:12]))
+    else:
+        print("  A/D fragment orders (D = [A | 0] for B = [I | 0]): the kernels'")
+    verdict = "the kernels' layouts match" if failures == 0 else "MISMATCH"
+    print(f"wgmma layout probe: {verdict}")
     return failures
 
 
