@@ -302,8 +302,8 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
 cp "$root/scripts/gpu_check.py" "$root/scripts/gpu-check.sh" "$root/scripts/wgmma_probe.py" "$out/"
 # kvshift.cuda (the kernels on PyTorch tensors, differentiable) with the
 # kernel sets it would compile, saved: the GPU machine has no MLIR. bf16
-# causal and not, f16 causal, bf16 causal with RoPE; D = 128; and the cache
-# ops of the serve part.
+# causal and not, f16 causal, bf16 causal with RoPE, bf16 causal with the
+# wgmma forward (sm_90a); D = 128; and the cache ops of the serve part.
 rm -rf "$out/python" "$out/torch"
 mkdir -p "$out/python"
 cp -r "$root/python/kvshift" "$out/python/"
@@ -316,6 +316,10 @@ out, chip, theta = sys.argv[1], sys.argv[2], float(sys.argv[3])
 sets = [kc.Kernels(dt, 128, causal, rope_theta=rt, chip=chip)
         for dt, causal, rt in ((torch.bfloat16, True, None), (torch.bfloat16, False, None),
                                (torch.float16, True, None), (torch.bfloat16, True, theta))]
+# The training step with the wgmma forward (sm_90a; the backward keeps its
+# kernels), timed against the default's.
+sets += [kc.Kernels(torch.bfloat16, 128, True, chip="sm_90a",
+                    options="wgmma=true lazy-rescale=true")]
 # The serve part's cache ops (gpu_check.py SERVE_*: head dim 64, RoPE, causal,
 # scale 1/8): the append kernel and the decode kernels, SIMT and decode-mma.
 sets += [kc.cache_kernels("append", dt, 64, rope_theta=theta, chip=chip)

@@ -481,14 +481,15 @@ class TorchPath:
     def kernels(self):
         s = self.saved
         return self.kc.kernels(self.dtype, s["d"], s["causal"], s["scale"],
-                               s["rope_theta"], s["chip"])
+                               s["rope_theta"], s["chip"], s.get("options", ""))
 
     def step(self, q, k, v, kw, vw, dout):
         """Forward + backward through autograd; returns out and the leaves."""
         s = self.saved
         leaves = [x.detach().clone().requires_grad_() for x in (q, k, v, kw, vw)]
         out = self.kc.kv_shift_attention(*leaves, scale=s["scale"], causal=s["causal"],
-                                         rope_theta=s["rope_theta"], chip=s["chip"])
+                                         rope_theta=s["rope_theta"], chip=s["chip"],
+                                         options=s.get("options", ""))
         out.backward(dout)
         return out, leaves
 
@@ -518,9 +519,14 @@ def torch_paths(artifacts):
             saved = json.load(fh)
         if "op" in saved:  # a cache op's kernels (the serve part's)
             continue
-        name = "kvshift.cuda d%d %s%s%s" % (saved["d"], saved["dtype"],
-                                           " causal" if saved["causal"] else "",
-                                           " rope" if saved["rope_theta"] else "")
+        if saved["chip"] == "sm_90a" and torch.cuda.get_device_capability() != (9, 0):
+            print(f"kvshift.cuda set {f}: skipped (sm_90a PTX, an H100 or H200 only)")
+            continue
+        name = "kvshift.cuda d%d %s%s%s%s" % (saved["d"], saved["dtype"],
+                                             " causal" if saved["causal"] else "",
+                                             " rope" if saved["rope_theta"] else "",
+                                             " " + saved["options"] if saved.get("options")
+                                             else "")
         entry = {"name": name, "forward": name, "dtype": saved["dtype"], "d": saved["d"],
                  "causal": saved["causal"], "rope_theta": saved["rope_theta"],
                  "stats": True}

@@ -135,6 +135,8 @@ def cpu_stand_ins(driver):
     torch.cuda.synchronize = lambda: None
     torch.cuda.empty_cache = lambda: None
     torch.cuda.get_device_name = lambda: "CPU emulator"
+    # An sm_90 device: the sm_90a (wgmma) kernel sets run too.
+    torch.cuda.get_device_capability = lambda *a: (9, 0)
     if not hasattr(F, "scaled_dot_product_attention"):
         F.scaled_dot_product_attention = sdpa_cpu
     orig_inputs = g.inputs

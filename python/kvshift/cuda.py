@@ -1,13 +1,17 @@
 """kvshift's fused GPU kernels on PyTorch CUDA tensors (``kvshift.cuda``).
 
-``kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None)``
+``kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None, chip="sm_80", options="")``
     ``kvshift.kv_shift_attention`` (SPEC.md) computed by the kernels of the
     ``kvshift-to-nvvm`` pipeline on the tensors' device memory and PyTorch's
     current stream: no copies to or from the host. Differentiable with
     respect to q, k, v, kw and vw: the forward keeps its output and each
     query row's log-sum-exp, and the backward runs the kernels of the
-    training step (docs/GPU.md, "Training step") on them.
-``kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80")``
+    training step (docs/GPU.md, "Training step") on them. ``options``:
+    tile and variant options of ``kvshift-fuse-attention-gpu`` for these
+    kernels (``shifted-values``, ``lazy-rescale``, ``wgmma``,
+    ``wgmma-overlap``, ``block-k``, ``warps``, ``min-blocks-per-sm``; the
+    wgmma ones need ``chip="sm_90a"``, an H100 or H200).
+``kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80", options="")``
     The compiled kernels of one configuration (cached): ``forward(q, k, v,
     kw, vw)`` -> ``(out, lse)`` and ``backward(q, k, v, kw, vw, dout, out,
     lse)`` -> ``(dq, dk, dv, dkw, dvw)``.
@@ -215,6 +219,7 @@ class _KernelSet(object):
     launching their functions."""
 
     _FIELDS = ()
+    _OPTIONAL = {}  # fields that sets saved by earlier versions may lack
     _WHAT = "kvshift.cuda kernel set"
     options = ""  # kvshift-fuse-attention-gpu options the PTX was made with
 
@@ -229,7 +234,7 @@ class _KernelSet(object):
         if saved is None:
             return False
         for f in self._FIELDS:
-            setattr(self, f, saved[f])
+            setattr(self, f, saved[f] if f in saved else self._OPTIONAL[f])
         return True
 
     def to_dict(self):
@@ -242,17 +247,21 @@ class _KernelSet(object):
     def from_dict(cls, d):
         """A set from to_dict()'s values: no compilation (no MLIR needed)."""
         dtype = {v: k for k, v in _TYPES.items()}.get(d.get("dtype"))
-        missing = [f for f in cls._FIELDS if f not in d]
+        missing = [f for f in cls._FIELDS if f not in d and f not in cls._OPTIONAL]
         if dtype is None or missing:
             raise ValueError("not a %s: dtype %r, missing %s"
                              % (cls._WHAT, d.get("dtype"), missing))
         return cls(dtype, d["d"], _saved=d)
 
+    def _fuse_options(self):
+        """The options of kvshift-fuse-attention-gpu the PTX was made with."""
+        return self.options
+
     def _fn(self, name):
         fn = self._fns.get(name)
         if fn is None:
             fn = _get_driver().load(self.ptx, name, source=self.source,
-                                    options=self.options)
+                                    options=self._fuse_options())
             self._fns[name] = fn
         return fn
 
@@ -265,27 +274,37 @@ class Kernels(_KernelSet):
     """The training step's kernels for one configuration: the forward that
     also writes each row's log-sum-exp, and the backward given it (stats
     kernel, grad_q, grad_kv, grad_mix, grad_w), with the RoPE pre-pass when
-    ``rope_theta`` is set."""
+    ``rope_theta`` is set. ``options``: options of
+    kvshift-fuse-attention-gpu (``_TRAIN_OPTION``)."""
 
     # What to_dict() keeps: the configuration, the PTX and the launches.
     _FIELDS = ("d", "causal", "scale", "rope_theta", "chip", "source", "ptx",
                "fwd_kernel", "block_m", "fwd_threads", "grad_kernels",
                "stats_kernel", "q_rows", "kv_rows", "threads", "mix_threads",
-               "w_threads", "rope_kernel", "rope_items", "rope_threads")
+               "w_threads", "rope_kernel", "rope_items", "rope_threads", "options")
+    _OPTIONAL = {"options": ""}
 
     def __init__(self, dtype, head_dim, causal=False, scale=None, rope_theta=None,
-                 chip="sm_80", _saved=None):
+                 chip="sm_80", options="", _saved=None):
         if self._start(dtype, _saved):
             return
+        bad = [o for o in options.split() if not _TRAIN_OPTION.match(o)]
+        if bad:
+            raise ValueError("options: expected shifted-values, lazy-rescale, wgmma or "
+                             "wgmma-overlap =true|false, or block-k, warps or "
+                             "min-blocks-per-sm =N, got %s" % " ".join(bad))
         self.d, self.causal, self.chip = int(head_dim), bool(causal), chip
+        self.options = " ".join(options.split())
         self.scale = 1.0 / math.sqrt(self.d) if scale is None else float(scale)
         self.rope_theta = None if rope_theta is None else float(rope_theta)
         self.source = _source(_TYPES[dtype], self.d, self.causal, self.scale,
                               self.rope_theta)
-        lowered = runtime.opt(self.source, "kvshift-to-nvvm{chip=%s}" % chip)
+        lowered = runtime.opt(self.source, "kvshift-to-nvvm{%s}"
+                              % " ".join(["chip=" + chip] + self.options.split()))
         self.ptx = _ptx.extract_ptx(lowered)
         fused = runtime.opt(self.source, "builtin.module(func.func("
-                            "kvshift-share-attention-stats),kvshift-fuse-attention-gpu)")
+                            "kvshift-share-attention-stats),kvshift-fuse-attention-gpu{%s})"
+                            % self._fuse_options())
         fwd = _launcher_attrs(fused, "kvshift.gpu_block_m")
         grad = _launcher_attrs(fused, "kvshift.gpu_grad_stats_kernel")
         self.fwd_kernel, self.block_m = fwd["kernel"], fwd["block_m"]
@@ -300,6 +319,11 @@ class Kernels(_KernelSet):
         self.rope_items = fwd.get("rope_items_per_row")
         self.rope_threads = (_block_size(fused, self.rope_kernel)
                              if self.rope_kernel else None)
+
+    def _fuse_options(self):
+        # The wgmma checks need the chip; without options the pass's
+        # defaults (and the PTX of earlier versions) are kept.
+        return "chip=%s %s" % (self.chip, self.options) if self.options else ""
 
     def _rotate(self, x, w, seq, pos_offset, mix):
         """The pre-pass into a new buffer: rows of D, row r at position (r mod
@@ -387,6 +411,10 @@ def _cache_source(op, t, d, causal, scale, rope_theta):
 
 _OPTION = re.compile(r"^(decode-split|decode-rows|warps)=\d+$|"
                      r"^(decode-prefetch|decode-mma)=(true|false)$")
+# The training step's options (Kernels): the forward's tiles and variants.
+_TRAIN_OPTION = re.compile(r"^(block-k|warps|min-blocks-per-sm)=\d+$|"
+                           r"^(shifted-values|lazy-rescale|wgmma|wgmma-overlap)="
+                           r"(true|false)$")
 
 
 class CacheKernels(_KernelSet):
@@ -498,23 +526,25 @@ def _file_name(dtype, d, causal, scale, rope_theta, chip, op=None, options=""):
         chip, extra)
 
 
-def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80"):
+def kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80",
+            options=""):
     """The ``Kernels`` of a configuration, made once: read from the directory
     ``$KVSHIFT_CUDA_KERNELS`` when it holds them (``save_kernels``; then no
     MLIR is needed), else compiled."""
     d = int(head_dim)
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
     rope_theta = None if rope_theta is None else float(rope_theta)
-    key = (dtype, d, bool(causal), scale, rope_theta, chip)
+    options = " ".join(options.split())
+    key = (dtype, d, bool(causal), scale, rope_theta, chip, options)
     k = _cache.get(key)
     if k is None:
         saved = os.environ.get("KVSHIFT_CUDA_KERNELS")
-        path = saved and os.path.join(saved, _file_name(*key))
+        path = saved and os.path.join(saved, _file_name(*key[:6], options=options))
         if path and os.path.exists(path):
             with open(path) as f:
                 k = Kernels.from_dict(json.load(f))
         else:
-            k = Kernels(dtype, d, causal, scale, rope_theta, chip)
+            k = Kernels(dtype, d, causal, scale, rope_theta, chip, options)
         _cache[key] = k
     return k
 
@@ -557,7 +587,8 @@ def save_kernels(directory, kernel_sets):
             name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip,
                               k.op, k.options)
         else:
-            name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip)
+            name = _file_name(k.dtype, k.d, k.causal, k.scale, k.rope_theta, k.chip,
+                              options=k.options)
         path = os.path.join(directory, name)
         with open(path, "w") as f:
             json.dump(k.to_dict(), f)
@@ -636,10 +667,10 @@ def _check(q, k, v, kw, vw, causal):
 
 
 def kv_shift_attention(q, k, v, kw, vw, scale=None, causal=False, rope_theta=None,
-                       chip="sm_80"):
+                       chip="sm_80", options=""):
     """KV shifting attention on the GPU; see the module's docstring."""
     _check(q, k, v, kw, vw, causal)
-    kern = kernels(q.dtype, q.shape[3], causal, scale, rope_theta, chip)
+    kern = kernels(q.dtype, q.shape[3], causal, scale, rope_theta, chip, options)
     return _Attention.apply(q.contiguous(), k.contiguous(), v.contiguous(), kw, vw,
                             kern)
 

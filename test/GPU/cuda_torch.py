@@ -25,7 +25,8 @@ import kvshift.cuda as kc  # noqa: E402
 OPT = sys.argv[1]
 
 
-def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
+def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0, chip="sm_80",
+         options=""):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(b, hq, sq, d, generator=g).to(dtype)
     k = torch.randn(b, hkv, sk, d, generator=g).to(dtype)
@@ -34,7 +35,8 @@ def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
     kw = (torch.rand(hkv, 2, generator=g) * 2.5 - 1).requires_grad_()
     vw = (torch.rand(hkv, 2, generator=g) * 2.5 - 1).requires_grad_()
     leaves = [x.clone().requires_grad_() for x in (q, k, v)]
-    out = kc.kv_shift_attention(*leaves, kw, vw, causal=causal, rope_theta=theta)
+    out = kc.kv_shift_attention(*leaves, kw, vw, causal=causal, rope_theta=theta,
+                                chip=chip, options=options)
     out.backward(dout)
     got = [out.detach()] + [x.grad for x in leaves] + [kw.grad, vw.grad]
     npin = [x.detach().float().numpy() for x in (q, k, v, kw, vw, dout)]
@@ -67,9 +69,10 @@ def case(dtype, b, hq, hkv, sq, sk, d, causal, theta=None, seed=0):
         ok &= bool(good)
         errs.append("%s %.1e%s" % (name, e, "" if good else " (bound %.1e) FAIL" % bound))
     RESULTS.append(ok)
-    print("%s %s %dx%d/%d Sq=%d Sk=%d D=%d%s%s: %s" % (
+    print("%s %s %dx%d/%d Sq=%d Sk=%d D=%d%s%s%s: %s" % (
         "ok  " if ok else "FAIL", str(dtype).split(".")[1], b, hq, hkv, sq, sk, d,
-        " causal" if causal else "", " rope" if theta else "", ", ".join(errs)))
+        " causal" if causal else "", " rope" if theta else "",
+        " " + chip + " " + options if options else "", ", ".join(errs)))
 
 
 def main():
@@ -90,6 +93,15 @@ def main():
     RESULTS.append(good)
     print("%s launch order of the last case: %s" % ("ok  " if good else "FAIL",
                                                     driver.launches[-8:]))
+    # The forward's variants (options): the wgmma kernels for sm_90a,
+    # synchronous with lazy rescaling, and pipelined; the backward keeps its
+    # kernels.
+    case(torch.bfloat16, 1, 4, 2, 70, 70, 64, True, seed=9, chip="sm_90a",
+         options="wgmma=true lazy-rescale=true")
+    case(torch.float16, 1, 2, 1, 40, 90, 64, True, seed=10, chip="sm_90a",
+         options="wgmma=true wgmma-overlap=true")
+    case(torch.bfloat16, 1, 2, 2, 50, 50, 64, False, seed=11,
+         options="shifted-values=true block-k=32")
     # One compilation a configuration.
     n = len(kc._cache)
     case(torch.float32, 1, 4, 2, 33, 33, 32, True, seed=8)
@@ -102,6 +114,8 @@ def main():
     with saved_sets_only(kc) as paths:
         case(torch.bfloat16, 1, 4, 2, 40, 40, 64, True, seed=3)
         case(torch.float32, 1, 2, 1, 17, 17, 64, False, theta=500.0, seed=7)
+        case(torch.bfloat16, 1, 4, 2, 70, 70, 64, True, seed=9, chip="sm_90a",
+             options="wgmma=true lazy-rescale=true")
     print("saved kernel sets: %d (%s, ...)" % (len(paths), os.path.basename(paths[0])))
 
     q = torch.randn(1, 4, 8, 32)
@@ -123,6 +137,12 @@ def main():
         torch.randn(1, 2, 4, 256).bfloat16(), torch.randn(1, 2, 4, 256).bfloat16(),
         torch.randn(1, 2, 4, 256).bfloat16(), w, w),
         "bytes of shared memory, above the 49152 bytes of static shared memory")
+    refused("an option the training step does not take", lambda: kc.kv_shift_attention(
+        q, k, k, w, w, options="decode-mma=true"),
+        "options: expected shifted-values, lazy-rescale, wgmma or wgmma-overlap")
+    refused("wgmma for sm_80", lambda: kc.kv_shift_attention(
+        q.bfloat16(), k.bfloat16(), k.bfloat16(), w, w, options="wgmma=true"),
+        "wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80")
     refused("operands on two devices", lambda: kc.kv_shift_attention(
         q, k, k, w.to("meta"), w), "kw is on meta, q on cpu: all operands must be on one device")
     kc.set_driver(None)
