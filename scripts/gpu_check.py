@@ -529,7 +529,7 @@ def torch_paths(artifacts):
                                              else "")
         entry = {"name": name, "forward": name, "dtype": saved["dtype"], "d": saved["d"],
                  "causal": saved["causal"], "rope_theta": saved["rope_theta"],
-                 "stats": True}
+                 "options": saved.get("options", ""), "stats": True}
         paths.append((entry, TorchPath(kc, saved)))
     return paths
 
@@ -876,7 +876,12 @@ def grad_timings(grads, quick, seqs=None):
     b, h, d = TIMING_SHAPE
     by_name = {e["name"]: k for e, k in grads}
     torch_by = {(e["dtype"], e["causal"]): k for e, k in grads
-                if isinstance(k, TorchPath) and not e["rope_theta"] and e["d"] == d}
+                if isinstance(k, TorchPath) and not e["rope_theta"] and e["d"] == d
+                and not e.get("options")}
+    # kvshift.cuda sets with forward options (the wgmma forward), timed
+    # against the set without options of their dtype and masking.
+    optioned = [(e, k) for e, k in grads if isinstance(k, TorchPath) and e.get("options")
+                and not e["rope_theta"] and e["d"] == d]
     seqs = seqs or ([1024, 4096] if quick else [1024, 4096, 8192])
     train_rows = []
     print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")
@@ -945,6 +950,24 @@ def grad_timings(grads, quick, seqs=None):
                   f"{ta / tbs:15.2f} {tb / tbs:15.2f} | {tfw + tbs:8.3f} "
                   f"{tf(tfw + tbs, 3.5):6.1f} | {tc / (tfw + tbs):14.2f} | "
                   f"{tt:19.3f} {tc / tt:8.2f}")
+    if optioned:
+        print(f"\nkvshift.cuda training step (forward + backward) with forward options, "
+              f"B={b} H={h} D={d}: time without options / with (higher: the options "
+              f"are faster)")
+        print(f"{'set':60} {'S':>5} | {'with ms':>8} | {'without ms':>10} | {'ratio':>6}")
+    for e, tp in optioned:
+        base = torch_by.get((e["dtype"], e["causal"]))
+        for s in seqs:
+            q, k, v, kw, vw = inputs(b, h, h, s, s, d, DTYPES[e["dtype"]], seed=s)
+            dout = torch.randn_like(q)
+            iters = 3 if s >= 8192 else 5
+            tw = time_ms(lambda: tp.step(q, k, v, kw, vw, dout), warmup=1, iters=iters)
+            tn = (time_ms(lambda: base.step(q, k, v, kw, vw, dout), warmup=1, iters=iters)
+                  if base is not None else float("nan"))
+            print(f"{e['name']:60} {s:5} | {tw:8.3f} | {tn:10.3f} | {tn / tw:6.2f}",
+                  flush=True)
+            del q, k, v, kw, vw, dout
+            torch.cuda.empty_cache()
 
 
 def copy_bandwidth():
