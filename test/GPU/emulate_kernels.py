@@ -1139,6 +1139,28 @@ def main():
             attention_case(t, 1, hkv * group, hkv, sq, sk, d, causal, theta=theta,
                            seed=100 + n)
             grad_case(t, 1, hkv * group, hkv, sq, sk, d, causal, seed=200 + n, theta=theta)
+        # Random forward variants: the options of the tensor-core kernel
+        # (shifted values, lazy rescaling, 32-key tiles, 8 warps; wgmma,
+        # synchronous or pipelined, for sm_90a) on random shapes.
+        rng = np.random.default_rng(2027)
+        for n in range(8):
+            t = ["bf16", "f16"][rng.integers(2)]
+            d = int(rng.choice([16, 32, 48, 64, 80, 128]))
+            hkv, group = int(rng.integers(1, 3)), int(rng.choice([1, 2, 4]))
+            sk = int(rng.integers(1, 200))
+            sq = int(rng.integers(1, sk + 1)) if rng.random() < 0.5 else sk
+            causal = bool(rng.random() < 0.6)
+            theta = 10000.0 if rng.random() < 0.3 else None
+            opts = [o for o, p in (("lazy-rescale=true", 0.5), ("block-k=32", 0.3),
+                                   ("warps=8", 0.3)) if rng.random() < p]
+            if rng.random() < 0.6:
+                opts += ["chip=sm_90a", "wgmma=true"]
+                if rng.random() < 0.5:
+                    opts.append("wgmma-overlap=true")
+            elif rng.random() < 0.5:
+                opts.append("shifted-values=true")
+            attention_case(t, 1, hkv * group, hkv, sq, sk, d, causal, theta=theta,
+                           seed=300 + n, options=" ".join(opts))
     else:
         raise SystemExit(f"unknown suite {SUITE}")
     n, good = len(RESULTS), sum(RESULTS)
