@@ -1255,6 +1255,18 @@ def profile_launches(kernels, decoders):
     print("profile: launched")
 
 
+def loadable(entry, root):
+    """Whether this device can load the entry's PTX: PTX for sm_90a (the
+    wgmma variants) loads on sm_90 devices only; the others are skipped with
+    a line saying so."""
+    with open(os.path.join(root, entry["ptx"]), "rb") as f:
+        sm90a = b".target sm_90a" in f.read()
+    if sm90a and torch.cuda.get_device_capability() != (9, 0):
+        print(f"{entry['name']}: skipped (PTX for sm_90a, an H100 or H200 only)")
+        return False
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--artifacts", default=os.path.dirname(os.path.abspath(__file__)))
@@ -1288,7 +1300,7 @@ def main():
         kernels, decoders = [], []
         if {"attention", "timings", "rope", "profile"} & set(parts):
             kernels = [(e, Kernel(driver, manifest, e, args.artifacts))
-                       for e in manifest["kernels"]]
+                       for e in manifest["kernels"] if loadable(e, args.artifacts)]
         if {"decode", "bandwidth", "profile"} & set(parts):
             decoders = [(e, DecodeKernel(driver, e, args.artifacts))
                         for e in manifest.get("decode_kernels", [])]
