@@ -1576,9 +1576,12 @@ protected:
       // values: [-1, BN - 1)).
       // Tiles whose rows all lie in [0, Sk) (all but the first and the last)
       // are copied without per-chunk bounds checks.
-      auto copy = [&](Value dst, Value src, Value row0, int64_t rows) {
+      // `dstRow0`: where the tile starts in `dst` (wgmma-overlap's second
+      // value window).
+      auto copy = [&](Value dst, Value src, Value row0, int64_t rows,
+                      Value dstRow0 = Value()) {
         copyRowsFast(dst, src, kvBase, row0, rows, dimSk, /*keyOrder=*/ko,
-                     /*cm=*/wg);
+                     /*cm=*/wg, dstRow0);
       };
       copy(kSmem, k, idx(0), cfg.blockN);
       commitCopies();
@@ -1622,6 +1625,19 @@ protected:
           for (int64_t i = 0; i < 4; ++i)
             scaled[nb * 4 + i] = fmul(o[nb * 4 + i], alpha[i / 2]);
         return scaled;
+      };
+      // O *= alpha once this tile's maxima are known (lazy: only where
+      // some row's max grew by more than kLazyRescaleLog2, a branch uniform
+      // over the warp).
+      auto rescaleO = [&](ArrayRef<Value> o,
+                          const TileProbs &tp) -> SmallVector<Value> {
+        if (!lazy)
+          return rescaleBy(o, tp.alpha);
+        SmallVector<Type> types(o.size(), f32);
+        return ifElse(
+            tp.any, types,
+            [&]() -> SmallVector<Value> { return rescaleBy(o, tp.alpha); },
+            [&]() -> SmallVector<Value> { return SmallVector<Value>(o); });
       };
       auto probabilities = [&](SmallVector<Value> s, Value j0,
                                ArrayRef<Value> m, ArrayRef<Value> l,
@@ -1681,8 +1697,6 @@ protected:
         if (!lazy) {
           for (int64_t r = 0; r < 2; ++r)
             rowExp(r, rowMax(r));
-          if (o)
-            *o = rescaleBy(*o, tp.alpha);
         } else {
           // The warp keeps its rows' maxima unless one of them grows by
           // more than kLazyRescaleLog2 (P then stays below 2^8): most tiles
@@ -1699,17 +1713,9 @@ protected:
                                             NVVM::VoteSyncKind::any);
           for (int64_t r = 0; r < 2; ++r)
             rowExp(r, select(tp.any, mx[r], m[r]));
-          if (o) {
-            SmallVector<Type> types(o->size(), f32);
-            SmallVector<Value> cur = *o;
-            *o = ifElse(
-                tp.any, types,
-                [&]() -> SmallVector<Value> {
-                  return rescaleBy(cur, tp.alpha);
-                },
-                [&]() -> SmallVector<Value> { return cur; });
-          }
         }
+        if (o)
+          *o = rescaleO(*o, tp);
 
         // The value mix on the probabilities: P'_j = b1 p_j + b2 p_{j+1};
         // the halo row's weight b2 p_{j0}. With shifted values, the
@@ -1831,16 +1837,12 @@ protected:
         // warp passes after its MMAs of V_{j-1} are done (its half), once
         // this iteration's MMAs are issued; K_{j+2} after the barrier that
         // follows every warp's wait for S_{j+1}.
+        // A half is halfRows 16-byte rows: halfRows in the descriptor's
+        // address field (bytes / 16).
         const int64_t halfRows = cfg.blockN * cfg.chunksPerRow();
-        const int64_t halfDesc = halfRows * 16 / 16; // 16-byte rows, /16
-        auto copyValues = [&](Value row0, Value half) {
-          copyRowsFast(vSmem, v, kvBase, row0, cfg.blockN, dimSk,
-                       /*keyOrder=*/true, /*cm=*/true,
-                       mul(half, idx(halfRows)));
-        };
         auto halfDescOf = [&](Value half) {
           Value off = arith::IndexCastOp::create(b, b.getI64Type(),
-                                                 mul(half, idx(halfDesc)));
+                                                 mul(half, idx(halfRows)));
           return arith::AddIOp::create(b, vDesc, off).getResult();
         };
         Value last = sub(arith::MaxSIOp::create(b, nTiles, idx(1)), idx(1));
@@ -1887,7 +1889,8 @@ protected:
           SmallVector<Value> oPending =
               wgmmaPV(pm, halfDescOf(half), o, /*wait=*/false);
           // V_{j+1} into the other half while the MMAs run.
-          copyValues(sub(jn0, idx(1)), sub(idx(1), half));
+          copy(vSmem, v, sub(jn0, idx(1)), cfg.blockN,
+               mul(sub(idx(1), half), idx(halfRows)));
           commitCopies();
           SmallVector<Value> s = wgmmaWait(1, sPending);
           TileProbs tp = probabilities(
@@ -1898,16 +1901,7 @@ protected:
                 copy(kSmem, k, add(jn0, idx(cfg.blockN)), cfg.blockN);
                 commitCopies();
               });
-          o = wgmmaWait(0, oPending, pm);
-          if (!lazy) {
-            o = rescaleBy(o, tp.alpha);
-          } else {
-            SmallVector<Type> types(o.size(), f32);
-            o = ifElse(
-                tp.any, types,
-                [&]() -> SmallVector<Value> { return rescaleBy(o, tp.alpha); },
-                [&]() -> SmallVector<Value> { return o; });
-          }
+          o = rescaleO(wgmmaWait(0, oPending, pm), tp);
           SmallVector<Value> next = {tp.m[0],     tp.m[1],    tp.l[0],
                                      tp.l[1],     tp.halo[0], tp.halo[1],
                                      tp.pHalo[0], tp.pHalo[1]};

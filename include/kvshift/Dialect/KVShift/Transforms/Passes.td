@@ -542,7 +542,8 @@ def KVShiftFuseAttentionGPU
            "keep the SIMT kernel">,
     Option<"wgmma", "wgmma", "bool", /*default=*/"false",
            "Forward, f16/bf16 with D a multiple of 16 (at most 256), warps a "
-           "multiple of 4 (one warpgroup per 64 query rows): S = Q K^T and O += P V as sm_90a warpgroup MMAs "
+           "multiple of 4 (one warpgroup per 64 query rows): S = Q K^T and "
+           "O += P V as sm_90a warpgroup MMAs "
            "(wgmma.mma_async, A from registers, B from shared memory by "
            "descriptor) instead of mma.sync; implies shifted-values. Needs "
            "chip = sm_90a; other ops and shapes keep their kernels">,
