@@ -11,7 +11,7 @@
 # generation with device-resident caches) runs in a process of its own with
 # a time limit of its own, so that a kernel fault or a hang in one part
 # leaves the results of the others. The first part, a probe of the wgmma
-# layouts (wgmma_probe.py; sm_90 only), takes a second or two. The parts'
+# layouts (wgmma_probe.py; sm_90 only; not yet run on a GPU), has 20 s. The parts'
 # limits add up to 9.8 minutes
 # (the parts before the backward took about 80 s on an H200; the backward's
 # and serve parts have not run on a GPU yet). --memcheck also runs the attention, decode and backward
