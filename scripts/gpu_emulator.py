@@ -407,7 +407,7 @@ class Launch:
         self.pending = []       # closed groups of async copies
         self.open_group = []    # copies issued since the last create_group
         self.wg_queues = {}     # warpgroup -> its wgmma groups in flight
-        self.wg_entries = []    # every issued (asynchronous) wgmma group
+        self.wg_entries = {}    # id of its results -> issued (asynchronous) group
         block0 = func.regions[0][0]
         params = [a for a in block0.args]
         nparams = sum(1 for _, ty in params
@@ -873,7 +873,7 @@ def _wgmma_wait(L, op, keep, args, mask):
         a = L.lanes_index(arr(a))
         out[:, i] = a
         base = a.base if isinstance(a, np.ndarray) else None
-        entry = next((e for e in L.wg_entries if e["out"] is base), None)
+        entry = L.wg_entries.get(id(base)) if base is not None else None
         if entry is None:
             continue
         col = (a.ctypes.data - base.ctypes.data) // base.itemsize
@@ -1065,7 +1065,7 @@ def _wgmma_chain(L, op, text, args, mask):
     # In flight: the results are placeholders until a wait retires the group.
     entry = {"out": np.full((L.L, n_acc), np.nan, dtype=np.float32),
              "acc": accs.astype(np.float32), "holds": holds, "retired": set()}
-    L.wg_entries.append(entry)
+    L.wg_entries[id(entry["out"])] = entry
     for g in np.nonzero(groups)[0]:
         L.wg_queues.setdefault(int(g), []).append(entry)
     return entry["out"]
