@@ -24,7 +24,9 @@ Semantics taken from the PTX ISA (independently of the emitter):
     sees the old contents, as it may on the hardware;
   * `ex2.approx`, `sin.approx`, `cos.approx`: exact float32 functions;
   * `wgmma.mma_async` m64nNk16 (sm_90a; f16/bf16 in, f32 accumulate, A from
-    registers, B from shared memory by matrix descriptor without swizzle),
+    registers or from shared memory (K-major, imm-trans-a = 0, element
+    (m, k) at B's K-major byte with n = m), B from shared memory by matrix
+    descriptor without swizzle),
     written as the inline-PTX chains of the `wgmma` kernels (fence, MMAs,
     commit, and wait 0 when synchronous): A's registers as mma.sync's per
     warp of the warpgroup, D's as mma.sync's C blocks; B's element (k, n) at byte
@@ -47,8 +49,9 @@ Checks that raise `EmulatorError` (each one a bug on real hardware too):
     wrote since the last barrier, or a write to an element another warp read
     or wrote since the last barrier (cp.async writes count from their wait);
   * wgmma: part of a warpgroup active, a descriptor that differs between
-    its lanes or points outside the shared buffers, a B element another warp
-    (or this one) wrote since the last barrier, and a B element written
+    its lanes or points outside the shared buffers, an A or B element in
+    shared memory another warp (or this one) wrote since the last barrier,
+    and one written
     (stored or landed by cp.async) without a `fence.proxy.async` by its
     writer afterwards;
   * wgmma in flight: a write to shared memory that an unretired group reads
@@ -884,7 +887,7 @@ def _wgmma_wait(L, op, keep, args, mask):
     return out
 
 
-def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None):
+def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None, operand="B"):
     """B (16 x n) of each active warpgroup from its descriptor: [G, 16, n].
     With `holds` (a dict), the elements each group reads are added to
     holds[group] as (mem, blocks, elements) and counted as read in flight."""
@@ -916,7 +919,7 @@ def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None):
         if not inside.any():
             continue
         if ((byte[inside] - lo) % ELT_BYTES[mem.elt]).any():
-            raise EmulatorError(f"{what}: misaligned B element")
+            raise EmulatorError(f"{what}: misaligned {operand} element")
         e = np.where(inside, (byte - lo) // ELT_BYTES[mem.elt], 0)
         blk = np.broadcast_to(blocks[:, None, None], e.shape)
         sel = inside
@@ -925,14 +928,14 @@ def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None):
         if written.any():
             g, i, j = np.argwhere(written)[0]
             raise EmulatorError(
-                f"{what}: shared-memory race on {mem.name}: B element {int(e[g, i, j])} "
+                f"{what}: shared-memory race on {mem.name}: {operand} element {int(e[g, i, j])} "
                 f"written by warp {int(mem.wr_warp[blk[g, i, j], e[g, i, j]])} without a "
                 f"barrier before the MMA (block {int(blk[g, i, j])})")
         dirty = mem.proxy_dirty[blk, e] & sel
         if dirty.any():
             g, i, j = np.argwhere(dirty)[0]
             raise EmulatorError(
-                f"{what}: B element {int(e[g, i, j])} of {mem.name} was written "
+                f"{what}: {operand} element {int(e[g, i, j])} of {mem.name} was written "
                 f"without fence.proxy.async before the MMA (block {int(blk[g, i, j])})")
         out = np.where(sel, mem.data[blk, e].astype(np.float64), out)
         found |= sel
@@ -949,7 +952,7 @@ def _wgmma_b(L, desc, k_major, n, esize, groups, what, holds=None):
         mem.rd_warps[blk[sel], e[sel]] = cur | gb[sel]
         mem.rd_epoch[blk[sel], e[sel]] = ep[sel]
     if not found.all():
-        raise EmulatorError(f"{what}: B reaches outside the shared buffers")
+        raise EmulatorError(f"{what}: {operand} reaches outside the shared buffers")
     return out
 
 
@@ -1003,8 +1006,16 @@ def _wgmma_chain(L, op, text, args, mask):
             continue
         m = re.match(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k16\.f32\.(bf16|f16)\.(bf16|f16) "
                      r"\{([^}]*)\}, \{([^}]*)\}, (\S+), (\S+), 1, 1, ([01])$", line)
+        ss = None
         if not m:
-            raise EmulatorError(f"wgmma chain: unsupported {line!r}")
+            # A from shared memory too: a descriptor, then imm-trans-a.
+            ss = re.match(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k16\.f32\.(bf16|f16)\.(bf16|f16) "
+                          r"\{([^}]*)\}, (\S+), (\S+), (\S+), 1, 1, ([01]), ([01])$", line)
+            if not ss:
+                raise EmulatorError(f"wgmma chain: unsupported {line!r}")
+            if ss.group(8) != "0":
+                raise EmulatorError("wgmma chain: only K-major A (imm-trans-a 0) is modelled")
+            m = ss
         n, elt = int(m.group(1)), m.group(2)
         outs = [int(x.strip()[1:]) for x in m.group(4).split(",")]
         if outs != list(range(n // 2)):
@@ -1021,28 +1032,35 @@ def _wgmma_chain(L, op, text, args, mask):
                     accs[:, int(c)] = L.lanes_index(arr(args[i]))
         def inp(k):
             return L.lanes_index(arr(args[k - n_acc]))
-        a_idx = [int(x.strip()[1:]) for x in m.group(5).split(",")]
+        def descriptor(tok):
+            if tok.startswith("$"):
+                return inp(int(tok[1:]))
+            _, base, off = regs[tok]
+            return inp(base) + off
         dtok, ptok = m.group(6), m.group(7)
-        if dtok.startswith("$"):
-            desc = inp(int(dtok[1:]))
-        else:
-            _, base, off = regs[dtok]
-            desc = inp(base) + off
+        desc = descriptor(dtok)
         _, cmp, zk = regs[ptok]
         zero = L.lanes_index(arr(args[zk - n_acc])).reshape(-1, 128)[groups][:, 0]
         scale_d = (zero != 0) if cmp == "ne" else (zero == 0)
-        trans = m.group(8) == "1"
-        # A: [G, 64, 16] from each warp's four registers (mma.sync's layout).
-        A = np.zeros((G, 4, 16, 16))
-        for r, ai in enumerate(a_idx):
-            u = inp(ai).astype(np.int64).astype(np.uint32).reshape(-1, 128)[groups]
-            u = u.reshape(G, 4, 32)
-            lo_, hi_ = from_bits16(u & 0xFFFF, elt), from_bits16(u >> 16, elt)
-            row = g4 + 8 * (r % 2)
-            col = 2 * t4 + 8 * (r // 2)
-            A[:, :, row, col] = lo_
-            A[:, :, row, col + 1] = hi_
-        A = A.reshape(G, 64, 16)
+        trans = m.group(9 if ss else 8) == "1"
+        if ss:
+            # A (64 x 16, K-major) through its descriptor: read as a K-major
+            # B of 64 columns, element (k, m) at the same byte as A[m, k].
+            A = _wgmma_b(L, descriptor(m.group(5)), True, 64, 2, groups,
+                         "wgmma.mma_async", holds, operand="A").transpose(0, 2, 1)
+        else:
+            # A: [G, 64, 16] from each warp's four registers (mma.sync's layout).
+            a_idx = [int(x.strip()[1:]) for x in m.group(5).split(",")]
+            A = np.zeros((G, 4, 16, 16))
+            for r, ai in enumerate(a_idx):
+                u = inp(ai).astype(np.int64).astype(np.uint32).reshape(-1, 128)[groups]
+                u = u.reshape(G, 4, 32)
+                lo_, hi_ = from_bits16(u & 0xFFFF, elt), from_bits16(u >> 16, elt)
+                row = g4 + 8 * (r % 2)
+                col = 2 * t4 + 8 * (r // 2)
+                A[:, :, row, col] = lo_
+                A[:, :, row, col + 1] = hi_
+            A = A.reshape(G, 64, 16)
         B = _wgmma_b(L, desc, not trans, n, 2, groups, "wgmma.mma_async", holds)
         C = np.zeros((G, 4, 16, n))
         cur = accs.reshape(-1, 128, n_acc)[groups].reshape(G, 4, 32, n_acc)

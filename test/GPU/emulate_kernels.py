@@ -611,6 +611,55 @@ def grad_mutants(text, data):
     RESULTS.append(caught == len(barriers) and len(barriers) > 0 and swapped > bound)
 
 
+def grad_wgmma_mutants(text, data, d):
+    """grad_kv with wgmma: the check must also fail without its proxy fence,
+    with the K-major descriptors' strides swapped (A: the key and value
+    tiles; B: the q and dO tiles for S^T, dP^T), with the MN-major ones'
+    swapped (q and dO for dK^, dV^), for a wait that leaves dP^T in flight
+    and one that leaves dK^ in flight."""
+    t, q, k, v, kw, vw, do, want, bound = data
+    lines = text.split("\n")
+    fences = [i for i, l in enumerate(lines) if "fence.proxy.async" in l]
+    group = d // 8 * 128
+
+    def fields(lbo, sbo):
+        return f"{((lbo >> 4) << 16) | ((sbo >> 4) << 32)} : i64"
+    kmaj, mnmaj = fields(128, group), fields(group, 128)
+    swap = "\x00"
+    wait0 = '"wgmma.wait_group.sync.aligned 0;"'
+    waits = [i for i, l in enumerate(lines) if wait0 in l]
+    muts = {f"without proxy fence {n}": "\n".join(lines[:i] + lines[i + 1:])
+            for n, i in enumerate(fences)}
+    muts.update({
+        "K-major descriptors' strides swapped":
+        text.replace(kmaj, swap).replace(mnmaj, kmaj).replace(swap, mnmaj)
+        if group != 128 else text,
+        "key tile's descriptor strides swapped": text.replace(kmaj, mnmaj, 1),
+        "dV^ and dK^'s B read as K-major": text.replace(", 1, 1, 1;", ", 1, 1, 0;"),
+        "dP^T left in flight": "\n".join(
+            lines[:waits[0]] + [lines[waits[0]].replace(wait0, wait0.replace(" 0;", " 1;"))] +
+            lines[waits[0] + 1:]),
+        "dK^ left in flight": "\n".join(
+            lines[:waits[1]] + [lines[waits[1]].replace(wait0, wait0.replace(" 0;", " 1;"))] +
+            lines[waits[1] + 1:])})
+    ok = len(fences) == 1 and len(waits) == 2
+    for name, mutant in muts.items():
+        if mutant == text:
+            print(f"grad mutant {name}: not applied")
+            ok = False
+            continue
+        try:
+            got = run_grad(mutant, t, q, k, v, kw, vw, do)
+            err = max(rel_err(np.nan_to_num(g), w) for g, w in zip(got, want))
+            hit = err > bound
+            print(f"grad mutant {name}: err {err:.1e} {'caught' if hit else 'NOT caught'}")
+        except ge.EmulatorError as e:
+            hit = True
+            print(f"grad mutant {name}: caught ({str(e)[:80]})")
+        ok &= hit
+    RESULTS.append(ok)
+
+
 def lse_reference(q, k, kw, causal, theta):
     """The rows' natural-log log-sum-exp of the scaled mixed logits in
     float64 (-inf for a row that sees no key)."""
@@ -1109,6 +1158,31 @@ def main():
         grad_case("f32", 1, 2, 1, 33, 33, 64, False, seed=63, theta=10000.0)  # SIMT
         grad_case("bf16", 1, 2, 1, 1, 1, 32, True, seed=64, theta=10000.0)   # S = 1
         grad_mutants(text, data)
+    elif SUITE == "gradwgmma":
+        # grad_kv with wgmma=true (sm_90a): its four products as warpgroup
+        # MMAs, S^T and dP^T with A (the key and value tiles) from shared
+        # memory. GQA, causal and not, several key blocks, Sq < Sk, Sq > Sk,
+        # S = 1, D = 16, 48, 64, 80, 128 (D = 40 keeps mma.sync), large
+        # logits, RoPE, and the training step's kernels (the forward's
+        # statistics handed over, the forward also with wgmma).
+        wg = "chip=sm_90a wgmma=true"
+        text, data = grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55, options=wg)
+        grad_case("f16", 2, 2, 2, 130, 130, 64, False, seed=111, options=wg)
+        grad_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=112, options=wg)   # Sq < Sk
+        grad_case("bf16", 1, 2, 1, 50, 20, 64, False, seed=113, options=wg)   # Sq > Sk
+        grad_case("bf16", 1, 2, 1, 1, 1, 64, True, seed=114, options=wg)      # S = 1
+        grad_case("bf16", 1, 2, 1, 40, 40, 16, True, seed=115, options=wg)
+        grad_case("f16", 1, 2, 2, 50, 50, 48, True, seed=116, options=wg)
+        grad_case("bf16", 1, 2, 2, 64, 64, 80, False, seed=117, options=wg)
+        grad_case("f16", 1, 2, 2, 40, 40, 40, True, seed=118, options=wg)     # mma.sync
+        grad_case("bf16", 1, 4, 2, 60, 120, 64, True, seed=119, options=wg)   # whole blocks
+        grad_case("bf16", 1, 4, 2, 100, 100, 128, True, seed=120, big=True, options=wg)
+        grad_case("bf16", 1, 4, 2, 70, 70, 64, True, seed=121, theta=10000.0, options=wg)
+        stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=122, options=wg)
+        stats_case("bf16", 1, 2, 1, 50, 20, 64, True, seed=123, dynamic=True,
+                   options=wg + " wgmma-overlap=true")
+        grad_mutants(text, data)
+        grad_wgmma_mutants(text, data, 128)
     elif SUITE == "big":
         # Large logits (standard deviation 9): every gradient within twice
         # the error of the paper's way in the same precision (plus 4 ulps);

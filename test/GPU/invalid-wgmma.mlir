@@ -1,4 +1,4 @@
-// wgmma=true needs sm_90a and whole warpgroups, and wgmma-overlap=true
+// wgmma=true needs sm_90a and whole warpgroups (forward and backward), and wgmma-overlap=true
 // needs wgmma=true; a tile that does not fit the static shared memory is
 // refused as without it.
 // RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true" 2>&1 | FileCheck %s --check-prefix=CHIP
@@ -10,6 +10,9 @@
 // CHIP: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80
 // OVERLAP: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma-overlap=true pipelines the warpgroup MMAs of wgmma=true, found wgmma=false
 // WARPS: error: 'kvshift.kv_shift_attention' op kvshift-fuse-attention-gpu: wgmma=true needs warps to be a multiple of 4 (whole warpgroups of 64 query rows), found warps = 6
+// The backward (grad_kv on warpgroup MMAs) checks the same.
+// CHIP: error: 'kvshift.kv_shift_attention_grad' op kvshift-fuse-attention-gpu: wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80
+// WARPS: error: 'kvshift.kv_shift_attention_grad' op kvshift-fuse-attention-gpu: wgmma=true needs warps to be a multiple of 4 (grad_kv: whole warpgroups of 64 key rows), found warps = 6
 func.func @f(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<1x2x16x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x64xbf16> {
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
       : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x64xbf16>
@@ -24,4 +27,12 @@ func.func @d256(%q: tensor<1x2x16x256xbf16>, %k: tensor<1x2x16x256xbf16>, %v: te
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
       : (tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x256xbf16>
   return %o : tensor<1x2x16x256xbf16>
+}
+
+// -----
+
+func.func @grad(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<1x2x16x64xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>, %do: tensor<1x2x16x64xbf16>) -> (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) {
+  %dq, %dk, %dv, %dkw, %dvw = kvshift.kv_shift_attention_grad %q, %k, %v mix(%kw, %vw) dout(%do) causal
+      : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<1x2x16x64xbf16>) -> (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>)
+  return %dq, %dk, %dv, %dkw, %dvw : tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<2x2xf32>, tensor<2x2xf32>
 }

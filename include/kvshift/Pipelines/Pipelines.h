@@ -123,7 +123,8 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
       llvm::cl::init(false)};
   Option<bool> wgmma{
       *this, "wgmma",
-      llvm::cl::desc("Forward, f16/bf16, chip=sm_90a: S = Q K^T and O += P V "
+      llvm::cl::desc("f16/bf16, chip=sm_90a: the forward's S = Q K^T and "
+                     "O += P V, and the backward grad_kv's four products, "
                      "as warpgroup MMAs (wgmma.mma_async) instead of "
                      "mma.sync; implies shifted-values"),
       llvm::cl::init(false)};

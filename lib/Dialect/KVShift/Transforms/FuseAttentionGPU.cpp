@@ -835,9 +835,12 @@ protected:
   /// position n = 8 nb + 2 t + e (S column n, held by quad lane t in block
   /// nb) holds tile row (rows / 4) t + 2 nb + e (tileRowAt).
   /// `dstRow0`: the buffer row where the tile starts (0 if null).
+  /// `warpHalo` (grad_kv): buffer rows [16 w, 16 w + 16) hold tile rows
+  /// [15 w, 15 w + 16), so that each warp's 16 rows of a wgmma A operand
+  /// start with the row before its 15 own ones.
   void copyRowsCM(Value dst, Value src, Value base, Value row0, int64_t rows,
                   Value limit, bool rowChecks = true, bool keyOrder = false,
-                  Value dstRow0 = Value()) {
+                  Value dstRow0 = Value(), bool warpHalo = false) {
     const int64_t chunks = cfg.chunksPerRow();
     const int64_t total = rows * chunks;
     const int64_t step = cfg.threads() / 8; // chunk columns per iteration
@@ -861,6 +864,8 @@ protected:
       Value rg =
           whole ? add(rg0, idx(it * step / chunks)) : divu(q, idx(chunks));
       Value r = add(mul(rg, idx(groupRows)), rowInGroup);
+      if (warpHalo)
+        r = sub(r, divu(rg, idx(2)));
       Value j = add(row0, r);
       Value in = rowChecks ? andi(cmpi(arith::CmpIPredicate::sge, j, idx(0)),
                                   cmpi(arith::CmpIPredicate::slt, j, limit))
@@ -942,33 +947,60 @@ protected:
   SmallVector<Value> wgmmaChain(ArrayRef<SmallVector<Value>> a, Value desc,
                                 int64_t descStep, int64_t n, bool transB,
                                 ArrayRef<Value> acc, bool wait = true) {
+    return wgmmaChainImpl(a, Value(), a.size(), desc, descStep, n, transB, acc,
+                          wait);
+  }
+  /// wgmmaChain with A from shared memory as well (K-major, cmRow's layout
+  /// at `aDesc`; k-step s at `aDesc` + s * descStep, like B).
+  SmallVector<Value> wgmmaChainSS(Value aDesc, int64_t steps, Value desc,
+                                  int64_t descStep, int64_t n, bool transB,
+                                  ArrayRef<Value> acc, bool wait = true) {
+    return wgmmaChainImpl({}, aDesc, steps, desc, descStep, n, transB, acc,
+                          wait);
+  }
+  SmallVector<Value> wgmmaChainImpl(ArrayRef<SmallVector<Value>> a, Value aDesc,
+                                    int64_t steps, Value desc, int64_t descStep,
+                                    int64_t n, bool transB, ArrayRef<Value> acc,
+                                    bool wait) {
     const int64_t nAcc = n / 2;
-    const int64_t steps = a.size();
     const bool zero = acc.empty();
+    const bool ss = static_cast<bool>(aDesc);
     std::string t = isBF16() ? "bf16" : "f16";
     std::string text, cons;
     llvm::raw_string_ostream os(text), cs(cons);
-    // Operands: $0 .. nAcc-1 the accumulators, then A's registers, the
-    // descriptor, a zero (for the predicates), then (accumulating) the
-    // accumulators' inputs, tied to $0 ...
-    int64_t aAt = nAcc, descAt = nAcc + 4 * steps, zeroAt = descAt + 1;
-    os << "{\n.reg .pred %wgz, %wgo;\n.reg .b64 %wgd;\n"
-       << "setp.ne.b32 %wgz, $" << zeroAt << ", 0;\n"
+    // Operands: $0 .. nAcc-1 the accumulators, then A's registers (or A's
+    // descriptor), B's descriptor, a zero (for the predicates), then
+    // (accumulating) the accumulators' inputs, tied to $0 ...
+    int64_t aAt = nAcc, descAt = ss ? nAcc + 1 : nAcc + 4 * steps,
+            zeroAt = descAt + 1;
+    os << "{\n.reg .pred %wgz, %wgo;\n.reg .b64 %wgd;\n";
+    if (ss)
+      os << ".reg .b64 %wga;\n";
+    os << "setp.ne.b32 %wgz, $" << zeroAt << ", 0;\n"
        << "setp.eq.b32 %wgo, $" << zeroAt << ", 0;\n"
        << "wgmma.fence.sync.aligned;\n";
     for (int64_t st = 0; st < steps; ++st) {
-      if (st > 0)
+      if (st > 0) {
+        if (ss)
+          os << "add.s64 %wga, $" << aAt << ", " << st * descStep << ";\n";
         os << "add.s64 %wgd, $" << descAt << ", " << st * descStep << ";\n";
+      }
       os << "wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << t << "."
          << t << " {";
       for (int64_t i = 0; i < nAcc; ++i)
         os << (i ? ", " : "") << "$" << i;
-      os << "}, {";
-      for (int64_t i = 0; i < 4; ++i)
-        os << (i ? ", " : "") << "$" << aAt + 4 * st + i;
-      os << "}, " << (st == 0 ? "$" + std::to_string(descAt) : "%wgd") << ", "
+      os << "}, ";
+      if (ss) {
+        os << (st == 0 ? "$" + std::to_string(aAt) : std::string("%wga"));
+      } else {
+        os << "{";
+        for (int64_t i = 0; i < 4; ++i)
+          os << (i ? ", " : "") << "$" << aAt + 4 * st + i;
+        os << "}";
+      }
+      os << ", " << (st == 0 ? "$" + std::to_string(descAt) : "%wgd") << ", "
          << (zero && st == 0 ? "%wgz" : "%wgo") << ", 1, 1, "
-         << (transB ? 1 : 0) << ";\n";
+         << (ss ? "0, " : "") << (transB ? 1 : 0) << ";\n";
     }
     os << "wgmma.commit_group.sync.aligned;\n";
     if (wait)
@@ -977,7 +1009,11 @@ protected:
     SmallVector<Value> operands;
     for (int64_t i = 0; i < nAcc; ++i)
       cs << (i ? "," : "") << (zero ? "=&f" : "=f");
-    for (int64_t st = 0; st < steps; ++st)
+    if (ss) {
+      operands.push_back(aDesc);
+      cs << ",l";
+    }
+    for (int64_t st = 0; st < static_cast<int64_t>(a.size()); ++st)
       for (int64_t i = 0; i < 4; ++i) {
         operands.push_back(asI32(a[st][i]));
         cs << ",r";
@@ -3504,6 +3540,8 @@ public:
   GradKVTensorCoreEmitter(gpu::GPUFuncOp func, const KernelConfig &cfg)
       : KernelEmitter(func, cfg, /*dimsAt=*/10), func(func) {
     doSmem = func.getWorkgroupAttributions()[2];
+    if (cfg.wgmma)
+      vTile = func.getWorkgroupAttributions()[3];
   }
 
   void emit() {
@@ -3552,19 +3590,43 @@ public:
       return ldmatrix(kSmem, add(fragRow, l16),
                       add(idx(ks * 16), mul(hi, idx(8))), /*transpose=*/false);
     };
-    // The staged tile holds 16 * warps rows from stage0; the warps read the
-    // first 15 * warps + 1.
-    stageRows(kSmem, k, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
-    gpu::BarrierOp::create(b);
+    const bool wg = cfg.wgmma;
     SmallVector<SmallVector<Value>> kA(kSteps);
-    for (int64_t ks = 0; ks < kSteps; ++ks)
-      kA[ks] = aFragment(ks);
-    // Every warp has its K fragments before V replaces the tile. V stays
-    // in shared memory: its fragments are loaded for each query tile (in
-    // registers next to K's and the dK^, dV^ accumulators they would make
-    // ptxas spill at D = 128).
-    gpu::BarrierOp::create(b);
-    stageRows(kSmem, v, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
+    // wgmma: descriptors of the key and value tiles (A, K-major) and of
+    // the q and dO tiles (B: K-major for S^T and dP^T, MN-major for dV^
+    // and dK^); a k-step is 16 columns of d (two core matrices) or 16
+    // query rows (two row groups).
+    Value kDesc, vDesc, qDesc, doDesc, qDescT, doDescT, kvToken;
+    const int64_t groupBytes = cfg.chunksPerRow() * 128;
+    const int64_t dStep = 2 * 128 / 16, rowStep = 2 * groupBytes / 16;
+    if (wg) {
+      // Raw K and V, each warp's 16 rows from its halo row, by cp.async
+      // (waited for with the first query tile's copies).
+      for (auto [dst, src] : {std::pair{kSmem, k}, std::pair{vTile, v}})
+        copyRowsCM(dst, src, kvBase, stage0, cfg.blockN, dimSk,
+                   /*rowChecks=*/true, /*keyOrder=*/false, Value(),
+                   /*warpHalo=*/true);
+      kvToken = commitCopies();
+      kDesc = smemDescriptor(kSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+      vDesc = smemDescriptor(vTile, /*lbo=*/128, /*sbo=*/groupBytes);
+      qDesc = smemDescriptor(vSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+      doDesc = smemDescriptor(doSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+      qDescT = smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128);
+      doDescT = smemDescriptor(doSmem, /*lbo=*/groupBytes, /*sbo=*/128);
+    } else {
+      // The staged tile holds 16 * warps rows from stage0; the warps read
+      // the first 15 * warps + 1.
+      stageRows(kSmem, k, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
+      gpu::BarrierOp::create(b);
+      for (int64_t ks = 0; ks < kSteps; ++ks)
+        kA[ks] = aFragment(ks);
+      // Every warp has its K fragments before V replaces the tile. V stays
+      // in shared memory: its fragments are loaded for each query tile (in
+      // registers next to K's and the dK^, dV^ accumulators they would
+      // make ptxas spill at D = 128).
+      gpu::BarrierOp::create(b);
+      stageRows(kSmem, v, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
+    }
 
     // Key rows of this thread's accumulator rows (fragment rows g, g + 8);
     // fragment row 0 (g = 0, first row) is the halo.
@@ -3615,10 +3677,13 @@ public:
         Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
         // The q and dO tiles (the previous step's readers are done).
         gpu::BarrierOp::create(b);
-        copyRowsFast(vSmem, q, qBase, i0, kGradQRows, dimSq);
-        copyRowsFast(doSmem, out, qBase, i0, kGradQRows, dimSq);
+        copyRowsFast(vSmem, q, qBase, i0, kGradQRows, dimSq, false, /*cm=*/wg);
+        copyRowsFast(doSmem, out, qBase, i0, kGradQRows, dimSq, false,
+                     /*cm=*/wg);
         Value token = commitCopies();
         waitCopies(token, 0);
+        if (wg)
+          proxyFence();
         gpu::BarrierOp::create(b);
 
         // Query row of this thread's column (nb, e), and its lse / delta
@@ -3672,9 +3737,23 @@ public:
             }
         };
         // S^T = a1 (K Q^T)_r + a2 (K Q^T)_{r-1} (with RoPE the keys come
-        // mixed).
-        SmallVector<Value> s = rowsTimesTile(
-            [&](int64_t ks) { return kA[ks]; }, vSmem);
+        // mixed). wgmma: K Q^T and V dO^T issued together, both read from
+        // shared memory.
+        SmallVector<Value> s, dp;
+        if (wg) {
+          SmallVector<Value> both = wgmmaChainSS(
+              kDesc, kSteps, qDesc, dStep, kGradQRows, /*transB=*/false, {},
+              /*wait=*/false);
+          SmallVector<Value> dpPending = wgmmaChainSS(
+              vDesc, kSteps, doDesc, dStep, kGradQRows, /*transB=*/false, {},
+              /*wait=*/false);
+          both.append(dpPending);
+          both = wgmmaWait(0, both);
+          s.assign(both.begin(), both.begin() + sBlocks * 4);
+          dp.assign(both.begin() + sBlocks * 4, both.end());
+        } else {
+          s = rowsTimesTile([&](int64_t ks) { return kA[ks]; }, vSmem);
+        }
         if (!cfg.ropeTheta)
           mixRows(s, ka1, ka2);
         // P^T, masked: the halo row, key beyond Sk, query beyond Sq (lse =
@@ -3724,10 +3803,31 @@ public:
         };
         MutableArrayRef<Value> dK(acc.data(), oBlocks * 4);
         MutableArrayRef<Value> dV(acc.data() + oBlocks * 4, oBlocks * 4);
-        timesTile(p, doSmem, dV);
+        // wgmma: an S^T-shaped accumulator as A operands (k-steps of 16
+        // query rows, mma.sync's A layout); dV^ += P^T dO is issued here
+        // and runs while dS^T is formed.
+        auto packA = [&](ArrayRef<Value> m) {
+          SmallVector<SmallVector<Value>> a;
+          for (int64_t kk = 0; kk < kGradQRows / 16; ++kk)
+            a.push_back(
+                {packPair(m[2 * kk * 4], m[2 * kk * 4 + 1]),
+                 packPair(m[2 * kk * 4 + 2], m[2 * kk * 4 + 3]),
+                 packPair(m[(2 * kk + 1) * 4], m[(2 * kk + 1) * 4 + 1]),
+                 packPair(m[(2 * kk + 1) * 4 + 2], m[(2 * kk + 1) * 4 + 3])});
+          return a;
+        };
+        SmallVector<SmallVector<Value>> pa;
+        SmallVector<Value> dvPending;
+        if (wg) {
+          pa = packA(p);
+          dvPending = wgmmaChain(pa, doDescT, rowStep, cfg.dPadded,
+                                 /*transB=*/true, dV, /*wait=*/false);
+        } else {
+          timesTile(p, doSmem, dV);
+          dp = rowsTimesTile(aFragment, doSmem);
+        }
         // dP^T = b1 (V dO^T)_r + b2 (V dO^T)_{r-1}: the value mix in f32,
         // as the forward's O (and so delta) has it.
-        SmallVector<Value> dp = rowsTimesTile(aFragment, doSmem);
         mixRows(dp, vb1, vb2);
         SmallVector<Value> ds(p.size());
         for (int64_t nb = 0; nb < sBlocks; ++nb)
@@ -3738,11 +3838,29 @@ public:
               ds[nb * 4 + i] = fmul(p[nb * 4 + i], fsub(dp[nb * 4 + i], delta));
             }
           }
-        timesTile(ds, vSmem, dK);
+        if (wg) {
+          // dK^ += dS^T Q, then both products retired (P^T's and dS^T's
+          // registers tied to the wait: they stay unchanged while the MMAs
+          // read them).
+          SmallVector<SmallVector<Value>> dsa = packA(ds);
+          SmallVector<Value> pending =
+              wgmmaChain(dsa, qDescT, rowStep, cfg.dPadded, /*transB=*/true, dK,
+                         /*wait=*/false);
+          pending.append(dvPending);
+          SmallVector<Value> aRegs;
+          for (const auto &ks : llvm::concat<const SmallVector<Value>>(pa, dsa))
+            aRegs.append(ks.begin(), ks.end());
+          pending = wgmmaWait(0, pending, aRegs);
+          std::copy(pending.begin(), pending.end(), acc.begin());
+        } else {
+          timesTile(ds, vSmem, dK);
+        }
         scf::YieldOp::create(b, acc);
       }
       scf::YieldOp::create(b, loop.getResults());
     }
+    if (wg) // no query tile: the key and value copies still in flight
+      waitCopies(kvToken, 0);
     SmallVector<Value> res(headLoop.getResults().begin(),
                            headLoop.getResults().end());
     unrotate(MutableArrayRef<Value>(res).take_front(oBlocks * 4), {key0, key1});
@@ -3794,6 +3912,7 @@ public:
 private:
   gpu::GPUFuncOp func;
   Value doSmem;
+  Value vTile; // wgmma: the value tile (K's stays in kSmem)
 };
 
 /// A host buffer for a result of type `outType` (64-byte aligned), its
@@ -4218,8 +4337,32 @@ struct KVShiftFuseAttentionGPUPass
                << " needs " << qc.sharedBytes()
                << " bytes of shared memory, above the " << kSharedLimitBytes
                << " bytes of static shared memory";
-      int64_t bytes = (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
-                      cfg.rowStride * 2;
+      if (wgmma) {
+        if (chip != "sm_90a")
+          return op->emitOpError()
+                 << "kvshift-fuse-attention-gpu: wgmma=true needs chip = "
+                    "sm_90a (warpgroup MMAs), found chip = "
+                 << chip;
+        if (warps % 4 != 0)
+          return op->emitOpError()
+                 << "kvshift-fuse-attention-gpu: wgmma=true needs warps to "
+                    "be a multiple of 4 (grad_kv: whole warpgroups of 64 "
+                    "key rows), found warps = "
+                 << static_cast<int64_t>(warps);
+        // grad_kv's four products as warpgroup MMAs, on unpadded key,
+        // value, q and dO tiles. D that is not a multiple of 16, or whose
+        // tiles do not fit the static shared memory (D > 128 with 4
+        // warps), keeps mma.sync.
+        int64_t wgBytes =
+            (2 * cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) * d * 2;
+        cfg.wgmma = d % 16 == 0 && wgBytes <= kSharedLimitBytes;
+      }
+      // grad_kv on mma.sync: the key tile (then the value tile), the q and
+      // dO tiles, padded rows.
+      int64_t bytes =
+          cfg.wgmma ? 0
+                    : (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
+                          cfg.rowStride * 2;
       if (bytes > kSharedLimitBytes)
         return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_kv with "
@@ -4236,6 +4379,7 @@ struct KVShiftFuseAttentionGPUPass
     KernelConfig qc = cfg;
     qc.blockM = 16 * cfg.warps;
     qc.blockN = blockK;
+    qc.wgmma = qc.wgmmaOverlap = false; // grad_q keeps mma.sync
     return qc;
   }
 
@@ -4271,13 +4415,20 @@ struct KVShiftFuseAttentionGPUPass
       if (kind == GradKernelEmitter::KV && cfg.tensorCores) {
         auto wg =
             gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-        workgroup.push_back(MemRefType::get({cfg.blockN, cfg.rowStride},
-                                            cfg.elt,
-                                            MemRefLayoutAttrInterface(), wg));
+        // The key tile, the q and dO tiles; wgmma: one row per 16-byte
+        // chunk (core matrices, KernelEmitter::cmRow), and a value tile.
+        auto tile = [&](int64_t rows) {
+          if (cfg.wgmma)
+            return MemRefType::get({rows * cfg.chunksPerRow(), 8}, cfg.elt,
+                                   MemRefLayoutAttrInterface(), wg);
+          return MemRefType::get({rows, cfg.rowStride}, cfg.elt,
+                                 MemRefLayoutAttrInterface(), wg);
+        };
+        workgroup.push_back(tile(cfg.blockN));
         for (int i = 0; i < 2; ++i)
-          workgroup.push_back(MemRefType::get(
-              {GradKVTensorCoreEmitter::kGradQRows, cfg.rowStride}, cfg.elt,
-              MemRefLayoutAttrInterface(), wg));
+          workgroup.push_back(tile(GradKVTensorCoreEmitter::kGradQRows));
+        if (cfg.wgmma)
+          workgroup.push_back(tile(cfg.blockN));
       }
       break;
     case GradKernelEmitter::Mix:
@@ -4302,9 +4453,11 @@ struct KVShiftFuseAttentionGPUPass
     func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
     func.setKnownBlockSizeAttr(
         mb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+    // wgmma's core matrices are 128 bytes.
+    bool cm = kind == GradKernelEmitter::KV && cfg.wgmma;
     for (unsigned i = 0; i < workgroup.size(); ++i)
       func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
-                                       mb.getI64IntegerAttr(16));
+                                       mb.getI64IntegerAttr(cm ? 128 : 16));
     if (kind == GradKernelEmitter::KV && cfg.tensorCores)
       GradKVTensorCoreEmitter(func, cfg).emit();
     else if (kind == GradKernelEmitter::Q && cfg.tensorCores)

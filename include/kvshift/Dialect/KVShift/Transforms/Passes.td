@@ -545,7 +545,10 @@ def KVShiftFuseAttentionGPU
            "multiple of 4 (one warpgroup per 64 query rows): S = Q K^T and "
            "O += P V as sm_90a warpgroup MMAs "
            "(wgmma.mma_async, A from registers, B from shared memory by "
-           "descriptor) instead of mma.sync; implies shifted-values. Needs "
+           "descriptor) instead of mma.sync; implies shifted-values. "
+           "Backward, f16/bf16 with D a multiple of 16 (at most 128): "
+           "grad_kv's four products as warpgroup MMAs (S^T and dP^T with A "
+           "from shared memory too); grad_q keeps mma.sync. Needs "
            "chip = sm_90a; other ops and shapes keep their kernels">,
     Option<"wgmmaOverlap", "wgmma-overlap", "bool", /*default=*/"false",
            "With wgmma = true: software-pipelined key loop. The MMAs are "
