@@ -10,6 +10,9 @@
 #                         the others listed below), dynamic B/H/S, PTX for
 #                         sm_80 (the driver JIT-compiles it for newer GPUs;
 #                         the wgmma variants are PTX for sm_90a)
+#   OUT/kernels/*_grad*.ptx  the backward kernels of kv_shift_attention_grad
+#                         and training steps (listed below), and a variant
+#                         whose grad_kv runs on warpgroup MMAs (sm_90a)
 #   OUT/kernels/kv_cache_decode_*.ptx   the decode kernels of
 #                         kv_cache_attention (bf16, f16, D = 128, causal; bf16
 #                         with RoPE; two bf16 variants: no prefetch, splits
@@ -187,6 +190,23 @@ func.func @grad(%q: $ty, %k: $ty, %v: $ty, %kw: $w, %vw: $w, %do: $ty) -> ($ty, 
 }
 MLIR
 }
+build_grad() { # name options extra (the source in $out/src/<name>.mlir)
+  local name="$1" options="$2" extra="$3" config
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
+  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
+  if [ -x "$ptxas" ]; then
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+  fi
+  config="$("$opt" "$out/src/$name.mlir" --kvshift-fuse-attention-gpu="$options" | /usr/bin/python3 -c '
+import json, re, sys
+text = sys.stdin.read()
+a = dict(re.findall(r"kvshift\.gpu_(grad_q_rows|grad_kv_rows|threads) = (\d+)", text))
+n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32: (\d+)", text))
+print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
+                  "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
+                  "w_threads": int(n["w"])})[1:-1])')"
+  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
+}
 for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal: bf16:128:causal:rope; do
   IFS=: read -r t d c rope <<< "$spec"
   name="kv_shift_attention_d${d}_${t}${c:+_causal}${rope:+_rope}_grad"
@@ -198,21 +218,16 @@ for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal
   else
     grad_input "$t" "$d" "$c" > "$out/src/$name.mlir"
   fi
-  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
-  /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
-  if [ -x "$ptxas" ]; then
-    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
-  fi
-  config="$("$opt" "$out/src/$name.mlir" --kvshift-fuse-attention-gpu | /usr/bin/python3 -c '
-import json, re, sys
-text = sys.stdin.read()
-a = dict(re.findall(r"kvshift\.gpu_(grad_q_rows|grad_kv_rows|threads) = (\d+)", text))
-n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32: (\d+)", text))
-print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
-                  "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
-                  "w_threads": int(n["w"])})[1:-1])')"
-  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
+  build_grad "$name" "chip=$chip" "$extra"
 done
+# A backward variant, bf16 causal D = 128: grad_kv's four products as
+# warpgroup MMAs (wgmma=true; PTX for sm_90a, kernels named as the base
+# entry's), checked and timed against the base entry.
+t=bf16 d=128 c=causal
+base="kv_shift_attention_d128_bf16_causal_grad"
+grad_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
+build_grad "${base}_wg" "chip=sm_90a wgmma=true" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"wgmma=true\""
 
 # Training steps: a forward and its gradient on the same operands, (bf16
 # causal, bf16 not causal, f16 causal) at D = 128. The pipeline's
@@ -329,4 +344,4 @@ sets += [kc.cache_kernels("attention", dt, 64, True, 0.125, theta, chip, opts)
                           (torch.bfloat16, "decode-mma=true"))]
 kc.save_kernels(out, sets)
 PY
-echo "$out: $(ls "$out/kernels" | grep -v _grad | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -c '_grad\.ptx$') backward kernel sets, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"
+echo "$out: $(ls "$out/kernels" | grep -v _grad | grep -c '^kv_shift_attention.*\.ptx$') attention kernels, $(ls "$out/kernels" | grep -cE '_grad(_[a-z0-9]+)?\.ptx$') backward kernel sets, $(ls "$out/kernels" | grep -c '^kv_cache_decode.*\.ptx$') decode kernels, $(ls "$out/lib" | wc -l) AOT libraries; copy it to the GPU machine and run: bash gpu-check.sh"

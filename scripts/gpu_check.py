@@ -391,7 +391,9 @@ class GradKernel(Kernel):
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
         parts = ("q", "kv", "mix", "w") + (("stats",) if entry.get("stats") else ())
-        self.fns = {part: driver.load(ptx, f"{entry['name']}_{part}") for part in parts}
+        # A variant's kernels are named as its base entry's ("kernel").
+        prefix = entry.get("kernel", entry["name"])
+        self.fns = {part: driver.load(ptx, f"{prefix}_{part}") for part in parts}
         self.fwd = driver.load(ptx, entry["forward"]) if entry.get("stats") else None
         self.last_forward = None
         # With RoPE, the forward's pre-pass (Kernel.rotate) first rotates q,
@@ -883,6 +885,32 @@ def grad_timings(grads, quick, seqs=None):
     optioned = [(e, k) for e, k in grads if isinstance(k, TorchPath) and e.get("options")
                 and not e["rope_theta"] and e["d"] == d]
     seqs = seqs or ([1024, 4096] if quick else [1024, 4096, 8192])
+    # Backward variants (other kernel options, e.g. grad_kv on warpgroup
+    # MMAs), first: each against its base entry in the same run.
+    variants = [(e, k) for e, k in grads if e.get("variant_of") in by_name]
+    if variants:
+        print(f"\nbackward variants, B={b} H={h} D={d}: base ms / variant ms (higher: the "
+              f"variant is faster)")
+        print(f"{'variant':48} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | {'base ms':>8} "
+              f"{'TF/s':>6} | {'base/variant':>12}")
+    for e, kern in variants:
+        base = by_name[e["variant_of"]]
+        for s in seqs:
+            q, k, v, kw, vw = inputs(b, h, h, s, s, d, DTYPES[e["dtype"]], seed=s)
+            dout = torch.randn_like(q)
+            outs = [torch.empty_like(x) for x in (q, k, v, kw, vw)]
+            scratch = kern.scratch(q, k)
+            flops = 2.5 * 4 * b * h * s * s * d / (2 if e["causal"] else 1)
+            iters = 3 if s >= 8192 else 5
+            tv = time_ms(lambda: kern(q, k, v, kw, vw, dout, outs, scratch), warmup=1,
+                         iters=iters)
+            tb = time_ms(lambda: base(q, k, v, kw, vw, dout, outs, scratch), warmup=1,
+                         iters=iters)
+            tf = lambda t: flops / (t * 1e-3) / 1e12  # noqa: E731
+            print(f"{e['name']:48} {s:5} | {tv:10.3f} {tf(tv):6.1f} | {tb:8.3f} "
+                  f"{tf(tb):6.1f} | {tb / tv:12.2f}", flush=True)
+            del q, k, v, kw, vw, dout, outs, scratch
+            torch.cuda.empty_cache()
     train_rows = []
     print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")
     print(f"{'dtype':5} {'causal':6} {'S':>5} | {'fused ms':>9} {'TF/s':>6} | "
@@ -1307,7 +1335,7 @@ def main():
         grads = []
         if {"grad", "gradtimings"} & set(parts):
             grads = [(e, GradKernel(driver, e, args.artifacts))
-                     for e in manifest.get("grad_kernels", [])]
+                     for e in manifest.get("grad_kernels", []) if loadable(e, args.artifacts)]
             grads += torch_paths(args.artifacts)
         if "wgmma" in parts:
             if torch.cuda.get_device_capability() == (9, 0):

@@ -23,6 +23,14 @@ must match for both imm-trans-b; if it does not, the table says which
 candidate the hardware agrees with (or that none does: then the A or D
 fragment order is the suspect).
 
+A from shared memory (K-major, imm-trans-a = 0; grad_kv's S^T = K Q^T and
+dP^T = V dO^T under wgmma=true) is probed the same way by a third kernel
+whose B is the K-major candidate that matched above (the kernels' if none
+did), so that A's table does not depend on B's: element (m, k) of A at byte start
++ (m / 8) SBO + (k / 8) LBO + (m % 8) 16 + (k % 8) 2 (K-major B's rule
+with n = m), against the exchanged descriptor and the transposed inner
+arrangement.
+
     python3 wgmma_probe.py --ptx FILE    # writes the probe's PTX (for ptxas)
     python3 wgmma_probe.py --selftest    # CPU: the candidates are told apart
 
@@ -55,6 +63,17 @@ CANDIDATES = [
     ("... and LBO and SBO exchanged", 1, (128, 1024, "n16k2"), (128, 1024)),
 ]
 OURS = (0, 4)  # the candidates the kernels use
+# A from shared memory (M = N = 64, so offsets() serves with n = m): the
+# kernels store K and V tiles K-major, core matrices 128 bytes apart along k
+# and 256 along m here.
+A_CANDIDATES = [
+    ("A K-major (the kernels' grad_kv S^T, dP^T)", KMAJOR, (128, 256)),
+    ("A K-major, LBO and SBO exchanged", KMAJOR, (256, 128)),
+    ("A K-major stored, inner transposed", (256, 128, "k16n2"), (128, 256)),
+    ("... and LBO and SBO exchanged", (256, 128, "k16n2"), (256, 128)),
+]
+A_OURS = 0
+A_BASE = 4096  # A's image after B's (B's K-major offsets stay below 2048)
 
 
 def offsets(n_stride, k_stride, inner):
@@ -78,6 +97,18 @@ def decode(smem_elems, trans, lbo, sbo):
     return smem_elems[offsets(sbo, lbo, inner) // 2]
 
 
+def a_offsets(store):
+    """Byte offsets of A's elements (m, k) [M x K] in a storage layout
+    (B's offsets with n = m, transposed)."""
+    return offsets(*store).T
+
+
+def decode_a(smem_elems, lbo, sbo):
+    """A (K-major) as the kernels' reading decodes it: K-major B's rule with
+    n = m."""
+    return decode(smem_elems, 0, lbo, sbo).T
+
+
 def selftest():
     """Under the kernels' reading, each candidate gives A @ B exactly when it
     is the kernels' own layout: a hardware run can tell them apart; and the
@@ -93,6 +124,15 @@ def selftest():
         same = np.array_equal(decode(img, trans, lbo, sbo), b)
         ok &= same == (i in OURS)
         print(f"selftest {name:36}: {'decodes to B' if same else 'differs from B'}")
+    a = rng.integers(-8, 8, (M, K)).astype(np.float64)
+    for i, (name, store, (lbo, sbo)) in enumerate(A_CANDIDATES):
+        img = np.zeros(SMEM_BYTES // 2)
+        off = a_offsets(store)
+        assert off.max() + A_BASE < SMEM_BYTES and len(set(off.ravel())) == M * K, name
+        img[(A_BASE + off) // 2] = a
+        same = np.array_equal(decode_a(img[A_BASE // 2:], lbo, sbo), a)
+        ok &= same == (i == A_OURS)
+        print(f"selftest {name:44}: {'decodes to A' if same else 'differs from A'}")
     a_rows = np.repeat(np.arange(M)[:, None], K, 1)
     a_cols = np.repeat(np.arange(K)[None, :], M, 0)
     ident = np.eye(K, N)
@@ -203,7 +243,107 @@ def ptx():
         e("  ret;")
         e("}")
         out += body + [""]
+    out += ptx_ss() + [""]
     return "\n".join(out)
+
+
+def ptx_ss():
+    """wgmma_probe_ss, 128 threads: (A [64x16] bf16, B [16x64] bf16, A's
+    offsets [64x16] u32 bytes from A_BASE, B's offsets [16x64], D [64x64]
+    f32, A's LBO, SBO, B's LBO, SBO); B K-major."""
+    body = []
+    e = body.append
+    e(".visible .entry wgmma_probe_ss(")
+    e("  .param .u64 pA, .param .u64 pB, .param .u64 pOffA, .param .u64 pOffB,")
+    e("  .param .u64 pD, .param .u32 pLbo, .param .u32 pSbo, .param .u32 pLboB,")
+    e("  .param .u32 pSboB)")
+    e(".reqntid 128, 1, 1")
+    e("{")
+    e("  .reg .pred %p<2>;")
+    e("  .reg .b16 %h<2>;")
+    e("  .reg .b32 %r<40>;")
+    e("  .reg .b64 %rd<40>;")
+    e("  .reg .f32 %f<32>;")
+    e(f"  .shared .align 128 .b8 sbuf[{SMEM_BYTES}];")
+    e("  mov.u32 %r0, %tid.x;")
+    e("  mov.u32 %r1, sbuf;")
+    e("  mov.u32 %r2, 0;")
+    e("  shl.b32 %r3, %r0, 6;")
+    e("  add.u32 %r3, %r1, %r3;")
+    for o in range(0, 64, 16):
+        e(f"  st.shared.v4.u32 [%r3+{o}], {{%r2, %r2, %r2, %r2}};")
+    e("  bar.sync 0;")
+    # Scatter B (at 0) and A (at A_BASE): element i = t + 128 j.
+    for src, offp, base, count in (("pB", "pOffB", 0, K * N), ("pA", "pOffA", A_BASE, M * K)):
+        e(f"  ld.param.u64 %rd1, [{src}];")
+        e("  cvta.to.global.u64 %rd1, %rd1;")
+        e(f"  ld.param.u64 %rd2, [{offp}];")
+        e("  cvta.to.global.u64 %rd2, %rd2;")
+        for j in range(count // 128):
+            e(f"  add.u32 %r4, %r0, {128 * j};")
+            e("  mul.wide.u32 %rd3, %r4, 2;")
+            e("  add.s64 %rd3, %rd1, %rd3;")
+            e("  ld.global.b16 %h0, [%rd3];")
+            e("  mul.wide.u32 %rd4, %r4, 4;")
+            e("  add.s64 %rd4, %rd2, %rd4;")
+            e("  ld.global.u32 %r5, [%rd4];")
+            e(f"  add.u32 %r5, %r5, {base};")
+            e("  add.u32 %r5, %r1, %r5;")
+            e("  st.shared.b16 [%r5], %h0;")
+    e("  fence.proxy.async.shared::cta;")
+    e("  bar.sync 0;")
+    # Descriptors: B's at 0, A's at A_BASE (fields from the parameters).
+    e("  cvt.u64.u32 %rd7, %r1;")
+    e("  shr.u64 %rd7, %rd7, 4;")
+    e("  and.b64 %rd7, %rd7, 16383;")
+    e("  ld.param.u32 %r16, [pLboB];")
+    e("  shr.u32 %r16, %r16, 4;")
+    e("  cvt.u64.u32 %rd13, %r16;")
+    e("  shl.b64 %rd13, %rd13, 16;")
+    e("  or.b64 %rd12, %rd7, %rd13;")
+    e("  ld.param.u32 %r17, [pSboB];")
+    e("  shr.u32 %r17, %r17, 4;")
+    e("  cvt.u64.u32 %rd14, %r17;")
+    e("  shl.b64 %rd14, %rd14, 32;")
+    e("  or.b64 %rd12, %rd12, %rd14;")
+    e(f"  add.s64 %rd7, %rd7, {A_BASE // 16};")
+    e("  ld.param.u32 %r13, [pLbo];")
+    e("  shr.u32 %r13, %r13, 4;")
+    e("  cvt.u64.u32 %rd8, %r13;")
+    e("  shl.b64 %rd8, %rd8, 16;")
+    e("  or.b64 %rd7, %rd7, %rd8;")
+    e("  ld.param.u32 %r14, [pSbo];")
+    e("  shr.u32 %r14, %r14, 4;")
+    e("  cvt.u64.u32 %rd9, %r14;")
+    e("  shl.b64 %rd9, %rd9, 32;")
+    e("  or.b64 %rd7, %rd7, %rd9;")
+    e("  setp.ne.b32 %p1, %r2, 0;")
+    e("  wgmma.fence.sync.aligned;")
+    regs = ", ".join(f"%f{i}" for i in range(N // 2))
+    e(f"  wgmma.mma_async.sync.aligned.m64n{N}k16.f32.bf16.bf16 {{{regs}}}, "
+      f"%rd7, %rd12, %p1, 1, 1, 0, 0;")
+    e("  wgmma.commit_group.sync.aligned;")
+    e("  wgmma.wait_group.sync.aligned 0;")
+    e("  shr.u32 %r6, %r0, 5;")
+    e("  and.b32 %r7, %r0, 31;")
+    e("  shr.u32 %r8, %r7, 2;")
+    e("  and.b32 %r9, %r7, 3;")
+    e("  shl.b32 %r10, %r6, 4;")
+    e("  add.u32 %r10, %r10, %r8;")
+    e("  shl.b32 %r11, %r9, 1;")
+    e("  ld.param.u64 %rd10, [pD];")
+    e("  cvta.to.global.u64 %rd10, %rd10;")
+    for v in range(N // 2):
+        ee, r, nb = v % 2, (v // 2) % 2, v // 4
+        e(f"  add.u32 %r15, %r10, {8 * r};")
+        e(f"  mad.lo.u32 %r15, %r15, {N}, %r11;")
+        e(f"  add.u32 %r15, %r15, {8 * nb + ee};")
+        e("  mul.wide.u32 %rd11, %r15, 4;")
+        e("  add.s64 %rd11, %rd10, %rd11;")
+        e(f"  st.global.f32 [%rd11], %f{v};")
+    e("  ret;")
+    e("}")
+    return body
 
 
 def fragment_map(a_rows, a_cols, b_ident, mma):
@@ -229,6 +369,7 @@ def run(driver):
     import torch
     text = ptx().encode()
     fns = {t: driver.load(text, f"wgmma_probe_t{t}") for t in (0, 1)}
+    fns["ss"] = driver.load(text, "wgmma_probe_ss")
 
     def mma(a, b, trans, store, lbo, sbo):
         off = torch.from_numpy(offsets(*store).astype(np.int32)).cuda()
@@ -245,6 +386,24 @@ def run(driver):
         torch.cuda.synchronize()
         return d.double().cpu()
 
+    def mma_ss(a, b, store, lbo, sbo, b_store, b_desc):
+        """A from shared memory (K-major) in `store` read through (lbo,
+        sbo); B K-major in `b_store` read through `b_desc`."""
+        off_a = torch.from_numpy(a_offsets(store).astype(np.int32).copy()).cuda()
+        off_b = torch.from_numpy(offsets(*b_store).astype(np.int32)).cuda()
+        d = torch.full((M, N), float("nan")).cuda()
+        da = a.to(torch.bfloat16).contiguous().cuda()
+        db = b.to(torch.bfloat16).contiguous().cuda()
+        vals = [ctypes.c_void_p(x.data_ptr()) for x in (da, db, off_a, off_b, d)]
+        vals += [ctypes.c_uint32(x) for x in (lbo, sbo) + tuple(b_desc)]
+        params = (ctypes.c_void_p * len(vals))(
+            *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        driver.check(driver.lib.cuLaunchKernel(fns["ss"], 1, 1, 1, 128, 1, 1, 0, stream,
+                                               params, None), "cuLaunchKernel(wgmma_probe_ss)")
+        torch.cuda.synchronize()
+        return d.double().cpu()
+
     g = torch.Generator(device="cpu").manual_seed(5)
     # Small integers: every product and sum exact in bf16 and f32.
     a = torch.randint(-4, 5, (M, K), generator=g).to(torch.bfloat16)
@@ -253,16 +412,33 @@ def run(driver):
     print("\nwgmma layout probe (m64n64k16 bf16, B by descriptor without swizzle): "
           "max |D - A B| per candidate layout of B")
     failures = 0
+    b_for_a = None  # a K-major B that the device reads right
     for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
         got = mma(a, b, trans, store, lbo, sbo)
         diff = (got - want).abs().nan_to_num(float("inf")).max().item()
         match = diff == 0
+        if match and trans == 0 and b_for_a is None:
+            b_for_a = (store, (lbo, sbo), name)
         ours = i in OURS
         if ours and not match:
             failures += 1
         verdict = ("matches" if match else "differs") + (
             " (the kernels' layout)" if ours else "")
         print(f"  imm-trans-b {trans}, LBO {lbo:4}, SBO {sbo:4}: {name:36} "
+              f"max |D - A B| = {diff:.3g}: {verdict}")
+    if b_for_a is None:
+        b_for_a = (CANDIDATES[OURS[0]][2], CANDIDATES[OURS[0]][3], "none matched; the kernels'")
+    print(f"  A from shared memory, with B as \"{b_for_a[2]}\":")
+    for i, (name, store, (lbo, sbo)) in enumerate(A_CANDIDATES):
+        got = mma_ss(a, b, store, lbo, sbo, b_for_a[0], b_for_a[1])
+        diff = (got - want).abs().nan_to_num(float("inf")).max().item()
+        match = diff == 0
+        ours = i == A_OURS
+        if ours and not match:
+            failures += 1
+        verdict = ("matches" if match else "differs") + (
+            " (the kernels' layout)" if ours else "")
+        print(f"  imm-trans-a 0, LBO {lbo:4}, SBO {sbo:4}: {name:44} "
               f"max |D - A B| = {diff:.3g}: {verdict}")
     # The fragment orders alone: B = [I | 0] in the kernels' K-major layout,
     # A holding its row indices, then its column indices (exact in bf16).

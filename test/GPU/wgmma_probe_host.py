@@ -46,19 +46,33 @@ class Device:
 
     def cuLaunchKernel(self, fn, gx, gy, gz, bx, by, bz, smem, stream, params, extra):
         assert (gx, gy, gz, bx, by, bz, smem) == (1, 1, 1, 128, 1, 1, 0)
-        pa, pb, poff, pd = (arg(params, i, ctypes.c_void_p) for i in range(4))
-        lbo, sbo = arg(params, 4, ctypes.c_uint32), arg(params, 5, ctypes.c_uint32)
+        ss = fn == "ss"  # A from shared memory: A's offsets before B's
+        n_ptr = 5 if ss else 4
+        ptrs = [arg(params, i, ctypes.c_void_p) for i in range(n_ptr)]
+        lbo = arg(params, n_ptr, ctypes.c_uint32)
+        sbo = arg(params, n_ptr + 1, ctypes.c_uint32)
+        if ss:
+            lbo_b = arg(params, n_ptr + 2, ctypes.c_uint32)
+            sbo_b = arg(params, n_ptr + 3, ctypes.c_uint32)
         bf16 = lambda p, n: (array(p, ctypes.c_uint16, n).astype(np.uint32) << 16).view(  # noqa: E731
             np.float32).astype(np.float64)
-        a = bf16(pa, wp.M * wp.K).reshape(wp.M, wp.K)
-        b = bf16(pb, wp.K * wp.N).reshape(wp.K, wp.N)
-        off = array(poff, ctypes.c_int32, wp.K * wp.N)
+        a = bf16(ptrs[0], wp.M * wp.K).reshape(wp.M, wp.K)
+        b = bf16(ptrs[1], wp.K * wp.N).reshape(wp.K, wp.N)
         image = np.zeros(wp.SMEM_BYTES // 2)
-        image[off // 2] = b.ravel()
-        d = a @ self.reading(image, fn, lbo, sbo)
+        off_b = array(ptrs[3] if ss else ptrs[2], ctypes.c_int32, wp.K * wp.N)
+        image[off_b // 2] = b.ravel()
+        if ss:
+            # A at A_BASE, read as a K-major B with n = m; B K-major
+            # through its descriptor.
+            off_a = array(ptrs[2], ctypes.c_int32, wp.M * wp.K)
+            image[(wp.A_BASE + off_a) // 2] = a.ravel()
+            a = self.reading(image[wp.A_BASE // 2:], 0, lbo, sbo).T
+            d = a @ self.reading(image, 0, lbo_b, sbo_b)
+        else:
+            d = a @ self.reading(image, fn, lbo, sbo)
         if self.rows is not None:
             d = d[self.rows]
-        array(pd, ctypes.c_float, wp.M * wp.N)[:] = d.ravel()
+        array(ptrs[-1], ctypes.c_float, wp.M * wp.N)[:] = d.ravel()
         return 0
 
 
@@ -68,7 +82,8 @@ class Driver:
 
     def load(self, text, name):
         assert b".target sm_90a" in text and name.encode() in text
-        return int(name[-1])  # imm-trans-b of wgmma_probe_t0 / _t1
+        # imm-trans-b of wgmma_probe_t0 / _t1, or "ss" (A from shared memory)
+        return "ss" if name.endswith("_ss") else int(name[-1])
 
     def check(self, r, what):
         assert r == 0, what
