@@ -660,6 +660,59 @@ def grad_wgmma_mutants(text, data, d):
     RESULTS.append(ok)
 
 
+def in_function(text, name, fn):
+    """`fn` applied to the lines of gpu.func @name (to its gpu.return)."""
+    lines = text.split("\n")
+    start = next(i for i, l in enumerate(lines) if f"gpu.func @{name}(" in l)
+    end = next(i for i in range(start, len(lines)) if "gpu.return" in lines[i])
+    return "\n".join(lines[:start] + fn(lines[start:end + 1]) + lines[end + 1:])
+
+
+def grad_q_wgmma_mutants(case, name, d, bn=64):
+    """grad_q with wgmma (training step): `case(mutate)` runs stats_case with
+    `mutate`; each mutation of grad_q `name` must raise or give wrong
+    gradients: each barrier and the proxy fence removed, the key window's
+    descriptor without its offset (dq then reads the value tile), and a
+    wait that leaves dP in flight."""
+    texts = []
+    case(lambda text: texts.append(text) or text)  # unchanged: nothing runs
+    lines = texts[0].split("\n")
+    # (The lowered text is in generic form: the function's attributes
+    # follow its region.)
+    end = next(i for i, l in enumerate(lines)
+               if "gpu.kernel" in l and f'sym_name = "{name}"' in l)
+    start = max(i for i in range(end) if '"gpu.func"()' in lines[i])
+    muts = {}
+    for what, marker in (("barrier", '"gpu.barrier"'), ("proxy fence", "fence.proxy.async")):
+        where = [i for i in range(start, end) if marker in lines[i]]
+        for n, i in enumerate(where):
+            muts[f"grad_q without {what} {n}"] = "\n".join(lines[:i] + lines[i + 1:])
+    half = f"<{{value = {bn * d // 8} : i64}}>"
+    wait = '"wgmma.wait_group.sync.aligned 0;"'
+    body = lines[start:end + 1]
+    muts["grad_q's key window read at the value tile"] = "\n".join(
+        lines[:start] + [l.replace(half, "<{value = 0 : i64}>") for l in body] +
+        lines[end + 1:])
+    muts["grad_q's dP left in flight"] = "\n".join(
+        lines[:start] + [l.replace(wait, wait.replace(" 0;", " 1;")) for l in body] +
+        lines[end + 1:])
+    ok = len(muts) >= 5
+    for what, mutant in muts.items():
+        try:
+            err = case(lambda text: mutant)
+            if err is None:
+                print(f"grad mutant {what}: not applied")
+                ok = False
+                continue
+            hit = err > 0.05
+            print(f"grad mutant {what}: err {err:.1e} {'caught' if hit else 'NOT caught'}")
+        except ge.EmulatorError as e:
+            hit = True
+            print(f"grad mutant {what}: caught ({str(e)[:80]})")
+        ok &= hit
+    RESULTS.append(ok)
+
+
 def lse_reference(q, k, kw, causal, theta):
     """The rows' natural-log log-sum-exp of the scaled mixed logits in
     float64 (-inf for a row that sees no key)."""
@@ -717,14 +770,22 @@ func.func @train(%q: {ty(hq, sq)}, %k: {ty(hkv, sk)}, %v: {ty(hkv, sk)}, %kw: {w
 
 
 def stats_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
-               big=False, lse_shift=0.0, dynamic=False):
+               big=False, lse_shift=0.0, dynamic=False, mutate=None):
     """The forward with lse and the backward given the statistics, through
     their launchers (the stats kernel, grad_q without its forward pass).
-    `lse_shift` perturbs the lse handed to the backward (a mutant: the
-    gradients must then be wrong). Returns whether everything was in bound."""
+    `lse_shift` perturbs the lse handed to the backward, and `mutate` (text
+    -> text) the lowered module (mutants: the gradients must then be wrong;
+    both return the largest gradient error, `mutate` None when it changes
+    nothing). Returns whether everything was in bound."""
     q, k, v, kw, vw, do = grad_data(t, b, hq, hkv, sq, sk, d, seed, big)
     text = lower(stats_input(t, b, hq, hkv, sq, sk, d, causal, theta, dynamic), options,
                  before=["--kvshift-share-attention-stats"], after=["--kvshift-gpu-launchers"])
+    if mutate is not None:
+        mutant = mutate(text)
+        if mutant == text:
+            return None
+        text = mutant
+        lse_shift = lse_shift or None  # report the error, check nothing
     module = ge.Module(text)
     names = sorted(n for n in module.functions if n.startswith("kvshift_launch_"))
     fwd = [n for n in names if n.endswith("_lse")]
@@ -739,7 +800,7 @@ def stats_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
             f"{' rope' if theta else ''}{' big' if big else ''}{' dynamic' if dynamic else ''}"
             f"{' ' + options if options else ''}")
     ok = True
-    if lse_shift == 0.0:
+    if lse_shift == 0.0 and mutate is None:
         want, lowp = no_key_rows(
             lambda qq: (ref.kv_shift_attention(qq, k, v, kw, vw, causal=causal,
                                                rope_theta=theta),
@@ -766,12 +827,12 @@ def stats_case(t, b, hq, hkv, sq, sk, d, causal, theta=None, options="", seed=0,
     grads = [np.full(x.shape, np.nan, st(x).dtype) for x in (q, k, v)] + \
         [np.full(kw.shape, np.nan, np.float32), np.full(vw.shape, np.nan, np.float32)]
     module.call(grad[0], [st(q), st(k), st(v), kw, vw, st(do), out,
-                          (lse + np.float32(lse_shift)).astype(np.float32)] + grads)
+                          (lse + np.float32(lse_shift or 0.0)).astype(np.float32)] + grads)
     want = no_key_rows(
         lambda qq: ref.kv_shift_attention_grad(qq, k, v, kw, vw, do[:, :, sq - qq.shape[2]:],
                                                causal=causal, rope_theta=theta),
         q, k, causal, (0,))
-    if lse_shift != 0.0:
+    if lse_shift != 0.0 or mutate is not None:
         err = max(rel_err(np.nan_to_num(g.astype(np.float64)), w) for g, w in zip(grads, want))
         return err
     n = len(RESULTS)
@@ -1163,8 +1224,8 @@ def main():
         # MMAs, S^T and dP^T with A (the key and value tiles) from shared
         # memory. GQA, causal and not, several key blocks, Sq < Sk, Sq > Sk,
         # S = 1, D = 16, 48, 64, 80, 128 (D = 40 keeps mma.sync), large
-        # logits, RoPE, and the training step's kernels (the forward's
-        # statistics handed over, the forward also with wgmma).
+        # logits, RoPE, 8 warps, and the training step's kernels (the
+        # forward's statistics handed over, the forward also with wgmma).
         wg = "chip=sm_90a wgmma=true"
         text, data = grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55, options=wg)
         grad_case("f16", 2, 2, 2, 130, 130, 64, False, seed=111, options=wg)
@@ -1178,11 +1239,27 @@ def main():
         grad_case("bf16", 1, 4, 2, 60, 120, 64, True, seed=119, options=wg)   # whole blocks
         grad_case("bf16", 1, 4, 2, 100, 100, 128, True, seed=120, big=True, options=wg)
         grad_case("bf16", 1, 4, 2, 70, 70, 64, True, seed=121, theta=10000.0, options=wg)
+        # Two warpgroups per block (warps = 8: 120 own key rows), each reading
+        # its own 64 rows of the key and value tiles.
+        grad_case("bf16", 1, 2, 1, 140, 140, 64, False, seed=129, options=wg + " warps=8")
+        grad_case("f16", 1, 2, 1, 130, 130, 32, True, seed=130, options=wg + " warps=8")
         stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=122, options=wg)
         stats_case("bf16", 1, 2, 1, 50, 20, 64, True, seed=123, dynamic=True,
                    options=wg + " wgmma-overlap=true")
+        # grad_q on warpgroup MMAs too (the training step's, given the
+        # statistics): key window, last key row (Sk a multiple of the key
+        # tile, not causal), GQA, D = 48 and 80, RoPE.
+        stats_case("f16", 1, 2, 2, 130, 128, 64, False, seed=124, options=wg)
+        stats_case("bf16", 1, 4, 1, 33, 130, 48, True, seed=125, options=wg)
+        stats_case("bf16", 1, 2, 1, 64, 64, 80, True, seed=126, options=wg)
+        stats_case("bf16", 1, 4, 2, 70, 70, 64, True, seed=127, theta=10000.0, options=wg)
+        stats_case("bf16", 1, 2, 1, 150, 150, 64, True, seed=131, options=wg + " warps=8")
         grad_mutants(text, data)
         grad_wgmma_mutants(text, data, 128)
+        grad_q_wgmma_mutants(
+            lambda mutate: stats_case("bf16", 1, 2, 1, 70, 70, 64, True, seed=128,
+                                      options=wg, mutate=mutate),
+            "kv_shift_attention_d64_bf16_causal_lse_grad_q", 64)
     elif SUITE == "big":
         # Large logits (standard deviation 9): every gradient within twice
         # the error of the paper's way in the same precision (plus 4 ulps);

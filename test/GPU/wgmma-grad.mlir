@@ -1,5 +1,6 @@
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a" | FileCheck %s
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="chip=sm_90a" | FileCheck %s --check-prefix=SYNC
+// RUN: kvshift-opt %S/Inputs/train-bf16-d128-causal.mlir --kvshift-share-attention-stats --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a" | FileCheck %s --check-prefix=TRAIN
 // grad_kv of the first function has no mma.sync and no ldmatrix left.
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a" | awk '/gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv/,/gpu.return/' | grep -c -E "nvvm.mma.sync|nvvm.ldmatrix|wgmma.mma_async" | FileCheck %s --check-prefix=COUNT
 // COUNT: {{^4$}}
@@ -47,6 +48,36 @@
 // No query tile: the key and value copies are waited for.
 // CHECK: nvgpu.device_async_wait %[[KV]] {numGroups = 0 : i32}
 // CHECK: gpu.return
+// The training step (the forward hands its statistics to the backward):
+// grad_q's pass runs on warpgroup MMAs too. Its tiles: the key tile, then
+// the value tile and the key window [j0 - 1, j0 + BN - 1) in one buffer
+// (48 KiB); S = Q K^T and dP = dO V^T (A: the q and dO fragments; N = 64
+// keys) issued together and waited for (64 accumulators); dq += dS' K^
+// over the key window (MN-major, its descriptor 1024 16-byte rows into the
+// buffer; N = D), then the last key row's a1 dS term after the loop.
+// TRAIN-LABEL: gpu.func @kv_shift_attention_d128_bf16_causal_lse_grad_q
+// TRAIN-SAME: workgroup(%[[K:.*]] : memref<1024x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %[[VW:.*]] : memref<2048x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// TRAIN-DAG: arith.constant 549756338176 : i64
+// TRAIN-DAG: arith.constant 34368126976 : i64
+// TRAIN-DAG: %[[HALF:.*]] = arith.constant 1024 : i64
+// TRAIN: arith.addi %{{.*}}, %[[HALF]] : i64
+// TRAIN: scf.for
+// TRAIN: gpu.barrier
+// TRAIN: nvgpu.device_async_copy {{.*}}, %[[K]]
+// TRAIN: nvgpu.device_async_copy {{.*}}, %[[VW]]
+// TRAIN: nvgpu.device_async_copy {{.*}}, %[[VW]]
+// TRAIN: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// TRAIN-NEXT: llvm.inline_asm has_side_effects "fence.proxy.async.shared::cta;"
+// TRAIN-NEXT: gpu.barrier
+// TRAIN-NEXT: llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, %wgz, 1, 1, 0;{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// TRAIN: llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n64k16{{.*}}wgmma.commit_group.sync.aligned;\0A\09}"
+// TRAIN: llvm.inline_asm has_side_effects "wgmma.wait_group.sync.aligned 0;", "{{(=f,){63}=f}}{{(,[0-9]+){64}"}}
+// TRAIN: llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, %wgo, 1, 1, 1;{{.*}}add.s64 %wgd, ${{[0-9]+}}, 256;{{.*}}wgmma.wait_group.sync.aligned 0;\0A\09}"
+// TRAIN: scf.yield
+// TRAIN: memref.load %arg1
+// TRAIN: gpu.return
+// TRAIN-LABEL: gpu.func @kv_shift_attention_d128_bf16_causal_lse_grad_kv
+// TRAIN: wgmma.mma_async.sync.aligned.m64n32k16
 // Without wgmma=true grad_kv stays on mma.sync and ldmatrix.
 // SYNC-LABEL: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv
 // SYNC-SAME: workgroup(%{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<32x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<32x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})

@@ -124,9 +124,10 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<bool> wgmma{
       *this, "wgmma",
       llvm::cl::desc("f16/bf16, chip=sm_90a: the forward's S = Q K^T and "
-                     "O += P V, and the backward grad_kv's four products, "
-                     "as warpgroup MMAs (wgmma.mma_async) instead of "
-                     "mma.sync; implies shifted-values"),
+                     "O += P V, the backward grad_kv's four products and "
+                     "(training step) grad_q's three as warpgroup MMAs "
+                     "(wgmma.mma_async) instead of mma.sync; implies "
+                     "shifted-values"),
       llvm::cl::init(false)};
   Option<bool> wgmmaOverlap{
       *this, "wgmma-overlap",

@@ -157,6 +157,9 @@ struct KernelConfig {
   /// flight, then waits for O and rescales it. The value windows alternate
   /// between the two halves of a double-sized buffer.
   bool wgmmaOverlap = false;
+  /// grad_q with wgmma (given the forward's statistics): a third tile, the
+  /// key window [j0 - 1, j0 + BN - 1) that dq += dS' K reads (MN-major).
+  bool wgmmaKeyWindow = false;
   int64_t threads() const { return 32 * warps; }
   /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
   int64_t chunksPerRow() const { return d / vecWidth; }
@@ -168,7 +171,7 @@ struct KernelConfig {
     // wgmma: the key tile and the value window, BN rows each, unpadded
     // (wgmma-overlap: two value windows).
     if (wgmma)
-      return (wgmmaOverlap ? 3 : 2) * blockN * d * bytes;
+      return (wgmmaOverlap || wgmmaKeyWindow ? 3 : 2) * blockN * d * bytes;
     // Tensor cores: the key tile, and the raw value tile with its halo row
     // (the query tile is staged through the key tile's buffer).
     if (tensorCores)
@@ -1298,8 +1301,9 @@ protected:
     const int64_t sBlocks = cfg.blockN / 8;  // n-blocks of S
     const int64_t oBlocks = cfg.dPadded / 8; // n-blocks of O
     const bool scoreMix = !cfg.ropeTheta;
-    // wgmma: the forward only (grad_q's kernels keep mma.sync).
-    const bool wg = cfg.wgmma && !gradQ;
+    // wgmma: the forward, and grad_q given the forward's statistics (its
+    // second pass; the recomputing grad_q keeps mma.sync).
+    const bool wg = cfg.wgmma && (!gradQ || cfg.statsGiven);
     // Keys in thread order (copyRowsCM's keyOrder) where the value window
     // has no halo row: wgmma, and shifted values with 16-byte aligned rows.
     const bool ko = wg || (cfg.shiftedValues && !gradQ &&
@@ -1467,7 +1471,7 @@ protected:
 
     // The query tile goes through the key buffer, BN rows at a time; its
     // fragments stay in registers (likewise dO's for grad_q).
-    auto stageFragments = [&](Value src) {
+    auto stageFragments = [&](Value src, bool lastBarrier = true) {
     SmallVector<SmallVector<Value>> qFrag(kSteps);
     for (int64_t h = 0; h * cfg.blockN < cfg.blockM; ++h) {
       int64_t rows = std::min(cfg.blockN, cfg.blockM - h * cfg.blockN);
@@ -1508,13 +1512,16 @@ protected:
       }
     }
     // Every warp has its fragments before the key buffer is reused.
-    gpu::BarrierOp::create(b);
+    if (lastBarrier)
+      gpu::BarrierOp::create(b);
     return qFrag;
     };
     SmallVector<SmallVector<Value>> qFrag = stageFragments(q);
     SmallVector<SmallVector<Value>> doFrag;
+    // dO (grad_q). Given the statistics, the second pass's first barrier
+    // orders the fragments' reads before the key buffer is reused.
     if (gradQ)
-      doFrag = stageFragments(out); // dO
+      doFrag = stageFragments(out, /*lastBarrier=*/!cfg.statsGiven);
 
     // Absolute query rows of this thread's two accumulator rows.
     Value row0 = add(add(qStart, warpRow), g);
@@ -2035,6 +2042,117 @@ protected:
     //   dP^ = b1 dP + b2 dP shifted (dP = dO V^T; the column before the
     //   tile carried like the scores'), dS = P (dP^ - delta),
     //   dq += (a1 dS + a2 dS shifted the other way) K + a2 dS_{j0} k_{j0-1}.
+    if (wg) {
+      // wgmma (given the statistics): S = Q K^T and dP = dO V^T from the
+      // key and value tiles (keys in thread order, K-major), issued
+      // together; then dq += dS' K^ over the key window [j0 - 1, j0 + BN -
+      // 1) (MN-major), the coefficient of window row j0 - 1 + c being
+      // a2 dS_{j0 + c} + a1 dS_{j0 - 1 + c} (dS_{j0 - 1}: the previous
+      // tile's last column, carried) as the forward's shifted values mix
+      // P; the last key row's a1 dS term is added after the loop.
+      // vSmem: the value tile, then the key window.
+      const int64_t groupBytes = cfg.chunksPerRow() * 128;
+      const int64_t halfRows = cfg.blockN * cfg.chunksPerRow();
+      Value kDesc = smemDescriptor(kSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+      Value vDesc = smemDescriptor(vSmem, /*lbo=*/128, /*sbo=*/groupBytes);
+      Value wDesc = arith::AddIOp::create(
+          b, smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128),
+          arith::ConstantOp::create(consts(), b.getI64IntegerAttr(halfRows)));
+      // dq, then the scores', dP's and dS's last columns (t4 = 0 lanes).
+      SmallVector<Value> init2(oBlocks * 4, f32c(0));
+      init2.append(6, f32c(0));
+      auto loop2 = scf::ForOp::create(b, idx(0), nTiles, idx(1), init2);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(loop2.getBody());
+        SmallVector<Value> it(loop2.getRegionIterArgs().begin(),
+                              loop2.getRegionIterArgs().end());
+        SmallVector<Value> dq(it.begin(), it.begin() + oBlocks * 4);
+        Value *halo = it.data() + oBlocks * 4;
+        Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
+        gpu::BarrierOp::create(b);
+        auto copy = [&](Value dst, Value src, Value first, Value dstRow0) {
+          copyRowsFast(dst, src, kvBase, first, cfg.blockN, dimSk,
+                       /*keyOrder=*/true, /*cm=*/true, dstRow0);
+        };
+        copy(kSmem, k, j0, Value());
+        copy(vSmem, v, j0, Value());
+        copy(vSmem, k, sub(j0, idx(1)), idx(halfRows));
+        waitCopies(commitCopies(), 0);
+        proxyFence();
+        gpu::BarrierOp::create(b);
+        SmallVector<Value> both =
+            wgmmaChain(qFrag, kDesc, /*descStep=*/2 * 128 / 16, cfg.blockN,
+                       /*transB=*/false, {}, /*wait=*/false);
+        SmallVector<Value> dpPending =
+            wgmmaChain(doFrag, vDesc, /*descStep=*/2 * 128 / 16, cfg.blockN,
+                       /*transB=*/false, {}, /*wait=*/false);
+        both.append(dpPending);
+        both = wgmmaWait(0, both);
+        ArrayRef<Value> sRaw = ArrayRef<Value>(both).take_front(sBlocks * 4);
+        ArrayRef<Value> dpRaw = ArrayRef<Value>(both).drop_front(sBlocks * 4);
+        auto [dpm, dpLast] =
+            shiftMixThread(dpRaw, vb1, vb2, {halo[2], halo[3]});
+        auto [sm, sLast] = shiftMixThread(sRaw, ka1, ka2, {halo[0], halo[1]});
+        // P: masked scores give exp2(-inf) = 0.
+        sm = maskTile(sm, j0);
+        Value c = f32c(cfg.scaleLog2);
+        Value negLse[2] = {arith::NegFOp::create(b, gradRowLse[0]),
+                           arith::NegFOp::create(b, gradRowLse[1])};
+        SmallVector<Value> ds(sm.size());
+        for (int64_t i = 0; i < (int64_t)sm.size(); ++i) {
+          Value p = exp2(fma(sm[i], c, negLse[(i % 4) / 2]));
+          ds[i] = fmul(p, fsub(dpm[i], gradRowDelta[(i % 4) / 2]));
+        }
+        auto dsMixed = shiftMixThread(ds, ka2, ka1, {halo[4], halo[5]});
+        SmallVector<Value> dsw = dsMixed.first, dsLast = dsMixed.second;
+        SmallVector<SmallVector<Value>> pa;
+        for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
+          auto pk = [&](int64_t nb, int64_t r) {
+            return packPair(dsw[nb * 4 + 2 * r], dsw[nb * 4 + 2 * r + 1]);
+          };
+          pa.push_back({pk(2 * kk, 0), pk(2 * kk, 1), pk(2 * kk + 1, 0),
+                        pk(2 * kk + 1, 1)});
+        }
+        dq = wgmmaChain(pa, wDesc, 2 * groupBytes / 16, cfg.dPadded,
+                        /*transB=*/true, dq, /*wait=*/true);
+        SmallVector<Value> next(dq);
+        next.append(
+            {sLast[0], sLast[1], dpLast[0], dpLast[1], dsLast[0], dsLast[1]});
+        scf::YieldOp::create(b, next);
+      }
+      // The last key row visited, j = nTiles BN - 1 (if < Sk): a1 dS_j
+      // (the carried last column, in the t4 = 0 lanes) times k_j.
+      SmallVector<Value> dqRes(loop2.getResults().begin(),
+                               loop2.getResults().begin() + oBlocks * 4);
+      Value weight[2];
+      for (int64_t r = 0; r < 2; ++r)
+        weight[r] =
+            fmul(ka1, shuffleIdx(loop2.getResult(oBlocks * 4 + 4 + r), quad));
+      Value jEnd = sub(mul(nTiles, idx(cfg.blockN)), idx(1));
+      Value valid = andi(cmpi(arith::CmpIPredicate::sge, jEnd, idx(0)),
+                         cmpi(arith::CmpIPredicate::slt, jEnd, dimSk));
+      Value rowBase = add(kvBase, mul(select(valid, jEnd, idx(0)), idx(cfg.d)));
+      for (int64_t nb = 0; nb < oBlocks; ++nb)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value col = add(idx(nb * 8 + e), haloCol);
+          Value x = ifElse(
+              valid, f32,
+              [&]() -> SmallVector<Value> {
+                Value raw =
+                    memref::LoadOp::create(b, k, ValueRange{add(rowBase, col)});
+                return {arith::ExtFOp::create(b, f32, raw).getResult()};
+              },
+              [&]() -> SmallVector<Value> { return {f32c(0)}; })[0];
+          for (int64_t r = 0; r < 2; ++r)
+            dqRes[nb * 4 + 2 * r + e] =
+                fma(weight[r], x, dqRes[nb * 4 + 2 * r + e]);
+        }
+      Value sc = f32c(cfg.scaleLog2 / kLog2E);
+      unrotate(dqRes, {add(offset, row0), add(offset, row1)});
+      storeRows(dqRes, {sc, sc}, gradDq);
+      return;
+    }
     SmallVector<Value> init2(oBlocks * 4, f32c(0));
     init2.append(4, f32c(0)); // the scores' and dP's column before the tile
     auto loop2 = scf::ForOp::create(b, idx(0), nTiles, idx(1), init2);
@@ -3607,8 +3725,14 @@ public:
                    /*rowChecks=*/true, /*keyOrder=*/false, Value(),
                    /*warpHalo=*/true);
       kvToken = commitCopies();
-      kDesc = smemDescriptor(kSmem, /*lbo=*/128, /*sbo=*/groupBytes);
-      vDesc = smemDescriptor(vTile, /*lbo=*/128, /*sbo=*/groupBytes);
+      // Warpgroup w's A rows start 64 w rows (8 row groups) into the key
+      // and value tiles.
+      Value wgRows = arith::IndexCastOp::create(
+          b, b.getI64Type(), mul(divu(warp, idx(4)), idx(8 * groupBytes / 16)));
+      kDesc = arith::AddIOp::create(
+          b, smemDescriptor(kSmem, /*lbo=*/128, /*sbo=*/groupBytes), wgRows);
+      vDesc = arith::AddIOp::create(
+          b, smemDescriptor(vTile, /*lbo=*/128, /*sbo=*/groupBytes), wgRows);
       qDesc = smemDescriptor(vSmem, /*lbo=*/128, /*sbo=*/groupBytes);
       doDesc = smemDescriptor(doSmem, /*lbo=*/128, /*sbo=*/groupBytes);
       qDescT = smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128);
@@ -4365,7 +4489,8 @@ struct KVShiftFuseAttentionGPUPass
                           cfg.rowStride * 2;
       if (bytes > kSharedLimitBytes)
         return op->emitOpError()
-               << "kvshift-fuse-attention-gpu: the backward kernel grad_kv with "
+               << "kvshift-fuse-attention-gpu: the backward kernel grad_kv "
+                  "with "
                   "D = "
                << d << " and warps = " << cfg.warps << " needs " << bytes
                << " bytes of shared memory, above the " << kSharedLimitBytes
@@ -4379,7 +4504,13 @@ struct KVShiftFuseAttentionGPUPass
     KernelConfig qc = cfg;
     qc.blockM = 16 * cfg.warps;
     qc.blockN = blockK;
-    qc.wgmma = qc.wgmmaOverlap = false; // grad_q keeps mma.sync
+    // wgmma: grad_q given the forward's statistics (its second pass) when
+    // its three tiles fit; the recomputing grad_q keeps mma.sync.
+    qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
+    qc.wgmmaKeyWindow = true;
+    qc.wgmma =
+        cfg.wgmma && cfg.statsGiven && qc.sharedBytes() <= kSharedLimitBytes;
+    qc.wgmmaKeyWindow = qc.wgmma;
     return qc;
   }
 
@@ -4404,17 +4535,25 @@ struct KVShiftFuseAttentionGPUPass
         args.append({flatF, flatF});
       args.append(5, index);
       if (kind == GradKernelEmitter::Q && cfg.tensorCores) {
-        auto wg =
-            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-        int64_t bn = qConfig(cfg).blockN;
-        workgroup.push_back(MemRefType::get({bn, cfg.rowStride}, cfg.elt,
-                                            MemRefLayoutAttrInterface(), wg));
-        workgroup.push_back(MemRefType::get({bn + 1, cfg.rowStride}, cfg.elt,
-                                            MemRefLayoutAttrInterface(), wg));
+        auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+        KernelConfig qc = qConfig(cfg);
+        int64_t bn = qc.blockN;
+        if (qc.wgmma) {
+          // Core-matrix tiles: the key tile; the value tile and the key
+          // window.
+          for (int64_t tiles : {1, 2})
+            workgroup.push_back(
+                MemRefType::get({tiles * bn * qc.chunksPerRow(), 8}, cfg.elt,
+                                MemRefLayoutAttrInterface(), wg));
+        } else {
+          workgroup.push_back(MemRefType::get({bn, cfg.rowStride}, cfg.elt,
+                                              MemRefLayoutAttrInterface(), wg));
+          workgroup.push_back(MemRefType::get({bn + 1, cfg.rowStride}, cfg.elt,
+                                              MemRefLayoutAttrInterface(), wg));
+        }
       }
       if (kind == GradKernelEmitter::KV && cfg.tensorCores) {
-        auto wg =
-            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+        auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
         // The key tile, the q and dO tiles; wgmma: one row per 16-byte
         // chunk (core matrices, KernelEmitter::cmRow), and a value tile.
         auto tile = [&](int64_t rows) {
@@ -4454,7 +4593,9 @@ struct KVShiftFuseAttentionGPUPass
     func.setKnownBlockSizeAttr(
         mb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
     // wgmma's core matrices are 128 bytes.
-    bool cm = kind == GradKernelEmitter::KV && cfg.wgmma;
+    bool cm =
+        (kind == GradKernelEmitter::KV && cfg.wgmma) ||
+        (kind == GradKernelEmitter::Q && cfg.tensorCores && qConfig(cfg).wgmma);
     for (unsigned i = 0; i < workgroup.size(); ++i)
       func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
                                        mb.getI64IntegerAttr(cm ? 128 : 16));

@@ -548,7 +548,9 @@ def KVShiftFuseAttentionGPU
            "descriptor) instead of mma.sync; implies shifted-values. "
            "Backward, f16/bf16 with D a multiple of 16 (at most 128): "
            "grad_kv's four products as warpgroup MMAs (S^T and dP^T with A "
-           "from shared memory too); grad_q keeps mma.sync. Needs "
+           "from shared memory too), and, given the forward's statistics "
+           "(training step), grad_q's three; the recomputing grad_q keeps "
+           "mma.sync. Needs "
            "chip = sm_90a; other ops and shapes keep their kernels">,
     Option<"wgmmaOverlap", "wgmma-overlap", "bool", /*default=*/"false",
            "With wgmma = true: software-pipelined key loop. The MMAs are "
