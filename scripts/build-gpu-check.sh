@@ -220,15 +220,6 @@ for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal
   fi
   build_grad "$name" "chip=$chip" "$extra"
 done
-# A backward variant, bf16 causal D = 128: grad_kv's four products as
-# warpgroup MMAs (wgmma=true; PTX for sm_90a, kernels named as the base
-# entry's), checked and timed against the base entry.
-t=bf16 d=128 c=causal
-base="kv_shift_attention_d128_bf16_causal_grad"
-grad_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
-build_grad "${base}_wg" "chip=sm_90a wgmma=true" \
-  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"wgmma=true\""
-
 # Training steps: a forward and its gradient on the same operands, (bf16
 # causal, bf16 not causal, f16 causal) at D = 128. The pipeline's
 # --kvshift-share-attention-stats makes the forward write each row's
@@ -246,17 +237,14 @@ func.func @train(%q: $ty, %k: $ty, %v: $ty, %kw: $w, %vw: $w, %do: $ty) -> ($ty,
 }
 MLIR
 }
-for spec in bf16:128:causal bf16:128: f16:128:causal; do
-  IFS=: read -r t d c <<< "$spec"
-  fwd="kv_shift_attention_d${d}_${t}${c:+_causal}_lse"
-  name="${fwd}_grad"
-  train_input "$t" "$d" "$c" > "$out/src/$name.mlir"
-  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="chip=$chip" -o "$out/src/$name.lowered.mlir"
+build_train() { # name forward options extra (the source in $out/src/<name>.mlir)
+  local name="$1" fwd="$2" options="$3" extra="$4" config
+  "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
     "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
-  config="$("$opt" "$out/src/$name.mlir" --kvshift-share-attention-stats --kvshift-fuse-attention-gpu | /usr/bin/python3 -c '
+  config="$("$opt" "$out/src/$name.mlir" --kvshift-share-attention-stats --kvshift-fuse-attention-gpu="$options" | /usr/bin/python3 -c '
 import json, re, sys
 text = sys.stdin.read()
 fwd = next(l for l in text.splitlines() if "kvshift.gpu_block_m" in l)
@@ -268,8 +256,33 @@ print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_row
                   "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
                   "w_threads": int(n["w"]), "stats": True, "forward": sys.argv[1],
                   "block_m": int(f["block_m"]), "fwd_threads": int(f["threads"])})[1:-1])' "$fwd")"
-  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config}")
+  grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
+}
+for spec in bf16:128:causal bf16:128: f16:128:causal; do
+  IFS=: read -r t d c <<< "$spec"
+  fwd="kv_shift_attention_d${d}_${t}${c:+_causal}_lse"
+  name="${fwd}_grad"
+  train_input "$t" "$d" "$c" > "$out/src/$name.mlir"
+  build_train "$name" "$fwd" "chip=$chip" ""
 done
+# A training-step variant, bf16 causal D = 128, wgmma=true (PTX for
+# sm_90a): the forward, grad_q and grad_kv on warpgroup MMAs.
+t=bf16 d=128 c=causal
+fwd="kv_shift_attention_d128_bf16_causal_lse"
+base="${fwd}_grad"
+train_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
+build_train "${base}_wg" "$fwd" "chip=sm_90a wgmma=true" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true\""
+# A backward variant, bf16 causal D = 128: grad_kv's four products as
+# warpgroup MMAs (wgmma=true; PTX for sm_90a, kernels named as the base
+# entry's), checked and timed against the base entry. The variants come
+# last in the manifest: a fault in one (which ends the CUDA context) leaves
+# the other sets' rows of part grad.
+t=bf16 d=128 c=causal
+base="kv_shift_attention_d128_bf16_causal_grad"
+grad_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
+build_grad "${base}_wg" "chip=sm_90a wgmma=true" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true\""
 
 # The whole host path (copies, launch, runtime), ahead of time: bf16 and f16,
 # D = 128, causal, dynamic shapes.

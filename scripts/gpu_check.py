@@ -885,14 +885,16 @@ def grad_timings(grads, quick, seqs=None):
     optioned = [(e, k) for e, k in grads if isinstance(k, TorchPath) and e.get("options")
                 and not e["rope_theta"] and e["d"] == d]
     seqs = seqs or ([1024, 4096] if quick else [1024, 4096, 8192])
-    # Backward variants (other kernel options, e.g. grad_kv on warpgroup
-    # MMAs), first: each against its base entry in the same run.
-    variants = [(e, k) for e, k in grads if e.get("variant_of") in by_name]
+    # Backward variants (other kernel options, e.g. the products on
+    # warpgroup MMAs), first: each against its base entry in the same run.
+    # A training entry's rows: its backward given the statistics ("bwd",
+    # TFLOP/s 2.5x the forward's) and its forward with lse ("fwd", 1x).
+    variants = [(e, k) for e, k in grads if e.get("variant_of") in by_name and e["d"] == d]
     if variants:
         print(f"\nbackward variants, B={b} H={h} D={d}: base ms / variant ms (higher: the "
               f"variant is faster)")
-        print(f"{'variant':48} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | {'base ms':>8} "
-              f"{'TF/s':>6} | {'base/variant':>12}")
+        print(f"{'variant':50} {'part':4} {'S':>5} | {'variant ms':>10} {'TF/s':>6} | "
+              f"{'base ms':>8} {'TF/s':>6} | {'base/variant':>12}")
     for e, kern in variants:
         base = by_name[e["variant_of"]]
         for s in seqs:
@@ -900,16 +902,26 @@ def grad_timings(grads, quick, seqs=None):
             dout = torch.randn_like(q)
             outs = [torch.empty_like(x) for x in (q, k, v, kw, vw)]
             scratch = kern.scratch(q, k)
-            flops = 2.5 * 4 * b * h * s * s * d / (2 if e["causal"] else 1)
+            flops = 4 * b * h * s * s * d / (2 if e["causal"] else 1)
             iters = 3 if s >= 8192 else 5
-            tv = time_ms(lambda: kern(q, k, v, kw, vw, dout, outs, scratch), warmup=1,
-                         iters=iters)
-            tb = time_ms(lambda: base(q, k, v, kw, vw, dout, outs, scratch), warmup=1,
-                         iters=iters)
-            tf = lambda t: flops / (t * 1e-3) / 1e12  # noqa: E731
-            print(f"{e['name']:48} {s:5} | {tv:10.3f} {tf(tv):6.1f} | {tb:8.3f} "
-                  f"{tf(tb):6.1f} | {tb / tv:12.2f}", flush=True)
-            del q, k, v, kw, vw, dout, outs, scratch
+            rows = []
+            if e.get("stats"):
+                o = torch.empty_like(q)
+                lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
+                stats = kern.forward(q, k, v, kw, vw, o, lse)
+                rows.append(("bwd", 2.5, lambda kk: kk(q, k, v, kw, vw, dout, outs, scratch,
+                                                        stats=stats)))
+                rows.append(("fwd", 1.0, lambda kk: kk.forward(
+                    q, k, v, kw, vw, torch.empty_like(q), torch.empty_like(lse))))
+            else:
+                rows.append(("bwd", 2.5, lambda kk: kk(q, k, v, kw, vw, dout, outs, scratch)))
+            for part, mult, run in rows:
+                tv = time_ms(lambda: run(kern), warmup=1, iters=iters)
+                tb = time_ms(lambda: run(base), warmup=1, iters=iters)
+                tf = lambda t: mult * flops / (t * 1e-3) / 1e12  # noqa: E731
+                print(f"{e['name']:50} {part:4} {s:5} | {tv:10.3f} {tf(tv):6.1f} | "
+                      f"{tb:8.3f} {tf(tb):6.1f} | {tb / tv:12.2f}", flush=True)
+            del q, k, v, kw, vw, dout, outs, scratch, rows
             torch.cuda.empty_cache()
     train_rows = []
     print(f"\nbackward, B={b} H={h} D={d}; TFLOP/s = 2.5*4*B*H*S*S*D/t (halved for causal)")

@@ -7,8 +7,8 @@ It checks, before a GPU is at hand, that the check launches each kernel with
 the right grid and arguments and that the kernels pass its bounds. Small
 shapes replace the check's (the emulator runs about a million lanes a
 second), tile variants of the attention kernels are left out (the decode
-variants run, lowered with their manifest "options"), and timings are not
-run.
+and backward variants run, lowered with their manifest "options"), and
+timings are not run.
 
     gpu_check_emulated.py ARTIFACTS [--opt build/bin/kvshift-opt]
                           [--parts attention,decode,grad,gradtimings,serve]
@@ -160,7 +160,8 @@ def main():
     args = ap.parse_args()
     with open(os.path.join(args.artifacts, "manifest.json")) as f:
         manifest = json.load(f)
-    options = {e["name"]: e["options"] for e in manifest.get("decode_kernels", [])
+    options = {e["name"]: e["options"]
+               for e in manifest.get("decode_kernels", []) + manifest.get("grad_kernels", [])
                if "options" in e}
     driver = EmulatedDriver(args.artifacts, args.opt, options)
     cpu_stand_ins(driver)
@@ -178,8 +179,10 @@ def main():
         decoders = [(e, g.DecodeKernel(driver, e, args.artifacts))
                     for e in manifest.get("decode_kernels", []) if keep_decode(e)]
         failures += g.check_decode(decoders, quick=False)
+    # The backward variants (the wgmma kernels) run too, lowered with their
+    # manifest "options".
     grads = [(e, g.GradKernel(driver, e, args.artifacts))
-             for e in manifest.get("grad_kernels", []) if keep(e)]
+             for e in manifest.get("grad_kernels", []) if keep_decode(e)]
     if {"grad", "gradtimings"} & set(parts):
         # kvshift.cuda on its saved kernel sets, its launches on the emulator.
         paths = [(e, p) for e, p in g.torch_paths(args.artifacts) if keep(e)]
