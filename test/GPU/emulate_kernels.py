@@ -660,14 +660,6 @@ def grad_wgmma_mutants(text, data, d):
     RESULTS.append(ok)
 
 
-def in_function(text, name, fn):
-    """`fn` applied to the lines of gpu.func @name (to its gpu.return)."""
-    lines = text.split("\n")
-    start = next(i for i, l in enumerate(lines) if f"gpu.func @{name}(" in l)
-    end = next(i for i in range(start, len(lines)) if "gpu.return" in lines[i])
-    return "\n".join(lines[:start] + fn(lines[start:end + 1]) + lines[end + 1:])
-
-
 def grad_q_wgmma_mutants(case, name, d, bn=64):
     """grad_q with wgmma (training step): `case(mutate)` runs stats_case with
     `mutate`; each mutation of grad_q `name` must raise or give wrong

@@ -3881,8 +3881,10 @@ public:
         if (!cfg.ropeTheta)
           mixRows(s, ka1, ka2);
         // P^T, masked: the halo row, key beyond Sk, query beyond Sq (lse =
-        // inf), or (causal) key after the query's diagonal.
-        SmallVector<Value> p(s.size());
+        // inf), or (causal) key after the query's diagonal. Only tiles that
+        // reach past Sk or (causal) cross the diagonal test each element;
+        // on the others only the halo row is zero.
+        SmallVector<Value> x(s.size());
         Value c = f32c(cfg.scaleLog2);
         for (int64_t nb = 0; nb < sBlocks; ++nb)
           for (int64_t e = 0; e < 2; ++e) {
@@ -3890,17 +3892,39 @@ public:
                                 std::numeric_limits<double>::infinity());
             for (int64_t r = 0; r < 2; ++r) {
               int64_t i = 2 * r + e;
-              Value key = r == 0 ? key0 : key1;
-              Value x = exp2(fsub(fmul(s[nb * 4 + i], c), lse));
-              Value masked = cmpi(arith::CmpIPredicate::uge, key, dimSk);
-              if (r == 0)
-                masked = ori(masked, isHalo);
-              if (cfg.causal)
-                masked = ori(masked, cmpi(arith::CmpIPredicate::sgt, key,
-                                          add(offset, queryRow(nb, e))));
-              p[nb * 4 + i] = select(masked, f32c(0), x);
+              x[nb * 4 + i] = exp2(fsub(fmul(s[nb * 4 + i], c), lse));
             }
           }
+        Value lastKey = add(j0, idx(kRowsPerWarp * cfg.warps - 1));
+        Value needMask = cmpi(arith::CmpIPredicate::sge, lastKey, dimSk);
+        if (cfg.causal)
+          needMask = ori(needMask, cmpi(arith::CmpIPredicate::sgt, lastKey,
+                                        add(offset, i0)));
+        SmallVector<Value> p = ifElse(
+            needMask, SmallVector<Type>(x.size(), f32),
+            [&]() -> SmallVector<Value> {
+              SmallVector<Value> m(x.size());
+              for (int64_t nb = 0; nb < sBlocks; ++nb)
+                for (int64_t i = 0; i < 4; ++i) {
+                  int64_t r = i / 2, e = i % 2;
+                  Value key = r == 0 ? key0 : key1;
+                  Value masked = cmpi(arith::CmpIPredicate::uge, key, dimSk);
+                  if (r == 0)
+                    masked = ori(masked, isHalo);
+                  if (cfg.causal)
+                    masked = ori(masked, cmpi(arith::CmpIPredicate::sgt, key,
+                                              add(offset, queryRow(nb, e))));
+                  m[nb * 4 + i] = select(masked, f32c(0), x[nb * 4 + i]);
+                }
+              return m;
+            },
+            [&]() -> SmallVector<Value> {
+              SmallVector<Value> m(x);
+              for (int64_t nb = 0; nb < sBlocks; ++nb)
+                for (int64_t e = 0; e < 2; ++e)
+                  m[nb * 4 + e] = select(isHalo, f32c(0), x[nb * 4 + e]);
+              return m;
+            });
         // (A x tile^T-free) products with the tile on the k side: rows of
         // `tileSmem` are the k dimension (ldmatrix.trans).
         auto timesTile = [&](ArrayRef<Value> m, Value tileSmem,
@@ -4129,8 +4153,9 @@ struct KVShiftFuseAttentionGPUPass
                   "found warps = "
                << static_cast<int64_t>(warps);
       // f32 has no tensor-core kernel; D that is not a multiple of 16 or
-      // above 256 keeps mma.sync (wgmma's N is D for O += P V).
-      cfg.wgmma = cfg.tensorCores && d % 16 == 0 && d <= 256;
+      // above 256, or key tiles above 256, keep mma.sync (wgmma's N is D
+      // for O += P V and the key tile for S = Q K^T, at most 256).
+      cfg.wgmma = cfg.tensorCores && d % 16 == 0 && d <= 256 && blockK <= 256;
       cfg.shiftedValues |= cfg.wgmma;
       cfg.wgmmaOverlap = cfg.wgmma && wgmmaOverlap;
     } else if (wgmmaOverlap) {
@@ -4505,11 +4530,12 @@ struct KVShiftFuseAttentionGPUPass
     qc.blockM = 16 * cfg.warps;
     qc.blockN = blockK;
     // wgmma: grad_q given the forward's statistics (its second pass) when
-    // its three tiles fit; the recomputing grad_q keeps mma.sync.
+    // grad_kv has it, its key tile is at most 256 (wgmma's N) and its three
+    // tiles fit; the recomputing grad_q keeps mma.sync.
     qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
     qc.wgmmaKeyWindow = true;
-    qc.wgmma =
-        cfg.wgmma && cfg.statsGiven && qc.sharedBytes() <= kSharedLimitBytes;
+    qc.wgmma = cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
+               qc.sharedBytes() <= kSharedLimitBytes;
     qc.wgmmaKeyWindow = qc.wgmma;
     return qc;
   }
