@@ -146,117 +146,11 @@ def selftest():
     return 0 if ok else 1
 
 
-def ptx():
-    """Two kernels, wgmma_probe_t0 and _t1 (imm-trans-b 0 and 1), 128 threads:
-    (A [64x16] bf16, B [16x64] bf16, offsets [16x64] u32 bytes, D [64x64]
-    f32, LBO, SBO)."""
-    out = [".version 8.0", ".target sm_90a", ".address_size 64", ""]
-    for trans in (0, 1):
-        body = []
-        e = body.append
-        e(f".visible .entry wgmma_probe_t{trans}(")
-        e("  .param .u64 pA, .param .u64 pB, .param .u64 pOff, .param .u64 pD,")
-        e("  .param .u32 pLbo, .param .u32 pSbo)")
-        e(".reqntid 128, 1, 1")
-        e("{")
-        e("  .reg .pred %p<2>;")
-        e("  .reg .b16 %h<2>;")
-        e("  .reg .b32 %r<40>;")
-        e("  .reg .b64 %rd<40>;")
-        e("  .reg .f32 %f<32>;")
-        e(f"  .shared .align 128 .b8 sbuf[{SMEM_BYTES}];")
-        e("  mov.u32 %r0, %tid.x;")
-        e("  mov.u32 %r1, sbuf;")
-        e("  mov.u32 %r2, 0;")
-        # Zero the buffer: 64 bytes per thread.
-        e("  shl.b32 %r3, %r0, 6;")
-        e("  add.u32 %r3, %r1, %r3;")
-        for o in range(0, 64, 16):
-            e(f"  st.shared.v4.u32 [%r3+{o}], {{%r2, %r2, %r2, %r2}};")
-        e("  bar.sync 0;")
-        # Scatter B: element i = t + 128 j goes to byte offset off[i].
-        e("  ld.param.u64 %rd1, [pB];")
-        e("  cvta.to.global.u64 %rd1, %rd1;")
-        e("  ld.param.u64 %rd2, [pOff];")
-        e("  cvta.to.global.u64 %rd2, %rd2;")
-        for j in range(K * N // 128):
-            e(f"  add.u32 %r4, %r0, {128 * j};")
-            e("  mul.wide.u32 %rd3, %r4, 2;")
-            e("  add.s64 %rd3, %rd1, %rd3;")
-            e("  ld.global.b16 %h0, [%rd3];")
-            e("  mul.wide.u32 %rd4, %r4, 4;")
-            e("  add.s64 %rd4, %rd2, %rd4;")
-            e("  ld.global.u32 %r5, [%rd4];")
-            e("  add.u32 %r5, %r1, %r5;")
-            e("  st.shared.b16 [%r5], %h0;")
-        e("  fence.proxy.async.shared::cta;")
-        e("  bar.sync 0;")
-        # A: rows row0 = 16 w + g and row0 + 8, columns 2 t4 (+ 8).
-        e("  ld.param.u64 %rd5, [pA];")
-        e("  cvta.to.global.u64 %rd5, %rd5;")
-        e("  shr.u32 %r6, %r0, 5;")          # warp
-        e("  and.b32 %r7, %r0, 31;")          # lane
-        e("  shr.u32 %r8, %r7, 2;")           # g
-        e("  and.b32 %r9, %r7, 3;")           # t4
-        e("  shl.b32 %r10, %r6, 4;")
-        e("  add.u32 %r10, %r10, %r8;")       # row0
-        e("  shl.b32 %r11, %r9, 1;")          # 2 t4
-        for i, (dr, dc) in enumerate(((0, 0), (8, 0), (0, 8), (8, 8))):
-            e(f"  add.u32 %r12, %r10, {dr};")
-            e(f"  mad.lo.u32 %r12, %r12, {K}, %r11;")
-            e(f"  add.u32 %r12, %r12, {dc};")
-            e("  mul.wide.u32 %rd6, %r12, 2;")
-            e("  add.s64 %rd6, %rd5, %rd6;")
-            e(f"  ld.global.b32 %r{20 + i}, [%rd6];")
-        # The descriptor: address / 16, LBO / 16 << 16, SBO / 16 << 32.
-        e("  cvt.u64.u32 %rd7, %r1;")
-        e("  shr.u64 %rd7, %rd7, 4;")
-        e("  and.b64 %rd7, %rd7, 16383;")
-        e("  ld.param.u32 %r13, [pLbo];")
-        e("  shr.u32 %r13, %r13, 4;")
-        e("  cvt.u64.u32 %rd8, %r13;")
-        e("  shl.b64 %rd8, %rd8, 16;")
-        e("  or.b64 %rd7, %rd7, %rd8;")
-        e("  ld.param.u32 %r14, [pSbo];")
-        e("  shr.u32 %r14, %r14, 4;")
-        e("  cvt.u64.u32 %rd9, %r14;")
-        e("  shl.b64 %rd9, %rd9, 32;")
-        e("  or.b64 %rd7, %rd7, %rd9;")
-        e("  setp.ne.b32 %p1, %r2, 0;")       # scale-d false: D = A B
-        e("  wgmma.fence.sync.aligned;")
-        regs = ", ".join(f"%f{i}" for i in range(N // 2))
-        e(f"  wgmma.mma_async.sync.aligned.m64n{N}k16.f32.bf16.bf16 {{{regs}}}, "
-          f"{{%r20, %r21, %r22, %r23}}, %rd7, %p1, 1, 1, {trans};")
-        e("  wgmma.commit_group.sync.aligned;")
-        e("  wgmma.wait_group.sync.aligned 0;")
-        # D: register 4 nb + 2 r + e is row row0 + 8 r, column 8 nb + 2 t4 + e.
-        e("  ld.param.u64 %rd10, [pD];")
-        e("  cvta.to.global.u64 %rd10, %rd10;")
-        for v in range(N // 2):
-            ee, r, nb = v % 2, (v // 2) % 2, v // 4
-            e(f"  add.u32 %r15, %r10, {8 * r};")
-            e(f"  mad.lo.u32 %r15, %r15, {N}, %r11;")
-            e(f"  add.u32 %r15, %r15, {8 * nb + ee};")
-            e("  mul.wide.u32 %rd11, %r15, 4;")
-            e("  add.s64 %rd11, %rd10, %rd11;")
-            e(f"  st.global.f32 [%rd11], %f{v};")
-        e("  ret;")
-        e("}")
-        out += body + [""]
-    out += ptx_ss() + [""]
-    return "\n".join(out)
-
-
-def ptx_ss():
-    """wgmma_probe_ss, 128 threads: (A [64x16] bf16, B [16x64] bf16, A's
-    offsets [64x16] u32 bytes from A_BASE, B's offsets [16x64], D [64x64]
-    f32, A's LBO, SBO, B's LBO, SBO); B K-major."""
-    body = []
-    e = body.append
-    e(".visible .entry wgmma_probe_ss(")
-    e("  .param .u64 pA, .param .u64 pB, .param .u64 pOffA, .param .u64 pOffB,")
-    e("  .param .u64 pD, .param .u32 pLbo, .param .u32 pSbo, .param .u32 pLboB,")
-    e("  .param .u32 pSboB)")
+def _head(e, name, params):
+    """A probe kernel's signature, registers, shared buffer (zeroed: 64
+    bytes per thread) and its first barrier; %r0 = tid, %r1 = sbuf."""
+    e(f".visible .entry {name}(")
+    e(params)
     e(".reqntid 128, 1, 1")
     e("{")
     e("  .reg .pred %p<2>;")
@@ -273,64 +167,69 @@ def ptx_ss():
     for o in range(0, 64, 16):
         e(f"  st.shared.v4.u32 [%r3+{o}], {{%r2, %r2, %r2, %r2}};")
     e("  bar.sync 0;")
-    # Scatter B (at 0) and A (at A_BASE): element i = t + 128 j.
-    for src, offp, base, count in (("pB", "pOffB", 0, K * N), ("pA", "pOffA", A_BASE, M * K)):
-        e(f"  ld.param.u64 %rd1, [{src}];")
-        e("  cvta.to.global.u64 %rd1, %rd1;")
-        e(f"  ld.param.u64 %rd2, [{offp}];")
-        e("  cvta.to.global.u64 %rd2, %rd2;")
-        for j in range(count // 128):
-            e(f"  add.u32 %r4, %r0, {128 * j};")
-            e("  mul.wide.u32 %rd3, %r4, 2;")
-            e("  add.s64 %rd3, %rd1, %rd3;")
-            e("  ld.global.b16 %h0, [%rd3];")
-            e("  mul.wide.u32 %rd4, %r4, 4;")
-            e("  add.s64 %rd4, %rd2, %rd4;")
-            e("  ld.global.u32 %r5, [%rd4];")
+
+
+def _scatter(e, src, offp, count, base=0):
+    """Element i = t + 128 j of bf16 array `src` goes to shared byte offset
+    off[i] (+ base), `offp` the u32 offsets."""
+    e(f"  ld.param.u64 %rd1, [{src}];")
+    e("  cvta.to.global.u64 %rd1, %rd1;")
+    e(f"  ld.param.u64 %rd2, [{offp}];")
+    e("  cvta.to.global.u64 %rd2, %rd2;")
+    for j in range(count // 128):
+        e(f"  add.u32 %r4, %r0, {128 * j};")
+        e("  mul.wide.u32 %rd3, %r4, 2;")
+        e("  add.s64 %rd3, %rd1, %rd3;")
+        e("  ld.global.b16 %h0, [%rd3];")
+        e("  mul.wide.u32 %rd4, %r4, 4;")
+        e("  add.s64 %rd4, %rd2, %rd4;")
+        e("  ld.global.u32 %r5, [%rd4];")
+        if base:
             e(f"  add.u32 %r5, %r5, {base};")
-            e("  add.u32 %r5, %r1, %r5;")
-            e("  st.shared.b16 [%r5], %h0;")
-    e("  fence.proxy.async.shared::cta;")
-    e("  bar.sync 0;")
-    # Descriptors: B's at 0, A's at A_BASE (fields from the parameters).
-    e("  cvt.u64.u32 %rd7, %r1;")
-    e("  shr.u64 %rd7, %rd7, 4;")
-    e("  and.b64 %rd7, %rd7, 16383;")
-    e("  ld.param.u32 %r16, [pLboB];")
-    e("  shr.u32 %r16, %r16, 4;")
-    e("  cvt.u64.u32 %rd13, %r16;")
-    e("  shl.b64 %rd13, %rd13, 16;")
-    e("  or.b64 %rd12, %rd7, %rd13;")
-    e("  ld.param.u32 %r17, [pSboB];")
-    e("  shr.u32 %r17, %r17, 4;")
-    e("  cvt.u64.u32 %rd14, %r17;")
-    e("  shl.b64 %rd14, %rd14, 32;")
-    e("  or.b64 %rd12, %rd12, %rd14;")
-    e(f"  add.s64 %rd7, %rd7, {A_BASE // 16};")
-    e("  ld.param.u32 %r13, [pLbo];")
-    e("  shr.u32 %r13, %r13, 4;")
-    e("  cvt.u64.u32 %rd8, %r13;")
-    e("  shl.b64 %rd8, %rd8, 16;")
-    e("  or.b64 %rd7, %rd7, %rd8;")
-    e("  ld.param.u32 %r14, [pSbo];")
-    e("  shr.u32 %r14, %r14, 4;")
-    e("  cvt.u64.u32 %rd9, %r14;")
-    e("  shl.b64 %rd9, %rd9, 32;")
-    e("  or.b64 %rd7, %rd7, %rd9;")
-    e("  setp.ne.b32 %p1, %r2, 0;")
+        e("  add.u32 %r5, %r1, %r5;")
+        e("  st.shared.b16 [%r5], %h0;")
+
+
+def _descriptor(e, dst, offset16, lbo_param, sbo_param, r, rd):
+    """dst = the shared address of sbuf / 16 (+ offset16), LBO / 16 << 16,
+    SBO / 16 << 32 (from two u32 parameters; scratch %r<r>, %r<r+1>,
+    %rd<rd>, %rd<rd+1>)."""
+    e(f"  cvt.u64.u32 {dst}, %r1;")
+    e(f"  shr.u64 {dst}, {dst}, 4;")
+    e(f"  and.b64 {dst}, {dst}, 16383;")
+    if offset16:
+        e(f"  add.s64 {dst}, {dst}, {offset16};")
+    for k, (param, shift) in enumerate(((lbo_param, 16), (sbo_param, 32))):
+        e(f"  ld.param.u32 %r{r + k}, [{param}];")
+        e(f"  shr.u32 %r{r + k}, %r{r + k}, 4;")
+        e(f"  cvt.u64.u32 %rd{rd + k}, %r{r + k};")
+        e(f"  shl.b64 %rd{rd + k}, %rd{rd + k}, {shift};")
+        e(f"  or.b64 {dst}, {dst}, %rd{rd + k};")
+
+
+def _lanes(e):
+    """%r10 = row0 = 16 warp + g, %r11 = 2 t4 (mma.sync's fragment rows and
+    columns of this lane)."""
+    e("  shr.u32 %r6, %r0, 5;")          # warp
+    e("  and.b32 %r7, %r0, 31;")          # lane
+    e("  shr.u32 %r8, %r7, 2;")           # g
+    e("  and.b32 %r9, %r7, 3;")           # t4
+    e("  shl.b32 %r10, %r6, 4;")
+    e("  add.u32 %r10, %r10, %r8;")       # row0
+    e("  shl.b32 %r11, %r9, 1;")          # 2 t4
+
+
+def _mma_and_store(e, a, b, imms):
+    """One wgmma (scale-d false: D = A B) on `a` (registers or a descriptor)
+    and descriptor `b` (`imms`: the trans immediates), then D to pD:
+    register 4 nb + 2 r + e is row row0 + 8 r, column 8 nb + 2 t4 + e."""
+    e("  setp.ne.b32 %p1, %r2, 0;")       # scale-d false: D = A B
     e("  wgmma.fence.sync.aligned;")
     regs = ", ".join(f"%f{i}" for i in range(N // 2))
     e(f"  wgmma.mma_async.sync.aligned.m64n{N}k16.f32.bf16.bf16 {{{regs}}}, "
-      f"%rd7, %rd12, %p1, 1, 1, 0, 0;")
+      f"{a}, {b}, %p1, 1, 1, {imms};")
     e("  wgmma.commit_group.sync.aligned;")
     e("  wgmma.wait_group.sync.aligned 0;")
-    e("  shr.u32 %r6, %r0, 5;")
-    e("  and.b32 %r7, %r0, 31;")
-    e("  shr.u32 %r8, %r7, 2;")
-    e("  and.b32 %r9, %r7, 3;")
-    e("  shl.b32 %r10, %r6, 4;")
-    e("  add.u32 %r10, %r10, %r8;")
-    e("  shl.b32 %r11, %r9, 1;")
     e("  ld.param.u64 %rd10, [pD];")
     e("  cvta.to.global.u64 %rd10, %rd10;")
     for v in range(N // 2):
@@ -343,6 +242,58 @@ def ptx_ss():
         e(f"  st.global.f32 [%rd11], %f{v};")
     e("  ret;")
     e("}")
+
+
+def ptx():
+    """Two kernels, wgmma_probe_t0 and _t1 (imm-trans-b 0 and 1), 128 threads:
+    (A [64x16] bf16, B [16x64] bf16, offsets [16x64] u32 bytes, D [64x64]
+    f32, LBO, SBO); and wgmma_probe_ss (ptx_ss)."""
+    out = [".version 8.0", ".target sm_90a", ".address_size 64", ""]
+    for trans in (0, 1):
+        body = []
+        e = body.append
+        _head(e, f"wgmma_probe_t{trans}",
+              "  .param .u64 pA, .param .u64 pB, .param .u64 pOff, .param .u64 pD,\n"
+              "  .param .u32 pLbo, .param .u32 pSbo)")
+        _scatter(e, "pB", "pOff", K * N)
+        e("  fence.proxy.async.shared::cta;")
+        e("  bar.sync 0;")
+        # A: rows row0 = 16 w + g and row0 + 8, columns 2 t4 (+ 8).
+        e("  ld.param.u64 %rd5, [pA];")
+        e("  cvta.to.global.u64 %rd5, %rd5;")
+        _lanes(e)
+        for i, (dr, dc) in enumerate(((0, 0), (8, 0), (0, 8), (8, 8))):
+            e(f"  add.u32 %r12, %r10, {dr};")
+            e(f"  mad.lo.u32 %r12, %r12, {K}, %r11;")
+            e(f"  add.u32 %r12, %r12, {dc};")
+            e("  mul.wide.u32 %rd6, %r12, 2;")
+            e("  add.s64 %rd6, %rd5, %rd6;")
+            e(f"  ld.global.b32 %r{20 + i}, [%rd6];")
+        _descriptor(e, "%rd7", 0, "pLbo", "pSbo", 13, 8)
+        _mma_and_store(e, "{%r20, %r21, %r22, %r23}", "%rd7", str(trans))
+        out += body + [""]
+    out += ptx_ss() + [""]
+    return "\n".join(out)
+
+
+def ptx_ss():
+    """wgmma_probe_ss, 128 threads: (A [64x16] bf16, B [16x64] bf16, A's
+    offsets [64x16] u32 bytes from A_BASE, B's offsets [16x64], D [64x64]
+    f32, A's LBO, SBO, B's LBO, SBO); A and B K-major."""
+    body = []
+    e = body.append
+    _head(e, "wgmma_probe_ss",
+          "  .param .u64 pA, .param .u64 pB, .param .u64 pOffA, .param .u64 pOffB,\n"
+          "  .param .u64 pD, .param .u32 pLbo, .param .u32 pSbo, .param .u32 pLboB,\n"
+          "  .param .u32 pSboB)")
+    _scatter(e, "pB", "pOffB", K * N)
+    _scatter(e, "pA", "pOffA", M * K, base=A_BASE)
+    e("  fence.proxy.async.shared::cta;")
+    e("  bar.sync 0;")
+    _descriptor(e, "%rd12", 0, "pLboB", "pSboB", 16, 13)
+    _descriptor(e, "%rd7", A_BASE // 16, "pLbo", "pSbo", 13, 8)
+    _lanes(e)
+    _mma_and_store(e, "%rd7", "%rd12", "0, 0")
     return body
 
 
@@ -412,32 +363,29 @@ def run(driver):
     print("\nwgmma layout probe (m64n64k16 bf16, B by descriptor without swizzle): "
           "max |D - A B| per candidate layout of B")
     failures = 0
-    b_for_a = None  # a K-major B that the device reads right
-    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
-        got = mma(a, b, trans, store, lbo, sbo)
+
+    def judge(got, ours):
+        """max |D - A B|, whether it is 0, and the verdict's words; a
+        mismatch of the kernels' own layout counts as a failure."""
+        nonlocal failures
         diff = (got - want).abs().nan_to_num(float("inf")).max().item()
         match = diff == 0
+        failures += ours and not match
+        return diff, match, ("matches" if match else "differs") + (
+            " (the kernels' layout)" if ours else "")
+    b_for_a = None  # a K-major B that the device reads right
+    for i, (name, trans, store, (lbo, sbo)) in enumerate(CANDIDATES):
+        diff, match, verdict = judge(mma(a, b, trans, store, lbo, sbo), i in OURS)
         if match and trans == 0 and b_for_a is None:
             b_for_a = (store, (lbo, sbo), name)
-        ours = i in OURS
-        if ours and not match:
-            failures += 1
-        verdict = ("matches" if match else "differs") + (
-            " (the kernels' layout)" if ours else "")
         print(f"  imm-trans-b {trans}, LBO {lbo:4}, SBO {sbo:4}: {name:36} "
               f"max |D - A B| = {diff:.3g}: {verdict}")
     if b_for_a is None:
         b_for_a = (CANDIDATES[OURS[0]][2], CANDIDATES[OURS[0]][3], "none matched; the kernels'")
     print(f"  A from shared memory, with B as \"{b_for_a[2]}\":")
     for i, (name, store, (lbo, sbo)) in enumerate(A_CANDIDATES):
-        got = mma_ss(a, b, store, lbo, sbo, b_for_a[0], b_for_a[1])
-        diff = (got - want).abs().nan_to_num(float("inf")).max().item()
-        match = diff == 0
-        ours = i == A_OURS
-        if ours and not match:
-            failures += 1
-        verdict = ("matches" if match else "differs") + (
-            " (the kernels' layout)" if ours else "")
+        diff, _, verdict = judge(mma_ss(a, b, store, lbo, sbo, b_for_a[0], b_for_a[1]),
+                                 i == A_OURS)
         print(f"  imm-trans-a 0, LBO {lbo:4}, SBO {sbo:4}: {name:44} "
               f"max |D - A B| = {diff:.3g}: {verdict}")
     # The fragment orders alone: B = [I | 0] in the kernels' K-major layout,

@@ -643,21 +643,32 @@ def grad_wgmma_mutants(text, data, d):
             lines[:waits[1]] + [lines[waits[1]].replace(wait0, wait0.replace(" 0;", " 1;"))] +
             lines[waits[1] + 1:])})
     ok = len(fences) == 1 and len(waits) == 2
-    for name, mutant in muts.items():
+
+    def error(mutant):
         if mutant == text:
-            print(f"grad mutant {name}: not applied")
-            ok = False
-            continue
-        try:
-            got = run_grad(mutant, t, q, k, v, kw, vw, do)
-            err = max(rel_err(np.nan_to_num(g), w) for g, w in zip(got, want))
-            hit = err > bound
-            print(f"grad mutant {name}: err {err:.1e} {'caught' if hit else 'NOT caught'}")
-        except ge.EmulatorError as e:
-            hit = True
-            print(f"grad mutant {name}: caught ({str(e)[:80]})")
-        ok &= hit
+            return None
+        got = run_grad(mutant, t, q, k, v, kw, vw, do)
+        return max(rel_err(np.nan_to_num(g), w) for g, w in zip(got, want))
+    for name, mutant in muts.items():
+        ok &= grad_mutant_caught(name, lambda: error(mutant), bound)
     RESULTS.append(ok)
+
+
+def grad_mutant_caught(name, error, bound):
+    """Reports a backward mutant: `error()` runs it and returns its largest
+    gradient error (None: the mutation changed nothing). Caught: it raises
+    an EmulatorError or its error exceeds `bound`."""
+    try:
+        err = error()
+        if err is None:
+            print(f"grad mutant {name}: not applied")
+            return False
+        hit = err > bound
+        print(f"grad mutant {name}: err {err:.1e} {'caught' if hit else 'NOT caught'}")
+    except ge.EmulatorError as e:
+        hit = True
+        print(f"grad mutant {name}: caught ({str(e)[:80]})")
+    return hit
 
 
 def grad_q_wgmma_mutants(case, name, d, bn=64):
@@ -712,18 +723,7 @@ def grad_q_wgmma_mutants(case, name, d, bn=64):
     muts["grad_q carrying dP's last column as dS's"] = "\n".join(carried)
     ok = len(muts) >= 7
     for what, mutant in muts.items():
-        try:
-            err = case(lambda text: mutant)
-            if err is None:
-                print(f"grad mutant {what}: not applied")
-                ok = False
-                continue
-            hit = err > 0.05
-            print(f"grad mutant {what}: err {err:.1e} {'caught' if hit else 'NOT caught'}")
-        except ge.EmulatorError as e:
-            hit = True
-            print(f"grad mutant {what}: caught ({str(e)[:80]})")
-        ok &= hit
+        ok &= grad_mutant_caught(what, lambda: case(lambda text: mutant), 0.05)
     RESULTS.append(ok)
 
 

@@ -4141,17 +4141,8 @@ struct KVShiftFuseAttentionGPUPass
     cfg.shiftedValues = shiftedValues;
     cfg.lazyRescale = lazyRescale;
     if (wgmma) {
-      if (chip != "sm_90a")
-        return op->emitOpError()
-               << "kvshift-fuse-attention-gpu: wgmma=true needs chip = "
-                  "sm_90a (warpgroup MMAs), found chip = "
-               << chip;
-      if (warps % 4 != 0)
-        return op->emitOpError()
-               << "kvshift-fuse-attention-gpu: wgmma=true needs warps to be "
-                  "a multiple of 4 (whole warpgroups of 64 query rows), "
-                  "found warps = "
-               << static_cast<int64_t>(warps);
+      if (failed(checkWgmmaTarget(op, "whole warpgroups of 64 query rows")))
+        return failure();
       // f32 has no tensor-core kernel; D that is not a multiple of 16 or
       // above 256, or key tiles above 256, keep mma.sync (wgmma's N is D
       // for O += P V and the key tile for S = Q K^T, at most 256).
@@ -4431,6 +4422,22 @@ struct KVShiftFuseAttentionGPUPass
     }
   }
 
+  /// What wgmma=true needs of the target: chip sm_90a and a multiple of 4
+  /// warps (`unit`: what one warpgroup covers, for the message).
+  LogicalResult checkWgmmaTarget(Operation *op, StringRef unit) {
+    if (chip != "sm_90a")
+      return op->emitOpError()
+             << "kvshift-fuse-attention-gpu: wgmma=true needs chip = sm_90a "
+                "(warpgroup MMAs), found chip = "
+             << chip;
+    if (warps % 4 != 0)
+      return op->emitOpError()
+             << "kvshift-fuse-attention-gpu: wgmma=true needs warps to be a "
+                "multiple of 4 ("
+             << unit << "), found warps = " << static_cast<int64_t>(warps);
+    return success();
+  }
+
   /// Checks a kv_shift_attention_grad or kv_shift_attention_grad_with_lse
   /// against what the backward kernels support; fills `cfg`.
   LogicalResult configureGrad(Operation *op, KernelConfig &cfg) {
@@ -4487,17 +4494,9 @@ struct KVShiftFuseAttentionGPUPass
                << " bytes of shared memory, above the " << kSharedLimitBytes
                << " bytes of static shared memory";
       if (wgmma) {
-        if (chip != "sm_90a")
-          return op->emitOpError()
-                 << "kvshift-fuse-attention-gpu: wgmma=true needs chip = "
-                    "sm_90a (warpgroup MMAs), found chip = "
-                 << chip;
-        if (warps % 4 != 0)
-          return op->emitOpError()
-                 << "kvshift-fuse-attention-gpu: wgmma=true needs warps to "
-                    "be a multiple of 4 (grad_kv: whole warpgroups of 64 "
-                    "key rows), found warps = "
-                 << static_cast<int64_t>(warps);
+        if (failed(checkWgmmaTarget(
+                op, "grad_kv: whole warpgroups of 64 key rows")))
+          return failure();
         // grad_kv's four products as warpgroup MMAs, on unpadded key,
         // value, q and dO tiles. D that is not a multiple of 16, or whose
         // tiles do not fit the static shared memory (D > 128 with 4
