@@ -1255,10 +1255,18 @@ protected:
   /// and zero past Sk. `res`: the loop's results (O from res[8]).
   void addLastValueRow(MutableArrayRef<Value> res, Value nTiles, Value quad,
                        Value haloCol) {
+    addLastRow(res.drop_front(8), {res[6], res[7]}, vb1, v, nTiles, quad,
+               haloCol);
+  }
+  /// acc += w c[r] src_j for the last key row visited, j = nTiles BN - 1,
+  /// if 0 <= j < Sk: `c` the rows' carried last column (in the t4 = 0
+  /// lanes), `src` the raw K or V rows, `acc` an O-shaped accumulator.
+  void addLastRow(MutableArrayRef<Value> acc, ArrayRef<Value> carried, Value w,
+                  Value src, Value nTiles, Value quad, Value haloCol) {
     const int64_t oBlocks = cfg.dPadded / 8;
     Value weight[2];
     for (int64_t r = 0; r < 2; ++r)
-      weight[r] = fmul(vb1, shuffleIdx(res[6 + r], quad));
+      weight[r] = fmul(w, shuffleIdx(carried[r], quad));
     Value jEnd = sub(mul(nTiles, idx(cfg.blockN)), idx(1));
     Value valid = andi(cmpi(arith::CmpIPredicate::sge, jEnd, idx(0)),
                        cmpi(arith::CmpIPredicate::slt, jEnd, dimSk));
@@ -1272,14 +1280,14 @@ protected:
             in, f32,
             [&]() -> SmallVector<Value> {
               Value raw =
-                  memref::LoadOp::create(b, v, ValueRange{add(rowBase, col)});
+                  memref::LoadOp::create(b, src, ValueRange{add(rowBase, col)});
               return {cfg.elt == f32 ? raw
                                      : arith::ExtFOp::create(b, f32, raw)};
             },
             [&]() -> SmallVector<Value> { return {f32c(0)}; })[0];
         for (int64_t r = 0; r < 2; ++r) {
-          Value &acc = res[8 + nb * 4 + 2 * r + e];
-          acc = fma(weight[r], x, acc);
+          Value &a = acc[nb * 4 + 2 * r + e];
+          a = fma(weight[r], x, a);
         }
       }
   }
@@ -2122,32 +2130,13 @@ protected:
         scf::YieldOp::create(b, next);
       }
       // The last key row visited, j = nTiles BN - 1 (if < Sk): a1 dS_j
-      // (the carried last column, in the t4 = 0 lanes) times k_j.
+      // (the carried last column) times k_j.
       SmallVector<Value> dqRes(loop2.getResults().begin(),
                                loop2.getResults().begin() + oBlocks * 4);
-      Value weight[2];
-      for (int64_t r = 0; r < 2; ++r)
-        weight[r] =
-            fmul(ka1, shuffleIdx(loop2.getResult(oBlocks * 4 + 4 + r), quad));
-      Value jEnd = sub(mul(nTiles, idx(cfg.blockN)), idx(1));
-      Value valid = andi(cmpi(arith::CmpIPredicate::sge, jEnd, idx(0)),
-                         cmpi(arith::CmpIPredicate::slt, jEnd, dimSk));
-      Value rowBase = add(kvBase, mul(select(valid, jEnd, idx(0)), idx(cfg.d)));
-      for (int64_t nb = 0; nb < oBlocks; ++nb)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value col = add(idx(nb * 8 + e), haloCol);
-          Value x = ifElse(
-              valid, f32,
-              [&]() -> SmallVector<Value> {
-                Value raw =
-                    memref::LoadOp::create(b, k, ValueRange{add(rowBase, col)});
-                return {arith::ExtFOp::create(b, f32, raw).getResult()};
-              },
-              [&]() -> SmallVector<Value> { return {f32c(0)}; })[0];
-          for (int64_t r = 0; r < 2; ++r)
-            dqRes[nb * 4 + 2 * r + e] =
-                fma(weight[r], x, dqRes[nb * 4 + 2 * r + e]);
-        }
+      addLastRow(
+          dqRes,
+          {loop2.getResult(oBlocks * 4 + 4), loop2.getResult(oBlocks * 4 + 5)},
+          ka1, k, nTiles, quad, haloCol);
       Value sc = f32c(cfg.scaleLog2 / kLog2E);
       unrotate(dqRes, {add(offset, row0), add(offset, row1)});
       storeRows(dqRes, {sc, sc}, gradDq);
@@ -4532,10 +4521,9 @@ struct KVShiftFuseAttentionGPUPass
     // grad_kv has it, its key tile is at most 256 (wgmma's N) and its three
     // tiles fit; the recomputing grad_q keeps mma.sync.
     qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
-    qc.wgmmaKeyWindow = true;
-    qc.wgmma = cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
-               qc.sharedBytes() <= kSharedLimitBytes;
-    qc.wgmmaKeyWindow = qc.wgmma;
+    qc.wgmma = qc.wgmmaKeyWindow =
+        cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
+        3 * qc.blockN * qc.d * 2 <= kSharedLimitBytes;
     return qc;
   }
 
