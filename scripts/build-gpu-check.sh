@@ -53,6 +53,16 @@ rope_fields() { # d dtype
   echo "\"rope_theta\": $rope_theta, \"rope_kernel\": \"kv_shift_rope_d${1}_${2}\", \"rope_threads\": 256, \"rope_items_per_row\": $(( $1 / 16 ))"
 }
 
+# ', "smem": {kernel: bytes}' for the kernels of a source whose tiles exceed
+# 48 KiB (kvshift.dynamic_shared_memory: launched with that much dynamic
+# shared memory), or nothing.
+smem_field() { # src fuse-options
+  "$opt" "$1" --kvshift-share-attention-stats --kvshift-fuse-attention-gpu="$2" | /usr/bin/python3 -c '
+import json, re, sys
+m = re.findall(r"gpu\.func @(\w+)\(.*kvshift\.dynamic_shared_memory = (\d+)", sys.stdin.read())
+print(", \"smem\": " + json.dumps({k: int(v) for k, v in m}) if m else "")'
+}
+
 entries=()
 build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
   local t="$1" d="$2" c="$3" rope="$4" variant="${5:-}" name extra="" options="chip=$chip" base
@@ -66,7 +76,9 @@ build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
     options="$options ${variant#*:}"
     case "$variant" in *warps=*) warps="${variant##*warps=}"; warps="${warps%% *}" ;; esac
     name="${base}_${variant%%:*}"
-    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"block_m\": $(( 16 * warps )), \"threads\": $(( 32 * warps ))"
+    # "options": what the variant passes to kvshift-fuse-attention-gpu (the
+    # emulated check lowers its source with them).
+    extra=", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"block_m\": $(( 16 * warps )), \"threads\": $(( 32 * warps )), \"options\": \"$options\""
   fi
   if [ "$rope" = 1 ]; then
     kernel_input "$t" "$d" "$c" "rope_theta = $rope_theta" > "$out/src/$name.mlir"
@@ -81,6 +93,7 @@ build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
   if [ -x "$ptxas" ]; then
     "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
+  extra="$extra$(smem_field "$out/src/$name.mlir" "$options")"
   entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false)$extra}")
 }
 for t in bf16 f16; do
@@ -120,6 +133,12 @@ build_kernel bf16 128 causal 0 "wgov:chip=sm_90a wgmma=true wgmma-overlap=true"
 build_kernel bf16 128 causal 0 "wgovlz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true"
 build_kernel bf16 128 causal 0 "wg8lz:chip=sm_90a wgmma=true lazy-rescale=true warps=8"
 build_kernel bf16 128 causal 0 "wgov8lz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true warps=8"
+# 128-key tiles (64 KiB, 96 KiB pipelined: dynamic shared memory), with one
+# and two warpgroups (FlashAttention-3's 128 x 128 block).
+build_kernel bf16 128 causal 0 "wg128lz:chip=sm_90a wgmma=true lazy-rescale=true block-k=128"
+build_kernel bf16 128 causal 0 "wgov128lz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true block-k=128"
+build_kernel bf16 128 causal 0 "wg8x128lz:chip=sm_90a wgmma=true lazy-rescale=true warps=8 block-k=128"
+build_kernel bf16 128 causal 0 "wgov8x128lz:chip=sm_90a wgmma=true wgmma-overlap=true lazy-rescale=true warps=8 block-k=128"
 build_kernel f16 128 causal 0 "wg:chip=sm_90a wgmma=true"
 
 # The decode kernels: kv_cache_attention over a cache of dynamic rows.
@@ -205,6 +224,7 @@ n = dict(re.findall(r"gpu\.func @\w+_grad_(\w+)\(.*known_block_size = array<i32:
 print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_rows"]),
                   "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
                   "w_threads": int(n["w"])})[1:-1])')"
+  extra="$extra$(smem_field "$out/src/$name.mlir" "$options")"
   grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
 }
 for spec in bf16:128:causal: bf16:128:: f16:128:causal: f16:128:: bf16:64:causal: bf16:128:causal:rope; do
@@ -256,6 +276,7 @@ print(json.dumps({"q_rows": int(a["grad_q_rows"]), "kv_rows": int(a["grad_kv_row
                   "threads": int(a["threads"]), "mix_threads": int(n["mix"]),
                   "w_threads": int(n["w"]), "stats": True, "forward": sys.argv[1],
                   "block_m": int(f["block_m"]), "fwd_threads": int(f["threads"])})[1:-1])' "$fwd")"
+  extra="$extra$(smem_field "$out/src/$name.mlir" "$options")"
   grad_entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false), $config$extra}")
 }
 for spec in bf16:128:causal bf16:128: f16:128:causal; do

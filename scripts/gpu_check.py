@@ -280,17 +280,33 @@ class Kernel:
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
         # A tile variant's kernel has the default kernel's name in its PTX.
-        self.fn = driver.load(ptx, entry.get("kernel", entry["name"]))
+        self.fn = self.load(ptx, entry.get("kernel", entry["name"]))
         self.rope = None
         if entry.get("rope_theta") is not None:
-            self.rope = driver.load(ptx, entry["rope_kernel"])
+            self.rope = self.load(ptx, entry["rope_kernel"])
+
+    def load(self, ptx, kernel):
+        """Function `kernel` of the PTX module, with the bytes of dynamic
+        shared memory its launches give (entry["smem"][kernel]: kernels
+        whose tiles exceed 48 KiB; 0 otherwise)."""
+        fn = self.driver.load(ptx, kernel)
+        if not hasattr(self, "smem_of"):
+            self.smem_of = {}
+        self.smem_of[id(fn)] = (fn, self.entry.get("smem", {}).get(kernel, 0))
+        return fn
 
     def launch(self, fn, name, grid, threads, vals):
         params = (ctypes.c_void_p * len(vals))(
             *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
         stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        smem = self.smem_of[id(fn)][1]
+        if smem > STATIC_SHARED_BYTES:
+            # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            self.driver.check(self.driver.lib.cuFuncSetAttribute(fn, 8, ctypes.c_int(smem)),
+                              f"cuFuncSetAttribute({name}, MAX_DYNAMIC_SHARED_SIZE_BYTES "
+                              f"= {smem})")
         self.driver.check(self.driver.lib.cuLaunchKernel(
-            fn, grid[0], grid[1], grid[2], threads, 1, 1, 0, stream, params, None),
+            fn, grid[0], grid[1], grid[2], threads, 1, 1, smem, stream, params, None),
             f"cuLaunchKernel({name})")
 
     def rotate(self, x, w, out, seq, pos_offset, mix):
@@ -340,8 +356,8 @@ class DecodeKernel(Kernel):
         with open(os.path.join(root, entry["ptx"]), "rb") as f:
             ptx = f.read()
         # A variant's kernels have the default kernels' names in its PTX.
-        self.fn = driver.load(ptx, entry.get("kernel", entry["name"]))
-        self.merge = driver.load(ptx, entry["merge"])
+        self.fn = self.load(ptx, entry.get("kernel", entry["name"]))
+        self.merge = self.load(ptx, entry["merge"])
 
     def workspace(self, q, kc):
         rows = q.shape[0] * q.shape[1] * q.shape[2]
@@ -393,14 +409,14 @@ class GradKernel(Kernel):
         parts = ("q", "kv", "mix", "w") + (("stats",) if entry.get("stats") else ())
         # A variant's kernels are named as its base entry's ("kernel").
         prefix = entry.get("kernel", entry["name"])
-        self.fns = {part: driver.load(ptx, f"{prefix}_{part}") for part in parts}
-        self.fwd = driver.load(ptx, entry["forward"]) if entry.get("stats") else None
+        self.fns = {part: self.load(ptx, f"{prefix}_{part}") for part in parts}
+        self.fwd = self.load(ptx, entry["forward"]) if entry.get("stats") else None
         self.last_forward = None
         # With RoPE, the forward's pre-pass (Kernel.rotate) first rotates q,
         # and mixes then rotates k, for grad_q and grad_kv.
         self.rope = None
         if entry.get("rope_theta") is not None:
-            self.rope = driver.load(ptx, entry["rope_kernel"])
+            self.rope = self.load(ptx, entry["rope_kernel"])
 
     def scratch(self, q, k):
         f32 = dict(dtype=torch.float32, device=q.device)
@@ -573,6 +589,9 @@ class AOTLibrary:
 # --- the check ----------------------------------------------------------------
 
 DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16}
+# The shared memory a kernel may declare statically; kernels whose tiles
+# exceed it (manifest "smem") are launched with dynamic shared memory.
+STATIC_SHARED_BYTES = 48 * 1024
 
 
 def inputs(b, hq, hkv, sq, sk, d, dtype, seed, device="cuda"):

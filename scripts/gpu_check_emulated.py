@@ -6,9 +6,10 @@ on the gpu-dialect form of the same kernels, and PyTorch on the CPU.
 It checks, before a GPU is at hand, that the check launches each kernel with
 the right grid and arguments and that the kernels pass its bounds. Small
 shapes replace the check's (the emulator runs about a million lanes a
-second), tile variants of the attention kernels are left out (the decode
-and backward variants run, lowered with their manifest "options"), and
-timings are not run.
+second), tile variants of the attention kernels are left out except those
+whose tiles take dynamic shared memory (manifest "smem"; these, and the
+decode and backward variants, run lowered with their manifest "options"),
+and timings are not run.
 
     gpu_check_emulated.py ARTIFACTS [--opt build/bin/kvshift-opt]
                           [--parts attention,decode,grad,gradtimings,serve]
@@ -75,7 +76,9 @@ class EmulatedDriver:
                     self.by_ptx[fh.read()] = f[:-4]
         self.modules = {}
         self.tensors = {}
-        self.lib = types.SimpleNamespace(cuLaunchKernel=self.launch)
+        self.lib = types.SimpleNamespace(cuLaunchKernel=self.launch,
+                                         cuFuncSetAttribute=self.set_attribute)
+        self.allowed = {}  # kernel -> dynamic shared memory allowed (attribute 8)
 
     def check(self, r, what):
         if r != 0:
@@ -103,9 +106,21 @@ class EmulatedDriver:
         for t in tensors:
             self.tensors[t.data_ptr()] = t
 
+    def set_attribute(self, fn, attribute, value):
+        # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: what a launch may
+        # then give above 48 KiB.
+        if attribute != 8:
+            raise RuntimeError(f"cuFuncSetAttribute: attribute {attribute}")
+        self.allowed[fn] = value.value
+        return 0
+
     def launch(self, fn, gx, gy, gz, threads, ty, tz, shm, stream, params, extra):
         module, name = fn
         func = module.kernels[name]
+        if shm > 48 * 1024 and self.allowed.get(fn, 0) < shm:
+            raise RuntimeError(f"cuLaunchKernel({name}): {shm} bytes of dynamic shared "
+                               f"memory without cuFuncSetAttribute allowing them "
+                               f"(CUDA_ERROR_INVALID_VALUE)")
         block0 = func.regions[0][0]
         args, back, i = [], [], 0
         for _, ty_ in block0.args:
@@ -121,7 +136,7 @@ class EmulatedDriver:
             else:
                 args.append(ctypes.cast(params[i], ctypes.POINTER(ctypes.c_int64)).contents.value)
                 i += 1
-        module.launch(name, (gx, gy, gz), threads, args)
+        module.launch(name, (gx, gy, gz), threads, args, smem=shm)
         for t, a in back:
             if t.dtype == torch.bfloat16:
                 t.copy_(torch.from_numpy(a).to(torch.bfloat16))
@@ -161,11 +176,15 @@ def main():
     with open(os.path.join(args.artifacts, "manifest.json")) as f:
         manifest = json.load(f)
     options = {e["name"]: e["options"]
-               for e in manifest.get("decode_kernels", []) + manifest.get("grad_kernels", [])
+               for e in (manifest["kernels"] + manifest.get("decode_kernels", [])
+                         + manifest.get("grad_kernels", []))
                if "options" in e}
     driver = EmulatedDriver(args.artifacts, args.opt, options)
     cpu_stand_ins(driver)
     keep = lambda e: "variant_of" not in e and args.only in e["name"]  # noqa: E731
+    # Forward variants whose tiles take dynamic shared memory run too (their
+    # launches give the bytes the kernel needs, checked by the emulator).
+    keep_attention = lambda e: keep(e) or ("smem" in e and args.only in e["name"])  # noqa: E731
     # Decode variants are cheap to emulate (and the tensor-core one is a
     # different kernel): all of them run.
     keep_decode = lambda e: args.only in e["name"]  # noqa: E731
@@ -173,7 +192,7 @@ def main():
     failures = 0
     if "attention" in parts:
         kernels = [(e, g.Kernel(driver, manifest, e, args.artifacts))
-                   for e in manifest["kernels"] if keep(e)]
+                   for e in manifest["kernels"] if keep_attention(e)]
         failures += g.check_correctness(kernels, [], quick=False)
     if "decode" in parts:
         decoders = [(e, g.DecodeKernel(driver, e, args.artifacts))

@@ -348,6 +348,11 @@ def parse_float_literal(text, elt):
     return float(text)
 
 
+# The shared memory a kernel may declare statically; above it the tiles are
+# dynamic shared memory (kvshift-gpu-dynamic-shared-memory).
+STATIC_SHARED_BYTES = 48 * 1024
+
+
 # --- memory -------------------------------------------------------------------
 
 class Mem:
@@ -1595,13 +1600,34 @@ class Module:
             raise EmulatorError(f"no function {name}; have {sorted(self.functions)}")
         HostCall(self, func, args).run()
 
-    def launch(self, name, grid, block, args, max_lanes=1 << 16):
+    def dynamic_shared_memory(self, name):
+        """The bytes of dynamic shared memory kernel `name` needs
+        (kvshift.dynamic_shared_memory; 0 when its tiles are static)."""
+        func = self.kernels[name]
+        m = re.search(r"kvshift\.dynamic_shared_memory = (\d+)", func.props + func.attrs)
+        return int(m.group(1)) if m else 0
+
+    def launch(self, name, grid, block, args, max_lanes=1 << 16, smem=None):
         """Runs kernel `name` on a grid of blocks of `block` threads; the
         blocks are independent, so they run in chunks of at most
-        `max_lanes` threads."""
+        `max_lanes` threads. `smem`: the launch's dynamic shared memory in
+        bytes, checked against what the kernel needs (None: not checked)."""
         func = self.kernels.get(name)
         if func is None:
             raise EmulatorError(f"no kernel {name}; have {sorted(self.kernels)}")
+        need = self.dynamic_shared_memory(name)
+        if smem is not None and smem != need:
+            raise EmulatorError(
+                f"{name}: launched with {smem} bytes of dynamic shared memory, "
+                f"the kernel needs {need}")
+        tiles = sum(-(-int(np.prod(ty.shape)) * ELT_BYTES[ty.elt] // 16) * 16
+                    for _, ty in func.regions[0][0].args
+                    if ty.kind == "memref" and ty.workgroup)
+        if tiles > max(need, STATIC_SHARED_BYTES):
+            raise EmulatorError(
+                f"{name}: its tiles take {tiles} bytes of shared memory, more than "
+                f"the {STATIC_SHARED_BYTES} static bytes and the {need} bytes of "
+                f"kvshift.dynamic_shared_memory")
         gx, gy, gz = grid
         total = gx * gy * gz
         if total == 0:
@@ -1649,7 +1675,7 @@ class TorchDriver:
             raise EmulatorError(f"no kernel {name}")
         return (module, name)
 
-    def launch(self, fn, name, grid, threads, args):
+    def launch(self, fn, name, grid, threads, args, smem=0):
         import torch
         module, kname = fn
         self.launches.append(kname)
@@ -1664,6 +1690,6 @@ class TorchDriver:
                     back.append((flat, x))
             else:
                 arrays.append(int(a))
-        module.launch(kname, grid, threads, arrays)
+        module.launch(kname, grid, threads, arrays, smem=smem)
         for flat, x in back:
             flat.copy_(torch.from_numpy(x).to(torch.bfloat16))

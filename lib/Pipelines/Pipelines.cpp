@@ -132,6 +132,9 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   buildBufferization(pm);
   // The launchers' host code (gpu ops, which buffer deallocation rejects).
   pm.addPass(createKVShiftGPULaunchers());
+  // Kernels above 48 KiB of shared memory take their tiles from dynamic
+  // shared memory, sized at their launches.
+  pm.addPass(createKVShiftGPUDynamicSharedMemory());
   pm.addNestedPass<func::FuncOp>(createKVShiftStridedCopyToLinalg());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   // Host code that rounds to bf16 (e.g. kv_cache_append of a bf16 cache)
@@ -161,6 +164,8 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   // pointer convention needs static shapes; the kernels' flat buffers are
   // dynamic).
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  // Dynamic shared memory as an .extern array (not a demoted variable).
+  pm.addNestedPass<gpu::GPUModuleOp>(createKVShiftGPUExternSharedMemory());
   pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());

@@ -120,10 +120,18 @@ class Driver(object):
                    "cuModuleGetFunction(%s)" % name)
         return fn
 
-    def launch(self, fn, name, grid, threads, args):
+    def launch(self, fn, name, grid, threads, args, smem=0):
         """Launches ``fn`` on ``grid`` blocks of ``threads`` threads. ``args``:
         tensors (each a flat ``memref<?xT>``: pointer twice, offset 0, size,
-        stride 1) and ints (``index``)."""
+        stride 1) and ints (``index``). ``smem``: bytes of dynamic shared
+        memory (kernels whose tiles exceed 48 KiB; the function is first
+        allowed that much)."""
+        if smem > _STATIC_SHARED_BYTES:
+            # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            self.check(self.lib.cuFuncSetAttribute(fn, 8, ctypes.c_int(smem)),
+                       "cuFuncSetAttribute(%s, MAX_DYNAMIC_SHARED_SIZE_BYTES = %d; "
+                       "more shared memory per block than this device allows?)"
+                       % (name, smem))
         vals = []
         for a in args:
             if isinstance(a, torch.Tensor):
@@ -136,7 +144,7 @@ class Driver(object):
             *[ctypes.cast(ctypes.pointer(x), ctypes.c_void_p) for x in vals])
         stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
         self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], threads,
-                                           1, 1, 0, stream, params, None),
+                                           1, 1, smem, stream, params, None),
                    "cuLaunchKernel(%s)" % name)
 
 
@@ -145,7 +153,9 @@ _driver = None
 
 def set_driver(driver):
     """Uses ``driver`` (``load``, ``launch``, ``accepts_cpu``) for every
-    later launch; ``None``: the CUDA driver again."""
+    later launch; ``None``: the CUDA driver again. ``launch`` is called as
+    ``Driver.launch``; ``smem=`` is passed only to launch a kernel that needs
+    dynamic shared memory."""
     global _driver
     _driver = driver
 
@@ -201,6 +211,18 @@ def _launcher_attrs(text, marker):
     return attrs
 
 
+# Shared memory a kernel may declare statically; kernels above it carry
+# kvshift.dynamic_shared_memory and are launched with that many bytes.
+_STATIC_SHARED_BYTES = 48 * 1024
+
+
+def _dynamic_smem(text):
+    """Kernel name -> bytes of dynamic shared memory, for the kernels of
+    kvshift-fuse-attention-gpu's output that need it."""
+    return {k: int(n) for k, n in re.findall(
+        r"gpu\.func @(\w+)\(.*kvshift\.dynamic_shared_memory = (\d+)", text)}
+
+
 def _block_size(text, kernel):
     m = re.search(r"gpu\.func @%s\(.*known_block_size = array<i32: (\d+)"
                   % re.escape(kernel), text)
@@ -222,6 +244,7 @@ class _KernelSet(object):
     _OPTIONAL = {}  # fields that sets saved by earlier versions may lack
     _WHAT = "kvshift.cuda kernel set"
     options = ""  # kvshift-fuse-attention-gpu options the PTX was made with
+    smem = {}  # kernel -> bytes of dynamic shared memory (tiles above 48 KiB)
 
     def _start(self, dtype, saved):
         """Checks the dtype, and sets the fields from ``saved`` when given;
@@ -267,7 +290,11 @@ class _KernelSet(object):
 
     def _launch(self, name, grid, threads, args):
         if min(grid) > 0:
-            _get_driver().launch(self._fn(name), name, grid, threads, args)
+            smem = self.smem.get(name, 0)
+            # A driver is only asked for dynamic shared memory when a kernel
+            # needs it (drivers of earlier versions take no smem).
+            extra = {"smem": smem} if smem else {}
+            _get_driver().launch(self._fn(name), name, grid, threads, args, **extra)
 
 
 class Kernels(_KernelSet):
@@ -281,8 +308,9 @@ class Kernels(_KernelSet):
     _FIELDS = ("d", "causal", "scale", "rope_theta", "chip", "source", "ptx",
                "fwd_kernel", "block_m", "fwd_threads", "grad_kernels",
                "stats_kernel", "q_rows", "kv_rows", "threads", "mix_threads",
-               "w_threads", "rope_kernel", "rope_items", "rope_threads", "options")
-    _OPTIONAL = {"options": ""}
+               "w_threads", "rope_kernel", "rope_items", "rope_threads", "options",
+               "smem")
+    _OPTIONAL = {"options": "", "smem": {}}
 
     def __init__(self, dtype, head_dim, causal=False, scale=None, rope_theta=None,
                  chip="sm_80", options="", _saved=None):
@@ -319,6 +347,7 @@ class Kernels(_KernelSet):
         self.rope_items = fwd.get("rope_items_per_row")
         self.rope_threads = (_block_size(fused, self.rope_kernel)
                              if self.rope_kernel else None)
+        self.smem = _dynamic_smem(fused)
 
     def _fuse_options(self):
         # The wgmma checks need the chip; without options the pass's
@@ -429,7 +458,8 @@ class CacheKernels(_KernelSet):
     _WHAT = "kvshift.cuda cache kernel set"
     _FIELDS = ("op", "d", "causal", "scale", "rope_theta", "chip", "options", "source",
                "ptx", "append_kernel", "append_items", "append_threads", "decode_kernel",
-               "merge_kernel", "split", "rows", "decode_threads", "merge_threads")
+               "merge_kernel", "split", "rows", "decode_threads", "merge_threads", "smem")
+    _OPTIONAL = {"smem": {}}
 
     def __init__(self, dtype, head_dim, op="attention", causal=True, scale=None,
                  rope_theta=None, chip="sm_80", options="", _saved=None):
@@ -469,6 +499,7 @@ class CacheKernels(_KernelSet):
             self.split, self.rows = dec["decode_split"], dec["decode_rows"]
             self.decode_threads = dec["threads"]
             self.merge_threads = _block_size(fused, self.merge_kernel)
+        self.smem = _dynamic_smem(fused)
 
     def append(self, k_new, v_new, k_last, v_last, kw, vw, k_cache, v_cache, pos):
         """Writes rows pos .. pos+T-1 of the caches and the raw last rows, in

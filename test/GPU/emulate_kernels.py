@@ -1095,6 +1095,14 @@ def main():
         # Two warpgroups per block (128 query rows) sharing the tiles.
         attention_case("bf16", 1, 4, 2, 150, 170, 128, True, seed=71,
                        options="warps=8 " + wg)
+        # Tiles above 48 KiB (dynamic shared memory): 128-key tiles at
+        # D = 128 (64 KiB; also with two warpgroups, FlashAttention-3's
+        # 128 x 128 block), D = 256 with 64-key tiles (64 KiB).
+        attention_case("bf16", 1, 2, 1, 150, 300, 128, True, seed=72,
+                       options="block-k=128 lazy-rescale=true " + wg)
+        attention_case("bf16", 1, 4, 2, 200, 260, 128, True, seed=73,
+                       options="warps=8 block-k=128 " + wg)
+        attention_case("bf16", 1, 2, 2, 40, 130, 256, True, seed=74, options=wg)
         mutants(text, data)
         wgmma_mutants(text, data, 64)
     elif SUITE == "overlap":
@@ -1129,6 +1137,9 @@ def main():
                                       growing=True)
         attention_case("f16", 1, 2, 1, 130, 140, 64, False, seed=104,
                        options="warps=8 " + wg)
+        # 128-key tiles at D = 128: 96 KiB of dynamic shared memory.
+        attention_case("bf16", 1, 2, 1, 150, 300, 128, True, seed=105,
+                       options="block-k=128 lazy-rescale=true " + wg)
         mutants(text, data)
         # A wait that leaves S in flight (the scores are read before they
         # are done, the key tile overwritten under the MMAs), and one that
@@ -1224,6 +1235,9 @@ def main():
         grad_case("f16", 1, 2, 2, 30, 30, 37, True, seed=66)      # D = 37: synchronous staging
         grad_case("bf16", 1, 2, 1, 150, 150, 64, True, seed=67, options="warps=8")
         grad_case("f16", 1, 2, 2, 70, 70, 64, False, seed=68, options="block-k=32")
+        # 8 warps at D = 128: grad_kv's tiles (52224 bytes) in dynamic
+        # shared memory.
+        grad_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=69, options="warps=8")
         grad_mutants(text, data)
         grad_mutants(*grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55))
     elif SUITE == "gradrope":

@@ -10,12 +10,12 @@
 // RUN:   --kvshift-fuse-attention-gpu="decode-rows=17" 2>&1 | FileCheck %s --check-prefix=BADROWS
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-rows=2 decode-split=128" | FileCheck %s --check-prefix=OPTS
 // RUN: not kvshift-opt %s --split-input-file \
-// RUN:   --kvshift-fuse-attention-gpu="decode-rows=16" 2>&1 | FileCheck %s --check-prefix=BIGROWS
+// RUN:   --kvshift-fuse-attention-gpu="decode-rows=16 warps=16" 2>&1 | FileCheck %s --check-prefix=BIGROWS
 // RUN: not kvshift-opt %s --split-input-file \
 // RUN:   --kvshift-fuse-attention-gpu="decode-split=0" 2>&1 | FileCheck %s --check-prefix=BADSPLIT
 
 // BADROWS: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 512 and 17
-// BIGROWS: 'kvshift.kv_cache_attention' op kvshift-fuse-attention-gpu: D = 64 with decode-rows = 16 and warps = 4 needs 67584 bytes of shared memory, above the 49152 bytes of static shared memory
+// BIGROWS: 'kvshift.kv_cache_attention' op kvshift-fuse-attention-gpu: D = 64 with decode-rows = 16 and warps = 16 needs 270336 bytes of shared memory, above the 166912 bytes a thread block may use on sm_80
 // BADSPLIT: kvshift-fuse-attention-gpu: decode-split must be positive and decode-rows in [1, 16], found 0 and 4
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="decode-prefetch=false" | FileCheck %s --check-prefix=NOPREFETCH
 // RUN: kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="min-blocks-per-sm=3" | FileCheck %s --check-prefix=MINBLOCKS

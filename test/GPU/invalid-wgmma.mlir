@@ -1,6 +1,6 @@
 // wgmma=true needs sm_90a and whole warpgroups (forward and backward), and wgmma-overlap=true
-// needs wgmma=true; a tile that does not fit the static shared memory is
-// refused as without it.
+// needs wgmma=true; tiles above what a block may use on sm_90a (227 KiB)
+// are refused as without it.
 // RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not kvshift-opt %s --split-input-file --kvshift-to-nvvm="chip=sm_80 wgmma=true" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not kvshift-opt %s --split-input-file --kvshift-fuse-attention-gpu="wgmma=true chip=sm_90a warps=6" 2>&1 | FileCheck %s --check-prefix=WARPS
@@ -21,12 +21,13 @@ func.func @f(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>, %v: tensor<
 
 // -----
 
-// D = 256: two 64-row tiles of 512-byte rows.
-func.func @d256(%q: tensor<1x2x16x256xbf16>, %k: tensor<1x2x16x256xbf16>, %v: tensor<1x2x16x256xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x256xbf16> {
-  // expected-error @+1 {{kvshift-fuse-attention-gpu: D = 256 with block-k = 64 and warps = 4 needs 65536 bytes of shared memory, above the 49152 bytes of static shared memory}}
+// D = 1024 (above wgmma's 256, so mma.sync's padded tiles): 266256 bytes.
+// D = 256 takes 65536 bytes of dynamic shared memory (dynamic-shared-memory.mlir).
+func.func @d1024(%q: tensor<1x2x16x1024xbf16>, %k: tensor<1x2x16x1024xbf16>, %v: tensor<1x2x16x1024xbf16>, %kw: tensor<2x2xf32>, %vw: tensor<2x2xf32>) -> tensor<1x2x16x1024xbf16> {
+  // expected-error @+1 {{kvshift-fuse-attention-gpu: D = 1024 with block-k = 64 and warps = 4 needs 266256 bytes of shared memory, above the 232448 bytes a thread block may use on sm_90a}}
   %o = kvshift.kv_shift_attention %q, %k, %v mix(%kw, %vw) causal
-      : (tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<1x2x16x256xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x256xbf16>
-  return %o : tensor<1x2x16x256xbf16>
+      : (tensor<1x2x16x1024xbf16>, tensor<1x2x16x1024xbf16>, tensor<1x2x16x1024xbf16>, tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x16x1024xbf16>
+  return %o : tensor<1x2x16x1024xbf16>
 }
 
 // -----

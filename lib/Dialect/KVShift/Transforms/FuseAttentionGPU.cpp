@@ -37,6 +37,7 @@
 #include "kvshift/Dialect/KVShift/IR/KVShiftOps.h"
 #include "kvshift/Dialect/KVShift/Transforms/KernelScope.h"
 #include "kvshift/Dialect/KVShift/Transforms/Passes.h"
+#include "kvshift/Dialect/KVShift/Transforms/SharedMemory.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -105,7 +106,6 @@ constexpr llvm::StringLiteral kLauncherGradKVRowsAttr =
 // statistics into grad_q's and grad_kv's (launched first).
 constexpr llvm::StringLiteral kLauncherGradStatsKernelAttr =
     "kvshift.gpu_grad_stats_kernel";
-constexpr int64_t kSharedLimitBytes = 48 * 1024; // static shared memory
 constexpr int64_t kSIMTLanesPerRow = 4;
 constexpr double kLog2E = 1.4426950408889634;
 // lazy-rescale: the growth of a row max (log2 units) that makes a warp
@@ -4152,13 +4152,13 @@ struct KVShiftFuseAttentionGPUPass
       cfg.blockN = simtBlockK;
       cfg.rowStride = cfg.dPadded;
     }
-    if (cfg.sharedBytes() > kSharedLimitBytes)
+    if (cfg.sharedBytes() > sharedLimit())
       return op->emitOpError()
              << "kvshift-fuse-attention-gpu: D = " << d << " with "
              << (cfg.tensorCores ? "block-k = " : "simt-block-k = ")
              << cfg.blockN << " and warps = " << cfg.warps << " needs "
              << cfg.sharedBytes() << " bytes of shared memory, above the "
-             << kSharedLimitBytes << " bytes of static shared memory";
+             << sharedLimitText();
     return success();
   }
 
@@ -4206,6 +4206,7 @@ struct KVShiftFuseAttentionGPUPass
       func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     mb.getI32IntegerAttr(minBlocksPerSM));
     KernelEmitter(func, cfg).emit();
+    markDynamicSharedMemory(func);
     return func;
   }
 
@@ -4413,6 +4414,14 @@ struct KVShiftFuseAttentionGPUPass
 
   /// What wgmma=true needs of the target: chip sm_90a and a multiple of 4
   /// warps (`unit`: what one warpgroup covers, for the message).
+  /// The shared memory a block may use on `chip`; kernels above 48 KiB
+  /// take it as dynamic shared memory (kvshift-gpu-dynamic-shared-memory).
+  int64_t sharedLimit() const { return maxSharedBytesPerBlock(chip); }
+  std::string sharedLimitText() const {
+    return std::to_string(sharedLimit()) + " bytes a thread block may use on " +
+           std::string(chip);
+  }
+
   LogicalResult checkWgmmaTarget(Operation *op, StringRef unit) {
     if (chip != "sm_90a")
       return op->emitOpError()
@@ -4474,14 +4483,13 @@ struct KVShiftFuseAttentionGPUPass
       cfg.blockM = 16 * warps;
       cfg.blockN = 16 * warps;
       KernelConfig qc = qConfig(cfg);
-      if (qc.sharedBytes() > kSharedLimitBytes)
+      if (qc.sharedBytes() > sharedLimit())
         return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_q with "
                   "D = "
-               << d << ", block-k = " << qc.blockN << " and warps = " << cfg.warps
-               << " needs " << qc.sharedBytes()
-               << " bytes of shared memory, above the " << kSharedLimitBytes
-               << " bytes of static shared memory";
+               << d << ", block-k = " << qc.blockN
+               << " and warps = " << cfg.warps << " needs " << qc.sharedBytes()
+               << " bytes of shared memory, above the " << sharedLimitText();
       if (wgmma) {
         if (failed(checkWgmmaTarget(
                 op, "grad_kv: whole warpgroups of 64 key rows")))
@@ -4492,7 +4500,7 @@ struct KVShiftFuseAttentionGPUPass
         // warps), keeps mma.sync.
         int64_t wgBytes =
             (2 * cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) * d * 2;
-        cfg.wgmma = d % 16 == 0 && wgBytes <= kSharedLimitBytes;
+        cfg.wgmma = d % 16 == 0 && wgBytes <= kStaticSharedBytes;
       }
       // grad_kv on mma.sync: the key tile (then the value tile), the q and
       // dO tiles, padded rows.
@@ -4500,14 +4508,13 @@ struct KVShiftFuseAttentionGPUPass
           cfg.wgmma ? 0
                     : (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
                           cfg.rowStride * 2;
-      if (bytes > kSharedLimitBytes)
+      if (bytes > sharedLimit())
         return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_kv "
                   "with "
                   "D = "
                << d << " and warps = " << cfg.warps << " needs " << bytes
-               << " bytes of shared memory, above the " << kSharedLimitBytes
-               << " bytes of static shared memory";
+               << " bytes of shared memory, above the " << sharedLimitText();
     }
     return success();
   }
@@ -4523,7 +4530,7 @@ struct KVShiftFuseAttentionGPUPass
     qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
     qc.wgmma = qc.wgmmaKeyWindow =
         cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
-        3 * qc.blockN * qc.d * 2 <= kSharedLimitBytes;
+        3 * qc.blockN * qc.d * 2 <= kStaticSharedBytes;
     return qc;
   }
 
@@ -4618,6 +4625,7 @@ struct KVShiftFuseAttentionGPUPass
       GradQTensorCoreEmitter(func, qConfig(cfg)).emit();
     else
       GradKernelEmitter(func, cfg, kind).emit();
+    markDynamicSharedMemory(func);
     return func;
   }
 
@@ -4721,11 +4729,11 @@ struct KVShiftFuseAttentionGPUPass
     dc.mma = decodeMma && cfg.elt != Float32Type::get(op.getContext()) &&
              d % 16 == 0;
     int64_t bytes = dc.keyGroups() * dc.rows * (d + 2) * 4;
-    if (bytes > kSharedLimitBytes)
+    if (bytes > sharedLimit())
       return fail() << "D = " << d << " with decode-rows = " << dc.rows
                     << " and warps = " << cfg.warps << " needs " << bytes
                     << " bytes of shared memory, above the "
-                    << kSharedLimitBytes << " bytes of static shared memory";
+                    << sharedLimitText();
     return success();
   }
 
@@ -4826,6 +4834,7 @@ struct KVShiftFuseAttentionGPUPass
       DecodeMmaKernelEmitter(func, dc).emit();
     else
       DecodeKernelEmitter(func, dc).emit();
+    markDynamicSharedMemory(func);
     return func;
   }
 

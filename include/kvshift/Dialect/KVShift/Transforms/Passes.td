@@ -617,6 +617,81 @@ def KVShiftGPULaunchers : Pass<"kvshift-gpu-launchers", "::mlir::ModuleOp"> {
   ];
 }
 
+def KVShiftGPUDynamicSharedMemory
+    : Pass<"kvshift-gpu-dynamic-shared-memory", "::mlir::ModuleOp"> {
+  let summary = "Move the tiles of kernels above 48 KiB of shared memory to "
+                "dynamic shared memory";
+  let description = [{
+    A kernel may declare at most 48 KiB of static shared memory; above that
+    its block needs dynamic shared memory, sized at launch, and the host must
+    opt in (`cuFuncSetAttribute` with
+    `CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`, which kvshift's
+    `mgpuLaunchKernel` and `kvshift.cuda` do). `kvshift-fuse-attention-gpu`
+    marks such kernels with `kvshift.dynamic_shared_memory = N : i64`, the
+    bytes of their workgroup attributions laid out one after the other at
+    their alignments (`llvm.align`, else 16).
+
+    For every `gpu.func` kernel with that attribute, this pass replaces the
+    workgroup attributions by `memref.view`s of one
+    `gpu.dynamic_shared_memory` at those offsets, and gives every
+    `gpu.launch_func` of the kernel `dynamic_shared_memory_size` N. Kernels
+    without the attribute are left alone. It is an error when the attribute
+    is on a function that is not a kernel, is not a positive i32, is smaller
+    than the attributions, or when a launch already sizes dynamic shared
+    memory. Part of `kvshift-to-nvvm`, after `kvshift-gpu-launchers`; the
+    GPU emulator reads the kernels before it, with their attributions.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --kvshift-gpu-dynamic-shared-memory
+    gpu.func @k(%a: memref<?xbf16>) workgroup(%t: memref<4096x8xbf16, 3>,
+        %u: memref<4096x8xbf16, 3>) kernel
+        attributes {kvshift.dynamic_shared_memory = 131072 : i64} {...}
+    // becomes
+    gpu.func @k(%a: memref<?xbf16>) kernel attributes {...} {
+      %s = gpu.dynamic_shared_memory : memref<?xi8, 3>
+      %t = memref.view %s[%c0][] : memref<?xi8, 3> to memref<4096x8xbf16, 3>
+      %u = memref.view %s[%c65536][] : ...
+    // and gpu.launch_func @m::@k ... dynamic_shared_memory_size %c131072_i32
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
+def KVShiftGPUExternSharedMemory
+    : Pass<"kvshift-gpu-extern-shared-memory", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Declare the lowered dynamic shared memory `.extern`";
+  let description = [{
+    `convert-gpu-to-nvvm` lowers `gpu.dynamic_shared_memory` to an
+    internal zero-sized `llvm.mlir.global` `__dynamic_shmem__N` in address
+    space 3, 16-byte aligned. NVPTX demotes an internal global used by one
+    kernel to a function-scope `.shared .b8` variable of one byte; the
+    kernel's tiles then lie past its end, inside the dynamic allocation only
+    because that follows it. This pass gives those globals external linkage
+    and 128-byte alignment, so that the PTX reads
+    `.extern .shared .align 128 .b8 __dynamic_shmem__0[];`, the declaration
+    of dynamic shared memory, aligned as kvshift's static tiles are. Part of
+    `kvshift-to-nvvm`, after `convert-gpu-to-nvvm`.
+
+    Example:
+
+    ```mlir
+    // kvshift-opt --pass-pipeline="builtin.module(gpu.module(kvshift-gpu-extern-shared-memory))"
+    llvm.mlir.global internal @__dynamic_shmem__0()
+        {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+    // becomes
+    llvm.mlir.global external @__dynamic_shmem__0()
+        {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def KVShiftEmitCInterface
     : Pass<"kvshift-emit-c-interface", "::mlir::ModuleOp"> {
   let summary = "Ask for C entry points (_mlir_ciface_<name>) of public functions";
