@@ -294,6 +294,18 @@ base="${fwd}_grad"
 train_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
 build_train "${base}_wg" "$fwd" "chip=sm_90a wgmma=true" \
   ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true\""
+# ... and with 8 warps: 128 query rows per forward and grad_q block, 120 key
+# rows per grad_kv block (whose four tiles, 80 KiB, take dynamic shared
+# memory): each block reads the tiles it shares once for twice the rows.
+train_input "$t" "$d" "$c" > "$out/src/${base}_wg8.mlir"
+build_train "${base}_wg8" "$fwd" "chip=sm_90a wgmma=true warps=8" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true warps=8\""
+# ... and with grad_kv's q and dO tiles double-buffered (grad-prefetch: the
+# next query tile's copies during this one's products; 64 KiB of dynamic
+# shared memory).
+train_input "$t" "$d" "$c" > "$out/src/${base}_wgpf.mlir"
+build_train "${base}_wgpf" "$fwd" "chip=sm_90a wgmma=true grad-prefetch=true" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true grad-prefetch=true\""
 # A backward variant, bf16 causal D = 128: grad_kv's four products as
 # warpgroup MMAs (wgmma=true; PTX for sm_90a, kernels named as the base
 # entry's), checked and timed against the base entry. The variants come

@@ -125,6 +125,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.lazyRescale = options.lazyRescale;
   fuseOptions.wgmma = options.wgmma;
   fuseOptions.wgmmaOverlap = options.wgmmaOverlap;
+  fuseOptions.gradPrefetch = options.gradPrefetch;
   fuseOptions.chip = options.chip;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));

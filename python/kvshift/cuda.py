@@ -9,8 +9,9 @@
     training step (docs/GPU.md, "Training step") on them. ``options``:
     tile and variant options of ``kvshift-fuse-attention-gpu`` for these
     kernels (``shifted-values``, ``lazy-rescale``, ``wgmma``,
-    ``wgmma-overlap``, ``block-k``, ``warps``, ``min-blocks-per-sm``; the
-    wgmma ones need ``chip="sm_90a"``, an H100 or H200).
+    ``wgmma-overlap``, ``grad-prefetch``, ``block-k``, ``warps``,
+    ``min-blocks-per-sm``; the wgmma ones need ``chip="sm_90a"``, an H100
+    or H200).
 ``kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80", options="")``
     The compiled kernels of one configuration (cached): ``forward(q, k, v,
     kw, vw)`` -> ``(out, lse)`` and ``backward(q, k, v, kw, vw, dout, out,
@@ -318,9 +319,9 @@ class Kernels(_KernelSet):
             return
         bad = [o for o in options.split() if not _TRAIN_OPTION.match(o)]
         if bad:
-            raise ValueError("options: expected shifted-values, lazy-rescale, wgmma or "
-                             "wgmma-overlap =true|false, or block-k, warps or "
-                             "min-blocks-per-sm =N, got %s" % " ".join(bad))
+            raise ValueError("options: expected shifted-values, lazy-rescale, wgmma, "
+                             "wgmma-overlap or grad-prefetch =true|false, or block-k, "
+                             "warps or min-blocks-per-sm =N, got %s" % " ".join(bad))
         self.d, self.causal, self.chip = int(head_dim), bool(causal), chip
         self.options = " ".join(options.split())
         self.scale = 1.0 / math.sqrt(self.d) if scale is None else float(scale)
@@ -442,8 +443,8 @@ _OPTION = re.compile(r"^(decode-split|decode-rows|warps)=\d+$|"
                      r"^(decode-prefetch|decode-mma)=(true|false)$")
 # The training step's options (Kernels): the forward's tiles and variants.
 _TRAIN_OPTION = re.compile(r"^(block-k|warps|min-blocks-per-sm)=\d+$|"
-                           r"^(shifted-values|lazy-rescale|wgmma|wgmma-overlap)="
-                           r"(true|false)$")
+                           r"^(shifted-values|lazy-rescale|wgmma|wgmma-overlap|"
+                           r"grad-prefetch)=(true|false)$")
 
 
 class CacheKernels(_KernelSet):

@@ -148,7 +148,7 @@ def main():
         "may use on sm_80")
     refused("an option the training step does not take", lambda: kc.kv_shift_attention(
         q, k, k, w, w, options="decode-mma=true"),
-        "options: expected shifted-values, lazy-rescale, wgmma or wgmma-overlap")
+        "options: expected shifted-values, lazy-rescale, wgmma, wgmma-overlap or grad-prefetch")
     refused("wgmma for sm_80", lambda: kc.kv_shift_attention(
         q.bfloat16(), k.bfloat16(), k.bfloat16(), w, w, options="wgmma=true"),
         "wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80")

@@ -23,6 +23,20 @@
 // GRAD8-SAME: known_block_size
 // GRAD8: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
 // GRAD8-SAME: kvshift.dynamic_shared_memory = 52224 : i64
+// With wgmma=true (sm_90a) grad_kv keeps its warpgroup MMAs at D = 128 with
+// 8 warps: four unpadded tiles, 81920 bytes.
+// RUN: kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_90a wgmma=true warps=8" | FileCheck %s --check-prefix=GRAD8WG
+// GRAD8WG: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
+// GRAD8WG-SAME: kvshift.dynamic_shared_memory = 81920 : i64
+// GRAD8WG: wgmma.mma_async
+// grad-prefetch=true: two q and two dO tiles, 65536 bytes at D = 128 with
+// 4 warps.
+// RUN: kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_90a wgmma=true grad-prefetch=true" | FileCheck %s --check-prefix=GRADPF
+// GRADPF: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
+// GRADPF-SAME: kvshift.dynamic_shared_memory = 65536 : i64
+// It double-buffers wgmma's tiles only.
+// RUN: not kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="grad-prefetch=true" 2>&1 | FileCheck %s --check-prefix=NOPF
+// NOPF: kvshift-fuse-attention-gpu: grad-prefetch=true double-buffers the tiles of grad_kv on warpgroup MMAs (wgmma=true), found wgmma=false
 //
 // The whole pipeline: the PTX declares dynamic shared memory, 128-byte
 // aligned, and addresses the tiles from it.

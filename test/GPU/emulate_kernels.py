@@ -654,6 +654,26 @@ def grad_wgmma_mutants(text, data, d):
     RESULTS.append(ok)
 
 
+def grad_prefetch_mutants(text, data, kernel):
+    """grad_kv with grad-prefetch: the check must also fail when the wait at
+    a query tile's start leaves that tile's copies in flight (the first
+    cp.async wait of the kernel; its last one retires the key and value
+    copies of a block without query tiles)."""
+    t, q, k, v, kw, vw, do, want, bound = data
+    end = text.index(f'sym_name = "{kernel}"')
+    start = text.rindex('"gpu.func"()', 0, end)
+    body = text[start:end]
+    wait0 = "numGroups = 0 : i32"
+    mutant = body.replace(wait0, "numGroups = 1 : i32", 1)
+
+    def error():
+        got = run_grad(text[:start] + mutant + text[end:], t, q, k, v, kw, vw, do)
+        return max(rel_err(np.nan_to_num(g), w) for g, w in zip(got, want))
+    ok = body.count(wait0) == 2
+    ok &= grad_mutant_caught("this tile's copies left in flight", error, bound)
+    RESULTS.append(ok)
+
+
 def grad_mutant_caught(name, error, bound):
     """Reports a backward mutant: `error()` runs it and returns its largest
     gradient error (None: the mutation changed nothing). Caught: it raises
@@ -1251,7 +1271,8 @@ def main():
         # MMAs, S^T and dP^T with A (the key and value tiles) from shared
         # memory. GQA, causal and not, several key blocks, Sq < Sk, Sq > Sk,
         # S = 1, D = 16, 48, 64, 80, 128 (D = 40 keeps mma.sync), large
-        # logits, RoPE, 8 warps, and the training step's kernels (the
+        # logits, RoPE, 8 warps (at D = 128 in dynamic shared memory), and
+        # the training step's kernels (the
         # forward's statistics handed over, the forward also with wgmma).
         wg = "chip=sm_90a wgmma=true"
         text, data = grad_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=55, options=wg)
@@ -1270,6 +1291,17 @@ def main():
         # its own 64 rows of the key and value tiles.
         grad_case("bf16", 1, 2, 1, 140, 140, 64, False, seed=129, options=wg + " warps=8")
         grad_case("f16", 1, 2, 1, 130, 130, 32, True, seed=130, options=wg + " warps=8")
+        # D = 128 with 8 warps: the four tiles take 80 KiB, in dynamic shared
+        # memory (grad_kv on warpgroup MMAs all the same); also the training
+        # step.
+        text8, _ = grad_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=132,
+                             options=wg + " warps=8")
+        good = ("kvshift.dynamic_shared_memory = 81920" in text8
+                and "wgmma.mma_async" in text8)
+        RESULTS.append(good)
+        print(f"{'ok  ' if good else 'FAIL'} grad_kv with 8 warps at D = 128: warpgroup "
+              f"MMAs on 81920 bytes of dynamic shared memory")
+        stats_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=133, options=wg + " warps=8")
         stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=122, options=wg)
         stats_case("bf16", 1, 2, 1, 50, 20, 64, True, seed=123, dynamic=True,
                    options=wg + " wgmma-overlap=true")
@@ -1283,6 +1315,21 @@ def main():
         stats_case("bf16", 1, 2, 1, 150, 150, 64, True, seed=131, options=wg + " warps=8")
         grad_mutants(text, data)
         grad_wgmma_mutants(text, data, 128)
+        # grad-prefetch: the q and dO tiles double-buffered, each query
+        # tile's copies issued during the previous tile's products. GQA with
+        # an odd number of tiles (the next head's first tile takes the slot
+        # of the last one), causal (the first tile past 0), S = 1, Sq > Sk,
+        # 8 warps at D = 128 (96 KiB of dynamic shared memory), the training
+        # step.
+        pf = wg + " grad-prefetch=true"
+        textp, datap = grad_case("bf16", 1, 4, 2, 70, 70, 128, False, seed=134, options=pf)
+        grad_case("bf16", 1, 4, 2, 100, 160, 64, True, seed=135, options=pf)
+        grad_case("f16", 1, 2, 1, 1, 1, 64, True, seed=136, options=pf)
+        grad_case("bf16", 1, 2, 1, 50, 20, 64, False, seed=137, options=pf)
+        grad_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=138, options=pf + " warps=8")
+        stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=139, options=pf)
+        grad_mutants(textp, datap)
+        grad_prefetch_mutants(textp, datap, "kv_shift_attention_d128_bf16_grad_kv")
         grad_q_wgmma_mutants(
             lambda mutate: stats_case("bf16", 1, 2, 1, 70, 64, 64, False, seed=128,
                                       options=wg, mutate=mutate),

@@ -135,6 +135,13 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
                      "softmax overlaps the asynchronous MMAs (value windows "
                      "double-buffered)"),
       llvm::cl::init(false)};
+  Option<bool> gradPrefetch{
+      *this, "grad-prefetch",
+      llvm::cl::desc("With wgmma=true: grad_kv double-buffers its q and dO "
+                     "tiles and copies the next query tile's while this "
+                     "one's products run (64 KiB of dynamic shared memory "
+                     "at D = 128)"),
+      llvm::cl::init(false)};
 };
 
 /// kvshift/linalg on tensors -> LLVM dialect host code with the kernels

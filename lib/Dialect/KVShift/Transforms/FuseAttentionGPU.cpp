@@ -160,6 +160,10 @@ struct KernelConfig {
   /// grad_q with wgmma (given the forward's statistics): a third tile, the
   /// key window [j0 - 1, j0 + BN - 1) that dq += dS' K reads (MN-major).
   bool wgmmaKeyWindow = false;
+  /// grad_kv with wgmma (`grad-prefetch`): two q and two dO tiles; query
+  /// tile t's copies are issued before tile t - 1's products and waited
+  /// for at tile t.
+  bool gradPrefetch = false;
   int64_t threads() const { return 32 * warps; }
   /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
   int64_t chunksPerRow() const { return d / vecWidth; }
@@ -3704,6 +3708,8 @@ public:
     // and dK^); a k-step is 16 columns of d (two core matrices) or 16
     // query rows (two row groups).
     Value kDesc, vDesc, qDesc, doDesc, qDescT, doDescT, kvToken;
+    // grad-prefetch: the descriptors of the buffers' first slots.
+    Value qDesc0, doDesc0, qDescT0, doDescT0;
     const int64_t groupBytes = cfg.chunksPerRow() * 128;
     const int64_t dStep = 2 * 128 / 16, rowStep = 2 * groupBytes / 16;
     if (wg) {
@@ -3726,6 +3732,7 @@ public:
       doDesc = smemDescriptor(doSmem, /*lbo=*/128, /*sbo=*/groupBytes);
       qDescT = smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128);
       doDescT = smemDescriptor(doSmem, /*lbo=*/groupBytes, /*sbo=*/128);
+      qDesc0 = qDesc, doDesc0 = doDesc, qDescT0 = qDescT, doDescT0 = doDescT;
     } else {
       // The staged tile holds 16 * warps rows from stage0; the warps read
       // the first 15 * warps + 1.
@@ -3780,6 +3787,27 @@ public:
       Value hq = add(mul(kvHead, group), headLoop.getInductionVar());
       Value qRow0 = mul(add(mul(batch, dimHq), hq), dimSq); // flat row of i = 0
       Value qBase = mul(qRow0, idx(cfg.d));
+      // grad-prefetch: query tile t's q and dO rows go to slot t % 2 of
+      // their buffers (buffer rows of 16 bytes; a tile is kGradQRows *
+      // chunks of them).
+      const int64_t slotRows = kGradQRows * cfg.chunksPerRow();
+      auto copyQueryTile = [&](Value t) {
+        Value i0 = mul(t, idx(kGradQRows));
+        Value dstRow0 =
+            cfg.gradPrefetch ? mul(remu(t, idx(2)), idx(slotRows)) : Value();
+        copyRowsFast(vSmem, q, qBase, i0, kGradQRows, dimSq, false,
+                     /*cm=*/wg, dstRow0);
+        copyRowsFast(doSmem, out, qBase, i0, kGradQRows, dimSq, false,
+                     /*cm=*/wg, dstRow0);
+        return commitCopies();
+      };
+      if (cfg.gradPrefetch) {
+        // The first tile's copies, once every warp is done with the
+        // previous head's last tile (which may have used the same slot).
+        gpu::BarrierOp::create(b);
+        ifThen(cmpi(arith::CmpIPredicate::ult, firstTile, qTiles),
+               [&]() { copyQueryTile(firstTile); });
+      }
       auto loop = scf::ForOp::create(b, firstTile, qTiles, idx(1),
                                      headLoop.getRegionIterArgs());
       {
@@ -3788,16 +3816,34 @@ public:
         SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
                                loop.getRegionIterArgs().end());
         Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
-        // The q and dO tiles (the previous step's readers are done).
-        gpu::BarrierOp::create(b);
-        copyRowsFast(vSmem, q, qBase, i0, kGradQRows, dimSq, false, /*cm=*/wg);
-        copyRowsFast(doSmem, out, qBase, i0, kGradQRows, dimSq, false,
-                     /*cm=*/wg);
-        Value token = commitCopies();
-        waitCopies(token, 0);
-        if (wg)
+        if (cfg.gradPrefetch) {
+          // This tile's copies (the only group in flight) for every
+          // thread; then the next tile's into the other slot, whose
+          // readers (the previous tile's MMAs, retired before this
+          // barrier) are done. They run during this tile's products.
+          waitCopies(kvToken, 0);
           proxyFence();
-        gpu::BarrierOp::create(b);
+          gpu::BarrierOp::create(b);
+          Value next = add(loop.getInductionVar(), idx(1));
+          ifThen(cmpi(arith::CmpIPredicate::ult, next, qTiles),
+                 [&]() { copyQueryTile(next); });
+          // This tile's slot in the q and dO descriptors.
+          Value slot = arith::IndexCastOp::create(
+              b, b.getI64Type(),
+              mul(remu(loop.getInductionVar(), idx(2)), idx(slotRows)));
+          qDesc = arith::AddIOp::create(b, qDesc0, slot);
+          doDesc = arith::AddIOp::create(b, doDesc0, slot);
+          qDescT = arith::AddIOp::create(b, qDescT0, slot);
+          doDescT = arith::AddIOp::create(b, doDescT0, slot);
+        } else {
+          // The q and dO tiles (the previous step's readers are done).
+          gpu::BarrierOp::create(b);
+          Value token = copyQueryTile(loop.getInductionVar());
+          waitCopies(token, 0);
+          if (wg)
+            proxyFence();
+          gpu::BarrierOp::create(b);
+        }
 
         // Query row of this thread's column (nb, e), and its lse / delta
         // (loaded where used, to keep them out of the registers of the
@@ -4243,6 +4289,12 @@ struct KVShiftFuseAttentionGPUPass
                          << minBlocksPerSM.getValue();
       return signalPassFailure();
     }
+    if (gradPrefetch && !wgmma) {
+      module.emitError() << "kvshift-fuse-attention-gpu: grad-prefetch=true "
+                            "double-buffers the tiles of grad_kv on warpgroup "
+                            "MMAs (wgmma=true), found wgmma=false";
+      return signalPassFailure();
+    }
     if (blockK < 16 || blockK % 16 != 0) {
       module.emitError() << "kvshift-fuse-attention-gpu: block-k must be a "
                             "positive multiple of 16, found "
@@ -4495,12 +4547,18 @@ struct KVShiftFuseAttentionGPUPass
                 op, "grad_kv: whole warpgroups of 64 key rows")))
           return failure();
         // grad_kv's four products as warpgroup MMAs, on unpadded key,
-        // value, q and dO tiles. D that is not a multiple of 16, or whose
-        // tiles do not fit the static shared memory (D > 128 with 4
-        // warps), keeps mma.sync.
+        // value, q and dO tiles, for D a multiple of 16 and at most 128
+        // (dK^'s and dV^'s accumulators take D / 2 registers a thread each)
+        // whose tiles fit the chip (with 8 warps at D = 128, 80 KiB of
+        // dynamic shared memory). Other D keep mma.sync.
         int64_t wgBytes =
             (2 * cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) * d * 2;
-        cfg.wgmma = d % 16 == 0 && wgBytes <= kStaticSharedBytes;
+        cfg.wgmma = d % 16 == 0 && d <= 128 && wgBytes <= sharedLimit();
+        // grad-prefetch: a second q and dO tile, when they fit.
+        cfg.gradPrefetch =
+            cfg.wgmma && gradPrefetch &&
+            wgBytes + 2 * GradKVTensorCoreEmitter::kGradQRows * d * 2 <=
+                sharedLimit();
       }
       // grad_kv on mma.sync: the key tile (then the value tile), the q and
       // dO tiles, padded rows.
@@ -4585,7 +4643,8 @@ struct KVShiftFuseAttentionGPUPass
         };
         workgroup.push_back(tile(cfg.blockN));
         for (int i = 0; i < 2; ++i)
-          workgroup.push_back(tile(GradKVTensorCoreEmitter::kGradQRows));
+          workgroup.push_back(tile((cfg.gradPrefetch ? 2 : 1) *
+                                   GradKVTensorCoreEmitter::kGradQRows));
         if (cfg.wgmma)
           workgroup.push_back(tile(cfg.blockN));
       }

@@ -546,8 +546,7 @@ def KVShiftFuseAttentionGPU
            "O += P V as sm_90a warpgroup MMAs "
            "(wgmma.mma_async, A from registers, B from shared memory by "
            "descriptor) instead of mma.sync; implies shifted-values. "
-           "Backward, f16/bf16 with D a multiple of 16 (at most 128 with 4 "
-           "warps, 64 with 8): "
+           "Backward, f16/bf16 with D a multiple of 16 and at most 128: "
            "grad_kv's four products as warpgroup MMAs (S^T and dP^T with A "
            "from shared memory too), and, given the forward's statistics "
            "(training step), grad_q's three; the recomputing grad_q keeps "
@@ -559,6 +558,12 @@ def KVShiftFuseAttentionGPU
            "this one), and the softmax of the next tile runs while O's MMAs "
            "are in flight; the value windows are double-buffered (48 KiB of "
            "shared memory at D = 128)">,
+    Option<"gradPrefetch", "grad-prefetch", "bool", /*default=*/"false",
+           "With wgmma = true: grad_kv's q and dO tiles are double-buffered. "
+           "Each query tile's copies are issued before the previous tile's "
+           "products and waited for at the next tile, one barrier per query "
+           "tile instead of two (64 KiB of dynamic shared memory at "
+           "D = 128). An error without wgmma">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "The target SM (as kvshift-to-nvvm's chip): `wgmma` needs sm_90a">,
   ];
