@@ -108,6 +108,10 @@ def main():
     # bytes each launch gives against the kernel's).
     case(torch.bfloat16, 1, 2, 1, 150, 150, 128, True, seed=12, chip="sm_90a",
          options="wgmma=true lazy-rescale=true block-k=128")
+    # grad-prefetch: the backward's tiles double-buffered (grad_kv's 64 KiB
+    # and grad_q's 96 KiB in dynamic shared memory).
+    case(torch.bfloat16, 1, 4, 2, 100, 100, 128, True, seed=13, chip="sm_90a",
+         options="wgmma=true grad-prefetch=true")
     # One compilation a configuration.
     n = len(kc._cache)
     case(torch.float32, 1, 4, 2, 33, 33, 32, True, seed=8)

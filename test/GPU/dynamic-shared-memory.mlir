@@ -34,6 +34,14 @@
 // RUN: kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_90a wgmma=true grad-prefetch=true" | FileCheck %s --check-prefix=GRADPF
 // GRADPF: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
 // GRADPF-SAME: kvshift.dynamic_shared_memory = 65536 : i64
+// In the training step grad_q's three tiles (the key tile, the value tile
+// and the key window) are double-buffered too: 98304 bytes.
+// RUN: kvshift-opt %S/Inputs/train-bf16-d128-causal.mlir --kvshift-share-attention-stats --kvshift-fuse-attention-gpu="chip=sm_90a wgmma=true grad-prefetch=true" | FileCheck %s --check-prefix=TRAINPF
+// TRAINPF: gpu.func @kv_shift_attention_d128_bf16_causal_lse_grad_q(
+// TRAINPF-SAME: workgroup(%{{.*}} : memref<2048x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<4096x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// TRAINPF-SAME: kvshift.dynamic_shared_memory = 98304 : i64
+// TRAINPF: gpu.func @kv_shift_attention_d128_bf16_causal_lse_grad_kv(
+// TRAINPF-SAME: kvshift.dynamic_shared_memory = 65536 : i64
 // It double-buffers wgmma's tiles only.
 // RUN: not kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="grad-prefetch=true" 2>&1 | FileCheck %s --check-prefix=NOPF
 // NOPF: kvshift-fuse-attention-gpu: grad-prefetch=true double-buffers the tiles of grad_kv on warpgroup MMAs (wgmma=true), found wgmma=false

@@ -1330,6 +1330,17 @@ def main():
         stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=139, options=pf)
         grad_mutants(textp, datap)
         grad_prefetch_mutants(textp, datap, "kv_shift_attention_d128_bf16_grad_kv")
+        # grad_q (the training step's) with grad-prefetch: its three tiles in
+        # two slots. The last key row's term (not causal, Sk a multiple of the
+        # tile), blocks without key tiles (causal, dynamic Sq > Sk), 8 warps,
+        # and grad_q's mutants on two key tiles.
+        stats_case("f16", 1, 2, 2, 130, 128, 64, False, seed=140, options=pf)
+        stats_case("bf16", 1, 2, 1, 150, 20, 64, True, seed=141, dynamic=True, options=pf)
+        stats_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=142, options=pf + " warps=8")
+        grad_q_wgmma_mutants(
+            lambda mutate: stats_case("bf16", 1, 2, 1, 70, 128, 64, False, seed=143,
+                                      options=pf, mutate=mutate),
+            "kv_shift_attention_d64_bf16_lse_grad_q", 64)
         grad_q_wgmma_mutants(
             lambda mutate: stats_case("bf16", 1, 2, 1, 70, 64, 64, False, seed=128,
                                       options=wg, mutate=mutate),

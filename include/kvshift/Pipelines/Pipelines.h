@@ -138,8 +138,9 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
   Option<bool> gradPrefetch{
       *this, "grad-prefetch",
       llvm::cl::desc("With wgmma=true: grad_kv double-buffers its q and dO "
-                     "tiles and copies the next query tile's while this "
-                     "one's products run (64 KiB of dynamic shared memory "
+                     "tiles, and the training step's grad_q its three key "
+                     "tiles, copying the next tile's while this one's "
+                     "products run (64 and 96 KiB of dynamic shared memory "
                      "at D = 128)"),
       llvm::cl::init(false)};
 };

@@ -160,9 +160,10 @@ struct KernelConfig {
   /// grad_q with wgmma (given the forward's statistics): a third tile, the
   /// key window [j0 - 1, j0 + BN - 1) that dq += dS' K reads (MN-major).
   bool wgmmaKeyWindow = false;
-  /// grad_kv with wgmma (`grad-prefetch`): two q and two dO tiles; query
-  /// tile t's copies are issued before tile t - 1's products and waited
-  /// for at tile t.
+  /// The backward with wgmma (`grad-prefetch`): grad_kv has two q and two
+  /// dO tiles, grad_q (with wgmmaKeyWindow) two sets of its three tiles;
+  /// tile t's copies are issued before tile t - 1's products and waited for
+  /// at tile t.
   bool gradPrefetch = false;
   int64_t threads() const { return 32 * warps; }
   /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
@@ -175,7 +176,8 @@ struct KernelConfig {
     // wgmma: the key tile and the value window, BN rows each, unpadded
     // (wgmma-overlap: two value windows).
     if (wgmma)
-      return (wgmmaOverlap || wgmmaKeyWindow ? 3 : 2) * blockN * d * bytes;
+      return (wgmmaOverlap || wgmmaKeyWindow ? 3 : 2) * blockN * d * bytes *
+             (wgmmaKeyWindow && gradPrefetch ? 2 : 1);
     // Tensor cores: the key tile, and the raw value tile with its halo row
     // (the query tile is staged through the key tile's buffer).
     if (tensorCores)
@@ -2070,6 +2072,32 @@ protected:
       Value wDesc = arith::AddIOp::create(
           b, smemDescriptor(vSmem, /*lbo=*/groupBytes, /*sbo=*/128),
           arith::ConstantOp::create(consts(), b.getI64IntegerAttr(halfRows)));
+      // Key tile t's three copies; with grad-prefetch into slot t % 2
+      // (the key buffer's rows t % 2 * halfRows on, the value buffer's
+      // t % 2 * 2 halfRows on).
+      auto copyKeyTile = [&](Value t) {
+        Value j0 = mul(t, idx(cfg.blockN));
+        Value slot = cfg.gradPrefetch ? remu(t, idx(2)) : idx(0);
+        Value kRow0 = mul(slot, idx(halfRows));
+        Value vRow0 = mul(slot, idx(2 * halfRows));
+        auto copy = [&](Value dst, Value src, Value first, Value dstRow0) {
+          copyRowsFast(dst, src, kvBase, first, cfg.blockN, dimSk,
+                       /*keyOrder=*/true, /*cm=*/true, dstRow0);
+        };
+        copy(kSmem, k, j0, cfg.gradPrefetch ? kRow0 : Value());
+        copy(vSmem, v, j0, cfg.gradPrefetch ? vRow0 : Value());
+        copy(vSmem, k, sub(j0, idx(1)), add(vRow0, idx(halfRows)));
+        return commitCopies();
+      };
+      Value firstCopies;
+      if (cfg.gradPrefetch) {
+        // The first tile's copies, once every warp has its q and dO
+        // fragments (staged through the key buffer). Rows past Sk are
+        // zero-filled, so a block without key tiles copies zeros.
+        gpu::BarrierOp::create(b);
+        firstCopies = copyKeyTile(idx(0));
+      }
+      Value kDesc0 = kDesc, vDesc0 = vDesc, wDesc0 = wDesc;
       // dq, then the scores', dP's and dS's last columns (t4 = 0 lanes).
       SmallVector<Value> init2(oBlocks * 4, f32c(0));
       init2.append(6, f32c(0));
@@ -2082,17 +2110,35 @@ protected:
         SmallVector<Value> dq(it.begin(), it.begin() + oBlocks * 4);
         Value *halo = it.data() + oBlocks * 4;
         Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
-        gpu::BarrierOp::create(b);
-        auto copy = [&](Value dst, Value src, Value first, Value dstRow0) {
-          copyRowsFast(dst, src, kvBase, first, cfg.blockN, dimSk,
-                       /*keyOrder=*/true, /*cm=*/true, dstRow0);
-        };
-        copy(kSmem, k, j0, Value());
-        copy(vSmem, v, j0, Value());
-        copy(vSmem, k, sub(j0, idx(1)), idx(halfRows));
-        waitCopies(commitCopies(), 0);
-        proxyFence();
-        gpu::BarrierOp::create(b);
+        if (cfg.gradPrefetch) {
+          // This tile's copies (the only group in flight) for every
+          // thread; then the next tile's into the other slot, whose
+          // readers (the previous tile's MMAs, retired in its iteration)
+          // are done: they run during this tile's products.
+          waitCopies(firstCopies, 0);
+          proxyFence();
+          gpu::BarrierOp::create(b);
+          Value next = add(loop2.getInductionVar(), idx(1));
+          ifThen(cmpi(arith::CmpIPredicate::ult, next, nTiles),
+                 [&]() { copyKeyTile(next); });
+          // This tile's slot in the descriptors (units of 16 bytes, one
+          // buffer row).
+          Value slot = remu(loop2.getInductionVar(), idx(2));
+          auto at = [&](Value desc, int64_t rows) {
+            return arith::AddIOp::create(
+                b, desc,
+                arith::IndexCastOp::create(b, b.getI64Type(),
+                                           mul(slot, idx(rows))));
+          };
+          kDesc = at(kDesc0, halfRows);
+          vDesc = at(vDesc0, 2 * halfRows);
+          wDesc = at(wDesc0, 2 * halfRows);
+        } else {
+          gpu::BarrierOp::create(b);
+          waitCopies(copyKeyTile(loop2.getInductionVar()), 0);
+          proxyFence();
+          gpu::BarrierOp::create(b);
+        }
         SmallVector<Value> both =
             wgmmaChain(qFrag, kDesc, /*descStep=*/2 * 128 / 16, cfg.blockN,
                        /*transB=*/false, {}, /*wait=*/false);
@@ -2133,6 +2179,8 @@ protected:
             {sLast[0], sLast[1], dpLast[0], dpLast[1], dsLast[0], dsLast[1]});
         scf::YieldOp::create(b, next);
       }
+      if (cfg.gradPrefetch) // no key tile: the first tile's copies
+        waitCopies(firstCopies, 0);
       // The last key row visited, j = nTiles BN - 1 (if < Sk): a1 dS_j
       // (the carried last column) times k_j.
       SmallVector<Value> dqRes(loop2.getResults().begin(),
@@ -4464,8 +4512,6 @@ struct KVShiftFuseAttentionGPUPass
     }
   }
 
-  /// What wgmma=true needs of the target: chip sm_90a and a multiple of 4
-  /// warps (`unit`: what one warpgroup covers, for the message).
   /// The shared memory a block may use on `chip`; kernels above 48 KiB
   /// take it as dynamic shared memory (kvshift-gpu-dynamic-shared-memory).
   int64_t sharedLimit() const { return maxSharedBytesPerBlock(chip); }
@@ -4474,6 +4520,8 @@ struct KVShiftFuseAttentionGPUPass
            std::string(chip);
   }
 
+  /// What wgmma=true needs of the target: chip sm_90a and a multiple of 4
+  /// warps (`unit`: what one warpgroup covers, for the message).
   LogicalResult checkWgmmaTarget(Operation *op, StringRef unit) {
     if (chip != "sm_90a")
       return op->emitOpError()
@@ -4584,11 +4632,16 @@ struct KVShiftFuseAttentionGPUPass
     qc.blockN = blockK;
     // wgmma: grad_q given the forward's statistics (its second pass) when
     // grad_kv has it, its key tile is at most 256 (wgmma's N) and its three
-    // tiles fit; the recomputing grad_q keeps mma.sync.
+    // tiles fit 48 KiB (larger tiles, such as 128 keys at D = 128, would
+    // hold S's and dP's accumulators in more registers than there are);
+    // the recomputing grad_q keeps mma.sync.
     qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
     qc.wgmma = qc.wgmmaKeyWindow =
         cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
         3 * qc.blockN * qc.d * 2 <= kStaticSharedBytes;
+    // grad-prefetch: the three tiles twice, when they fit.
+    qc.gradPrefetch =
+        qc.wgmma && gradPrefetch && 6 * qc.blockN * qc.d * 2 <= sharedLimit();
     return qc;
   }
 
@@ -4619,10 +4672,12 @@ struct KVShiftFuseAttentionGPUPass
         if (qc.wgmma) {
           // Core-matrix tiles: the key tile; the value tile and the key
           // window.
+          // grad-prefetch: two slots of each.
+          int64_t slots = qc.gradPrefetch ? 2 : 1;
           for (int64_t tiles : {1, 2})
             workgroup.push_back(
-                MemRefType::get({tiles * bn * qc.chunksPerRow(), 8}, cfg.elt,
-                                MemRefLayoutAttrInterface(), wg));
+                MemRefType::get({slots * tiles * bn * qc.chunksPerRow(), 8},
+                                cfg.elt, MemRefLayoutAttrInterface(), wg));
         } else {
           workgroup.push_back(MemRefType::get({bn, cfg.rowStride}, cfg.elt,
                                               MemRefLayoutAttrInterface(), wg));

@@ -559,11 +559,12 @@ def KVShiftFuseAttentionGPU
            "are in flight; the value windows are double-buffered (48 KiB of "
            "shared memory at D = 128)">,
     Option<"gradPrefetch", "grad-prefetch", "bool", /*default=*/"false",
-           "With wgmma = true: grad_kv's q and dO tiles are double-buffered. "
-           "Each query tile's copies are issued before the previous tile's "
-           "products and waited for at the next tile, one barrier per query "
-           "tile instead of two (64 KiB of dynamic shared memory at "
-           "D = 128). An error without wgmma">,
+           "With wgmma = true, the backward's tiles are double-buffered: "
+           "grad_kv's q and dO tiles, and (training step) grad_q's key tile, "
+           "value tile and key window. Each tile's copies are issued before "
+           "the previous tile's products and waited for at the next tile, "
+           "one barrier per tile instead of two (64 KiB and 96 KiB of "
+           "dynamic shared memory at D = 128). An error without wgmma">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "The target SM (as kvshift-to-nvvm's chip): `wgmma` needs sm_90a">,
   ];
