@@ -164,6 +164,19 @@ module attributes {gpu.container_module} {
 
 // -----
 
+module attributes {gpu.container_module} {
+  gpu.module @m {
+    // expected-error @+1 {{'gpu.func' op kvshift-gpu-dynamic-shared-memory: workgroup attribution 1 must have a static shape and an integer or float element type to be placed in dynamic shared memory, found 'memref<?xf32, #gpu.address_space<workgroup>>'}}
+    gpu.func @k() workgroup(%t0: memref<16xf32, #gpu.address_space<workgroup>>,
+                            %t1: memref<?xf32, #gpu.address_space<workgroup>>)
+        kernel attributes {kvshift.dynamic_shared_memory = 65536 : i64} {
+      gpu.return
+    }
+  }
+}
+
+// -----
+
 // EXTERN-LABEL: gpu.module @lowered
 // EXTERN: llvm.mlir.global external @__dynamic_shmem__0() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>
 // A global with a size, or in another address space, is left alone.

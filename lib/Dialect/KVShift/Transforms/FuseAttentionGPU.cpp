@@ -914,6 +914,29 @@ protected:
   /// barrier after it covers the other threads' writes.
   void proxyFence() { ptx("fence.proxy.async.shared::cta;"); }
 
+  /// grad-prefetch, at the start of tile `t` of `count`: waits for tile t's
+  /// copies (the only group in flight; `token` only satisfies the op),
+  /// fences them for wgmma and makes them visible to the block with one
+  /// barrier; then issues tile t + 1's copies (`copyTile`) into the other
+  /// slot, whose readers (tile t - 1's MMAs, retired before the barrier)
+  /// are done, so that they run during tile t's products. Returns tile t's
+  /// slot, t mod 2.
+  Value beginPrefetchedTile(Value token, Value t, Value count,
+                            function_ref<void(Value)> copyTile) {
+    waitCopies(token, 0);
+    proxyFence();
+    gpu::BarrierOp::create(b);
+    Value next = add(t, idx(1));
+    ifThen(cmpi(arith::CmpIPredicate::ult, next, count),
+           [&]() { copyTile(next); });
+    return remu(t, idx(2));
+  }
+  /// What a wgmma descriptor adds to reach `slot` of a buffer whose slots
+  /// are `rows` 16-byte rows apart (the descriptor's address unit).
+  Value slotOffset(Value slot, int64_t rows) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), mul(slot, idx(rows)));
+  }
+
   /// The wgmma matrix descriptor of a tile in cmRow's layout at the start of
   /// `smem` (no swizzle): bits 0-13 the shared address / 16, 16-29 the
   /// leading (K-direction) byte offset / 16, 32-45 the stride (M/N
@@ -2111,28 +2134,15 @@ protected:
         Value *halo = it.data() + oBlocks * 4;
         Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
         if (cfg.gradPrefetch) {
-          // This tile's copies (the only group in flight) for every
-          // thread; then the next tile's into the other slot, whose
-          // readers (the previous tile's MMAs, retired in its iteration)
-          // are done: they run during this tile's products.
-          waitCopies(firstCopies, 0);
-          proxyFence();
-          gpu::BarrierOp::create(b);
-          Value next = add(loop2.getInductionVar(), idx(1));
-          ifThen(cmpi(arith::CmpIPredicate::ult, next, nTiles),
-                 [&]() { copyKeyTile(next); });
-          // This tile's slot in the descriptors (units of 16 bytes, one
-          // buffer row).
-          Value slot = remu(loop2.getInductionVar(), idx(2));
-          auto at = [&](Value desc, int64_t rows) {
-            return arith::AddIOp::create(
-                b, desc,
-                arith::IndexCastOp::create(b, b.getI64Type(),
-                                           mul(slot, idx(rows))));
-          };
-          kDesc = at(kDesc0, halfRows);
-          vDesc = at(vDesc0, 2 * halfRows);
-          wDesc = at(wDesc0, 2 * halfRows);
+          Value slot =
+              beginPrefetchedTile(firstCopies, loop2.getInductionVar(), nTiles,
+                                  [&](Value next) { copyKeyTile(next); });
+          // This tile's slot in the descriptors.
+          Value kOff = slotOffset(slot, halfRows);
+          Value vOff = slotOffset(slot, 2 * halfRows);
+          kDesc = arith::AddIOp::create(b, kDesc0, kOff);
+          vDesc = arith::AddIOp::create(b, vDesc0, vOff);
+          wDesc = arith::AddIOp::create(b, wDesc0, vOff);
         } else {
           gpu::BarrierOp::create(b);
           waitCopies(copyKeyTile(loop2.getInductionVar()), 0);
@@ -3865,20 +3875,11 @@ public:
                                loop.getRegionIterArgs().end());
         Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
         if (cfg.gradPrefetch) {
-          // This tile's copies (the only group in flight) for every
-          // thread; then the next tile's into the other slot, whose
-          // readers (the previous tile's MMAs, retired before this
-          // barrier) are done. They run during this tile's products.
-          waitCopies(kvToken, 0);
-          proxyFence();
-          gpu::BarrierOp::create(b);
-          Value next = add(loop.getInductionVar(), idx(1));
-          ifThen(cmpi(arith::CmpIPredicate::ult, next, qTiles),
-                 [&]() { copyQueryTile(next); });
+          Value slot = slotOffset(
+              beginPrefetchedTile(kvToken, loop.getInductionVar(), qTiles,
+                                  [&](Value next) { copyQueryTile(next); }),
+              slotRows);
           // This tile's slot in the q and dO descriptors.
-          Value slot = arith::IndexCastOp::create(
-              b, b.getI64Type(),
-              mul(remu(loop.getInductionVar(), idx(2)), idx(slotRows)));
           qDesc = arith::AddIOp::create(b, qDesc0, slot);
           doDesc = arith::AddIOp::create(b, doDesc0, slot);
           qDescT = arith::AddIOp::create(b, qDescT0, slot);

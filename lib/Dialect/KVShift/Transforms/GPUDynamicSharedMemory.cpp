@@ -99,6 +99,17 @@ struct KVShiftGPUDynamicSharedMemoryPass
   /// Replaces `func`'s workgroup attributions by views of its dynamic
   /// shared memory at layoutWorkgroupAttributions' offsets.
   LogicalResult moveAttributions(gpu::GPUFuncOp func, int64_t bytes) {
+    for (auto [i, arg] : llvm::enumerate(func.getWorkgroupAttributions())) {
+      auto type = cast<MemRefType>(arg.getType());
+      if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
+        return func.emitOpError()
+               << "kvshift-gpu-dynamic-shared-memory: workgroup attribution "
+               << i
+               << " must have a static shape and an integer or float "
+                  "element type to be placed in dynamic shared memory, "
+                  "found "
+               << type;
+    }
     SmallVector<int64_t> offsets;
     int64_t need = layoutWorkgroupAttributions(func, &offsets);
     if (need > bytes)
