@@ -114,7 +114,8 @@ done
 # warpgroup MMAs (wgmma, PTX for sm_90a: H100/H200 only; causal with and
 # without RoPE, not causal, with lazy rescaling, f16), and the pipelined
 # wgmma loop (wgmma-overlap; alone and with lazy rescaling), and both with
-# two warpgroups per block (warps=8, 128 query rows sharing the tiles).
+# two warpgroups per block (warps=8, 128 query rows sharing the tiles);
+# and the mma.sync kernel's tiles double-buffered (below).
 build_kernel bf16 128 causal 0 "w8:warps=8"
 build_kernel bf16 128 causal 1 "w8:warps=8"
 build_kernel bf16 128 causal 0 "mb3:min-blocks-per-sm=3"
@@ -125,6 +126,12 @@ build_kernel bf16 128 "" 0 "sv:shifted-values=true"
 build_kernel bf16 128 causal 0 "lz:lazy-rescale=true"
 build_kernel bf16 128 causal 0 "svlz:shifted-values=true lazy-rescale=true"
 build_kernel bf16 128 causal 1 "svlz:shifted-values=true lazy-rescale=true"
+# The key and value tiles double-buffered on mma.sync (kv-prefetch: one
+# barrier per key tile instead of four; 70720 bytes of dynamic shared
+# memory), with and without RoPE, and with lazy rescaling.
+build_kernel bf16 128 causal 0 "pf:kv-prefetch=true"
+build_kernel bf16 128 causal 1 "pf:kv-prefetch=true"
+build_kernel bf16 128 causal 0 "pflz:kv-prefetch=true lazy-rescale=true"
 build_kernel bf16 128 causal 0 "wg:chip=sm_90a wgmma=true"
 build_kernel bf16 128 causal 1 "wg:chip=sm_90a wgmma=true"
 build_kernel bf16 128 "" 0 "wg:chip=sm_90a wgmma=true"
@@ -286,11 +293,23 @@ for spec in bf16:128:causal bf16:128: f16:128:causal; do
   train_input "$t" "$d" "$c" > "$out/src/$name.mlir"
   build_train "$name" "$fwd" "chip=$chip" ""
 done
-# A training-step variant, bf16 causal D = 128, wgmma=true (PTX for
-# sm_90a): the forward, grad_q and grad_kv on warpgroup MMAs.
+# Backward variants on mma.sync (PTX for $chip, so they run on every GPU of
+# the check, before the sm_90a variants below), bf16 causal D = 128, with
+# the tiles double-buffered (grad-prefetch: the next tile's copies during
+# this one's products; grad_kv 52224 B and grad_q 70720 B of dynamic shared
+# memory): the training step and the recomputing backward.
 t=bf16 d=128 c=causal
 fwd="kv_shift_attention_d128_bf16_causal_lse"
 base="${fwd}_grad"
+train_input "$t" "$d" "$c" > "$out/src/${base}_pf.mlir"
+build_train "${base}_pf" "$fwd" "chip=$chip grad-prefetch=true" \
+  ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=$chip grad-prefetch=true\""
+rbase="kv_shift_attention_d128_bf16_causal_grad"
+grad_input "$t" "$d" "$c" > "$out/src/${rbase}_pf.mlir"
+build_grad "${rbase}_pf" "chip=$chip grad-prefetch=true" \
+  ", \"variant_of\": \"$rbase\", \"kernel\": \"$rbase\", \"options\": \"chip=$chip grad-prefetch=true\""
+# A training-step variant, bf16 causal D = 128, wgmma=true (PTX for
+# sm_90a): the forward, grad_q and grad_kv on warpgroup MMAs.
 train_input "$t" "$d" "$c" > "$out/src/${base}_wg.mlir"
 build_train "${base}_wg" "$fwd" "chip=sm_90a wgmma=true" \
   ", \"variant_of\": \"$base\", \"kernel\": \"$base\", \"options\": \"chip=sm_90a wgmma=true\""

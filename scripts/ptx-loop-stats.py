@@ -2,6 +2,7 @@
 """Static instruction counts of a kernel's main loop in a PTX file.
 
     python3 scripts/ptx-loop-stats.py FILE.ptx KERNEL [--per N] [--path] [--top N]
+                                      [--through TEXT]
 
 The kernel's body is split into basic blocks (a label starts one, a branch
 ends one). The main loop is the strongly connected set of blocks with the
@@ -19,7 +20,10 @@ Prints:
   * the most frequent opcodes of the loop (wgmma instructions by their first
     two parts: wgmma.mma_async, wgmma.fence, ...), and with --path those of
     the shortest iteration.
-With --per N, the counts are also divided by N (for example the keys a warp
+With --through TEXT, the shortest iteration is the shortest cycle through
+the anchor block and a block with an instruction that starts with TEXT (for
+example `cp.async.cg`: an iteration that issues copies, where the shortest
+one is a last tile that issues none). With --per N, the counts are also divided by N (for example the keys a warp
 handles per iteration). PTX is not SASS: ptxas removes most register moves
 and turns packing moves into PRMT, so compare kernels with each other, not
 with hardware counters.
@@ -191,6 +195,53 @@ def shortest_iteration(blocks, loop):
     return best, path
 
 
+def shortest_through(blocks, loop, text):
+    """(instructions, [instructions]) of the shortest cycle through the
+    anchor block and some block of the loop with an instruction starting
+    with `text`, or (None, []) if there is none."""
+    a = anchor_block(blocks, loop)
+    weight = {i: len(blocks[i]["ins"]) for i in loop}
+
+    def paths_from(src, stop):
+        """Node-weighted shortest paths from src within the loop (src's
+        weight included), not continuing past `stop`."""
+        dist, prev, heap = {src: weight[src]}, {}, [(weight[src], src)]
+        while heap:
+            d, v = heapq.heappop(heap)
+            if d > dist[v] or (v == stop and v != src):
+                continue
+            for w in blocks[v]["succ"]:
+                if w in loop and d + weight[w] < dist.get(w, float("inf")):
+                    dist[w], prev[w] = d + weight[w], v
+                    heapq.heappush(heap, (dist[w], w))
+        return dist, prev
+
+    def walk(prev, src, dst):
+        nodes = [dst]
+        while nodes[-1] != src:
+            nodes.append(prev[nodes[-1]])
+        return nodes[::-1]
+
+    marked = [i for i in loop
+              if any(x.strip().startswith(text) for x in blocks[i]["ins"])]
+    best = None
+    d1, p1 = paths_from(a, None)
+    for t in marked:
+        if t not in d1:
+            continue
+        if t == a:
+            return shortest_iteration(blocks, loop)
+        d2, p2 = paths_from(t, a)
+        back = [v for v in loop if a in blocks[v]["succ"] and v in d2]
+        for v in back:
+            total = d1[t] + d2[v] - weight[t]
+            if best is None or total < best[0]:
+                best = (total, walk(p1, a, t) + walk(p2, t, v)[1:])
+    if best is None:
+        return None, []
+    return best[0], [x for i in best[1] for x in blocks[i]["ins"]]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ptx")
@@ -201,6 +252,9 @@ def main():
                     help="also print the most frequent opcodes of the shortest iteration")
     ap.add_argument("--top", type=int, default=12,
                     help="how many of the most frequent opcodes to print")
+    ap.add_argument("--through", default="",
+                    help="the shortest iteration through a block with an instruction "
+                         "starting with this text (e.g. cp.async.cg)")
     args = ap.parse_args()
     blocks = basic_blocks(kernel_lines(open(args.ptx).read(), args.kernel))
     loop = main_loop(blocks)
@@ -212,7 +266,14 @@ def main():
         return f", {n / args.per:.1f} per unit of {args.per}" if args.per else ""
     print(f"{args.kernel}: {len(ins)} instructions in the main loop{per(len(ins))}")
     short, path = shortest_iteration(blocks, loop)
-    print(f"  shortest iteration: {short} instructions{per(short)}")
+    if args.through:
+        short, path = shortest_through(blocks, loop, args.through)
+        if short is None:
+            sys.exit(f"ptx-loop-stats: no block of the loop has {args.through}")
+        print(f"  shortest iteration through {args.through}: {short} instructions"
+              f"{per(short)}")
+    else:
+        print(f"  shortest iteration: {short} instructions{per(short)}")
     ops = collections.Counter(opcode(x) for x in ins)
     print("  " + ", ".join(f"{k} {v}" for k, v in ops.most_common(args.top)))
     if args.path:

@@ -126,6 +126,7 @@ void mlir::kvshift::buildKVShiftToNVVMPipeline(
   fuseOptions.wgmma = options.wgmma;
   fuseOptions.wgmmaOverlap = options.wgmmaOverlap;
   fuseOptions.gradPrefetch = options.gradPrefetch;
+  fuseOptions.kvPrefetch = options.kvPrefetch;
   fuseOptions.chip = options.chip;
   fuseOptions.minBlocksPerSM = options.minBlocksPerSM;
   pm.addPass(createKVShiftFuseAttentionGPU(fuseOptions));

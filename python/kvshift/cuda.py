@@ -9,7 +9,7 @@
     training step (docs/GPU.md, "Training step") on them. ``options``:
     tile and variant options of ``kvshift-fuse-attention-gpu`` for these
     kernels (``shifted-values``, ``lazy-rescale``, ``wgmma``,
-    ``wgmma-overlap``, ``grad-prefetch``, ``block-k``, ``warps``,
+    ``wgmma-overlap``, ``kv-prefetch``, ``grad-prefetch``, ``block-k``, ``warps``,
     ``min-blocks-per-sm``; the wgmma ones need ``chip="sm_90a"``, an H100
     or H200).
 ``kernels(dtype, head_dim, causal=False, scale=None, rope_theta=None, chip="sm_80", options="")``
@@ -320,7 +320,8 @@ class Kernels(_KernelSet):
         bad = [o for o in options.split() if not _TRAIN_OPTION.match(o)]
         if bad:
             raise ValueError("options: expected shifted-values, lazy-rescale, wgmma, "
-                             "wgmma-overlap or grad-prefetch =true|false, or block-k, "
+                             "wgmma-overlap, kv-prefetch or grad-prefetch =true|false, "
+                             "or block-k, "
                              "warps or min-blocks-per-sm =N, got %s" % " ".join(bad))
         self.d, self.causal, self.chip = int(head_dim), bool(causal), chip
         self.options = " ".join(options.split())
@@ -444,7 +445,7 @@ _OPTION = re.compile(r"^(decode-split|decode-rows|warps)=\d+$|"
 # The training step's options (Kernels): the forward's tiles and variants.
 _TRAIN_OPTION = re.compile(r"^(block-k|warps|min-blocks-per-sm)=\d+$|"
                            r"^(shifted-values|lazy-rescale|wgmma|wgmma-overlap|"
-                           r"grad-prefetch)=(true|false)$")
+                           r"kv-prefetch|grad-prefetch)=(true|false)$")
 
 
 class CacheKernels(_KernelSet):

@@ -112,6 +112,13 @@ def main():
     # and grad_q's 96 KiB in dynamic shared memory).
     case(torch.bfloat16, 1, 4, 2, 100, 100, 128, True, seed=13, chip="sm_90a",
          options="wgmma=true grad-prefetch=true")
+    # ... and on mma.sync (sm_80: grad_kv's 52224 bytes, grad_q's 70720),
+    # with the forward's key and value tiles double-buffered too
+    # (kv-prefetch: 70720 bytes).
+    case(torch.float16, 1, 4, 2, 100, 100, 128, True, seed=14,
+         options="grad-prefetch=true")
+    case(torch.bfloat16, 1, 2, 1, 150, 150, 128, True, seed=15,
+         options="kv-prefetch=true grad-prefetch=true")
     # One compilation a configuration.
     n = len(kc._cache)
     case(torch.float32, 1, 4, 2, 33, 33, 32, True, seed=8)
@@ -152,7 +159,7 @@ def main():
         "may use on sm_80")
     refused("an option the training step does not take", lambda: kc.kv_shift_attention(
         q, k, k, w, w, options="decode-mma=true"),
-        "options: expected shifted-values, lazy-rescale, wgmma, wgmma-overlap or grad-prefetch")
+        "options: expected shifted-values, lazy-rescale, wgmma, wgmma-overlap, kv-prefetch or grad-prefetch")
     refused("wgmma for sm_80", lambda: kc.kv_shift_attention(
         q.bfloat16(), k.bfloat16(), k.bfloat16(), w, w, options="wgmma=true"),
         "wgmma=true needs chip = sm_90a (warpgroup MMAs), found chip = sm_80")

@@ -9,6 +9,23 @@
 // MARK-SAME: workgroup(%{{.*}} : memref<2048x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2048x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
 // MARK-SAME: kvshift.dynamic_shared_memory = 65536 : i64
 //
+// kv-prefetch=true (mma.sync): two slots of 65 rows in both the key and the
+// value buffer, 70720 bytes.
+// RUN: kvshift-opt %S/Inputs/bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="kv-prefetch=true" | FileCheck %s --check-prefix=KVPF
+// KVPF: gpu.func @kv_shift_attention_d128_bf16_causal(
+// KVPF-SAME: workgroup(%{{.*}} : memref<130x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<130x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// KVPF-SAME: kvshift.dynamic_shared_memory = 70720 : i64
+// On sm_75 (64 KiB) the second slots do not fit: one slot, static.
+// RUN: kvshift-opt %S/Inputs/bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_75 kv-prefetch=true" | FileCheck %s --check-prefix=KVPF75
+// KVPF75: gpu.func @kv_shift_attention_d128_bf16_causal(
+// KVPF75-SAME: workgroup(%{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<65x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// KVPF75-NOT: kvshift.dynamic_shared_memory
+// KVPF75-SAME: known_block_size
+// The wgmma kernels keep their tiles (wgmma-overlap pipelines them).
+// RUN: kvshift-opt %S/Inputs/bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_90a wgmma=true kv-prefetch=true" | FileCheck %s --check-prefix=KVPFWG
+// KVPFWG: gpu.func @kv_shift_attention_d128_bf16_causal(
+// KVPFWG-SAME: workgroup(%{{.*}} : memref<1024x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<1024x8xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+//
 // The default tiles (34.3 KiB) stay static: no mark.
 // RUN: kvshift-opt %S/Inputs/bf16-d128-causal.mlir --kvshift-fuse-attention-gpu | FileCheck %s --check-prefix=STATIC
 // STATIC: gpu.func @kv_shift_attention_d128_bf16_causal(
@@ -42,9 +59,24 @@
 // TRAINPF-SAME: kvshift.dynamic_shared_memory = 98304 : i64
 // TRAINPF: gpu.func @kv_shift_attention_d128_bf16_causal_lse_grad_kv(
 // TRAINPF-SAME: kvshift.dynamic_shared_memory = 65536 : i64
-// It double-buffers wgmma's tiles only.
-// RUN: not kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="grad-prefetch=true" 2>&1 | FileCheck %s --check-prefix=NOPF
-// NOPF: kvshift-fuse-attention-gpu: grad-prefetch=true double-buffers the tiles of grad_kv on warpgroup MMAs (wgmma=true), found wgmma=false
+// On mma.sync (sm_80) too: grad_q's value tile and key window in two slots
+// of 65 padded rows each (70720 bytes), grad_kv's q and dO tiles in two
+// slots of 32 (52224 bytes with the key tile).
+// RUN: kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="grad-prefetch=true" | FileCheck %s --check-prefix=MMAPF
+// MMAPF: gpu.func @kv_shift_attention_d128_bf16_causal_grad_q(
+// MMAPF-SAME: workgroup(%{{.*}} : memref<130x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<130x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// MMAPF-SAME: kvshift.dynamic_shared_memory = 70720 : i64
+// MMAPF: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
+// MMAPF-SAME: workgroup(%{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// MMAPF-SAME: kvshift.dynamic_shared_memory = 52224 : i64
+// Where the second slots do not fit the chip (sm_75: 64 KiB), grad_q keeps
+// one slot in static shared memory.
+// RUN: kvshift-opt %S/Inputs/grad-bf16-d128-causal.mlir --kvshift-fuse-attention-gpu="chip=sm_75 grad-prefetch=true" | FileCheck %s --check-prefix=MMAPF75
+// MMAPF75: gpu.func @kv_shift_attention_d128_bf16_causal_grad_q(
+// MMAPF75-SAME: workgroup(%{{.*}} : memref<64x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<65x136xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// MMAPF75-NOT: kvshift.dynamic_shared_memory
+// MMAPF75: gpu.func @kv_shift_attention_d128_bf16_causal_grad_kv(
+// MMAPF75-SAME: kvshift.dynamic_shared_memory = 52224 : i64
 //
 // The whole pipeline: the PTX declares dynamic shared memory, 128-byte
 // aligned, and addresses the tiles from it.

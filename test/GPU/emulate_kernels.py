@@ -654,11 +654,12 @@ def grad_wgmma_mutants(text, data, d):
     RESULTS.append(ok)
 
 
-def grad_prefetch_mutants(text, data, kernel):
-    """grad_kv with grad-prefetch: the check must also fail when the wait at
-    a query tile's start leaves that tile's copies in flight (the first
-    cp.async wait of the kernel; its last one retires the key and value
-    copies of a block without query tiles)."""
+def grad_prefetch_mutants(text, data, kernel, waits=2):
+    """grad_kv (or grad_q) with grad-prefetch: the check must also fail when
+    the wait at a tile's start leaves that tile's copies in flight (the
+    first cp.async wait of the kernel; `waits`: how many it has, e.g. on
+    wgmma a last one that retires the key and value copies of a block
+    without query tiles)."""
     t, q, k, v, kw, vw, do, want, bound = data
     end = text.index(f'sym_name = "{kernel}"')
     start = text.rindex('"gpu.func"()', 0, end)
@@ -669,8 +670,34 @@ def grad_prefetch_mutants(text, data, kernel):
     def error():
         got = run_grad(text[:start] + mutant + text[end:], t, q, k, v, kw, vw, do)
         return max(rel_err(np.nan_to_num(g), w) for g, w in zip(got, want))
-    ok = body.count(wait0) == 2
-    ok &= grad_mutant_caught("this tile's copies left in flight", error, bound)
+    ok = body.count(wait0) == waits
+    if not ok:
+        print(f"FAIL {kernel}: {body.count(wait0)} cp.async waits, expected {waits}")
+    ok &= grad_mutant_caught(f"{kernel}: this tile's copies left in flight", error, bound)
+    RESULTS.append(ok)
+
+
+def kernel_mutants(case, name, bound):
+    """Mutants of kernel `name` of the module that `case(mutate)` lowers and
+    runs (stats_case's protocol): each of its barriers removed, and its
+    first cp.async wait leaving the copies in flight; each must raise or
+    give wrong results."""
+    texts = []
+    case(lambda text: texts.append(text) or text)  # unchanged: nothing runs
+    lines = texts[0].split("\n")
+    end = next(i for i, l in enumerate(lines)
+               if "gpu.kernel" in l and f'sym_name = "{name}"' in l)
+    start = max(i for i in range(end) if '"gpu.func"()' in lines[i])
+    muts = {}
+    for n, i in enumerate(i for i in range(start, end) if '"gpu.barrier"' in lines[i]):
+        muts[f"{name} without barrier {n}"] = "\n".join(lines[:i] + lines[i + 1:])
+    wait = next(i for i in range(start, end) if "numGroups = 0 : i32" in lines[i])
+    muts[f"{name}: a tile's copies left in flight"] = "\n".join(
+        lines[:wait] + [lines[wait].replace("numGroups = 0 : i32", "numGroups = 1 : i32")] +
+        lines[wait + 1:])
+    ok = len(muts) >= 3
+    for what, mutant in muts.items():
+        ok &= grad_mutant_caught(what, lambda: case(lambda text: mutant), bound)
     RESULTS.append(ok)
 
 
@@ -1345,6 +1372,106 @@ def main():
             lambda mutate: stats_case("bf16", 1, 2, 1, 70, 64, 64, False, seed=128,
                                       options=wg, mutate=mutate),
             "kv_shift_attention_d64_bf16_lse_grad_q", 64)
+    elif SUITE == "kvprefetch":
+        # kv-prefetch=true (the forward on mma.sync): key tile t and its
+        # value window in slot t % 2, tile t + 1's copies issued after tile
+        # t's one barrier. GQA, an odd tile count, Sq < Sk, S = 1, one query
+        # over 129 keys, blocks without key tiles (causal, dynamic Sq > Sk),
+        # D = 37 (synchronous staging into the slots), 40 and 72, 8 warps at
+        # D = 128 (dynamic shared memory), 32-key tiles, large logits,
+        # shifted values, lazy rescaling, RoPE; the training step's forward
+        # (with lse); mutants: each barrier, swapped weights, and a wait
+        # that leaves the tile's copies in flight.
+        pf = "kv-prefetch=true"
+        text, data = attention_case("bf16", 1, 4, 2, 150, 150, 128, True, seed=170,
+                                    options=pf)
+        attention_case("f16", 1, 2, 2, 70, 200, 64, False, seed=171, options=pf)
+        attention_case("bf16", 1, 4, 1, 33, 130, 128, True, seed=172, options=pf)
+        attention_case("f16", 2, 2, 2, 1, 1, 64, True, seed=173, options=pf)
+        attention_case("bf16", 1, 1, 1, 1, 129, 64, True, seed=174, options=pf)
+        attention_case("bf16", 1, 2, 1, 90, 40, 64, True, seed=175, dynamic=True,
+                       options=pf)
+        attention_case("f16", 1, 2, 2, 77, 99, 37, True, seed=176, options=pf)
+        attention_case("bf16", 1, 2, 2, 70, 70, 40, False, seed=177, options=pf)
+        attention_case("bf16", 1, 2, 1, 100, 100, 72, True, seed=178, options=pf)
+        text8, _ = attention_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=179,
+                                  options=pf + " warps=8")
+        attention_case("f16", 1, 2, 2, 70, 70, 64, False, seed=180,
+                       options=pf + " block-k=32")
+        attention_case("bf16", 1, 2, 2, 90, 90, 64, True, seed=181, big=True, options=pf)
+        attention_case("bf16", 1, 4, 2, 128, 128, 64, False, seed=182,
+                       options=pf + " shifted-values=true")
+        attention_case("bf16", 1, 2, 1, 200, 200, 64, True, seed=183, growing=True,
+                       options=pf + " lazy-rescale=true")
+        attention_case("bf16", 1, 4, 2, 80, 80, 64, True, theta=10000.0, seed=184,
+                       options=pf)
+        # Two slots of 65 rows of 136 bf16 in each buffer.
+        good = "kvshift.dynamic_shared_memory = 70720" in text8
+        print(f"{'ok  ' if good else 'FAIL'} 8 warps at D = 128 with kv-prefetch: "
+              f"70720 bytes of dynamic shared memory")
+        RESULTS.append(good)
+        stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=185, options=pf)
+        stats_case("bf16", 1, 2, 1, 50, 20, 64, True, seed=186, dynamic=True, options=pf)
+        mutants(text, data)
+        lines = text.split("\n")
+        wait = next(i for i, l in enumerate(lines) if "numGroups = 0 : i32" in l)
+        mutant = "\n".join(lines[:wait] + [lines[wait].replace("numGroups = 0", "numGroups = 1")]
+                           + lines[wait + 1:])
+        t_, q_, k_, v_, kw_, vw_, r_, lowp_ = data
+        try:
+            out = run_attention(mutant, t_, q_, k_, v_, kw_, vw_)
+            err = rel_err(np.nan_to_num(out), r_)
+            hit = err > 2 * rel_err(lowp_, r_) + 4 * EPS[t_]
+            print(f"mutant with the tile's copies left in flight: err {err:.2e} "
+                  f"{'caught' if hit else 'NOT caught'}")
+        except ge.EmulatorError as e:
+            hit = True
+            print(f"mutant with the tile's copies left in flight: caught ({str(e)[:80]})")
+        RESULTS.append(hit)
+    elif SUITE == "gradprefetch":
+        # grad-prefetch=true on mma.sync (sm_80 PTX; also the recomputing
+        # grad_q under wgmma=true): grad_kv's q and dO tiles and grad_q's
+        # value tile and key window double-buffered, each tile's copies
+        # issued during the previous tile's products. GQA with an odd number
+        # of query tiles (the next head's first tile takes the slot of the
+        # last one), causal with Sq < Sk, S = 1, Sq > Sk, D = 40 (padded to
+        # 48) and D = 37 (synchronous staging into the slots), 8 warps at
+        # D = 128 (dynamic shared memory), 32-key tiles, RoPE; the training
+        # step (blocks without key tiles, the last key row's term).
+        pf = "grad-prefetch=true"
+        text, data = grad_case("bf16", 1, 4, 2, 70, 70, 128, False, seed=150, options=pf)
+        grad_case("bf16", 1, 4, 2, 100, 160, 64, True, seed=151, options=pf)
+        grad_case("f16", 1, 2, 1, 1, 1, 64, True, seed=152, options=pf)
+        grad_case("bf16", 1, 2, 1, 50, 20, 64, False, seed=153, options=pf)
+        grad_case("f16", 1, 2, 2, 40, 40, 40, True, seed=154, options=pf)
+        grad_case("f16", 1, 2, 2, 70, 70, 37, True, seed=155, options=pf)
+        text8, _ = grad_case("bf16", 1, 2, 1, 150, 150, 128, True, seed=156,
+                             options=pf + " warps=8")
+        grad_case("f16", 1, 2, 2, 70, 70, 64, False, seed=157, options=pf + " block-k=32")
+        grad_case("bf16", 1, 4, 2, 70, 70, 64, True, seed=158, theta=10000.0, options=pf)
+        # The recomputing grad_q keeps mma.sync under wgmma=true, and takes
+        # the option there too.
+        grad_case("bf16", 1, 2, 1, 70, 70, 64, True, seed=159,
+                  options="chip=sm_90a wgmma=true " + pf)
+        marks = re.findall(r"kvshift.dynamic_shared_memory = (\d+)", text8)
+        # grad_kv: a 128-row key tile and two slots of q and dO (32 rows
+        # each), 136-element rows; grad_q: two slots of 65 rows in each of
+        # its two buffers.
+        good = sorted(marks) == ["69632", "70720"]
+        print(f"{'ok  ' if good else 'FAIL'} 8 warps at D = 128 with grad-prefetch: "
+              f"dynamic shared memory {marks} (expected 69632 for grad_kv, "
+              f"70720 for grad_q)")
+        RESULTS.append(good)
+        stats_case("bf16", 1, 4, 2, 70, 70, 128, True, seed=160, options=pf)
+        stats_case("f16", 1, 2, 2, 130, 128, 64, False, seed=161, options=pf)
+        stats_case("bf16", 1, 2, 1, 150, 20, 64, True, seed=162, dynamic=True, options=pf)
+        stats_case("bf16", 1, 2, 1, 150, 150, 64, True, seed=163, options=pf + " warps=8")
+        grad_mutants(text, data)
+        grad_prefetch_mutants(text, data, "kv_shift_attention_d128_bf16_grad_kv", waits=1)
+        kernel_mutants(
+            lambda mutate: stats_case("bf16", 1, 2, 1, 70, 200, 64, False, seed=164,
+                                      options=pf, mutate=mutate),
+            "kv_shift_attention_d64_bf16_lse_grad_q", 0.05)
     elif SUITE == "big":
         # Large logits (standard deviation 9): every gradient within twice
         # the error of the paper's way in the same precision (plus 4 ulps);

@@ -135,13 +135,20 @@ struct NVVMPipelineOptions : public PassPipelineOptions<NVVMPipelineOptions> {
                      "softmax overlaps the asynchronous MMAs (value windows "
                      "double-buffered)"),
       llvm::cl::init(false)};
+  Option<bool> kvPrefetch{
+      *this, "kv-prefetch",
+      llvm::cl::desc("The forward on mma.sync double-buffers its key and "
+                     "value tiles, copying the next tile's during this "
+                     "one's products (one barrier per key tile; dynamic "
+                     "shared memory at D = 128)"),
+      llvm::cl::init(false)};
   Option<bool> gradPrefetch{
       *this, "grad-prefetch",
-      llvm::cl::desc("With wgmma=true: grad_kv double-buffers its q and dO "
-                     "tiles, and the training step's grad_q its three key "
-                     "tiles, copying the next tile's while this one's "
-                     "products run (64 and 96 KiB of dynamic shared memory "
-                     "at D = 128)"),
+      llvm::cl::desc("The backward double-buffers its tiles: grad_kv its "
+                     "q and dO tiles, grad_q its second pass's tiles, "
+                     "copying the next tile's while this one's products run "
+                     "(mma.sync or, with wgmma=true, warpgroup MMAs; dynamic "
+                     "shared memory at D = 128)"),
       llvm::cl::init(false)};
 };
 

@@ -160,11 +160,16 @@ struct KernelConfig {
   /// grad_q with wgmma (given the forward's statistics): a third tile, the
   /// key window [j0 - 1, j0 + BN - 1) that dq += dS' K reads (MN-major).
   bool wgmmaKeyWindow = false;
-  /// The backward with wgmma (`grad-prefetch`): grad_kv has two q and two
-  /// dO tiles, grad_q (with wgmmaKeyWindow) two sets of its three tiles;
-  /// tile t's copies are issued before tile t - 1's products and waited for
-  /// at tile t.
+  /// The backward's tiles double-buffered (`grad-prefetch`): grad_kv has
+  /// two q and two dO tiles; grad_q two sets of its second pass's tiles
+  /// (with wgmmaKeyWindow its three, on mma.sync the value tile and the
+  /// key window); tile t's copies are issued before tile t - 1's products
+  /// and waited for at tile t.
   bool gradPrefetch = false;
+  /// The forward on mma.sync (`kv-prefetch`): two slots of its key and
+  /// value tiles, BN + 1 rows apart in both buffers; tile t's copies are
+  /// issued at the start of tile t - 1 and waited for at tile t.
+  bool kvPrefetch = false;
   int64_t threads() const { return 32 * warps; }
   /// wgmma: 16-byte chunks per row (D / 8 for f16/bf16).
   int64_t chunksPerRow() const { return d / vecWidth; }
@@ -179,9 +184,12 @@ struct KernelConfig {
       return (wgmmaOverlap || wgmmaKeyWindow ? 3 : 2) * blockN * d * bytes *
              (wgmmaKeyWindow && gradPrefetch ? 2 : 1);
     // Tensor cores: the key tile, and the raw value tile with its halo row
-    // (the query tile is staged through the key tile's buffer).
+    // (the query tile is staged through the key tile's buffer); grad_q
+    // with grad-prefetch: two of each, BN + 1 rows apart in both buffers.
     if (tensorCores)
-      return (blockN + blockN + 1) * rowStride * bytes;
+      return (gradPrefetch || kvPrefetch ? 4 * (blockN + 1)
+                                         : blockN + blockN + 1) *
+             rowStride * bytes;
     return 2 * blockN * rowStride * bytes;
   }
 };
@@ -735,11 +743,12 @@ protected:
   /// With `rowChecks` false the caller guarantees that all the rows lie in
   /// [0, limit): no compare, no clamp, no source size. With `keyOrder`,
   /// buffer row n holds tile row tileRowAt(n, rows) (16-byte aligned rows
-  /// only).
+  /// only). `dstRow0`: the buffer row that tile row 0 goes to (0 if null).
   void copyRows(Value dst, Value src, Value base, Value row0, int64_t rows,
-                Value limit, bool rowChecks = true, bool keyOrder = false) {
+                Value limit, bool rowChecks = true, bool keyOrder = false,
+                Value dstRow0 = Value()) {
     if (cfg.d % cfg.vecWidth != 0) {
-      stageRows(dst, src, base, row0, rows, limit, Value(), Value());
+      stageRows(dst, src, base, row0, rows, limit, Value(), Value(), dstRow0);
       return;
     }
     int64_t chunksPerRow = cfg.dPadded / cfg.vecWidth;
@@ -783,9 +792,9 @@ protected:
       Value srcIdx = add(base, add(mul(jc, idx(cfg.d)), colc));
       Value n = in ? select(in, idx(cfg.vecWidth), idx(0)) : Value();
       nvgpu::DeviceAsyncCopyOp::create(
-          b, nvgpu::DeviceAsyncTokenType::get(ctx), dst, ValueRange{r, col0},
-          src, ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n,
-          b.getUnitAttr());
+          b, nvgpu::DeviceAsyncTokenType::get(ctx), dst,
+          ValueRange{dstRow0 ? add(dstRow0, r) : r, col0}, src,
+          ValueRange{srcIdx}, b.getIndexAttr(cfg.vecWidth), n, b.getUnitAttr());
     });
   }
   /// copyRows (or, with `cm`, copyRowsCM), with a second, unchecked copy of
@@ -800,7 +809,7 @@ protected:
         copyRowsCM(dst, src, base, row0, rows, limit, checks, keyOrder,
                    dstRow0);
       else
-        copyRows(dst, src, base, row0, rows, limit, checks, keyOrder);
+        copyRows(dst, src, base, row0, rows, limit, checks, keyOrder, dstRow0);
     };
     if (cfg.d % cfg.vecWidth != 0) {
       emit(true);
@@ -916,15 +925,16 @@ protected:
 
   /// grad-prefetch, at the start of tile `t` of `count`: waits for tile t's
   /// copies (the only group in flight; `token` only satisfies the op),
-  /// fences them for wgmma and makes them visible to the block with one
-  /// barrier; then issues tile t + 1's copies (`copyTile`) into the other
-  /// slot, whose readers (tile t - 1's MMAs, retired before the barrier)
-  /// are done, so that they run during tile t's products. Returns tile t's
-  /// slot, t mod 2.
+  /// fences them for wgmma (with wgmma=true) and makes them visible to the
+  /// block with one barrier; then issues tile t + 1's copies (`copyTile`)
+  /// into the other slot, whose readers (tile t - 1's MMAs or ldmatrix,
+  /// done before the barrier) are done, so that they run during tile t's
+  /// products. Returns tile t's slot, t mod 2.
   Value beginPrefetchedTile(Value token, Value t, Value count,
                             function_ref<void(Value)> copyTile) {
     waitCopies(token, 0);
-    proxyFence();
+    if (cfg.wgmma)
+      proxyFence();
     gpu::BarrierOp::create(b);
     Value next = add(t, idx(1));
     ifThen(cmpi(arith::CmpIPredicate::ult, next, count),
@@ -1129,8 +1139,9 @@ protected:
   /// `base` into shared memory `dst` (rows >= `limit` become zero). With
   /// `w1, w2` the rows are mixed on the way in: dst[r] = w1 x[j] + w2 x[j-1]
   /// for j = row0 + r (x[-1] = 0): the tile reads one halo row, x[row0 - 1].
+  /// `dstRow0`: the buffer row that tile row 0 goes to (0 if null).
   void stageRows(Value dst, Value src, Value base, Value row0, int64_t rows,
-                 Value limit, Value w1, Value w2) {
+                 Value limit, Value w1, Value w2, Value dstRow0 = Value()) {
     int64_t chunksPerRow = cfg.dPadded / cfg.vecWidth;
     int64_t total = rows * chunksPerRow;
     VectorType vt = chunkType(cfg.elt);
@@ -1169,7 +1180,8 @@ protected:
             return {mixed};
           },
           [&]() -> SmallVector<Value> { return {zeroVec(vt)}; })[0];
-      vector::StoreOp::create(b, vec, dst, ValueRange{r, col0},
+      vector::StoreOp::create(b, vec, dst,
+                              ValueRange{dstRow0 ? add(dstRow0, r) : r, col0},
                               /*nontemporal=*/false, llvm::MaybeAlign(16));
     });
   }
@@ -1448,9 +1460,12 @@ protected:
     };
     // acc += A T[1 ..] + haloWeight T[0] on tensor cores, T the tile in
     // `tileSmem` whose row 0 is the halo row (rows 1 .. BN: the tile's
-    // rows, the k side of the product), A the packed pm.
+    // rows, the k side of the product), A the packed pm. `base`: the
+    // buffer row of T's row 0 (0 if null; grad-prefetch's slots).
     auto accumulateTile = [&](ArrayRef<Value> pm, ArrayRef<Value> haloWeight,
-                              Value tileSmem, MutableArrayRef<Value> acc) {
+                              Value tileSmem, MutableArrayRef<Value> acc,
+                              Value base = Value()) {
+      Value laneRow = base ? add(base, vLaneRow) : vLaneRow;
       for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
         SmallVector<Value> a = {pm[(2 * kk) * 2 + 0], pm[(2 * kk) * 2 + 1],
                                 pm[(2 * kk + 1) * 2 + 0],
@@ -1459,7 +1474,7 @@ protected:
         int64_t first = haloWeight.empty() ? 0 : 1;
         for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
           SmallVector<Value> vf =
-              ldmatrix(tileSmem, add(idx(kk * 16 + first), vLaneRow),
+              ldmatrix(tileSmem, add(idx(kk * 16 + first), laneRow),
                        add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
           for (int64_t h = 0; h < 2; ++h) {
             int64_t nb = 2 * nb2 + h;
@@ -1475,8 +1490,8 @@ protected:
       VectorType f32x2 = VectorType::get({2}, f32);
       for (int64_t nb = 0; nb < oBlocks; ++nb) {
         Value col = add(idx(nb * 8), haloCol);
-        Value pair = vector::LoadOp::create(b, pairType(), tileSmem,
-                                            ValueRange{idx(0), col});
+        Value pair = vector::LoadOp::create(
+            b, pairType(), tileSmem, ValueRange{base ? base : idx(0), col});
         Value pf = arith::ExtFOp::create(b, f32x2, pair);
         SmallVector<Value> hv = elements(pf);
         for (int64_t i = 0; i < 4; ++i)
@@ -1485,15 +1500,16 @@ protected:
     };
 
     // A fragments times the rows of a tile in shared memory (the n side),
-    // the tile's first row at `rowOffset`: S = Q K^T and, for grad_q,
-    // dP = dO V^T.
+    // the tile's first row at `rowOffset` (plus `base` if not null:
+    // grad-prefetch's slots): S = Q K^T and, for grad_q, dP = dO V^T.
     auto product = [&](ArrayRef<SmallVector<Value>> a, Value tileSmem,
-                       int64_t rowOffset) {
+                       int64_t rowOffset, Value base = Value()) {
       SmallVector<Value> r(sBlocks * 4, f32c(0));
+      Value laneRow = base ? add(base, kLaneRow) : kLaneRow;
       for (int64_t ks = 0; ks < kSteps; ++ks) {
         for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
           SmallVector<Value> kf =
-              ldmatrix(tileSmem, add(idx(nb2 * 16 + rowOffset), kLaneRow),
+              ldmatrix(tileSmem, add(idx(nb2 * 16 + rowOffset), laneRow),
                        add(idx(ks * 16), kLaneCol), /*transpose=*/false);
           for (int64_t h = 0; h < 2; ++h) {
             int64_t nb = 2 * nb2 + h;
@@ -1663,10 +1679,25 @@ protected:
         copyRowsFast(dst, src, kvBase, row0, rows, dimSk, /*keyOrder=*/ko,
                      /*cm=*/wg, dstRow0);
       };
-      copy(kSmem, k, idx(0), cfg.blockN);
-      commitCopies();
-      copy(vSmem, v, idx(-1), cfg.blockN + (shifted ? 0 : 1));
-      Value token = commitCopies();
+      // kv-prefetch (mma.sync forward): key tile t and its value window in
+      // slot t % 2 of their buffers (BN + 1 rows apart), one group.
+      const bool prefetch = cfg.kvPrefetch && !gradQ && !wg;
+      auto copyTile = [&](Value t) {
+        Value j0 = mul(t, idx(cfg.blockN));
+        Value row0 = mul(remu(t, idx(2)), idx(cfg.blockN + 1));
+        copy(kSmem, k, j0, cfg.blockN, row0);
+        copy(vSmem, v, sub(j0, idx(1)), cfg.blockN + (shifted ? 0 : 1), row0);
+        return commitCopies();
+      };
+      Value token;
+      if (prefetch) {
+        token = copyTile(idx(0));
+      } else {
+        copy(kSmem, k, idx(0), cfg.blockN);
+        commitCopies();
+        copy(vSmem, v, idx(-1), cfg.blockN + (shifted ? 0 : 1));
+        token = commitCopies();
+      }
       // wgmma: the tiles' descriptors (K^T K-major, V MN-major; k-steps of
       // 16 along d, resp. 16 keys).
       Value kDesc, vDesc;
@@ -1851,32 +1882,45 @@ protected:
           SmallVector<Value> o(it.begin() + state, it.end());
           Value j0 = mul(tile, idx(cfg.blockN));
 
-          // In flight: this tile's keys, then its values.
-          waitCopies(token, 1);
-          if (wg)
-            proxyFence();
-          gpu::BarrierOp::create(b);
+          // kv-prefetch: this tile's keys and values (its slot's first
+          // row), the next tile's copies in flight from here on.
+          Value slotRow;
+          if (prefetch) {
+            slotRow = mul(beginPrefetchedTile(token, tile, nTiles,
+                                              [&](Value t) { copyTile(t); }),
+                          idx(cfg.blockN + 1));
+          } else {
+            // In flight: this tile's keys, then its values.
+            waitCopies(token, 1);
+            if (wg)
+              proxyFence();
+            gpu::BarrierOp::create(b);
+          }
 
           // S = Q K^T on tensor cores.
           SmallVector<Value> s =
-              wg ? wgmmaQK(/*wait=*/true) : product(qFrag, kSmem, 0);
+              wg ? wgmmaQK(/*wait=*/true) : product(qFrag, kSmem, 0, slotRow);
           SmallVector<Value> pHalo;
           if (shifted)
             pHalo = {it[6], it[7]};
           TileProbs tp = probabilities(
               s, j0, {it[0], it[1]}, {it[2], it[3]}, {it[4], it[5]}, pHalo, &o,
               [&]() {
+                if (prefetch)
+                  return;
                 // Every warp is done with the key tile: bring in the next.
                 gpu::BarrierOp::create(b);
                 copy(kSmem, k, add(j0, idx(cfg.blockN)), cfg.blockN);
                 commitCopies();
               });
 
-          // In flight: this tile's values (and the next tile's keys).
-          waitCopies(token, 1);
-          if (wg)
-            proxyFence();
-          gpu::BarrierOp::create(b);
+          if (!prefetch) {
+            // In flight: this tile's values (and the next tile's keys).
+            waitCopies(token, 1);
+            if (wg)
+              proxyFence();
+            gpu::BarrierOp::create(b);
+          }
 
           // O += P' V on tensor cores (value rows 1 .. BN of the buffer),
           // then the halo row: O += b2 p_{j0} v_{j0 - 1}. With shifted
@@ -1884,15 +1928,17 @@ protected:
           if (wg)
             o = wgmmaPV(tp.pm, vDesc, o, /*wait=*/true);
           else
-            accumulateTile(tp.pm, tp.haloWeight, vSmem, o);
+            accumulateTile(tp.pm, tp.haloWeight, vSmem, o, slotRow);
 
           // Every warp is done with the value tile: bring in the next one,
           // rows [j0 + BN - 1, j0 + 2 BN) (shifted values: to j0 + 2 BN -
           // 1).
-          gpu::BarrierOp::create(b);
-          copy(vSmem, v, add(j0, idx(cfg.blockN - 1)),
-               cfg.blockN + (shifted ? 0 : 1));
-          commitCopies();
+          if (!prefetch) {
+            gpu::BarrierOp::create(b);
+            copy(vSmem, v, add(j0, idx(cfg.blockN - 1)),
+                 cfg.blockN + (shifted ? 0 : 1));
+            commitCopies();
+          }
 
           SmallVector<Value> next = {tp.m[0], tp.m[1],    tp.l[0],
                                      tp.l[1], tp.halo[0], tp.halo[1]};
@@ -2204,6 +2250,32 @@ protected:
       storeRows(dqRes, {sc, sc}, gradDq);
       return;
     }
+    // Key tile t's copies: the key window [j0 - 1, j0 + BN) into the value
+    // buffer, the value tile into the key buffer; with grad-prefetch into
+    // slot t % 2 (rows t % 2 * (BN + 1) on, in both buffers).
+    auto copyKeyTile = [&](Value t) {
+      Value j0 = mul(t, idx(cfg.blockN));
+      Value row0 = cfg.gradPrefetch ? mul(remu(t, idx(2)), idx(cfg.blockN + 1))
+                                    : Value();
+      copyRowsFast(vSmem, k, kvBase, sub(j0, idx(1)), cfg.blockN + 1, dimSk,
+                   false, false, row0);
+      copyRowsFast(kSmem, v, kvBase, j0, cfg.blockN, dimSk, false, false, row0);
+      return commitCopies();
+    };
+    Value firstCopies;
+    if (cfg.gradPrefetch) {
+      // The first tile's copies into slot 0. Given the statistics, once
+      // every warp has its dO fragments (staged through the key buffer).
+      // After the first pass no barrier is needed: its last tile's reads of
+      // both buffers end with the loop's barrier, and what follows it, the
+      // copy of a key tile past the end, writes the addresses that the same
+      // thread's copy of the value tile writes here (the emulator's mutants
+      // check both). Rows past Sk are zero-filled, so a block without key
+      // tiles copies zeros.
+      if (cfg.statsGiven)
+        gpu::BarrierOp::create(b);
+      firstCopies = copyKeyTile(idx(0));
+    }
     SmallVector<Value> init2(oBlocks * 4, f32c(0));
     init2.append(4, f32c(0)); // the scores' and dP's column before the tile
     auto loop2 = scf::ForOp::create(b, idx(0), nTiles, idx(1), init2);
@@ -2216,16 +2288,25 @@ protected:
       SmallVector<Value> sHalo = {it[oBlocks * 4], it[oBlocks * 4 + 1]};
       SmallVector<Value> pHalo = {it[oBlocks * 4 + 2], it[oBlocks * 4 + 3]};
       Value j0 = mul(loop2.getInductionVar(), idx(cfg.blockN));
-      gpu::BarrierOp::create(b);
-      copyRowsFast(vSmem, k, kvBase, sub(j0, idx(1)), cfg.blockN + 1, dimSk);
-      copyRowsFast(kSmem, v, kvBase, j0, cfg.blockN, dimSk);
-      Value tok = commitCopies();
-      waitCopies(tok, 0);
-      gpu::BarrierOp::create(b);
+      // The buffer row of this tile's value tile and key window (slot
+      // t % 2 with grad-prefetch).
+      Value slotRow;
+      if (cfg.gradPrefetch) {
+        Value slot =
+            beginPrefetchedTile(firstCopies, loop2.getInductionVar(), nTiles,
+                                [&](Value next) { copyKeyTile(next); });
+        slotRow = mul(slot, idx(cfg.blockN + 1));
+      } else {
+        gpu::BarrierOp::create(b);
+        waitCopies(copyKeyTile(loop2.getInductionVar()), 0);
+        gpu::BarrierOp::create(b);
+      }
 
       // dP^ first: then P and dS are formed together, element by element.
-      auto [dpm, pLast] = shiftMixPrev(product(doFrag, kSmem, 0), vb1, vb2, pHalo);
-      auto sMixed = shiftMixPrev(product(qFrag, vSmem, 1), ka1, ka2, sHalo);
+      auto [dpm, pLast] =
+          shiftMixPrev(product(doFrag, kSmem, 0, slotRow), vb1, vb2, pHalo);
+      auto sMixed =
+          shiftMixPrev(product(qFrag, vSmem, 1, slotRow), ka1, ka2, sHalo);
       SmallVector<Value> sm = sMixed.first, sLast = sMixed.second;
       // P: masked scores give exp2(-inf) = 0.
       sm = maskTile(sm, j0);
@@ -2239,11 +2320,13 @@ protected:
       for (int64_t i = 0; i < (int64_t)p.size(); ++i)
         ds[i] = fmul(p[i], fsub(dpm[i], gradRowDelta[(i % 4) / 2]));
       auto [dsm, dsHalo] = shiftMixNext(ds, ka1, ka2);
-      accumulateTile(dsm, dsHalo, vSmem, dq);
+      accumulateTile(dsm, dsHalo, vSmem, dq, slotRow);
       SmallVector<Value> next(dq);
       next.append({sLast[0], sLast[1], pLast[0], pLast[1]});
       scf::YieldOp::create(b, next);
     }
+    if (cfg.gradPrefetch) // no key tile: the first tile's copies
+      waitCopies(firstCopies, 0);
     SmallVector<Value> dqRes(loop2.getResults().begin(),
                              loop2.getResults().begin() + oBlocks * 4);
     Value sc = f32c(cfg.scaleLog2 / kLog2E);
@@ -3804,6 +3887,10 @@ public:
       // make ptxas spill at D = 128).
       gpu::BarrierOp::create(b);
       stageRows(kSmem, v, kvBase, stage0, cfg.blockN, dimSk, Value(), Value());
+      // grad-prefetch: an empty group, the token beginPrefetchedTile's wait
+      // names (the wait is for the query tiles' groups).
+      if (cfg.gradPrefetch)
+        kvToken = commitCopies();
     }
 
     // Key rows of this thread's accumulator rows (fragment rows g, g + 8);
@@ -3846,9 +3933,10 @@ public:
       Value qRow0 = mul(add(mul(batch, dimHq), hq), dimSq); // flat row of i = 0
       Value qBase = mul(qRow0, idx(cfg.d));
       // grad-prefetch: query tile t's q and dO rows go to slot t % 2 of
-      // their buffers (buffer rows of 16 bytes; a tile is kGradQRows *
-      // chunks of them).
-      const int64_t slotRows = kGradQRows * cfg.chunksPerRow();
+      // their buffers (wgmma: buffer rows of 16 bytes, a tile is kGradQRows
+      // * chunks of them; mma.sync: kGradQRows padded rows).
+      const int64_t slotRows =
+          wg ? kGradQRows * cfg.chunksPerRow() : kGradQRows;
       auto copyQueryTile = [&](Value t) {
         Value i0 = mul(t, idx(kGradQRows));
         Value dstRow0 =
@@ -3874,16 +3962,22 @@ public:
         SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
                                loop.getRegionIterArgs().end());
         Value i0 = mul(loop.getInductionVar(), idx(kGradQRows));
+        // mma.sync with grad-prefetch: the buffer row of this tile's slot.
+        Value qSlotRow;
         if (cfg.gradPrefetch) {
-          Value slot = slotOffset(
+          Value slot =
               beginPrefetchedTile(kvToken, loop.getInductionVar(), qTiles,
-                                  [&](Value next) { copyQueryTile(next); }),
-              slotRows);
-          // This tile's slot in the q and dO descriptors.
-          qDesc = arith::AddIOp::create(b, qDesc0, slot);
-          doDesc = arith::AddIOp::create(b, doDesc0, slot);
-          qDescT = arith::AddIOp::create(b, qDescT0, slot);
-          doDescT = arith::AddIOp::create(b, doDescT0, slot);
+                                  [&](Value next) { copyQueryTile(next); });
+          if (wg) {
+            // This tile's slot in the q and dO descriptors.
+            Value off = slotOffset(slot, slotRows);
+            qDesc = arith::AddIOp::create(b, qDesc0, off);
+            doDesc = arith::AddIOp::create(b, doDesc0, off);
+            qDescT = arith::AddIOp::create(b, qDescT0, off);
+            doDescT = arith::AddIOp::create(b, doDescT0, off);
+          } else {
+            qSlotRow = mul(slot, idx(slotRows));
+          }
         } else {
           // The q and dO tiles (the previous step's readers are done).
           gpu::BarrierOp::create(b);
@@ -3911,10 +4005,11 @@ public:
         auto rowsTimesTile = [&](function_ref<SmallVector<Value>(int64_t)> a,
                                  Value tileSmem) {
           SmallVector<Value> r(sBlocks * 4, f32c(0));
+          Value laneRow = qSlotRow ? add(qSlotRow, kLaneRow) : kLaneRow;
           for (int64_t ks = 0; ks < kSteps; ++ks)
             for (int64_t nb2 = 0; nb2 < sBlocks / 2; ++nb2) {
               SmallVector<Value> bf =
-                  ldmatrix(tileSmem, add(idx(nb2 * 16), kLaneRow),
+                  ldmatrix(tileSmem, add(idx(nb2 * 16), laneRow),
                            add(idx(ks * 16), kLaneCol), /*transpose=*/false);
               for (int64_t h = 0; h < 2; ++h) {
                 int64_t nb = 2 * nb2 + h;
@@ -4013,6 +4108,7 @@ public:
         // `tileSmem` are the k dimension (ldmatrix.trans).
         auto timesTile = [&](ArrayRef<Value> m, Value tileSmem,
                              MutableArrayRef<Value> dst) {
+          Value laneRow = qSlotRow ? add(qSlotRow, vLaneRow) : vLaneRow;
           for (int64_t kk = 0; kk < kGradQRows / 16; ++kk) {
             auto pk = [&](int64_t nb, int64_t r) {
               return packPair(m[nb * 4 + 2 * r], m[nb * 4 + 2 * r + 1]);
@@ -4021,7 +4117,7 @@ public:
                                     pk(2 * kk + 1, 0), pk(2 * kk + 1, 1)};
             for (int64_t nb2 = 0; nb2 < oBlocks / 2; ++nb2) {
               SmallVector<Value> bf =
-                  ldmatrix(tileSmem, add(idx(kk * 16), vLaneRow),
+                  ldmatrix(tileSmem, add(idx(kk * 16), laneRow),
                            add(idx(nb2 * 16), vLaneCol), /*transpose=*/true);
               for (int64_t h = 0; h < 2; ++h) {
                 int64_t nb = 2 * nb2 + h;
@@ -4254,6 +4350,14 @@ struct KVShiftFuseAttentionGPUPass
              << cfg.blockN << " and warps = " << cfg.warps << " needs "
              << cfg.sharedBytes() << " bytes of shared memory, above the "
              << sharedLimitText();
+    // kv-prefetch: the mma.sync kernel's tiles twice, when they fit (the
+    // wgmma kernels have their own pipelining, wgmma-overlap; f32 has no
+    // cp.async tiles).
+    if (kvPrefetch && cfg.tensorCores && !cfg.wgmma) {
+      KernelConfig twice = cfg;
+      twice.kvPrefetch = true;
+      cfg.kvPrefetch = twice.sharedBytes() <= sharedLimit();
+    }
     return success();
   }
 
@@ -4270,9 +4374,13 @@ struct KVShiftFuseAttentionGPUPass
       argTypes.push_back(flatW);
     auto fnType = mb.getFunctionType(argTypes, {});
     auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-    auto kSmemType = MemRefType::get({cfg.blockN, cfg.rowStride}, cfg.elt,
-                                     MemRefLayoutAttrInterface(), wg);
-    int64_t vRows = cfg.tensorCores ? cfg.blockN + 1 : cfg.blockN;
+    // kv-prefetch: two slots of BN + 1 rows in both buffers.
+    auto kSmemType = MemRefType::get(
+        {cfg.kvPrefetch ? 2 * (cfg.blockN + 1) : cfg.blockN, cfg.rowStride},
+        cfg.elt, MemRefLayoutAttrInterface(), wg);
+    int64_t vRows = cfg.kvPrefetch    ? 2 * (cfg.blockN + 1)
+                    : cfg.tensorCores ? cfg.blockN + 1
+                                      : cfg.blockN;
     auto vSmemType = MemRefType::get({vRows, cfg.rowStride}, cfg.elt,
                                      MemRefLayoutAttrInterface(), wg);
     if (cfg.wgmma) {
@@ -4336,12 +4444,6 @@ struct KVShiftFuseAttentionGPUPass
       module.emitError() << "kvshift-fuse-attention-gpu: min-blocks-per-sm "
                             "must be in [0, 32] (0: no bound), found "
                          << minBlocksPerSM.getValue();
-      return signalPassFailure();
-    }
-    if (gradPrefetch && !wgmma) {
-      module.emitError() << "kvshift-fuse-attention-gpu: grad-prefetch=true "
-                            "double-buffers the tiles of grad_kv on warpgroup "
-                            "MMAs (wgmma=true), found wgmma=false";
       return signalPassFailure();
     }
     if (blockK < 16 || blockK % 16 != 0) {
@@ -4610,11 +4712,15 @@ struct KVShiftFuseAttentionGPUPass
                 sharedLimit();
       }
       // grad_kv on mma.sync: the key tile (then the value tile), the q and
-      // dO tiles, padded rows.
+      // dO tiles, padded rows; grad-prefetch: a second q and dO tile, when
+      // they fit.
+      const int64_t qTileBytes =
+          GradKVTensorCoreEmitter::kGradQRows * cfg.rowStride * 2;
       int64_t bytes =
-          cfg.wgmma ? 0
-                    : (cfg.blockN + 2 * GradKVTensorCoreEmitter::kGradQRows) *
-                          cfg.rowStride * 2;
+          cfg.wgmma ? 0 : cfg.blockN * cfg.rowStride * 2 + 2 * qTileBytes;
+      if (!cfg.wgmma)
+        cfg.gradPrefetch =
+            gradPrefetch && bytes + 2 * qTileBytes <= sharedLimit();
       if (bytes > sharedLimit())
         return op->emitOpError()
                << "kvshift-fuse-attention-gpu: the backward kernel grad_kv "
@@ -4636,13 +4742,15 @@ struct KVShiftFuseAttentionGPUPass
     // tiles fit 48 KiB (larger tiles, such as 128 keys at D = 128, would
     // hold S's and dP's accumulators in more registers than there are);
     // the recomputing grad_q keeps mma.sync.
-    qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = false;
+    qc.wgmmaOverlap = qc.shiftedValues = qc.lazyRescale = qc.kvPrefetch = false;
     qc.wgmma = qc.wgmmaKeyWindow =
         cfg.wgmma && cfg.statsGiven && qc.blockN <= 256 &&
         3 * qc.blockN * qc.d * 2 <= kStaticSharedBytes;
-    // grad-prefetch: the three tiles twice, when they fit.
-    qc.gradPrefetch =
-        qc.wgmma && gradPrefetch && 6 * qc.blockN * qc.d * 2 <= sharedLimit();
+    // grad-prefetch: the three tiles (wgmma) or the value tile and the key
+    // window (mma.sync, padded rows) twice, when they fit.
+    int64_t twice = qc.wgmma ? 6 * qc.blockN * qc.d * 2
+                             : 4 * (qc.blockN + 1) * qc.rowStride * 2;
+    qc.gradPrefetch = gradPrefetch && twice <= sharedLimit();
     return qc;
   }
 
@@ -4680,10 +4788,15 @@ struct KVShiftFuseAttentionGPUPass
                 MemRefType::get({slots * tiles * bn * qc.chunksPerRow(), 8},
                                 cfg.elt, MemRefLayoutAttrInterface(), wg));
         } else {
-          workgroup.push_back(MemRefType::get({bn, cfg.rowStride}, cfg.elt,
+          // The key tile (the value tile in the second pass) and the value
+          // tile with its halo row (the key window); grad-prefetch: two
+          // slots of each, BN + 1 rows apart in both (one offset for both).
+          int64_t rows = qc.gradPrefetch ? 2 * (bn + 1) : bn;
+          workgroup.push_back(MemRefType::get({rows, cfg.rowStride}, cfg.elt,
                                               MemRefLayoutAttrInterface(), wg));
-          workgroup.push_back(MemRefType::get({bn + 1, cfg.rowStride}, cfg.elt,
-                                              MemRefLayoutAttrInterface(), wg));
+          workgroup.push_back(
+              MemRefType::get({rows == bn ? bn + 1 : rows, cfg.rowStride},
+                              cfg.elt, MemRefLayoutAttrInterface(), wg));
         }
       }
       if (kind == GradKernelEmitter::KV && cfg.tensorCores) {

@@ -558,13 +558,25 @@ def KVShiftFuseAttentionGPU
            "this one), and the softmax of the next tile runs while O's MMAs "
            "are in flight; the value windows are double-buffered (48 KiB of "
            "shared memory at D = 128)">,
+    Option<"kvPrefetch", "kv-prefetch", "bool", /*default=*/"false",
+           "The forward on mma.sync double-buffers its key and value tiles: "
+           "tile t + 1's copies are issued at the start of tile t, after "
+           "the one barrier that makes tile t's visible, and run during its "
+           "products and softmax (one barrier per key tile instead of four; "
+           "70720 bytes of dynamic shared memory at D = 128 in bf16). A "
+           "kernel whose second slots do not fit the chip keeps one; the "
+           "wgmma kernels ignore it (wgmma-overlap pipelines them)">,
     Option<"gradPrefetch", "grad-prefetch", "bool", /*default=*/"false",
-           "With wgmma = true, the backward's tiles are double-buffered: "
-           "grad_kv's q and dO tiles, and (training step) grad_q's key tile, "
-           "value tile and key window. Each tile's copies are issued before "
-           "the previous tile's products and waited for at the next tile, "
-           "one barrier per tile instead of two (64 KiB and 96 KiB of "
-           "dynamic shared memory at D = 128). An error without wgmma">,
+           "The backward's tiles are double-buffered: grad_kv's q and dO "
+           "tiles, and grad_q's second-pass tiles (the value tile and the "
+           "key window on mma.sync; with wgmma = true, in the training "
+           "step, the key tile, value tile and key window). Each tile's "
+           "copies are issued before the previous tile's products and "
+           "waited for at the next tile, one barrier per tile instead of "
+           "two. At bf16 D = 128: grad_kv 52224 B (mma.sync) or 64 KiB "
+           "(wgmma), grad_q 70720 B (mma.sync) or 96 KiB (wgmma), dynamic "
+           "shared memory; a kernel whose second slots do not fit the chip "
+           "keeps one">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "The target SM (as kvshift-to-nvvm's chip): `wgmma` needs sm_90a">,
   ];
