@@ -17,6 +17,10 @@
 #                         kv_cache_attention (bf16, f16, D = 128, causal; bf16
 #                         with RoPE; two bf16 variants: no prefetch, splits
 #                         of 256), each with its merge kernel
+#   OUT/kernels/*.sm_90a.cubin  each PTX module compiled by ptxas for
+#                         sm_90a (when the toolkit has ptxas), with its
+#                         report (*.ptxas-sm_90a.txt): loaded on an H100 or
+#                         H200 instead of JIT-compiling the PTX
 #   OUT/manifest.json     kernel names, launch configuration, parameter ABI
 #   OUT/lib/*.so          ahead-of-time libraries (scripts/kvshift-aot.sh) of
 #                         the whole host path, for the end-to-end check
@@ -91,7 +95,7 @@ build_kernel() { # dtype d causal rope(0|1) [suffix:kvshift-to-nvvm options]
   "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
-    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o "$out/kernels/$name.sm_90a.cubin" 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
   extra="$extra$(smem_field "$out/src/$name.mlir" "$options")"
   entries+=("{\"name\": \"$name\", \"ptx\": \"kernels/$name.ptx\", \"dtype\": \"$t\", \"d\": $d, \"causal\": $([ -n "$c" ] && echo true || echo false)$extra}")
@@ -192,7 +196,7 @@ for spec in "bf16::" "f16::" "bf16:rope:" "bf16::noprefetch" "bf16::split256" \
   "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
-    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o "$out/kernels/$name.sm_90a.cubin" 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
   # Defaults of kvshift-to-nvvm: decode-split=512, decode-rows=4, 4 warps;
   # 128 merge threads.
@@ -221,7 +225,7 @@ build_grad() { # name options extra (the source in $out/src/<name>.mlir)
   "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
-    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o "$out/kernels/$name.sm_90a.cubin" 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
   config="$("$opt" "$out/src/$name.mlir" --kvshift-fuse-attention-gpu="$options" | /usr/bin/python3 -c '
 import json, re, sys
@@ -269,7 +273,7 @@ build_train() { # name forward options extra (the source in $out/src/<name>.mlir
   "$opt" "$out/src/$name.mlir" --kvshift-to-nvvm="$options" -o "$out/src/$name.lowered.mlir"
   /usr/bin/python3 "$root/scripts/extract-ptx.py" "$out/src/$name.lowered.mlir" -o "$out/kernels/$name.ptx"
   if [ -x "$ptxas" ]; then
-    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o /dev/null 2> "$out/kernels/$name.ptxas-sm_90a.txt"
+    "$ptxas" -arch=sm_90a -v "$out/kernels/$name.ptx" -o "$out/kernels/$name.sm_90a.cubin" 2> "$out/kernels/$name.ptxas-sm_90a.txt"
   fi
   config="$("$opt" "$out/src/$name.mlir" --kvshift-share-attention-stats --kvshift-fuse-attention-gpu="$options" | /usr/bin/python3 -c '
 import json, re, sys
@@ -357,6 +361,10 @@ KVSHIFT_BUILD_DIR="$build" bash "$root/scripts/kvshift-aot.sh" \
   echo "  \"scale\": \"1/sqrt(D)\","
   echo "  \"rope_params\": \"x, w (kw, f32), out: (allocated ptr, aligned ptr, offset=0, size=numel, stride=1); then rows = numel / D, seq, pos_offset (Sk - Sq for q, 0 for k), heads (of x), mix (0 for q, 1 for k: mixed, then rotated) as int64; grid (ceil(rows * rope_items_per_row / rope_threads)), rope_threads threads\","
   echo "  \"aot_rope_theta\": $rope_theta,"
+  # The sm_90a cubins beside the PTX (kernels/<name>.sm_90a.cubin) and the
+  # ptxas that made them: gpu_check.py loads them on an H100 or H200 instead
+  # of JIT-compiling the PTX in every part.
+  echo "  \"cubins\": \"$([ -x "$ptxas" ] && "$ptxas" --version | sed -n 's/.*\(release [0-9.]*\).*/sm_90a, ptxas \1/p')\","
   echo "  \"built\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$root" rev-parse --short HEAD)\","
   echo "  \"kernels\": ["
   for i in "${!entries[@]}"; do

@@ -223,22 +223,66 @@ def selftest():
 
 # --- the kernels through the CUDA driver API ------------------------------------
 
+def cubin_images(artifacts):
+    """PTX text -> the path of its sm_90a cubin, for the modules of
+    `artifacts`/kernels that have one (build-gpu-check.sh makes them with
+    ptxas when the toolkit has it)."""
+    images = {}
+    kdir = os.path.join(artifacts, "kernels")
+    for f in sorted(os.listdir(kdir)) if os.path.isdir(kdir) else []:
+        cubin = os.path.join(kdir, f[:-len(".ptx")] + ".sm_90a.cubin")
+        if f.endswith(".ptx") and os.path.isfile(cubin):
+            with open(os.path.join(kdir, f), "rb") as fh:
+                images[fh.read()] = cubin
+    return images
+
+
 class Driver:
-    def __init__(self):
-        self.lib = ctypes.CDLL("libcuda.so.1")
+    def __init__(self, cubins=None, lib=None):
+        """`cubins`: PTX text -> path of a cubin for this device, loaded
+        instead of JIT-compiling that PTX (the PTX if the cubin does not
+        load, e.g. a cubin newer than the driver)."""
+        self.lib = lib or ctypes.CDLL("libcuda.so.1")
         self.lib.cuGetErrorName.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
-        self.modules = {}  # PTX text -> module: each module is JIT-compiled once
+        self.modules = {}  # PTX text -> module: each module is loaded once
+        self.cubins = dict(cubins or {})
+        self.loaded = {"cubin": 0, "ptx": 0}
+
+    def error_name(self, r):
+        name = ctypes.c_char_p()
+        self.lib.cuGetErrorName(r, ctypes.byref(name))
+        return name.value.decode() if name.value else str(r)
+
+    def load_cubin(self, ptx):
+        """The module of PTX text `ptx` from its cubin, or None (no cubin, or
+        it did not load: then no other cubin is tried)."""
+        path = self.cubins.get(ptx)
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            image = f.read()
+        module = ctypes.c_void_p()
+        r = self.lib.cuModuleLoadData(ctypes.byref(module), ctypes.c_char_p(image))
+        if r != 0:
+            print(f"cuModuleLoadData({os.path.basename(path)}) failed: {self.error_name(r)}; "
+                  f"JIT-compiling the PTX of every module instead", flush=True)
+            self.cubins = {}
+            return None
+        self.loaded["cubin"] += 1
+        return module
 
     def check(self, r, what):
         if r != 0:
-            name = ctypes.c_char_p()
-            self.lib.cuGetErrorName(r, ctypes.byref(name))
-            raise RuntimeError(f"{what} failed: {name.value.decode() if name.value else r}")
+            raise RuntimeError(f"{what} failed: {self.error_name(r)}")
 
     def load(self, ptx, name):
-        """Function `name` of the PTX module `ptx` (loaded on first use)."""
+        """Function `name` of the PTX module `ptx` (loaded on first use, from
+        its cubin if there is one)."""
         module = self.modules.get(ptx)
         if module is None:
+            module = self.load_cubin(ptx)
+        if module is None:
+            self.loaded["ptx"] += 1
             module = ctypes.c_void_p()
             log = ctypes.create_string_buffer(16384)
             opts = (ctypes.c_int * 2)(5, 6)  # CU_JIT_ERROR_LOG_BUFFER(_SIZE_BYTES)
@@ -249,7 +293,7 @@ class Driver:
             if r != 0:
                 self.check(r, f"cuModuleLoadDataEx({name}): "
                               f"{log.value.decode(errors='replace')}")
-            self.modules[ptx] = module
+        self.modules[ptx] = module
         fn = ctypes.c_void_p()
         self.check(self.lib.cuModuleGetFunction(ctypes.byref(fn), module, name.encode()),
                    f"cuModuleGetFunction({name})")
@@ -1353,7 +1397,13 @@ def main():
     print(f"[{args.parts}] artifacts: {args.artifacts} ({manifest['built']}, PTX for "
           f"{manifest['chip']}); torch {torch.__version__}, CUDA {torch.version.cuda}, "
           f"{torch.cuda.get_device_name()}")
-    driver = Driver()
+    cubins = {}
+    if torch.cuda.get_device_capability() == (9, 0) and not os.environ.get("KVSHIFT_JIT_PTX"):
+        cubins = cubin_images(args.artifacts)
+    print(f"modules: {len(cubins)} sm_90a cubins ({manifest.get('cubins') or 'none built'}) "
+          f"loaded instead of JIT-compiling their PTX" if cubins else
+          "modules: the PTX JIT-compiled by the driver")
+    driver = Driver(cubins)
     failures = 0
     try:
         kernels, decoders = [], []
@@ -1417,7 +1467,8 @@ def main():
     except RuntimeError as e:  # a launch error or a kernel fault
         print(f"\n[{args.parts}] aborted: {e}")
         return 1
-    print(f"\n[{args.parts}] done in {time.time() - t0:.0f} s")
+    print(f"\n[{args.parts}] done in {time.time() - t0:.0f} s (modules loaded: "
+          f"{driver.loaded['cubin']} from cubins, {driver.loaded['ptx']} JIT-compiled)")
     return 1 if failures else 0
 
 
