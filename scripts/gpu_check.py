@@ -1398,7 +1398,8 @@ def main():
           f"{manifest['chip']}); torch {torch.__version__}, CUDA {torch.version.cuda}, "
           f"{torch.cuda.get_device_name()}")
     cubins = {}
-    if torch.cuda.get_device_capability() == (9, 0) and not os.environ.get("KVSHIFT_JIT_PTX"):
+    if torch.cuda.get_device_capability() == (9, 0) and \
+            os.environ.get("KVSHIFT_JIT_PTX", "0") in ("", "0"):
         cubins = cubin_images(args.artifacts)
     print(f"modules: {len(cubins)} sm_90a cubins ({manifest.get('cubins') or 'none built'}) "
           f"loaded instead of JIT-compiling their PTX" if cubins else

@@ -36,7 +36,9 @@ class FakeLib:
 kdir = os.path.join(sys.argv[1], "kernels")
 ptx_files = sorted(f for f in os.listdir(kdir) if f.endswith(".ptx"))
 images = g.cubin_images(sys.argv[1])
-print(f"{len(images)} cubins for {len(ptx_files)} PTX modules")
+cubins = [f for f in os.listdir(kdir) if f.endswith(".sm_90a.cubin")]
+print(f"{len(cubins)} cubins for {len(ptx_files)} PTX modules, "
+      f"{len(set(images.values()))} of them found for their PTX")
 texts = []
 for f in ptx_files[:2]:
     with open(os.path.join(kdir, f), "rb") as fh:

@@ -176,6 +176,8 @@ struct KernelConfig {
   /// Pairs of 16-byte chunks (columns [c, c + vecWidth) and the same
   /// columns + D/2) per row: the unit of work of the rotation.
   int64_t ropePairChunks() const { return d / 2 / vecWidth; }
+  /// The shared memory of the forward's and grad_q's tiles (of a forward
+  /// or qConfig configuration; grad_kv's tiles are sized in configureGrad).
   int64_t sharedBytes() const {
     int64_t bytes = elt.getIntOrFloatBitWidth() / 8;
     // wgmma: the key tile and the value window, BN rows each, unpadded
@@ -185,7 +187,8 @@ struct KernelConfig {
              (wgmmaKeyWindow && gradPrefetch ? 2 : 1);
     // Tensor cores: the key tile, and the raw value tile with its halo row
     // (the query tile is staged through the key tile's buffer); grad_q
-    // with grad-prefetch: two of each, BN + 1 rows apart in both buffers.
+    // with grad-prefetch and the forward with kv-prefetch: two of each,
+    // BN + 1 rows apart in both buffers.
     if (tensorCores)
       return (gradPrefetch || kvPrefetch ? 4 * (blockN + 1)
                                          : blockN + blockN + 1) *
