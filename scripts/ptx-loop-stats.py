@@ -163,83 +163,64 @@ def anchor_block(blocks, loop):
     return max(order, key=lambda i: len(blocks[i]["ins"]))
 
 
-def shortest_iteration(blocks, loop):
-    """(instructions, [instructions]) of the shortest cycle through the
-    anchor block within the loop (node-weighted Dijkstra)."""
-    a = anchor_block(blocks, loop)
-    weight = {i: len(blocks[i]["ins"]) for i in loop}
-    dist = {a: weight[a]}
-    prev = {}
-    heap = [(weight[a], a)]
-    best, last = None, None
+def paths_from(blocks, loop, weight, src, stop=None):
+    """Node-weighted shortest paths within the loop from block `src` (its
+    weight included; blocks popped in (distance, index) order), not
+    continuing past `stop`: (distance, predecessor) maps."""
+    dist, prev, heap = {src: weight[src]}, {}, [(weight[src], src)]
     while heap:
         d, v = heapq.heappop(heap)
-        if d > dist.get(v, float("inf")):
+        if d > dist[v] or (v == stop and v != src):
             continue
         for w in blocks[v]["succ"]:
-            if w not in loop:
-                continue
-            if w == a:
-                if best is None or d < best:
-                    best, last = d, v
-                continue
-            nd = d + weight[w]
-            if nd < dist.get(w, float("inf")):
-                dist[w], prev[w] = nd, v
-                heapq.heappush(heap, (nd, w))
-    path = []
-    v = last
-    while v is not None:
-        path = blocks[v]["ins"] + path
-        v = prev.get(v) if v != a else None
-    return best, path
+            if w in loop and w != src and d + weight[w] < dist.get(w, float("inf")):
+                dist[w], prev[w] = d + weight[w], v
+                heapq.heappush(heap, (dist[w], w))
+    return dist, prev
 
 
-def shortest_through(blocks, loop, text):
+def walk(prev, src, dst):
+    """The blocks of the path from src to dst in `prev`."""
+    nodes = [dst]
+    while nodes[-1] != src:
+        nodes.append(prev[nodes[-1]])
+    return nodes[::-1]
+
+
+def shortest_cycle(blocks, loop, via=None):
     """(instructions, [instructions]) of the shortest cycle through the
-    anchor block and some block of the loop with an instruction starting
-    with `text`, or (None, []) if there is none."""
+    anchor block within the loop, and through one of the blocks `via` if
+    given; (None, []) if there is none."""
     a = anchor_block(blocks, loop)
     weight = {i: len(blocks[i]["ins"]) for i in loop}
-
-    def paths_from(src, stop):
-        """Node-weighted shortest paths from src within the loop (src's
-        weight included), not continuing past `stop`."""
-        dist, prev, heap = {src: weight[src]}, {}, [(weight[src], src)]
-        while heap:
-            d, v = heapq.heappop(heap)
-            if d > dist[v] or (v == stop and v != src):
-                continue
-            for w in blocks[v]["succ"]:
-                if w in loop and d + weight[w] < dist.get(w, float("inf")):
-                    dist[w], prev[w] = d + weight[w], v
-                    heapq.heappush(heap, (dist[w], w))
-        return dist, prev
-
-    def walk(prev, src, dst):
-        nodes = [dst]
-        while nodes[-1] != src:
-            nodes.append(prev[nodes[-1]])
-        return nodes[::-1]
-
-    marked = [i for i in loop
-              if any(x.strip().startswith(text) for x in blocks[i]["ins"])]
+    d1, p1 = paths_from(blocks, loop, weight, a)
     best = None
-    d1, p1 = paths_from(a, None)
-    for t in marked:
+    for t in ([a] if via is None else sorted(via)):
         if t not in d1:
             continue
-        if t == a:
-            return shortest_iteration(blocks, loop)
-        d2, p2 = paths_from(t, a)
-        back = [v for v in loop if a in blocks[v]["succ"] and v in d2]
-        for v in back:
+        # From t back to a (from a itself: d1).
+        d2, p2 = (d1, p1) if t == a else paths_from(blocks, loop, weight, t, a)
+        # The cycle's last block: a predecessor of a (a itself only when
+        # the cycle is a's self-loop).
+        for v in sorted(v for v in d2 if a in blocks[v]["succ"] and (v != a or t == a)):
             total = d1[t] + d2[v] - weight[t]
             if best is None or total < best[0]:
                 best = (total, walk(p1, a, t) + walk(p2, t, v)[1:])
     if best is None:
         return None, []
     return best[0], [x for i in best[1] for x in blocks[i]["ins"]]
+
+
+def shortest_iteration(blocks, loop):
+    """The shortest cycle through the anchor block (shortest_cycle)."""
+    return shortest_cycle(blocks, loop)
+
+
+def shortest_through(blocks, loop, text):
+    """The shortest cycle through the anchor block and some block of the
+    loop with an instruction starting with `text`."""
+    return shortest_cycle(blocks, loop, via=[
+        i for i in loop if any(x.strip().startswith(text) for x in blocks[i]["ins"])])
 
 
 def main():
