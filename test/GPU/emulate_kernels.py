@@ -677,17 +677,26 @@ def grad_prefetch_mutants(text, data, kernel, waits=2):
     RESULTS.append(ok)
 
 
-def kernel_mutants(case, name, bound):
-    """Mutants of kernel `name` of the module that `case(mutate)` lowers and
-    runs (stats_case's protocol): each of its barriers removed, and its
-    first cp.async wait leaving the copies in flight; each must raise or
-    give wrong results."""
+def lowered_kernel(case, name):
+    """The module that `case(mutate)` lowers (stats_case's protocol; nothing
+    runs): ([its text], its lines, and the lines [start, end) of kernel
+    `name`'s body; the lowered text is in generic form, so the function's
+    attributes follow its region)."""
     texts = []
     case(lambda text: texts.append(text) or text)  # unchanged: nothing runs
     lines = texts[0].split("\n")
     end = next(i for i, l in enumerate(lines)
                if "gpu.kernel" in l and f'sym_name = "{name}"' in l)
     start = max(i for i in range(end) if '"gpu.func"()' in lines[i])
+    return texts, lines, start, end
+
+
+def kernel_mutants(case, name, bound):
+    """Mutants of kernel `name` of the module that `case(mutate)` lowers and
+    runs (stats_case's protocol): each of its barriers removed, and its
+    first cp.async wait leaving the copies in flight; each must raise or
+    give wrong results."""
+    _, lines, start, end = lowered_kernel(case, name)
     muts = {}
     for n, i in enumerate(i for i in range(start, end) if '"gpu.barrier"' in lines[i]):
         muts[f"{name} without barrier {n}"] = "\n".join(lines[:i] + lines[i + 1:])
@@ -725,14 +734,7 @@ def grad_q_wgmma_mutants(case, name, d, bn=64):
     descriptor without its offset (dq then reads the value tile), a wait
     that leaves dP in flight, the last key row's term dropped, and the
     carried dS column replaced by dP's."""
-    texts = []
-    case(lambda text: texts.append(text) or text)  # unchanged: nothing runs
-    lines = texts[0].split("\n")
-    # (The lowered text is in generic form: the function's attributes
-    # follow its region.)
-    end = next(i for i, l in enumerate(lines)
-               if "gpu.kernel" in l and f'sym_name = "{name}"' in l)
-    start = max(i for i in range(end) if '"gpu.func"()' in lines[i])
+    texts, lines, start, end = lowered_kernel(case, name)
     muts = {}
     for what, marker in (("barrier", '"gpu.barrier"'), ("proxy fence", "fence.proxy.async")):
         where = [i for i in range(start, end) if marker in lines[i]]
